@@ -1,0 +1,170 @@
+//! Exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0 text, plus the
+//! `Accept`-header negotiation the HTTP layer uses to choose between them.
+//!
+//! # Example
+//!
+//! ```
+//! use vsanobs_core::encoding::{negotiate, Format};
+//!
+//! // What Prometheus 2.x sends:
+//! let accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+//!               version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+//! assert_eq!(negotiate(Some(accept)), Format::OpenMetrics);
+//! assert_eq!(negotiate(Some("text/plain")), Format::PrometheusText);
+//! assert_eq!(negotiate(None), Format::PrometheusText);
+//! ```
+//!
+//! ## Note
+//! Encoding writes straight from the atomics into one `String`: numbers go through `itoa` and
+//! `ryu`, labels are escaped in place, and nothing is collected or sorted first.
+
+mod text;
+
+pub use text::TextEncoder;
+
+use crate::labels::LabelsRef;
+use crate::model::{Exemplar, MetricKind, Number};
+
+/// An exposition format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Format {
+    /// Prometheus text format 0.0.4 (`text/plain; version=0.0.4`).
+    PrometheusText,
+    /// OpenMetrics 1.0 text (`application/openmetrics-text; version=1.0.0`), with exemplars.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The `Content-Type` to serve this format with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// Chooses a format from an HTTP `Accept` header, honouring q-values.
+///
+/// OpenMetrics is chosen when `application/openmetrics-text` (version 1.0.0, 0.0.1 or none)
+/// has the highest q of the acceptable types; everything else, including a missing or
+/// unparsable header, `*/*` and unsupported types, gives text 0.0.4, as client_golang does.
+/// Ties go to the type listed first.
+pub fn negotiate(accept: Option<&str>) -> Format {
+    let Some(accept) = accept else {
+        return Format::PrometheusText;
+    };
+    let mut best: Option<(f32, Format)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = 1.0f32;
+        let mut version: Option<String> = None;
+        for p in parts {
+            let Some((k, v)) = p.split_once('=') else { continue };
+            let v = v.trim().trim_matches('"');
+            match k.trim().to_ascii_lowercase().as_str() {
+                "q" => q = v.parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).unwrap_or(0.0),
+                "version" => version = Some(v.to_owned()),
+                _ => {}
+            }
+        }
+        if q <= 0.0 {
+            continue;
+        }
+        let fmt = match media.as_str() {
+            "application/openmetrics-text" => match version.as_deref() {
+                None | Some("1.0.0") | Some("0.0.1") => Format::OpenMetrics,
+                Some(_) => continue,
+            },
+            "text/plain" => match version.as_deref() {
+                None | Some("0.0.4") => Format::PrometheusText,
+                Some(_) => continue,
+            },
+            "*/*" | "text/*" => Format::PrometheusText,
+            _ => continue,
+        };
+        if best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, fmt));
+        }
+    }
+    best.map(|(_, f)| f).unwrap_or(Format::PrometheusText)
+}
+
+/// Receives families and series as the registry walks them. The text encoders implement it,
+/// and so does [`Registry::gather`](crate::Registry::gather); implement it for a custom
+/// format.
+pub trait Visitor {
+    /// Starts a family. `name` is the full name without type suffix (`http_requests`, not
+    /// `http_requests_total`).
+    fn family(&mut self, name: &str, help: &str, unit: Option<&str>, kind: MetricKind);
+    /// A counter series.
+    fn counter(&mut self, labels: LabelsRef<'_>, value: Number, exemplar: Option<&Exemplar>);
+    /// A gauge series.
+    fn gauge(&mut self, labels: LabelsRef<'_>, value: Number);
+    /// A histogram series: `cumulative[i]` counts observations `<= bounds[i]`; the last entry
+    /// (one past `bounds`) is the `+Inf` bucket.
+    fn histogram(
+        &mut self,
+        labels: LabelsRef<'_>,
+        bounds: &[f64],
+        cumulative: &[u64],
+        sum: f64,
+        exemplars: Option<&[Option<Exemplar>]>,
+    );
+    /// An info series.
+    fn info(&mut self, labels: LabelsRef<'_>);
+    /// An untyped series.
+    fn unknown(&mut self, labels: LabelsRef<'_>, value: Number);
+}
+
+/// Appends `v` with label-value escaping (`\` → `\\`, `"` → `\"`, newline → `\n`).
+pub fn escape_label_value(out: &mut String, v: &str) {
+    escape(out, v, true)
+}
+
+/// Appends HELP text with the escaping `format` requires (text 0.0.4 leaves `"` alone).
+pub fn escape_help(out: &mut String, v: &str, format: Format) {
+    escape(out, v, format == Format::OpenMetrics)
+}
+
+fn escape(out: &mut String, v: &str, quotes: bool) {
+    let bytes = v.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let rep = match b {
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'"' if quotes => "\\\"",
+            _ => continue,
+        };
+        out.push_str(&v[start..i]);
+        out.push_str(rep);
+        start = i + 1;
+    }
+    out.push_str(&v[start..]);
+}
+
+/// Appends a float the way both formats accept it: shortest round-trip digits, `NaN`,
+/// `+Inf`, `-Inf`.
+pub fn write_float(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else {
+        let mut b = ryu::Buffer::new();
+        out.push_str(b.format_finite(v));
+    }
+}
+
+pub(crate) fn write_number(out: &mut String, n: Number) {
+    match n {
+        Number::Uint(v) => out.push_str(itoa::Buffer::new().format(v)),
+        Number::Int(v) => out.push_str(itoa::Buffer::new().format(v)),
+        Number::Float(v) => write_float(out, v),
+    }
+}

@@ -1,0 +1,77 @@
+//! # vsanobs-core
+//!
+//! Typed metric families for Rust services and exporters: counters, gauges, histograms and
+//! info metrics keyed by typed label sets, with a series cap per family, scrape-time
+//! [`Collector`]s that cannot fail a scrape, and encoders for Prometheus text 0.0.4 and
+//! OpenMetrics 1.0 (with exemplars).
+//!
+//! ## Getting started
+//!
+//! ```
+//! use vsanobs_core::{Counter, Family, Format, Histogram, LabelSet, LabelValue, Registry};
+//!
+//! #[derive(Clone, Debug, PartialEq, Eq, Hash, LabelValue)]
+//! enum Method { Get, Post }
+//!
+//! #[derive(Clone, Debug, PartialEq, Eq, Hash, LabelSet)]
+//! struct Labels { method: Method, route: &'static str }
+//!
+//! let registry = Registry::new();
+//! let requests = Family::<Labels, Counter>::new();
+//! registry.register("app_requests", "Requests handled.", requests.clone())?;
+//! let latency = Histogram::new([0.1, 0.5]);
+//! registry.register_with_unit("app_latency_seconds", "Request latency.", "seconds", latency.clone())?;
+//!
+//! // Look the series up once, keep the handle: every increment is one atomic add.
+//! let get_users = requests.get_or_create(&Labels { method: Method::Get, route: "/users" });
+//! get_users.inc();
+//! latency.observe(0.2);
+//!
+//! let text = registry.encode_to_string(Format::PrometheusText);
+//! assert!(text.contains("app_requests_total{method=\"get\",route=\"/users\"} 1\n"));
+//! assert!(text.contains("app_latency_seconds_bucket{le=\"0.5\"} 1\n"));
+//! # Ok::<(), vsanobs_core::RegistryError>(())
+//! ```
+//!
+//! A library takes a `&Registry` from its caller; an application may use [`global()`].
+//! Serve [`Registry::encode`] on `/metrics` yourself, or use `vsanobs-http`, which adds
+//! content negotiation, compression and route-level HTTP metrics.
+//!
+//! ## Feature flags
+//!
+//! | feature | adds | pulls in |
+//! |---|---|---|
+//! | `test-util` | [`testutil`]: parse exposition text, compare a registry with expected text | nothing |
+//!
+//! The default build has no HTTP server, no async runtime and no protobuf.
+//!
+//! ## MSRV
+//!
+//! Rust 1.85 (edition 2024).
+
+#![deny(unsafe_code)]
+
+#[allow(unused_extern_crates)]
+extern crate self as vsanobs_core;
+
+pub mod encoding;
+pub mod family;
+pub mod labels;
+pub mod metrics;
+pub mod model;
+pub mod registry;
+#[cfg(feature = "test-util")]
+pub mod testutil;
+
+pub use encoding::{Format, negotiate};
+pub use family::{DEFAULT_SERIES_CAP, Family};
+pub use labels::{LabelSet, LabelValue};
+pub use metrics::{
+    BucketError, Counter, DEFAULT_DURATION_BUCKETS, FloatCounter, FloatGauge, Gauge, Histogram, Info,
+    Metric, TraceContext, exponential_buckets, linear_buckets,
+};
+pub use registry::{
+    COLLECTOR_SUCCESS_METRIC, CollectError, Collector, OVERFLOW_LABEL_VALUE, Registry, RegistryBuilder,
+    RegistryError, SERIES_OVERFLOW_METRIC, global,
+};
+pub use vsanobs_derive::{LabelSet, LabelValue};

@@ -1,0 +1,563 @@
+//! Metric types: [`Counter`], [`FloatCounter`], [`Gauge`], [`FloatGauge`], [`Histogram`] and
+//! [`Info`]. Each is a cheap handle (an `Arc`) to shared atomic state: clone it to pre-bind.
+//!
+//! # Example
+//!
+//! ```
+//! use vsanobs_core::{Counter, Histogram};
+//!
+//! let c = Counter::default();
+//! c.inc();
+//! c.inc_by(2);
+//! assert_eq!(c.get(), 3);
+//!
+//! let h = Histogram::new([0.1, 0.5, 1.0]);
+//! h.observe(0.3);
+//! h.observe(7.0);
+//! assert_eq!(h.count(), 2);
+//! assert_eq!(h.sum(), 7.3);
+//! ```
+//!
+//! ## Note
+//! Recording is lock-free and allocation-free: a counter increment is one relaxed
+//! `fetch_add`; a histogram observation is one bucket `fetch_add` plus a compare-and-swap loop
+//! on the sum. Exemplar recording takes a `try_lock` on a per-bucket slot and skips the
+//! exemplar (never the observation) when the slot is busy.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use crate::encoding::Visitor;
+use crate::labels::LabelsRef;
+use crate::model::{Exemplar, MetricKind, Number};
+
+/// A trace reference to attach to a recording as an exemplar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct TraceContext {
+    /// W3C trace id.
+    pub trace_id: [u8; 16],
+    /// W3C span id.
+    pub span_id: [u8; 8],
+}
+
+impl TraceContext {
+    /// Builds a context from the 128-bit trace id and 64-bit span id as OpenTelemetry holds them.
+    pub fn from_ids(trace_id: u128, span_id: u64) -> Self {
+        TraceContext { trace_id: trace_id.to_be_bytes(), span_id: span_id.to_be_bytes() }
+    }
+    /// Whether both ids are non-zero (a zero id means "no trace").
+    pub fn is_valid(&self) -> bool {
+        self.trace_id != [0; 16] && self.span_id != [0; 8]
+    }
+}
+
+fn now_unix() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+#[derive(Debug, Default)]
+struct ExemplarSlot(Mutex<Option<Exemplar>>);
+
+impl ExemplarSlot {
+    fn record(&self, ctx: &TraceContext, value: f64) {
+        if !ctx.is_valid() {
+            return;
+        }
+        if let Some(mut g) = self.0.try_lock() {
+            *g = Some(Exemplar {
+                trace_id: ctx.trace_id,
+                span_id: ctx.span_id,
+                value,
+                timestamp: now_unix(),
+            });
+        }
+    }
+    fn get(&self) -> Option<Exemplar> {
+        *self.0.lock()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A metric type that a [`Family`](crate::Family) or [`Registry`](crate::Registry) can hold.
+///
+/// Sealed: implemented by the types of this module only.
+pub trait Metric: sealed::Sealed + Clone + Send + Sync + 'static {
+    /// The family type this metric is exported as.
+    const KIND: MetricKind;
+    #[doc(hidden)]
+    fn visit(&self, labels: LabelsRef<'_>, v: &mut dyn Visitor);
+}
+
+// ---------------------------------------------------------------------------------- counters
+
+#[derive(Debug, Default)]
+struct CounterCore {
+    value: AtomicU64,
+    exemplar: ExemplarSlot,
+}
+
+/// A monotonically increasing integer counter.
+///
+/// Register it without or with the `_total` suffix; it is always exported with one.
+#[derive(Clone, Debug, Default)]
+pub struct Counter {
+    inner: Arc<CounterCore>,
+}
+
+impl Counter {
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.inner.value.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Adds `v`.
+    #[inline]
+    pub fn inc_by(&self, v: u64) {
+        self.inner.value.fetch_add(v, Ordering::Relaxed);
+    }
+    /// Adds `v` and keeps `ctx` as the counter's exemplar (ignored when `ctx` is all zeros).
+    pub fn inc_by_with_exemplar(&self, v: u64, ctx: &TraceContext) {
+        self.inc_by(v);
+        self.inner.exemplar.record(ctx, v as f64);
+    }
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        self.inner.value.load(Ordering::Relaxed)
+    }
+    /// The latest exemplar, if one was recorded.
+    pub fn exemplar(&self) -> Option<Exemplar> {
+        self.inner.exemplar.get()
+    }
+}
+
+impl sealed::Sealed for Counter {}
+impl Metric for Counter {
+    const KIND: MetricKind = MetricKind::Counter;
+    fn visit(&self, labels: LabelsRef<'_>, v: &mut dyn Visitor) {
+        v.counter(labels, Number::Uint(self.get()), self.exemplar().as_ref());
+    }
+}
+
+#[derive(Debug, Default)]
+struct FloatCounterCore {
+    bits: AtomicU64,
+    exemplar: ExemplarSlot,
+}
+
+/// A monotonically increasing float counter (for example CPU seconds).
+#[derive(Clone, Debug, Default)]
+pub struct FloatCounter {
+    inner: Arc<FloatCounterCore>,
+}
+
+fn atomic_f64_add(a: &AtomicU64, v: f64) {
+    let mut cur = a.load(Ordering::Relaxed);
+    loop {
+        let new = (f64::from_bits(cur) + v).to_bits();
+        match a.compare_exchange_weak(cur, new, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(x) => cur = x,
+        }
+    }
+}
+
+impl FloatCounter {
+    /// Adds `v`. Negative, NaN and infinite increments are ignored: a counter never goes down.
+    #[inline]
+    pub fn inc_by(&self, v: f64) {
+        if v > 0.0 && v.is_finite() {
+            atomic_f64_add(&self.inner.bits, v);
+        }
+    }
+    /// Adds `v` and keeps `ctx` as the exemplar.
+    pub fn inc_by_with_exemplar(&self, v: f64, ctx: &TraceContext) {
+        self.inc_by(v);
+        self.inner.exemplar.record(ctx, v);
+    }
+    /// Raises the counter to `v` if `v` is larger (for mirroring an external monotonic total,
+    /// such as CPU time read from the kernel). Returns whether it moved.
+    pub fn raise_to(&self, v: f64) -> bool {
+        if !v.is_finite() {
+            return false;
+        }
+        let mut cur = self.inner.bits.load(Ordering::Relaxed);
+        loop {
+            if f64::from_bits(cur) >= v {
+                return false;
+            }
+            match self.inner.bits.compare_exchange_weak(
+                cur,
+                v.to_bits(),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(x) => cur = x,
+            }
+        }
+    }
+    /// The current value.
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.inner.bits.load(Ordering::Relaxed))
+    }
+}
+
+impl sealed::Sealed for FloatCounter {}
+impl Metric for FloatCounter {
+    const KIND: MetricKind = MetricKind::Counter;
+    fn visit(&self, labels: LabelsRef<'_>, v: &mut dyn Visitor) {
+        v.counter(labels, Number::Float(self.get()), self.inner.exemplar.get().as_ref());
+    }
+}
+
+// ------------------------------------------------------------------------------------ gauges
+
+/// An integer gauge.
+#[derive(Clone, Debug, Default)]
+pub struct Gauge {
+    inner: Arc<AtomicI64>,
+}
+
+impl Gauge {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: i64) {
+        self.inner.store(v, Ordering::Relaxed);
+    }
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.inner.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Subtracts one.
+    #[inline]
+    pub fn dec(&self) {
+        self.inner.fetch_sub(1, Ordering::Relaxed);
+    }
+    /// Adds `v` (may be negative).
+    #[inline]
+    pub fn add(&self, v: i64) {
+        self.inner.fetch_add(v, Ordering::Relaxed);
+    }
+    /// The current value.
+    pub fn get(&self) -> i64 {
+        self.inner.load(Ordering::Relaxed)
+    }
+}
+
+impl sealed::Sealed for Gauge {}
+impl Metric for Gauge {
+    const KIND: MetricKind = MetricKind::Gauge;
+    fn visit(&self, labels: LabelsRef<'_>, v: &mut dyn Visitor) {
+        v.gauge(labels, Number::Int(self.get()));
+    }
+}
+
+/// A float gauge. NaN and ±Inf are stored and exported as the formats spell them.
+#[derive(Clone, Debug, Default)]
+pub struct FloatGauge {
+    inner: Arc<AtomicU64>,
+}
+
+impl FloatGauge {
+    /// Sets the value.
+    #[inline]
+    pub fn set(&self, v: f64) {
+        self.inner.store(v.to_bits(), Ordering::Relaxed);
+    }
+    /// Adds `v` (may be negative).
+    #[inline]
+    pub fn add(&self, v: f64) {
+        atomic_f64_add(&self.inner, v);
+    }
+    /// The current value.
+    pub fn get(&self) -> f64 {
+        f64::from_bits(self.inner.load(Ordering::Relaxed))
+    }
+}
+
+impl sealed::Sealed for FloatGauge {}
+impl Metric for FloatGauge {
+    const KIND: MetricKind = MetricKind::Gauge;
+    fn visit(&self, labels: LabelsRef<'_>, v: &mut dyn Visitor) {
+        v.gauge(labels, Number::Float(self.get()));
+    }
+}
+
+// -------------------------------------------------------------------------------- histograms
+
+/// Why a bucket layout was rejected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BucketError {
+    /// A bound is NaN or infinite (`+Inf` is always added implicitly).
+    #[error("bucket bound {0} is not finite")]
+    NotFinite(f64),
+    /// Bounds must strictly increase.
+    #[error("bucket bounds must strictly increase, but {prev} is followed by {next}")]
+    NotIncreasing {
+        /// The earlier bound.
+        prev: f64,
+        /// The bound that did not exceed it.
+        next: f64,
+    },
+    /// Parameters of a bucket generator were out of range.
+    #[error("invalid bucket parameters: {0}")]
+    Parameters(&'static str),
+}
+
+/// `count` bounds starting at `start`, each `factor` times the previous.
+///
+/// # Errors
+/// [`BucketError::Parameters`] when `start <= 0`, `factor <= 1` or `count == 0`.
+///
+/// # Example
+/// ```
+/// assert_eq!(vsanobs_core::exponential_buckets(1.0, 2.0, 4).unwrap(), [1.0, 2.0, 4.0, 8.0]);
+/// ```
+pub fn exponential_buckets(start: f64, factor: f64, count: usize) -> Result<Vec<f64>, BucketError> {
+    if !(start > 0.0 && start.is_finite()) {
+        return Err(BucketError::Parameters("start must be positive and finite"));
+    }
+    if !(factor > 1.0 && factor.is_finite()) {
+        return Err(BucketError::Parameters("factor must be greater than 1"));
+    }
+    if count == 0 {
+        return Err(BucketError::Parameters("count must be at least 1"));
+    }
+    Ok(std::iter::successors(Some(start), |b| Some(b * factor)).take(count).collect())
+}
+
+/// `count` bounds starting at `start`, `width` apart.
+///
+/// # Errors
+/// [`BucketError::Parameters`] when `width <= 0` or `count == 0`.
+///
+/// # Example
+/// ```
+/// assert_eq!(vsanobs_core::linear_buckets(0.5, 0.5, 3).unwrap(), [0.5, 1.0, 1.5]);
+/// ```
+pub fn linear_buckets(start: f64, width: f64, count: usize) -> Result<Vec<f64>, BucketError> {
+    if !(width > 0.0 && width.is_finite() && start.is_finite()) {
+        return Err(BucketError::Parameters("width must be positive and finite"));
+    }
+    if count == 0 {
+        return Err(BucketError::Parameters("count must be at least 1"));
+    }
+    Ok((0..count).map(|i| start + width * i as f64).collect())
+}
+
+/// The OpenTelemetry HTTP semantic-convention duration buckets, in seconds.
+pub const DEFAULT_DURATION_BUCKETS: [f64; 14] =
+    [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+
+#[derive(Debug)]
+struct HistogramCore {
+    bounds: Box<[f64]>,
+    /// Non-cumulative counts; the last slot is the `+Inf` bucket.
+    counts: Box<[AtomicU64]>,
+    sum: AtomicU64,
+    exemplars: Option<Box<[ExemplarSlot]>>,
+}
+
+/// A histogram with fixed bucket bounds. Observing takes no lock and allocates nothing.
+///
+/// The `_count` series is derived from the buckets at scrape time, so it always equals the
+/// `+Inf` bucket; `_sum` is updated right after the bucket and may trail it by one
+/// observation during a concurrent scrape.
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    inner: Arc<HistogramCore>,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram::new(DEFAULT_DURATION_BUCKETS)
+    }
+}
+
+fn clean_bounds(bounds: impl IntoIterator<Item = f64>) -> Vec<f64> {
+    let mut b: Vec<f64> = bounds.into_iter().filter(|v| v.is_finite()).collect();
+    b.sort_by(f64::total_cmp);
+    b.dedup();
+    b
+}
+
+impl Histogram {
+    /// A histogram with the given upper bounds. Non-finite bounds are dropped and the rest
+    /// sorted and de-duplicated (`+Inf` is implicit); use [`try_new`](Self::try_new) to reject
+    /// such input instead.
+    pub fn new(bounds: impl IntoIterator<Item = f64>) -> Self {
+        Self::build(clean_bounds(bounds), false)
+    }
+
+    /// Like [`new`](Self::new), with one exemplar slot per bucket.
+    pub fn with_exemplars(bounds: impl IntoIterator<Item = f64>) -> Self {
+        Self::build(clean_bounds(bounds), true)
+    }
+
+    /// A histogram with exactly these bounds.
+    ///
+    /// # Errors
+    /// [`BucketError`] when a bound is not finite or the bounds do not strictly increase.
+    pub fn try_new(bounds: impl IntoIterator<Item = f64>) -> Result<Self, BucketError> {
+        let b: Vec<f64> = bounds.into_iter().collect();
+        for w in b.windows(2) {
+            if w[1] <= w[0] {
+                return Err(BucketError::NotIncreasing { prev: w[0], next: w[1] });
+            }
+        }
+        if let Some(x) = b.iter().find(|v| !v.is_finite()) {
+            return Err(BucketError::NotFinite(*x));
+        }
+        Ok(Self::build(b, false))
+    }
+
+    fn build(bounds: Vec<f64>, exemplars: bool) -> Self {
+        let n = bounds.len() + 1;
+        Histogram {
+            inner: Arc::new(HistogramCore {
+                counts: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                exemplars: exemplars.then(|| (0..n).map(|_| ExemplarSlot::default()).collect()),
+                bounds: bounds.into_boxed_slice(),
+                sum: AtomicU64::new(0f64.to_bits()),
+            }),
+        }
+    }
+
+    #[inline]
+    fn index(&self, v: f64) -> usize {
+        let b = &self.inner.bounds;
+        if v.is_nan() {
+            return b.len();
+        }
+        // Linear scan is faster than binary search for the short layouts typical here.
+        if b.len() <= 16 {
+            for (i, bound) in b.iter().enumerate() {
+                if v <= *bound {
+                    return i;
+                }
+            }
+            b.len()
+        } else {
+            b.partition_point(|bound| *bound < v)
+        }
+    }
+
+    /// Records one observation.
+    #[inline]
+    pub fn observe(&self, v: f64) {
+        let i = self.index(v);
+        self.inner.counts[i].fetch_add(1, Ordering::Relaxed);
+        atomic_f64_add(&self.inner.sum, v);
+    }
+
+    /// Records one observation and keeps `ctx` as the exemplar of its bucket (when this
+    /// histogram was built with [`with_exemplars`](Self::with_exemplars)).
+    pub fn observe_with_exemplar(&self, v: f64, ctx: &TraceContext) {
+        let i = self.index(v);
+        self.inner.counts[i].fetch_add(1, Ordering::Relaxed);
+        atomic_f64_add(&self.inner.sum, v);
+        if let Some(ex) = &self.inner.exemplars {
+            ex[i].record(ctx, v);
+        }
+    }
+
+    /// Number of observations.
+    pub fn count(&self) -> u64 {
+        self.inner.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+    /// Sum of observations.
+    pub fn sum(&self) -> f64 {
+        f64::from_bits(self.inner.sum.load(Ordering::Relaxed))
+    }
+    /// The upper bounds, without `+Inf`.
+    pub fn bounds(&self) -> &[f64] {
+        &self.inner.bounds
+    }
+    /// Cumulative counts per bound, ending with the `+Inf` bucket.
+    pub fn cumulative_counts(&self) -> Vec<u64> {
+        let mut acc = 0;
+        self.inner
+            .counts
+            .iter()
+            .map(|c| {
+                acc += c.load(Ordering::Relaxed);
+                acc
+            })
+            .collect()
+    }
+}
+
+impl sealed::Sealed for Histogram {}
+impl Metric for Histogram {
+    const KIND: MetricKind = MetricKind::Histogram;
+    fn visit(&self, labels: LabelsRef<'_>, v: &mut dyn Visitor) {
+        let core = &*self.inner;
+        let mut stack = [0u64; 32];
+        let mut heap = Vec::new();
+        let cum: &mut [u64] = if core.counts.len() <= stack.len() {
+            &mut stack[..core.counts.len()]
+        } else {
+            heap.resize(core.counts.len(), 0);
+            &mut heap
+        };
+        let mut acc = 0;
+        for (slot, c) in cum.iter_mut().zip(core.counts.iter()) {
+            acc += c.load(Ordering::Relaxed);
+            *slot = acc;
+        }
+        let sum = self.sum();
+        match &core.exemplars {
+            Some(ex) => {
+                let exs: Vec<Option<Exemplar>> = ex.iter().map(ExemplarSlot::get).collect();
+                v.histogram(labels, &core.bounds, cum, sum, Some(&exs));
+            }
+            None => v.histogram(labels, &core.bounds, cum, sum, None),
+        }
+    }
+}
+
+// -------------------------------------------------------------------------------------- info
+
+/// Constant information about the target, exported as `<name>_info{labels...} 1`.
+///
+/// Register it as a plain metric: its label set lives in the value. In a
+/// [`Family`](crate::Family) use `Info<()>`.
+#[derive(Clone, Debug)]
+pub struct Info<L: crate::LabelSet> {
+    labels: Arc<L>,
+}
+
+impl<L: crate::LabelSet> Info<L> {
+    /// An info metric carrying `labels`.
+    pub fn new(labels: L) -> Self {
+        Info { labels: Arc::new(labels) }
+    }
+    /// The labels it carries.
+    pub fn labels(&self) -> &L {
+        &self.labels
+    }
+}
+
+impl<L: crate::LabelSet> sealed::Sealed for Info<L> {}
+impl<L: crate::LabelSet> Metric for Info<L> {
+    const KIND: MetricKind = MetricKind::Info;
+    fn visit(&self, labels: LabelsRef<'_>, v: &mut dyn Visitor) {
+        use crate::labels::OwnLabels;
+        let own = match labels.own {
+            OwnLabels::None => OwnLabels::Typed(L::NAMES, &*self.labels),
+            other => other,
+        };
+        v.info(LabelsRef { consts: labels.consts, own });
+    }
+}

@@ -1,0 +1,223 @@
+//! Owned snapshots of metric families: what [`Collector`](crate::Collector)s produce and what
+//! [`Registry::gather`](crate::Registry::gather) returns for push exporters.
+//!
+//! # Example
+//!
+//! ```
+//! use vsanobs_core::model::{MetricFamily, MetricKind, Sample};
+//!
+//! let fam = MetricFamily::new("queue_depth", "Items waiting.", MetricKind::Gauge)
+//!     .with_sample(Sample::gauge(3.0).with_label("queue", "ingest"));
+//! assert_eq!(fam.samples.len(), 1);
+//! assert_eq!(fam.samples[0].labels, [("queue".to_string(), "ingest".to_string())]);
+//! ```
+//!
+//! ## Note
+//! Snapshots own their strings; they are built at scrape or push time, never on a record path.
+
+/// The type of a metric family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MetricKind {
+    /// A monotonically increasing count; exported with a `_total` suffix.
+    Counter,
+    /// A value that goes up and down.
+    Gauge,
+    /// Observations in cumulative buckets, with `_bucket`, `_sum` and `_count` series.
+    Histogram,
+    /// Constant labels about the target, exported as `<name>_info{...} 1`.
+    Info,
+    /// A value of unknown type (`untyped` in text 0.0.4).
+    Unknown,
+}
+
+impl MetricKind {
+    /// The name used on `# TYPE` lines of text 0.0.4.
+    pub fn text_name(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge | MetricKind::Info => "gauge",
+            MetricKind::Histogram => "histogram",
+            MetricKind::Unknown => "untyped",
+        }
+    }
+    /// The name used on `# TYPE` lines of OpenMetrics 1.0.
+    pub fn openmetrics_name(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+            MetricKind::Info => "info",
+            MetricKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// An exemplar: a trace reference attached to one counter increment or histogram observation.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Exemplar {
+    /// W3C trace id (16 bytes, exported as 32 lowercase hex digits).
+    pub trace_id: [u8; 16],
+    /// W3C span id (8 bytes, exported as 16 lowercase hex digits).
+    pub span_id: [u8; 8],
+    /// The observed value (for counters, the increment).
+    pub value: f64,
+    /// Unix time in seconds when it was recorded.
+    pub timestamp: f64,
+}
+
+impl Exemplar {
+    /// The trace id as 32 lowercase hex digits.
+    pub fn trace_id_hex(&self) -> String {
+        hex(&self.trace_id)
+    }
+    /// The span id as 16 lowercase hex digits.
+    pub fn span_id_hex(&self) -> String {
+        hex(&self.span_id)
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    s
+}
+
+/// A numeric value that remembers whether it is an integer, so integers print without a
+/// fractional part.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Number {
+    /// An unsigned integer.
+    Uint(u64),
+    /// A signed integer.
+    Int(i64),
+    /// A float (NaN and ±Inf allowed for gauges).
+    Float(f64),
+}
+
+impl Number {
+    /// The value as f64 (integers above 2^53 lose precision).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::Uint(v) => v as f64,
+            Number::Int(v) => v as f64,
+            Number::Float(v) => v,
+        }
+    }
+}
+
+/// One histogram bucket: the upper bound and the cumulative count of observations `<=` it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bucket {
+    /// Inclusive upper bound (`f64::INFINITY` for the last bucket).
+    pub upper_bound: f64,
+    /// Observations less than or equal to the bound.
+    pub cumulative_count: u64,
+    /// The latest exemplar that fell into this bucket.
+    pub exemplar: Option<Exemplar>,
+}
+
+/// The value of one series.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Value {
+    /// A counter's value and its latest exemplar.
+    Counter {
+        /// Total so far.
+        value: Number,
+        /// Latest exemplar, if any.
+        exemplar: Option<Exemplar>,
+    },
+    /// A gauge's value.
+    Gauge(Number),
+    /// A histogram: cumulative buckets, the last one `+Inf`, plus sum and count.
+    Histogram {
+        /// Cumulative buckets in increasing bound order, ending with `+Inf`.
+        buckets: Vec<Bucket>,
+        /// Sum of all observations.
+        sum: f64,
+        /// Number of observations (equals the `+Inf` bucket).
+        count: u64,
+    },
+    /// An info series (value 1).
+    Info,
+    /// An untyped value.
+    Unknown(Number),
+}
+
+/// One series: its labels and value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    /// Label pairs (names valid, values any UTF-8).
+    pub labels: Vec<(String, String)>,
+    /// The value.
+    pub value: Value,
+}
+
+impl Sample {
+    /// A gauge sample with no labels.
+    pub fn gauge(v: f64) -> Self {
+        Sample { labels: Vec::new(), value: Value::Gauge(Number::Float(v)) }
+    }
+    /// An integer gauge sample with no labels.
+    pub fn gauge_int(v: i64) -> Self {
+        Sample { labels: Vec::new(), value: Value::Gauge(Number::Int(v)) }
+    }
+    /// A counter sample with no labels.
+    pub fn counter(v: f64) -> Self {
+        Sample { labels: Vec::new(), value: Value::Counter { value: Number::Float(v), exemplar: None } }
+    }
+    /// An integer counter sample with no labels.
+    pub fn counter_int(v: u64) -> Self {
+        Sample { labels: Vec::new(), value: Value::Counter { value: Number::Uint(v), exemplar: None } }
+    }
+    /// An info sample (its labels carry the information).
+    pub fn info() -> Self {
+        Sample { labels: Vec::new(), value: Value::Info }
+    }
+    /// Adds a label.
+    pub fn with_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A metric family: name, help, optional unit, type and its series.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricFamily {
+    /// Name without type suffix (`http_requests`, not `http_requests_total`; `build`, not
+    /// `build_info`). A counter or info name given with its suffix is accepted and stripped.
+    pub name: String,
+    /// Help text (any UTF-8; escaped on output).
+    pub help: String,
+    /// Unit (`seconds`, `bytes`, ...); when set, the name must end with `_<unit>`.
+    pub unit: Option<String>,
+    /// The type.
+    pub kind: MetricKind,
+    /// The series.
+    pub samples: Vec<Sample>,
+}
+
+impl MetricFamily {
+    /// A family with no samples yet.
+    pub fn new(name: impl Into<String>, help: impl Into<String>, kind: MetricKind) -> Self {
+        MetricFamily { name: name.into(), help: help.into(), unit: None, kind, samples: Vec::new() }
+    }
+    /// Sets the unit.
+    pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
+        self.unit = Some(unit.into());
+        self
+    }
+    /// Adds a sample.
+    pub fn with_sample(mut self, s: Sample) -> Self {
+        self.samples.push(s);
+        self
+    }
+    /// Adds a sample in place.
+    pub fn push(&mut self, s: Sample) {
+        self.samples.push(s);
+    }
+}

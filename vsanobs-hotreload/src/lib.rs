@@ -1,0 +1,1 @@
+//! vsanobs-hotreload (in progress).

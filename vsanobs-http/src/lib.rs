@@ -1,0 +1,1 @@
+//! vsanobs-http (in progress).
