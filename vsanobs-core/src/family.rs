@@ -74,7 +74,9 @@ pub struct Family<L: LabelSet, M: Metric> {
 
 impl<L: LabelSet, M: Metric> Clone for Family<L, M> {
     fn clone(&self) -> Self {
-        Family { inner: Arc::clone(&self.inner) }
+        Family {
+            inner: Arc::clone(&self.inner),
+        }
     }
 }
 
@@ -114,7 +116,10 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
         Family {
             inner: Arc::new(Inner {
                 read: ArcSwap::from_pointee(Map::default()),
-                dirty: Mutex::new(Dirty { map: Map::default(), misses: 0 }),
+                dirty: Mutex::new(Dirty {
+                    map: Map::default(),
+                    misses: 0,
+                }),
                 overflow,
                 overflowed: AtomicU64::new(0),
                 cap: cap.max(1),
@@ -254,12 +259,22 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
     pub(crate) fn visit_series(&self, consts: &[(String, String)], v: &mut dyn Visitor) {
         let snap = self.snapshot();
         for (l, m) in snap.iter() {
-            m.visit(LabelsRef { consts, own: OwnLabels::Typed(L::NAMES, l) }, v);
+            m.visit(
+                LabelsRef {
+                    consts,
+                    own: OwnLabels::Typed(L::NAMES, l),
+                },
+                v,
+            );
         }
         if self.overflowed() > 0 {
-            self.inner
-                .overflow
-                .visit(LabelsRef { consts, own: OwnLabels::Overflow(L::NAMES) }, v);
+            self.inner.overflow.visit(
+                LabelsRef {
+                    consts,
+                    own: OwnLabels::Overflow(L::NAMES),
+                },
+                v,
+            );
         }
     }
 }

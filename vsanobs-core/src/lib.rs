@@ -67,11 +67,11 @@ pub use encoding::{Format, negotiate};
 pub use family::{DEFAULT_SERIES_CAP, Family};
 pub use labels::{LabelSet, LabelValue};
 pub use metrics::{
-    BucketError, Counter, DEFAULT_DURATION_BUCKETS, FloatCounter, FloatGauge, Gauge, Histogram, Info,
-    Metric, TraceContext, exponential_buckets, linear_buckets,
+    BucketError, Counter, DEFAULT_DURATION_BUCKETS, FloatCounter, FloatGauge, Gauge, Histogram,
+    Info, Metric, TraceContext, exponential_buckets, linear_buckets,
 };
 pub use registry::{
-    COLLECTOR_SUCCESS_METRIC, CollectError, Collector, OVERFLOW_LABEL_VALUE, Registry, RegistryBuilder,
-    RegistryError, SERIES_OVERFLOW_METRIC, global,
+    COLLECTOR_SUCCESS_METRIC, CollectError, Collector, OVERFLOW_LABEL_VALUE, Registry,
+    RegistryBuilder, RegistryError, SERIES_OVERFLOW_METRIC, global,
 };
 pub use vsanobs_derive::{LabelSet, LabelValue};

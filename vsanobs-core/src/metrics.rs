@@ -46,7 +46,10 @@ pub struct TraceContext {
 impl TraceContext {
     /// Builds a context from the 128-bit trace id and 64-bit span id as OpenTelemetry holds them.
     pub fn from_ids(trace_id: u128, span_id: u64) -> Self {
-        TraceContext { trace_id: trace_id.to_be_bytes(), span_id: span_id.to_be_bytes() }
+        TraceContext {
+            trace_id: trace_id.to_be_bytes(),
+            span_id: span_id.to_be_bytes(),
+        }
     }
     /// Whether both ids are non-zero (a zero id means "no trace").
     pub fn is_valid(&self) -> bool {
@@ -215,7 +218,11 @@ impl sealed::Sealed for FloatCounter {}
 impl Metric for FloatCounter {
     const KIND: MetricKind = MetricKind::Counter;
     fn visit(&self, labels: LabelsRef<'_>, v: &mut dyn Visitor) {
-        v.counter(labels, Number::Float(self.get()), self.inner.exemplar.get().as_ref());
+        v.counter(
+            labels,
+            Number::Float(self.get()),
+            self.inner.exemplar.get().as_ref(),
+        );
     }
 }
 
@@ -334,7 +341,9 @@ pub fn exponential_buckets(start: f64, factor: f64, count: usize) -> Result<Vec<
     if count == 0 {
         return Err(BucketError::Parameters("count must be at least 1"));
     }
-    Ok(std::iter::successors(Some(start), |b| Some(b * factor)).take(count).collect())
+    Ok(std::iter::successors(Some(start), |b| Some(b * factor))
+        .take(count)
+        .collect())
 }
 
 /// `count` bounds starting at `start`, `width` apart.
@@ -357,8 +366,9 @@ pub fn linear_buckets(start: f64, width: f64, count: usize) -> Result<Vec<f64>, 
 }
 
 /// The OpenTelemetry HTTP semantic-convention duration buckets, in seconds.
-pub const DEFAULT_DURATION_BUCKETS: [f64; 14] =
-    [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+pub const DEFAULT_DURATION_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
 
 #[derive(Debug)]
 struct HistogramCore {
@@ -413,7 +423,10 @@ impl Histogram {
         let b: Vec<f64> = bounds.into_iter().collect();
         for w in b.windows(2) {
             if w[1] <= w[0] {
-                return Err(BucketError::NotIncreasing { prev: w[0], next: w[1] });
+                return Err(BucketError::NotIncreasing {
+                    prev: w[0],
+                    next: w[1],
+                });
             }
         }
         if let Some(x) = b.iter().find(|v| !v.is_finite()) {
@@ -474,7 +487,11 @@ impl Histogram {
 
     /// Number of observations.
     pub fn count(&self) -> u64 {
-        self.inner.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        self.inner
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
     }
     /// Sum of observations.
     pub fn sum(&self) -> f64 {
@@ -541,7 +558,9 @@ pub struct Info<L: crate::LabelSet> {
 impl<L: crate::LabelSet> Info<L> {
     /// An info metric carrying `labels`.
     pub fn new(labels: L) -> Self {
-        Info { labels: Arc::new(labels) }
+        Info {
+            labels: Arc::new(labels),
+        }
     }
     /// The labels it carries.
     pub fn labels(&self) -> &L {
@@ -558,6 +577,9 @@ impl<L: crate::LabelSet> Metric for Info<L> {
             OwnLabels::None => OwnLabels::Typed(L::NAMES, &*self.labels),
             other => other,
         };
-        v.info(LabelsRef { consts: labels.consts, own });
+        v.info(LabelsRef {
+            consts: labels.consts,
+            own,
+        });
     }
 }

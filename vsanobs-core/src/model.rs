@@ -160,23 +160,44 @@ pub struct Sample {
 impl Sample {
     /// A gauge sample with no labels.
     pub fn gauge(v: f64) -> Self {
-        Sample { labels: Vec::new(), value: Value::Gauge(Number::Float(v)) }
+        Sample {
+            labels: Vec::new(),
+            value: Value::Gauge(Number::Float(v)),
+        }
     }
     /// An integer gauge sample with no labels.
     pub fn gauge_int(v: i64) -> Self {
-        Sample { labels: Vec::new(), value: Value::Gauge(Number::Int(v)) }
+        Sample {
+            labels: Vec::new(),
+            value: Value::Gauge(Number::Int(v)),
+        }
     }
     /// A counter sample with no labels.
     pub fn counter(v: f64) -> Self {
-        Sample { labels: Vec::new(), value: Value::Counter { value: Number::Float(v), exemplar: None } }
+        Sample {
+            labels: Vec::new(),
+            value: Value::Counter {
+                value: Number::Float(v),
+                exemplar: None,
+            },
+        }
     }
     /// An integer counter sample with no labels.
     pub fn counter_int(v: u64) -> Self {
-        Sample { labels: Vec::new(), value: Value::Counter { value: Number::Uint(v), exemplar: None } }
+        Sample {
+            labels: Vec::new(),
+            value: Value::Counter {
+                value: Number::Uint(v),
+                exemplar: None,
+            },
+        }
     }
     /// An info sample (its labels carry the information).
     pub fn info() -> Self {
-        Sample { labels: Vec::new(), value: Value::Info }
+        Sample {
+            labels: Vec::new(),
+            value: Value::Info,
+        }
     }
     /// Adds a label.
     pub fn with_label(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
@@ -204,7 +225,13 @@ pub struct MetricFamily {
 impl MetricFamily {
     /// A family with no samples yet.
     pub fn new(name: impl Into<String>, help: impl Into<String>, kind: MetricKind) -> Self {
-        MetricFamily { name: name.into(), help: help.into(), unit: None, kind, samples: Vec::new() }
+        MetricFamily {
+            name: name.into(),
+            help: help.into(),
+            unit: None,
+            kind,
+            samples: Vec::new(),
+        }
     }
     /// Sets the unit.
     pub fn with_unit(mut self, unit: impl Into<String>) -> Self {
@@ -219,5 +246,48 @@ impl MetricFamily {
     /// Adds a sample in place.
     pub fn push(&mut self, s: Sample) {
         self.samples.push(s);
+    }
+}
+
+/// The static description of a metric family a crate defines. Crates keep their families in
+/// `const` tables of these, register from them, and generate docs, alert rules and
+/// dashboards from the same tables, so the three cannot drift apart.
+///
+/// # Example
+///
+/// ```
+/// use vsanobs_core::model::{MetricDesc, MetricKind};
+///
+/// const REQUESTS: MetricDesc = MetricDesc {
+///     name: "app_requests_total",
+///     kind: MetricKind::Counter,
+///     help: "Requests handled.",
+///     unit: None,
+///     labels: &["route"],
+/// };
+/// assert_eq!(REQUESTS.base_name(), "app_requests");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricDesc {
+    /// The name as users query it (`hot_reload_total`, `http_server_request_duration_seconds`).
+    pub name: &'static str,
+    /// The type.
+    pub kind: MetricKind,
+    /// The help text.
+    pub help: &'static str,
+    /// The unit, when the name carries one.
+    pub unit: Option<&'static str>,
+    /// The label names, in order (constant labels not included).
+    pub labels: &'static [&'static str],
+}
+
+impl MetricDesc {
+    /// The family name without the `_total` (counters) or `_info` (info) suffix.
+    pub fn base_name(&self) -> &'static str {
+        match self.kind {
+            MetricKind::Counter => self.name.strip_suffix("_total").unwrap_or(self.name),
+            MetricKind::Info => self.name.strip_suffix("_info").unwrap_or(self.name),
+            _ => self.name,
+        }
     }
 }

@@ -123,14 +123,20 @@ pub struct CollectError {
 impl CollectError {
     /// An error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        CollectError { message: message.into(), source: None }
+        CollectError {
+            message: message.into(),
+            source: None,
+        }
     }
     /// An error with a message and the underlying cause.
     pub fn with_source(
         message: impl Into<String>,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
-        CollectError { message: message.into(), source: Some(Box::new(source)) }
+        CollectError {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
     }
     /// The message, without the cause.
     pub fn message(&self) -> &str {
@@ -189,7 +195,13 @@ struct Single<M>(M);
 
 impl<M: Metric> DynMetric for Single<M> {
     fn visit(&self, consts: &[(String, String)], v: &mut dyn Visitor) {
-        self.0.visit(LabelsRef { consts, own: OwnLabels::None }, v);
+        self.0.visit(
+            LabelsRef {
+                consts,
+                own: OwnLabels::None,
+            },
+            v,
+        );
     }
     fn label_names(&self) -> &'static [&'static str] {
         &[]
@@ -277,8 +289,14 @@ impl fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("prefix", &self.inner.prefix)
             .field("const_labels", &self.inner.consts)
-            .field("families", &s.entries.iter().map(|e| &e.name).collect::<Vec<_>>())
-            .field("collectors", &s.collectors.iter().map(|c| &c.name).collect::<Vec<_>>())
+            .field(
+                "families",
+                &s.entries.iter().map(|e| &e.name).collect::<Vec<_>>(),
+            )
+            .field(
+                "collectors",
+                &s.collectors.iter().map(|c| &c.name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -322,7 +340,10 @@ impl RegistryBuilder {
         let mut seen = HashSet::new();
         for (k, _) in &self.consts {
             if !is_valid_label_name(k) || !seen.insert(k.as_str()) {
-                return Err(RegistryError::InvalidLabelName { metric: String::new(), label: k.clone() });
+                return Err(RegistryError::InvalidLabelName {
+                    metric: String::new(),
+                    label: k.clone(),
+                });
             }
         }
         Ok(Registry {
@@ -355,13 +376,16 @@ fn claimed_names(base: &str, kind: MetricKind) -> Vec<String> {
 }
 
 fn is_reserved(base: &str) -> bool {
-    base.starts_with("vsanobs_series_overflow") || base.starts_with("vsanobs_scrape_collector_success")
+    base.starts_with("vsanobs_series_overflow")
+        || base.starts_with("vsanobs_scrape_collector_success")
 }
 
 impl Registry {
     /// An empty registry without prefix or constant labels.
     pub fn new() -> Self {
-        RegistryBuilder::default().build().unwrap_or_else(|_| unreachable!("no prefix, no labels"))
+        RegistryBuilder::default()
+            .build()
+            .unwrap_or_else(|_| unreachable!("no prefix, no labels"))
     }
 
     /// A builder for a registry with prefix and constant labels.
@@ -385,7 +409,12 @@ impl Registry {
     /// A [`RegistryError`] when the name or a label name is invalid, help is empty, or the
     /// name (or one of the series names it produces, such as `<name>_count` for a
     /// histogram) is taken. Nothing is registered then.
-    pub fn register<R: Registerable>(&self, name: &str, help: &str, metric: R) -> Result<(), RegistryError> {
+    pub fn register<R: Registerable>(
+        &self,
+        name: &str,
+        help: &str,
+        metric: R,
+    ) -> Result<(), RegistryError> {
         self.register_entry(name, help, None, R::KIND, metric.into_dyn())
     }
 
@@ -414,7 +443,9 @@ impl Registry {
     ) -> Result<String, RegistryError> {
         let base = base_name(name, kind);
         if base.is_empty() || !is_valid_metric_name(base) {
-            return Err(RegistryError::InvalidMetricName { name: name.to_owned() });
+            return Err(RegistryError::InvalidMetricName {
+                name: name.to_owned(),
+            });
         }
         let full = self.full_name(base);
         if !is_valid_metric_name(&full) {
@@ -428,14 +459,20 @@ impl Registry {
         }
         if let Some(u) = unit {
             if u.is_empty() || !is_valid_label_name(u) || !full.ends_with(&format!("_{u}")) {
-                return Err(RegistryError::UnitMismatch { name: full, unit: u.to_owned() });
+                return Err(RegistryError::UnitMismatch {
+                    name: full,
+                    unit: u.to_owned(),
+                });
             }
         }
         let mut seen: HashSet<&str> = self.inner.consts.iter().map(|(k, _)| k.as_str()).collect();
         for l in label_names {
             let reserved = kind == MetricKind::Histogram && *l == "le";
             if reserved || !is_valid_label_name(l) || !seen.insert(l) {
-                return Err(RegistryError::InvalidLabelName { metric: full, label: (*l).to_owned() });
+                return Err(RegistryError::InvalidLabelName {
+                    metric: full,
+                    label: (*l).to_owned(),
+                });
             }
         }
         Ok(full)
@@ -455,7 +492,10 @@ impl Registry {
         for e in &state.entries {
             let theirs = claimed_names(&e.name, e.kind);
             if mine.iter().any(|m| theirs.contains(m)) {
-                return Err(RegistryError::AlreadyRegistered { name: full, existing: e.name.clone() });
+                return Err(RegistryError::AlreadyRegistered {
+                    name: full,
+                    existing: e.name.clone(),
+                });
             }
         }
         state.entries.push(Entry {
@@ -484,7 +524,9 @@ impl Registry {
                 state.entries.remove(i);
                 Ok(())
             }
-            None => Err(RegistryError::NotFound { name: name.to_owned() }),
+            None => Err(RegistryError::NotFound {
+                name: name.to_owned(),
+            }),
         }
     }
 
@@ -500,7 +542,10 @@ impl Registry {
     ///
     /// # Errors
     /// [`RegistryError::DuplicateCollector`] when a collector of that name exists.
-    pub fn register_collector_arc(&self, collector: Arc<dyn Collector>) -> Result<(), RegistryError> {
+    pub fn register_collector_arc(
+        &self,
+        collector: Arc<dyn Collector>,
+    ) -> Result<(), RegistryError> {
         let name = collector.name().to_owned();
         let mut state = self.inner.state.write();
         if state.collectors.iter().any(|c| c.name == name) {
@@ -519,7 +564,9 @@ impl Registry {
         let before = state.collectors.len();
         state.collectors.retain(|c| c.name != name);
         if state.collectors.len() == before {
-            return Err(RegistryError::NotFound { name: name.to_owned() });
+            return Err(RegistryError::NotFound {
+                name: name.to_owned(),
+            });
         }
         Ok(())
     }
@@ -599,7 +646,14 @@ impl Registry {
                 MetricKind::Counter,
             );
             for (fam, n) in &overflow {
-                v.counter(LabelsRef { consts, own: OwnLabels::One("family", fam) }, Number::Uint(*n), None);
+                v.counter(
+                    LabelsRef {
+                        consts,
+                        own: OwnLabels::One("family", fam),
+                    },
+                    Number::Uint(*n),
+                    None,
+                );
             }
         }
         if !results.is_empty() && keep(COLLECTOR_SUCCESS_METRIC) {
@@ -610,7 +664,13 @@ impl Registry {
                 MetricKind::Gauge,
             );
             for (name, ok) in &results {
-                v.gauge(LabelsRef { consts, own: OwnLabels::One("collector", name) }, Number::Int(i64::from(*ok)));
+                v.gauge(
+                    LabelsRef {
+                        consts,
+                        own: OwnLabels::One("collector", name),
+                    },
+                    Number::Int(i64::from(*ok)),
+                );
             }
         }
     }
@@ -648,7 +708,13 @@ impl Registry {
                 .first()
                 .map(|s| s.labels.iter().map(|(k, _)| k.as_str()).collect())
                 .unwrap_or_default();
-            let full = match self.check_family(&fam.name, &fam.help, fam.unit.as_deref(), fam.kind, &names) {
+            let full = match self.check_family(
+                &fam.name,
+                &fam.help,
+                fam.unit.as_deref(),
+                fam.kind,
+                &names,
+            ) {
                 Ok(f) => f,
                 Err(e) => {
                     tracing::warn!(collector = %c.name, error = %e, "collector produced an invalid family; dropped");
@@ -738,11 +804,16 @@ fn validate_samples(fam: &MetricFamily) -> Result<(), &'static str> {
                 }
             }
             Value::Histogram { buckets, .. } => {
-                if buckets.last().is_none_or(|b| b.upper_bound != f64::INFINITY) {
+                if buckets
+                    .last()
+                    .is_none_or(|b| b.upper_bound != f64::INFINITY)
+                {
                     return Err("histogram does not end with a +Inf bucket");
                 }
                 for w in buckets.windows(2) {
-                    if w[1].upper_bound <= w[0].upper_bound || w[1].cumulative_count < w[0].cumulative_count {
+                    if w[1].upper_bound <= w[0].upper_bound
+                        || w[1].cumulative_count < w[0].cumulative_count
+                    {
                         return Err("histogram buckets are not increasing");
                     }
                 }
@@ -755,14 +826,21 @@ fn validate_samples(fam: &MetricFamily) -> Result<(), &'static str> {
 
 fn visit_samples(fam: &MetricFamily, consts: &[(String, String)], v: &mut dyn Visitor) {
     for s in &fam.samples {
-        let labels = LabelsRef { consts, own: OwnLabels::Pairs(&s.labels) };
+        let labels = LabelsRef {
+            consts,
+            own: OwnLabels::Pairs(&s.labels),
+        };
         match &s.value {
             Value::Counter { value, exemplar } => v.counter(labels, *value, exemplar.as_ref()),
             Value::Gauge(n) => v.gauge(labels, *n),
             Value::Unknown(n) => v.unknown(labels, *n),
             Value::Info => v.info(labels),
             Value::Histogram { buckets, sum, .. } => {
-                let bounds: Vec<f64> = buckets.iter().take(buckets.len().saturating_sub(1)).map(|b| b.upper_bound).collect();
+                let bounds: Vec<f64> = buckets
+                    .iter()
+                    .take(buckets.len().saturating_sub(1))
+                    .map(|b| b.upper_bound)
+                    .collect();
                 let cum: Vec<u64> = buckets.iter().map(|b| b.cumulative_count).collect();
                 let ex: Vec<Option<Exemplar>> = buckets.iter().map(|b| b.exemplar).collect();
                 let has_ex = ex.iter().any(Option::is_some);
@@ -781,7 +859,10 @@ struct Gatherer {
 impl Gatherer {
     fn push(&mut self, labels: LabelsRef<'_>, value: Value) {
         if let Some(f) = self.families.last_mut() {
-            f.samples.push(Sample { labels: labels.to_pairs(), value });
+            f.samples.push(Sample {
+                labels: labels.to_pairs(),
+                value,
+            });
         }
     }
 }
@@ -793,7 +874,13 @@ impl Visitor for Gatherer {
         self.families.push(f);
     }
     fn counter(&mut self, labels: LabelsRef<'_>, value: Number, exemplar: Option<&Exemplar>) {
-        self.push(labels, Value::Counter { value, exemplar: exemplar.copied() });
+        self.push(
+            labels,
+            Value::Counter {
+                value,
+                exemplar: exemplar.copied(),
+            },
+        );
     }
     fn gauge(&mut self, labels: LabelsRef<'_>, value: Number) {
         self.push(labels, Value::Gauge(value));
@@ -816,7 +903,14 @@ impl Visitor for Gatherer {
             })
             .collect();
         let count = cumulative.last().copied().unwrap_or(0);
-        self.push(labels, Value::Histogram { buckets, sum, count });
+        self.push(
+            labels,
+            Value::Histogram {
+                buckets,
+                sum,
+                count,
+            },
+        );
     }
     fn info(&mut self, labels: LabelsRef<'_>) {
         self.push(labels, Value::Info);

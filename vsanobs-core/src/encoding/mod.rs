@@ -62,10 +62,18 @@ pub fn negotiate(accept: Option<&str>) -> Format {
         let mut q = 1.0f32;
         let mut version: Option<String> = None;
         for p in parts {
-            let Some((k, v)) = p.split_once('=') else { continue };
+            let Some((k, v)) = p.split_once('=') else {
+                continue;
+            };
             let v = v.trim().trim_matches('"');
             match k.trim().to_ascii_lowercase().as_str() {
-                "q" => q = v.parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).unwrap_or(0.0),
+                "q" => {
+                    q = v
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q))
+                        .unwrap_or(0.0)
+                }
                 "version" => version = Some(v.to_owned()),
                 _ => {}
             }

@@ -16,7 +16,11 @@ pub struct TextEncoder<'a> {
 impl<'a> TextEncoder<'a> {
     /// An encoder appending to `out`.
     pub fn new(out: &'a mut String, format: Format) -> Self {
-        TextEncoder { out, format, name: String::new() }
+        TextEncoder {
+            out,
+            format,
+            name: String::new(),
+        }
     }
 
     /// Ends the exposition (`# EOF` for OpenMetrics).

@@ -1,0 +1,1 @@
+//! Parse exposition text back into samples and compare a registry with expected text.
