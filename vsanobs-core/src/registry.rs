@@ -41,12 +41,30 @@ use crate::encoding::{Format, TextEncoder, Visitor};
 use crate::family::Family;
 use crate::labels::{LabelSet, LabelsRef, OwnLabels, is_valid_label_name, is_valid_metric_name};
 use crate::metrics::Metric;
-use crate::model::{Bucket, Exemplar, MetricFamily, MetricKind, Number, Sample, Value};
+use crate::model::{Bucket, Exemplar, MetricDesc, MetricFamily, MetricKind, Number, Sample, Value};
 
 /// Name of the self-metric counting label sets refused past a family's series cap.
 pub const SERIES_OVERFLOW_METRIC: &str = "vsanobs_series_overflow";
 /// Name of the self-metric reporting whether each collector succeeded on the last scrape.
 pub const COLLECTOR_SUCCESS_METRIC: &str = "vsanobs_scrape_collector_success";
+/// The registry's own self-metrics.
+pub const SELF_METRICS: &[MetricDesc] = &[
+    MetricDesc {
+        name: "vsanobs_series_overflow_total",
+        kind: MetricKind::Counter,
+        help: "Label sets refused because their family reached its series cap.",
+        unit: None,
+        labels: &["family"],
+    },
+    MetricDesc {
+        name: "vsanobs_scrape_collector_success",
+        kind: MetricKind::Gauge,
+        help: "Whether the collector succeeded on the last scrape (1) or failed (0).",
+        unit: None,
+        labels: &["collector"],
+    },
+];
+
 /// The value every label of a family's overflow series carries.
 pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
 
@@ -639,12 +657,7 @@ impl Registry {
             results.push((c.name.clone(), ok));
         }
         if !overflow.is_empty() && keep(SERIES_OVERFLOW_METRIC) {
-            v.family(
-                SERIES_OVERFLOW_METRIC,
-                "Label sets refused because their family reached its series cap.",
-                None,
-                MetricKind::Counter,
-            );
+            v.family(SERIES_OVERFLOW_METRIC, SELF_METRICS[0].help, None, MetricKind::Counter);
             for (fam, n) in &overflow {
                 v.counter(
                     LabelsRef {
@@ -657,12 +670,7 @@ impl Registry {
             }
         }
         if !results.is_empty() && keep(COLLECTOR_SUCCESS_METRIC) {
-            v.family(
-                COLLECTOR_SUCCESS_METRIC,
-                "Whether the collector succeeded on the last scrape (1) or failed (0).",
-                None,
-                MetricKind::Gauge,
-            );
+            v.family(COLLECTOR_SUCCESS_METRIC, SELF_METRICS[1].help, None, MetricKind::Gauge);
             for (name, ok) in &results {
                 v.gauge(
                     LabelsRef {
