@@ -54,11 +54,14 @@
 #[allow(unused_extern_crates)]
 extern crate self as vsanobs_core;
 
+#[allow(unsafe_code)]
+pub mod alloc;
 pub mod encoding;
 pub mod family;
 pub mod labels;
 pub mod metrics;
 pub mod model;
+pub mod process;
 pub mod registry;
 #[cfg(feature = "test-util")]
 pub mod testutil;
