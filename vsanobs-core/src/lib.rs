@@ -65,6 +65,7 @@ pub mod process;
 pub mod registry;
 #[cfg(feature = "test-util")]
 pub mod testutil;
+pub mod vsan;
 
 pub use encoding::{Format, negotiate};
 pub use family::{DEFAULT_SERIES_CAP, Family};

@@ -1,0 +1,202 @@
+//! A small XML element tree for SOAP envelopes, built on `quick-xml`, plus text escaping.
+//!
+//! SOAP bodies are small, nest shallowly and are read once, so an owned tree keyed by local
+//! names (namespace prefixes dropped) is the simplest correct reader.
+//!
+//! # Example
+//!
+//! ```
+//! use vsanobs_core::vsan::xml::{Element, escape};
+//!
+//! let doc = Element::parse(r#"<s:Envelope xmlns:s="x"><s:Body><a k="v">1 &amp; 2</a></s:Body></s:Envelope>"#)?;
+//! let a = doc.path(&["Body", "a"]).unwrap();
+//! assert_eq!(a.text, "1 & 2");
+//! assert_eq!(a.attr("k"), Some("v"));
+//! assert_eq!(escape("<a&b>"), "&lt;a&amp;b&gt;");
+//! # Ok::<(), vsanobs_core::vsan::VsanError>(())
+//! ```
+//!
+//! ## Note
+//! Parsing allocates one `String` per element name and text; this runs once per response.
+
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use super::VsanError;
+
+/// One XML element: local name, attributes (local names), text content and children.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Element {
+    /// Local name (prefix removed).
+    pub name: String,
+    /// Attributes as (local name, unescaped value).
+    pub attrs: Vec<(String, String)>,
+    /// Concatenated, unescaped text directly inside this element.
+    pub text: String,
+    /// Child elements in document order.
+    pub children: Vec<Element>,
+}
+
+/// Maximum element depth accepted (SOAP envelopes nest far less).
+const MAX_DEPTH: usize = 64;
+
+impl Element {
+    /// Parses a whole document and returns its root element.
+    ///
+    /// # Errors
+    /// [`VsanError::Xml`] for malformed XML, [`VsanError::Truncated`] when the document ends
+    /// inside an element, [`VsanError::Unexpected`] when there is no root element or the
+    /// nesting is deeper than 64.
+    pub fn parse(xml: &str) -> Result<Element, VsanError> {
+        let mut reader = Reader::from_str(xml);
+        reader.config_mut().check_end_names = true;
+        let mut stack: Vec<Element> = Vec::new();
+        let mut root: Option<Element> = None;
+        loop {
+            let ev = reader
+                .read_event()
+                .map_err(|source| VsanError::Xml { source })?;
+            match ev {
+                Event::Start(e) | Event::Empty(e) if root.is_some() && stack.is_empty() => {
+                    let _ = e;
+                    return Err(VsanError::Unexpected {
+                        reason: "content after the root element",
+                    });
+                }
+                Event::Start(e) => {
+                    if stack.len() >= MAX_DEPTH {
+                        return Err(VsanError::Unexpected {
+                            reason: "xml nested too deeply",
+                        });
+                    }
+                    stack.push(start(&e)?);
+                }
+                Event::Empty(e) => {
+                    let el = start(&e)?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(el),
+                        None => root = Some(el),
+                    }
+                }
+                Event::End(_) => {
+                    let el = stack.pop().ok_or(VsanError::Unexpected {
+                        reason: "unbalanced end tag",
+                    })?;
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(el),
+                        None => root = Some(el),
+                    }
+                }
+                Event::Text(t) => {
+                    if let Some(cur) = stack.last_mut() {
+                        cur.text.push_str(&t.xml10_content());
+                    } else if !t.xml10_content().trim().is_empty() {
+                        return Err(VsanError::Unexpected {
+                            reason: "text outside the root element",
+                        });
+                    }
+                }
+                Event::CData(t) => {
+                    if let Some(cur) = stack.last_mut() {
+                        cur.text.push_str(&t.into_inner());
+                    }
+                }
+                Event::GeneralRef(r) => {
+                    let resolved = match r
+                        .resolve_char_ref()
+                        .map_err(|source| VsanError::Xml { source })?
+                    {
+                        Some(c) => c,
+                        None => match &*r.into_inner() {
+                            "lt" => '<',
+                            "gt" => '>',
+                            "amp" => '&',
+                            "apos" => '\'',
+                            "quot" => '"',
+                            _ => {
+                                return Err(VsanError::Unexpected {
+                                    reason: "unknown xml entity",
+                                });
+                            }
+                        },
+                    };
+                    if let Some(cur) = stack.last_mut() {
+                        cur.text.push(resolved);
+                    }
+                }
+                Event::Eof => break,
+                Event::Comment(_) | Event::Decl(_) | Event::PI(_) | Event::DocType(_) => {}
+            }
+        }
+        if !stack.is_empty() {
+            return Err(VsanError::Truncated);
+        }
+        root.ok_or(VsanError::Truncated)
+    }
+
+    /// The first child with this local name.
+    pub fn child(&self, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    /// All children with this local name.
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// Follows a path of child names from this element.
+    pub fn path(&self, names: &[&str]) -> Option<&Element> {
+        names.iter().try_fold(self, |el, n| el.child(n))
+    }
+
+    /// The text of the child with this name, if present.
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|c| c.text.as_str())
+    }
+
+    /// An attribute's value by local name.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Depth-first search for the first descendant (or self) with this local name.
+    pub fn find(&self, name: &str) -> Option<&Element> {
+        if self.name == name {
+            return Some(self);
+        }
+        self.children.iter().find_map(|c| c.find(name))
+    }
+}
+
+fn start(e: &quick_xml::events::BytesStart<'_>) -> Result<Element, VsanError> {
+    let name = e.local_name().as_ref().to_owned();
+    let mut attrs = Vec::new();
+    for a in e.attributes() {
+        let a = a.map_err(|source| VsanError::Xml {
+            source: source.into(),
+        })?;
+        let key = a.key.local_name().as_ref().to_owned();
+        if a.key.as_ref().starts_with("xmlns") {
+            continue;
+        }
+        let value = a
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|source| VsanError::Xml { source })?
+            .into_owned();
+        attrs.push((key, value));
+    }
+    Ok(Element {
+        name,
+        attrs,
+        text: String::new(),
+        children: Vec::new(),
+    })
+}
+
+/// Escapes `&`, `<`, `>`, `"` and `'` for element text and attribute values.
+pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    quick_xml::escape::escape(s)
+}
