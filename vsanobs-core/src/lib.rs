@@ -63,6 +63,8 @@ pub mod metrics;
 pub mod model;
 pub mod process;
 pub mod registry;
+#[cfg(feature = "tokio")]
+pub mod runtime;
 #[cfg(feature = "test-util")]
 pub mod testutil;
 pub mod vsan;
