@@ -1,0 +1,1 @@
+//! Generated alert rules, promtool unit tests and Grafana dashboard.

@@ -1,0 +1,47 @@
+//! `SIGHUP` and `SIGUSR1` trigger a reload (Unix).
+
+use std::sync::Weak;
+
+use signal_hook::consts::{SIGHUP, SIGUSR1};
+use signal_hook::iterator::{Handle, Signals};
+
+use crate::error::BuildError;
+use crate::manager::{Inner, Trigger};
+
+/// The signal thread; dropping it closes the signal iterator and ends the thread.
+pub(crate) struct SignalTask {
+    handle: Handle,
+}
+
+impl std::fmt::Debug for SignalTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignalTask")
+    }
+}
+
+impl SignalTask {
+    pub(crate) fn start<C: Send + Sync + 'static>(
+        inner: Weak<Inner<C>>,
+    ) -> Result<Self, BuildError> {
+        let mut signals = Signals::new([SIGHUP, SIGUSR1]).map_err(BuildError::Signal)?;
+        let handle = signals.handle();
+        std::thread::Builder::new()
+            .name("hot-reload-signal".into())
+            .spawn(move || {
+                for signal in signals.forever() {
+                    let Some(manager) = inner.upgrade() else {
+                        return;
+                    };
+                    let _ = manager.reload(Trigger::Signal(signal));
+                }
+            })
+            .map_err(BuildError::Spawn)?;
+        Ok(SignalTask { handle })
+    }
+}
+
+impl Drop for SignalTask {
+    fn drop(&mut self) {
+        self.handle.close();
+    }
+}
