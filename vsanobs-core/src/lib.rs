@@ -56,6 +56,7 @@ extern crate self as vsanobs_core;
 
 #[allow(unsafe_code)]
 pub mod alloc;
+pub mod build_info;
 pub mod encoding;
 pub mod family;
 pub mod labels;
