@@ -22,5 +22,15 @@ fn write(rel: &str, content: &str) -> std::io::Result<()> {
 
 fn main() -> std::io::Result<()> {
     write("metrics.md", &docs::metrics_markdown(&docs::sections()))?;
+    // vsanobs-hotreload: alert rules, their promtool unit tests and the dashboard.
+    {
+        use vsanobs_hotreload::artifacts::{self, DashboardConfig, RulesConfig};
+        let rules = RulesConfig::default();
+        write("rules/hot-reload.rules.yml", &artifacts::rules_yaml(&rules))?;
+        let tests = artifacts::rules_test_yaml(&rules, "hot-reload.rules.yml");
+        write("rules/hot-reload.test.yml", &tests)?;
+        let dashboard = artifacts::dashboard_json(&DashboardConfig::default());
+        write("dashboards/hot-reload.json", &dashboard)?;
+    }
     Ok(())
 }

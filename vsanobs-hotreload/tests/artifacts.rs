@@ -1,0 +1,90 @@
+//! The checked-in alert rules, rule tests and dashboard are exactly what the generator makes,
+//! and the real promtool accepts the rules (lint fatal) and passes their unit tests.
+
+use std::path::{Path, PathBuf};
+
+use vsanobs_hotreload::artifacts::{
+    self, DashboardConfig, RulesConfig, dashboard_json, rules_test_yaml, rules_yaml,
+};
+
+fn docs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs")
+}
+
+fn assert_checked_in(rel: &str, generated: &str) {
+    let path = docs().join(rel);
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "{} differs from the generator output: run `cargo run -p vsanobs-examples --bin gen-docs`",
+        path.display()
+    );
+}
+
+#[test]
+fn checked_in_artifacts_equal_generator_output() {
+    let rules = RulesConfig::default();
+    assert_checked_in("rules/hot-reload.rules.yml", &rules_yaml(&rules));
+    assert_checked_in(
+        "rules/hot-reload.test.yml",
+        &rules_test_yaml(&rules, "hot-reload.rules.yml"),
+    );
+    assert_checked_in(
+        "dashboards/hot-reload.json",
+        &dashboard_json(&DashboardConfig::default()),
+    );
+}
+
+#[test]
+fn promtool_lints_and_tests_the_checked_in_rules() {
+    let rules = docs().join("rules/hot-reload.rules.yml");
+    let out = vsanobs_testkit::promtool_check_rules(&rules, true).unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("SUCCESS: 5 rules found"), "{out}");
+    let out = vsanobs_testkit::promtool_test_rules(&docs().join("rules/hot-reload.test.yml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("SUCCESS"), "{out}");
+}
+
+/// Other thresholds, windows, selector and prefix give rules and tests that still pass.
+#[test]
+fn promtool_passes_a_custom_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = RulesConfig::default();
+    c.selector = r#"job=~"app|other""#.into();
+    c.metric_prefix = "shop".into();
+    c.failure_ratio = 0.5;
+    c.failure_window = "2m".into();
+    c.failure_for = "1m".into();
+    c.slow_seconds = 0.5;
+    c.slow_window = "3m".into();
+    c.repeated_failures = 3;
+    c.repeated_window = "5m".into();
+    c.drift_window = "10m".into();
+    c.disagree_for = "5m".into();
+    let rules = dir.path().join("r.yml");
+    let tests = dir.path().join("t.yml");
+    std::fs::write(&rules, rules_yaml(&c)).unwrap();
+    std::fs::write(&tests, rules_test_yaml(&c, "r.yml")).unwrap();
+    vsanobs_testkit::promtool_check_rules(&rules, true).unwrap_or_else(|e| panic!("{e}"));
+    vsanobs_testkit::promtool_test_rules(&tests).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(&rules).unwrap();
+    assert!(
+        text.contains(r#"shop_hot_reload_updates_total{result!="success",job=~"app|other"}[2m]"#)
+    );
+    for alert in artifacts::ALERTS {
+        assert!(text.contains(alert));
+    }
+}
+
+/// A rules file whose alert does not fire makes the generated tests fail: the tests can fail.
+#[test]
+fn generated_tests_catch_a_broken_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = RulesConfig::default();
+    let broken = rules_yaml(&c).replace(") > 0.2\n", ") > 0.99\n");
+    std::fs::write(dir.path().join("r.yml"), broken).unwrap();
+    let tests = dir.path().join("t.yml");
+    std::fs::write(&tests, rules_test_yaml(&c, "r.yml")).unwrap();
+    let err = vsanobs_testkit::promtool_test_rules(&tests).unwrap_err();
+    assert!(err.contains("HotReloadFailureRatioHigh"), "{err}");
+}
