@@ -1,1 +1,103 @@
-//! vsanobs-http (in progress).
+//! # vsanobs-http
+//!
+//! Route-level HTTP metrics for axum and actix-web, and a /metrics endpoint with real content
+//! negotiation.
+//!
+//! The middleware records the route matrix every service wants (requests per second, error
+//! ratio and latency percentiles per route):
+//!
+//! | family | type | labels |
+//! |---|---|---|
+//! | `http_server_request_duration_seconds` | histogram (OpenTelemetry buckets) | `method`, `route`, `status` |
+//! | `http_server_active_requests` | gauge | `method`, `route` |
+//! | `http_server_request_body_size_bytes` (optional) | histogram | `method`, `route`, `status` |
+//! | `http_server_response_body_size_bytes` (optional) | histogram | `method`, `route`, `status` |
+//!
+//! `route` is the router's template (`/users/{id}`), never the raw path; requests that match
+//! no route are `route="unmatched"`, and methods outside the standard nine are `_OTHER`, so
+//! scanners cannot create series. Duration and in-flight end when the response body ends
+//! or is dropped, so streaming responses and clients that disconnect are measured. An
+//! optional `module` label groups routes by prefix ([`RouteMetricsBuilder::group`]).
+//!
+//! [`MetricsEndpoint`] serves a [`Registry`](vsanobs_core::Registry) the way client_golang's
+//! promhttp does: OpenMetrics 1.0 or text 0.0.4 from `Accept` (q-values honoured), gzip when
+//! `Accept-Encoding` allows it, `name[]` selection, a limit on concurrent scrapes and a
+//! timeout (503 past either), its own handler metrics, and optional basic auth against a
+//! bcrypt hash.
+//!
+//! ## Getting started (axum)
+//!
+#![cfg_attr(feature = "axum", doc = "```")]
+#![cfg_attr(not(feature = "axum"), doc = "```ignore")]
+//! use axum::{Router, routing::get};
+//! use vsanobs_core::Registry;
+//! use vsanobs_http::{HttpMetricsLayer, MetricsEndpoint};
+//!
+//! let registry = Registry::new();
+//! let app: Router = Router::new()
+//!     .route("/users/{id}", get(|| async { "user" }))
+//!     .nest("/api", Router::new().route("/items", get(|| async { "items" })))
+//!     .layer(HttpMetricsLayer::new(&registry)?);
+//! let app = MetricsEndpoint::new(registry).mount(app);
+//! // axum::serve(listener, app).await?;
+//! # let _ = app;
+//! # Ok::<(), vsanobs_core::RegistryError>(())
+//! ```
+//!
+//! For actix-web see [`actix`]: `App::new().wrap(actix::HttpMetrics::new(&registry)?)
+//! .service(endpoint.into_actix_resource("/metrics"))`.
+//!
+//! ## Feature flags
+//!
+//! | feature | adds | pulls in |
+//! |---|---|---|
+//! | `tower` | [`HttpMetricsLayer`], [`MetricsService`], async [`MetricsEndpoint::handle`] | tower, http, http-body, tokio (rt, time) |
+//! | `axum` | `tower`, plus routes from `MatchedPath` and [`MetricsEndpoint::into_router`] | axum 0.8 |
+//! | `actix` | [`actix`]: the `HttpMetrics` transform, [`MetricsEndpoint::into_actix_resource`] | actix-web 4, tokio |
+//! | `exemplars` | trace/span ids of the current `tracing` span as duration exemplars | tracing-opentelemetry, opentelemetry |
+//!
+//! Without features the crate holds the framework-independent parts: [`RouteMetrics`],
+//! [`MetricsEndpoint::render`] and the dashboard/rule generators in [`dashboards`]. Neither
+//! axum nor actix-web enters the build unless its feature is on.
+//!
+//! ## MSRV
+//!
+//! Rust 1.85 (edition 2024).
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+#[cfg(feature = "actix")]
+pub mod actix;
+#[cfg(feature = "axum")]
+mod axum_router;
+pub mod dashboards;
+pub mod endpoint;
+mod exemplar;
+pub mod metrics;
+#[cfg(feature = "tower")]
+pub mod layer;
+
+pub use endpoint::{EndpointError, MetricsEndpoint, ScrapeRequest, ScrapeResponse};
+pub use exemplar::current_trace;
+pub use metrics::{Method, RequestTracker, RouteMetrics, RouteMetricsBuilder};
+#[cfg(feature = "tower")]
+pub use layer::{
+    HttpMetrics, HttpMetricsLayer, MetricsService, ResponseBody, ResponseFuture, RouteTemplate,
+};
+
+#[cfg(test)]
+mod assertions {
+    fn send_sync<T: Send + Sync>() {}
+    #[test]
+    fn public_types_are_send_and_sync() {
+        send_sync::<super::RouteMetrics>();
+        send_sync::<super::MetricsEndpoint>();
+        send_sync::<super::RequestTracker>();
+        #[cfg(feature = "tower")]
+        {
+            send_sync::<super::HttpMetricsLayer>();
+            send_sync::<super::HttpMetrics<()>>();
+        }
+    }
+}

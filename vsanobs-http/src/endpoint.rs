@@ -1,0 +1,541 @@
+//! The /metrics endpoint: content negotiation, gzip, `name[]` selection, a limit on
+//! concurrent scrapes, a timeout, basic auth and its own handler metrics, independent of the
+//! web framework (the `tower`, `axum` and `actix` features adapt it).
+//!
+//! # Example
+//!
+//! ```
+//! use vsanobs_core::Registry;
+//! use vsanobs_http::{MetricsEndpoint, ScrapeRequest};
+//!
+//! let registry = Registry::new();
+//! registry.counter("jobs_total", "Jobs done.")?.inc();
+//! let endpoint = MetricsEndpoint::new(registry);
+//!
+//! let resp = endpoint.render(&ScrapeRequest {
+//!     accept: Some("application/openmetrics-text;version=1.0.0".into()),
+//!     query: Some("name[]=jobs_total".into()),
+//!     ..ScrapeRequest::default()
+//! });
+//! assert_eq!(resp.status, 200);
+//! assert_eq!(
+//!     resp.header("content-type"),
+//!     Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+//! );
+//! assert_eq!(
+//!     String::from_utf8(resp.body).unwrap(),
+//!     "# TYPE jobs counter\n# HELP jobs Jobs done.\njobs_total 1\n# EOF\n"
+//! );
+//! # Ok::<(), vsanobs_core::RegistryError>(())
+//! ```
+//!
+//! ## Note
+//! A scrape encodes the whole registry into one buffer (and gzips it when the client allows).
+//! With the async adapters encoding runs on tokio's blocking pool, so a slow collector never
+//! stalls the server's worker threads; a scrape that times out keeps its slot of the
+//! concurrency limit until its collectors return, so stuck collectors cannot pile up.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use base64::Engine;
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use subtle::ConstantTimeEq;
+use vsanobs_core::model::{MetricDesc, MetricKind};
+use vsanobs_core::{Counter, Family, Gauge, LabelSet, Registry, negotiate};
+
+/// `vsanobs_metric_handler_requests_total{code}`: scrapes served, by HTTP status.
+pub const HANDLER_REQUESTS: MetricDesc = MetricDesc {
+    name: "vsanobs_metric_handler_requests_total",
+    kind: MetricKind::Counter,
+    help: "Total number of scrapes by HTTP status code.",
+    unit: None,
+    labels: &["code"],
+};
+
+/// `vsanobs_metric_handler_requests_in_flight`: scrapes being served.
+pub const HANDLER_IN_FLIGHT: MetricDesc = MetricDesc {
+    name: "vsanobs_metric_handler_requests_in_flight",
+    kind: MetricKind::Gauge,
+    help: "Current number of scrapes being served.",
+    unit: None,
+    labels: &[],
+};
+
+/// The endpoint's own families.
+pub const ENDPOINT_METRICS: &[MetricDesc] = &[HANDLER_REQUESTS, HANDLER_IN_FLIGHT];
+
+/// Why an endpoint option was rejected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// The basic-auth password hash is not a bcrypt hash.
+    #[error("invalid bcrypt hash for basic-auth user {user:?}")]
+    InvalidHash {
+        /// The user the hash was given for.
+        user: String,
+        /// What bcrypt said.
+        #[source]
+        source: bcrypt::BcryptError,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct CodeLabels {
+    code: u16,
+}
+impl LabelSet for CodeLabels {
+    const NAMES: &'static [&'static str] = &["code"];
+    fn visit_values(&self, f: &mut dyn FnMut(&str)) {
+        vsanobs_core::LabelValue::visit(&self.code, f)
+    }
+}
+
+/// The parts of an HTTP request the endpoint looks at.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScrapeRequest {
+    /// Whether this is a `HEAD` request (headers only). Other methods than GET and HEAD are
+    /// the adapters' business (they route only those two).
+    pub head: bool,
+    /// The `Accept` header.
+    pub accept: Option<String>,
+    /// The `Accept-Encoding` header.
+    pub accept_encoding: Option<String>,
+    /// The `Authorization` header.
+    pub authorization: Option<String>,
+    /// The query string, without `?`.
+    pub query: Option<String>,
+}
+
+/// The endpoint's answer, for an adapter to turn into its framework's response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScrapeResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers (lowercase names).
+    pub headers: Vec<(&'static str, String)>,
+    /// The body (gzipped when `content-encoding: gzip` is among the headers).
+    pub body: Vec<u8>,
+}
+
+impl ScrapeResponse {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn plain(status: u16, msg: &str) -> Self {
+        ScrapeResponse {
+            status,
+            headers: vec![("content-type", "text/plain; charset=utf-8".to_owned())],
+            body: msg.as_bytes().to_vec(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct BasicAuth {
+    user: String,
+    hash: String,
+}
+
+struct Inner {
+    registry: Registry,
+    max_in_flight: usize,
+    timeout: Option<Duration>,
+    compression: bool,
+    auth: Option<BasicAuth>,
+    in_flight: AtomicUsize,
+    requests: Family<CodeLabels, Counter>,
+    in_flight_gauge: Gauge,
+}
+
+/// A /metrics handler for a [`Registry`]. Cloning shares it (and its limits).
+///
+/// Defaults: at most 10 concurrent scrapes, a 30 s timeout (async adapters), gzip when the
+/// client accepts it, no authentication.
+#[derive(Clone)]
+pub struct MetricsEndpoint {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for MetricsEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MetricsEndpoint")
+            .field("max_concurrent_scrapes", &self.inner.max_in_flight)
+            .field("timeout", &self.inner.timeout)
+            .field("compression", &self.inner.compression)
+            .field("basic_auth", &self.inner.auth.as_ref().map(|a| &a.user))
+            .finish()
+    }
+}
+
+/// Releases one concurrency slot when dropped.
+struct Permit(Arc<Inner>);
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.in_flight_gauge.dec();
+    }
+}
+
+impl MetricsEndpoint {
+    /// An endpoint serving `registry`. Its handler metrics
+    /// ([`ENDPOINT_METRICS`]) are registered in the same registry; if they already are (a
+    /// second endpoint on one registry), this endpoint keeps its own unregistered copies and
+    /// a warning is logged.
+    pub fn new(registry: Registry) -> Self {
+        let requests: Family<CodeLabels, Counter> = Family::with_cap(64);
+        let in_flight_gauge = Gauge::default();
+        // Export the usual codes from the start so rate() sees the first failure.
+        for code in [200, 503] {
+            requests.get_or_create(&CodeLabels { code });
+        }
+        let r1 = registry.register(HANDLER_REQUESTS.name, HANDLER_REQUESTS.help, requests.clone());
+        let r2 = registry.register(
+            HANDLER_IN_FLIGHT.name,
+            HANDLER_IN_FLIGHT.help,
+            in_flight_gauge.clone(),
+        );
+        if let Err(e) = r1.and(r2) {
+            tracing::warn!(error = %e, "metrics endpoint: handler metrics not registered");
+        }
+        MetricsEndpoint {
+            inner: Arc::new(Inner {
+                registry,
+                max_in_flight: 10,
+                timeout: Some(Duration::from_secs(30)),
+                compression: true,
+                auth: None,
+                in_flight: AtomicUsize::new(0),
+                requests,
+                in_flight_gauge,
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => f(inner),
+            None => {
+                let cur = &*self.inner;
+                let mut inner = Inner {
+                    registry: cur.registry.clone(),
+                    max_in_flight: cur.max_in_flight,
+                    timeout: cur.timeout,
+                    compression: cur.compression,
+                    auth: cur.auth.clone(),
+                    in_flight: AtomicUsize::new(0),
+                    requests: cur.requests.clone(),
+                    in_flight_gauge: cur.in_flight_gauge.clone(),
+                };
+                f(&mut inner);
+                self.inner = Arc::new(inner);
+            }
+        }
+        self
+    }
+
+    /// At most `n` scrapes are served at once (at least 1); the next gets 503.
+    pub fn max_concurrent_scrapes(self, n: usize) -> Self {
+        self.edit(|i| i.max_in_flight = n.max(1))
+    }
+
+    /// Scrapes taking longer than `d` get 503 (async adapters only). `None` disables it.
+    pub fn timeout(self, d: Option<Duration>) -> Self {
+        self.edit(|i| i.timeout = d)
+    }
+
+    /// Never gzip the response, whatever the client accepts.
+    pub fn disable_compression(self) -> Self {
+        self.edit(|i| i.compression = false)
+    }
+
+    /// Requires HTTP basic auth as `user` with the password whose bcrypt hash is
+    /// `bcrypt_hash` (as `htpasswd -B` or `bcrypt::hash` produce it). Wrong or missing
+    /// credentials get 401. The user name is compared in constant time and the password
+    /// through bcrypt, which compares in constant time.
+    ///
+    /// # Errors
+    /// [`EndpointError::InvalidHash`] when `bcrypt_hash` is not a bcrypt hash.
+    pub fn basic_auth(
+        self,
+        user: impl Into<String>,
+        bcrypt_hash: impl Into<String>,
+    ) -> Result<Self, EndpointError> {
+        let user = user.into();
+        let hash = bcrypt_hash.into();
+        // Verifying any password checks the hash's format.
+        if let Err(source) = bcrypt::verify("", &hash) {
+            return Err(EndpointError::InvalidHash { user, source });
+        }
+        Ok(self.edit(|i| i.auth = Some(BasicAuth { user, hash })))
+    }
+
+    /// The registry served.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    fn try_acquire(&self) -> Option<Permit> {
+        let inner = &self.inner;
+        let prev = inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        if prev >= inner.max_in_flight {
+            inner.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        inner.in_flight_gauge.inc();
+        Some(Permit(inner.clone()))
+    }
+
+    fn count(&self, resp: ScrapeResponse) -> ScrapeResponse {
+        self.inner
+            .requests
+            .with(&CodeLabels { code: resp.status }, |c| c.inc());
+        resp
+    }
+
+    /// Serves one scrape synchronously (no timeout: use the async adapters for that).
+    pub fn render(&self, req: &ScrapeRequest) -> ScrapeResponse {
+        let Some(permit) = self.try_acquire() else {
+            return self.count(too_many());
+        };
+        let resp = self.inner.serve(req);
+        drop(permit);
+        self.count(resp)
+    }
+
+    /// Serves one scrape: encoding runs on tokio's blocking pool, bounded by the
+    /// [timeout](Self::timeout) and the [concurrency limit](Self::max_concurrent_scrapes).
+    /// Must be called within a tokio runtime (axum and actix-web run on one).
+    #[cfg(any(feature = "tower", feature = "actix"))]
+    pub async fn handle(&self, req: ScrapeRequest) -> ScrapeResponse {
+        let Some(permit) = self.try_acquire() else {
+            return self.count(too_many());
+        };
+        let inner = self.inner.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            inner.serve(&req)
+        });
+        let joined = match self.inner.timeout {
+            Some(d) => match tokio::time::timeout(d, task).await {
+                Ok(j) => j,
+                Err(_) => {
+                    tracing::warn!(timeout = ?d, "metrics endpoint: scrape timed out");
+                    return self.count(ScrapeResponse::plain(
+                        503,
+                        "Exceeded configured timeout while gathering metrics.\n",
+                    ));
+                }
+            },
+            None => task.await,
+        };
+        let resp = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "metrics endpoint: encoding task failed");
+                ScrapeResponse::plain(500, "Gathering metrics failed.\n")
+            }
+        };
+        self.count(resp)
+    }
+}
+
+fn too_many() -> ScrapeResponse {
+    ScrapeResponse::plain(
+        503,
+        "Limit of concurrent scrapes reached, try again later.\n",
+    )
+}
+
+impl Inner {
+    fn authorized(&self, header: Option<&str>) -> bool {
+        let Some(auth) = &self.auth else {
+            return true;
+        };
+        let Some(h) = header else {
+            return false;
+        };
+        let Some((scheme, b64)) = h.trim().split_once(' ') else {
+            return false;
+        };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return false;
+        }
+        let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
+            return false;
+        };
+        let Ok(text) = std::str::from_utf8(&raw) else {
+            return false;
+        };
+        let Some((user, pass)) = text.split_once(':') else {
+            return false;
+        };
+        let user_ok: bool = user.as_bytes().ct_eq(auth.user.as_bytes()).into();
+        // Always run bcrypt, so a wrong user name takes as long as a wrong password.
+        let pass_ok = bcrypt::verify(pass, &auth.hash).unwrap_or(false);
+        user_ok & pass_ok
+    }
+
+    fn serve(&self, req: &ScrapeRequest) -> ScrapeResponse {
+        if !self.authorized(req.authorization.as_deref()) {
+            let mut r = ScrapeResponse::plain(401, "Unauthorized\n");
+            r.headers.push((
+                "www-authenticate",
+                "Basic realm=\"metrics\", charset=\"UTF-8\"".to_owned(),
+            ));
+            return r;
+        }
+        let format = negotiate(req.accept.as_deref());
+        let names = req.query.as_deref().map(selected_names).unwrap_or_default();
+        let mut text = String::with_capacity(16 * 1024);
+        if names.is_empty() {
+            self.registry.encode(format, &mut text);
+        } else {
+            let keep = |n: &str| {
+                names.iter().any(|s| {
+                    s == n
+                        || s.strip_prefix(n)
+                            .is_some_and(|rest| rest == "_total" || rest == "_info")
+                })
+            };
+            self.registry.encode_filtered(format, &mut text, &keep);
+        }
+        let mut headers = vec![("content-type", format.content_type().to_owned())];
+        if self.compression {
+            headers.push(("vary", "Accept-Encoding".to_owned()));
+        }
+        let body = if self.compression && gzip_accepted(req.accept_encoding.as_deref()) {
+            let mut enc = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::fast());
+            match enc.write_all(text.as_bytes()).and_then(|()| enc.finish()) {
+                Ok(gz) => {
+                    headers.push(("content-encoding", "gzip".to_owned()));
+                    gz
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics endpoint: gzip failed; serving identity");
+                    text.into_bytes()
+                }
+            }
+        } else {
+            text.into_bytes()
+        };
+        ScrapeResponse {
+            status: 200,
+            headers,
+            body: if req.head { Vec::new() } else { body },
+        }
+    }
+}
+
+/// Whether an `Accept-Encoding` header allows gzip (q-values honoured; `*` counts unless
+/// gzip is listed explicitly).
+pub fn gzip_accepted(header: Option<&str>) -> bool {
+    let Some(h) = header else {
+        return false;
+    };
+    let mut gzip: Option<f32> = None;
+    let mut star: Option<f32> = None;
+    for part in h.split(',') {
+        let mut it = part.split(';');
+        let coding = it.next().unwrap_or("").trim();
+        let mut q = 1.0f32;
+        for p in it {
+            if let Some((k, v)) = p.split_once('=') {
+                if k.trim().eq_ignore_ascii_case("q") {
+                    q = v.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).unwrap_or(0.0);
+                }
+            }
+        }
+        if coding.eq_ignore_ascii_case("gzip") || coding.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(gzip.map_or(q, |g| g.max(q)));
+        } else if coding == "*" {
+            star = Some(q);
+        }
+    }
+    match (gzip, star) {
+        (Some(q), _) => q > 0.0,
+        (None, Some(q)) => q > 0.0,
+        (None, None) => false,
+    }
+}
+
+/// The `name[]` values of a query string, percent-decoded.
+fn selected_names(query: &str) -> Vec<String> {
+    query
+        .split('&')
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            (percent_decode(k) == "name[]").then(|| percent_decode(v))
+        })
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = |c: u8| (c as char).to_digit(16);
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 3;
+                        continue;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_encoding_table() {
+        for (h, want) in [
+            (None, false),
+            (Some(""), false),
+            (Some("gzip"), true),
+            (Some("GZIP"), true),
+            (Some("deflate, gzip;q=0.5"), true),
+            (Some("gzip;q=0"), false),
+            (Some("*"), true),
+            (Some("*;q=0"), false),
+            (Some("gzip;q=0, *"), false),
+            (Some("identity"), false),
+            (Some("br, zstd"), false),
+            (Some("gzip;q=bogus"), false),
+        ] {
+            assert_eq!(gzip_accepted(h), want, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_decoded() {
+        assert_eq!(
+            selected_names("name%5B%5D=a_total&x=1&name[]=b%3Ac&name[]="),
+            ["a_total", "b:c"]
+        );
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("a%2"), "a%2");
+    }
+}

@@ -1,0 +1,129 @@
+//! Helpers shared by the integration tests: scrape and read the route matrix back.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use vsanobs_core::testutil::{ParsedFamily, parse};
+
+/// `(method, route, status)`.
+pub type Key = (String, String, String);
+
+/// Fetches `url` (a /metrics URL) as text 0.0.4 and parses it.
+pub async fn scrape(client: &reqwest::Client, url: &str) -> Vec<ParsedFamily> {
+    let text = client
+        .get(url)
+        .send()
+        .await
+        .expect("scrape request")
+        .text()
+        .await
+        .expect("scrape body");
+    parse(&text).unwrap_or_else(|e| panic!("unparsable exposition: {e}\n{text}"))
+}
+
+fn label<'a>(labels: &'a [(String, String)], name: &str) -> &'a str {
+    labels
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
+}
+
+/// Every `http_server_request_duration_seconds_count` series by `(method, route, status)`.
+pub fn duration_counts(families: &[ParsedFamily]) -> BTreeMap<Key, u64> {
+    let mut out = BTreeMap::new();
+    for f in families {
+        for s in &f.samples {
+            if s.name == "http_server_request_duration_seconds_count" {
+                let key = (
+                    label(&s.labels, "method").to_owned(),
+                    label(&s.labels, "route").to_owned(),
+                    label(&s.labels, "status").to_owned(),
+                );
+                out.insert(key, s.value as u64);
+            }
+        }
+    }
+    out
+}
+
+/// Every `http_server_active_requests` series by `(method, route)`.
+pub fn active(families: &[ParsedFamily]) -> BTreeMap<(String, String), i64> {
+    let mut out = BTreeMap::new();
+    for f in families {
+        for s in &f.samples {
+            if s.name == "http_server_active_requests" {
+                out.insert(
+                    (
+                        label(&s.labels, "method").to_owned(),
+                        label(&s.labels, "route").to_owned(),
+                    ),
+                    s.value as i64,
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Scrapes until `pred` holds (deadline only guards against hangs), returning the last
+/// scrape.
+pub async fn scrape_until(
+    client: &reqwest::Client,
+    url: &str,
+    what: &str,
+    mut pred: impl FnMut(&[ParsedFamily]) -> bool,
+) -> Vec<ParsedFamily> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let fams = scrape(client, url).await;
+        if pred(&fams) {
+            return fams;
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "timed out waiting for {what}; last counts {:?}, active {:?}",
+                duration_counts(&fams),
+                active(&fams)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn key(method: &str, route: &str, status: u16) -> Key {
+    (method.to_owned(), route.to_owned(), status.to_string())
+}
+
+/// A small deterministic generator (xorshift), so the random-traffic test is reproducible.
+pub struct Rng(u64);
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.max(1))
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn token(&mut self, len: usize) -> String {
+        const A: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-._~%";
+        (0..len)
+            .map(|_| A[self.below(A.len() as u64) as usize] as char)
+            .collect()
+    }
+}
+
+/// Methods a scanner might send, standard and not.
+pub const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "PROPFIND", "BREW",
+    "MKCOL", "X-SCAN",
+];
