@@ -41,3 +41,35 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+    /// The parser and the negotiator take any input without panicking.
+    #[test]
+    fn parser_and_negotiation_never_panic(input in any::<String>(), lines in proptest::collection::vec("[#a-z_{}=\",\\\\ 0-9.+-]{0,40}", 0..8)) {
+        let _ = parse(&input);
+        let _ = parse(&lines.join("\n"));
+        let _ = vsanobs_core::negotiate(Some(&input));
+        let _ = vsanobs_core::negotiate(Some(&lines.join(",")));
+    }
+
+    /// Whatever a registry encodes, the parser reads back with the same number of samples.
+    #[test]
+    fn sample_counts_survive(n in 0usize..20, buckets in proptest::collection::vec(0.0f64..100.0, 0..6)) {
+        let per_series = vsanobs_core::Histogram::new(buckets.clone()).bounds().len() + 3;
+        let r = Registry::new();
+        let fam: Family<L, vsanobs_core::Histogram> =
+            Family::with_constructor(100, move || vsanobs_core::Histogram::new(buckets.clone()));
+        r.register("h", "H.", fam.clone()).unwrap();
+        for i in 0..n {
+            fam.get_or_create(&L { a: i.to_string(), b: String::new() }).observe(i as f64);
+        }
+        for format in [Format::PrometheusText, Format::OpenMetrics] {
+            let text = r.encode_to_string(format);
+            let fams = parse(&text).unwrap();
+            let h = fams.iter().find(|f| f.name == "h");
+            let got = h.map_or(0, |f| f.samples.len());
+            prop_assert_eq!(got, if n == 0 { 0 } else { n * per_series });
+        }
+    }
+}
