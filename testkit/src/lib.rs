@@ -51,6 +51,9 @@ pub use check::{
 };
 pub use prometheus::{Prometheus, PrometheusConfig, Sample, vector_samples};
 pub use pushgateway::Pushgateway;
+/// The JSON crate the query results are made of, re-exported so tests need no extra
+/// dependency to inspect them.
+pub use serde_json;
 pub use victoria::VictoriaMetrics;
 
 /// How long a server may take to answer its readiness endpoint after it was spawned.
