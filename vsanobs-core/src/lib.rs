@@ -58,14 +58,17 @@ extern crate self as vsanobs_core;
 pub mod alloc;
 pub mod build_info;
 pub mod encoding;
+pub mod export;
 pub mod family;
 pub mod labels;
 pub mod metrics;
 pub mod model;
+pub mod pool;
 pub mod process;
 pub mod registry;
 #[cfg(feature = "tokio")]
 pub mod runtime;
+mod sync;
 #[cfg(feature = "test-util")]
 pub mod testutil;
 pub mod vsan;
@@ -81,4 +84,5 @@ pub use registry::{
     COLLECTOR_SUCCESS_METRIC, CollectError, Collector, OVERFLOW_LABEL_VALUE, Registry,
     RegistryBuilder, RegistryError, SERIES_OVERFLOW_METRIC, global,
 };
+pub use pool::{PoolMetrics, SamplePool};
 pub use vsanobs_derive::{LabelSet, LabelValue};
