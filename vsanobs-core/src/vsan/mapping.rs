@@ -271,6 +271,11 @@ impl<K: Hash + Eq> DeltaAccumulator<K> {
         self.series.get(key).map(|e| e.1).filter(|t| *t != i64::MIN)
     }
 
+    /// Every series and its total.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, f64)> + '_ {
+        self.series.iter().map(|(k, v)| (k, v.0))
+    }
+
     /// Number of series.
     pub fn len(&self) -> usize {
         self.series.len()

@@ -1,0 +1,187 @@
+//! `vsan-exporter`: VMware vSAN performance metrics for Prometheus.
+//!
+//! ```text
+//! cargo run -p vsanobs-examples --bin vsan-exporter                 # built-in simulator
+//! VCENTER_URL=https://vc.example.com VCENTER_USER=monitor@vsphere.local \
+//!   VCENTER_PASSWORD_FILE=/run/secrets/vc cargo run -p vsanobs-examples --bin vsan-exporter
+//! ```
+//! Flags: `--web.listen-address` (default `:9101`), `--config.file` (JSON, several vCenters),
+//! `--state.file`, `--collect.interval` / `--collect.cluster-timeout` (seconds),
+//! `--collect.max-concurrency`, `--vcenter.insecure`, `--vcenter.ca-file`, and for the built-in
+//! simulator `--sim.clusters`, `--sim.hosts`, `--sim.disk-groups`, `--sim.interval`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::http::HeaderMap;
+use axum::routing::get;
+use vsanobs_core::Registry;
+use vsanobs_examples::vsan::cli::{Args, init_logging, listen_address, metrics_response};
+use vsanobs_examples::vsan::config::{FileConfig, target_from_env};
+use vsanobs_examples::vsan::exporter::{EngineOptions, Exporter};
+use vsanobs_examples::vsan::secret::{Credentials, Secret};
+use vsanobs_examples::vsan::sim::{SimConfig, Simulator};
+
+#[global_allocator]
+static GLOBAL: vsanobs_core::alloc::CountingAlloc<std::alloc::System> =
+    vsanobs_core::alloc::CountingAlloc::new(std::alloc::System);
+
+const FLAGS: &[&str] = &["vcenter.insecure"];
+const KNOWN: &[&str] = &[
+    "web.listen-address",
+    "config.file",
+    "state.file",
+    "collect.interval",
+    "collect.cluster-timeout",
+    "collect.max-concurrency",
+    "collect.lookback",
+    "vcenter.ca-file",
+    "sim.clusters",
+    "sim.hosts",
+    "sim.disk-groups",
+    "sim.interval",
+];
+
+#[tokio::main]
+async fn main() {
+    init_logging();
+    if let Err(e) = run().await {
+        let mut msg = e.to_string();
+        let mut src = e.source();
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        eprintln!("vsan-exporter: {msg}");
+        std::process::exit(2);
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse(std::env::args().skip(1), FLAGS, KNOWN)?;
+    let listen = listen_address(args.get("web.listen-address").unwrap_or(":9101"))?;
+    let request_timeout = Duration::from_secs(args.num("collect.cluster-timeout", 30u64)?);
+    let mut opts = EngineOptions {
+        interval: Duration::from_secs(args.num("collect.interval", 60u64)?),
+        cluster_timeout: request_timeout,
+        max_concurrent_requests: args.num("collect.max-concurrency", 16usize)?,
+        lookback_secs: args.num("collect.lookback", 900i64)?,
+        state_file: args.get("state.file").map(PathBuf::from),
+        ..EngineOptions::default()
+    };
+    let mut simulator = None;
+    let targets = if let Some(path) = args.get("config.file") {
+        let cfg = FileConfig::load(std::path::Path::new(path))?;
+        if let Some(s) = cfg.interval_seconds {
+            opts.interval = Duration::from_secs(s);
+        }
+        if let Some(s) = cfg.cluster_timeout_seconds {
+            opts.cluster_timeout = Duration::from_secs(s);
+        }
+        if let Some(n) = cfg.max_concurrent_requests {
+            opts.max_concurrent_requests = n;
+        }
+        cfg.targets(opts.cluster_timeout)?
+    } else if let Some(t) = target_from_env(
+        args.flag("vcenter.insecure"),
+        args.get("vcenter.ca-file").map(PathBuf::from),
+        request_timeout,
+    )? {
+        vec![t]
+    } else {
+        let d = SimConfig::default();
+        let cfg = SimConfig {
+            clusters: args.num("sim.clusters", d.clusters)?,
+            hosts_per_cluster: args.num("sim.hosts", d.hosts_per_cluster)?,
+            disk_groups_per_host: args.num("sim.disk-groups", d.disk_groups_per_host)?,
+            interval_secs: args.num("sim.interval", 60i64)?,
+            ..d
+        };
+        let server = Simulator::new(cfg.clone())
+            .serve("127.0.0.1:0".parse()?)
+            .await?;
+        tracing::warn!(
+            url = %server.url(),
+            clusters = cfg.clusters,
+            hosts_per_cluster = cfg.hosts_per_cluster,
+            "VCENTER_URL is not set: collecting from the built-in vCenter/vSAN simulator"
+        );
+        let target = vsanobs_examples::vsan::config::Target {
+            name: "vcsim".into(),
+            client: vsanobs_examples::vsan::client::ClientOptions {
+                url: server.url(),
+                credentials: Credentials {
+                    user: cfg.user.clone(),
+                    password: Secret::new(cfg.password.clone()),
+                },
+                insecure: false,
+                ca_file: None,
+                request_timeout,
+            },
+            clusters: None,
+        };
+        if args.get("collect.interval").is_none() {
+            opts.interval = Duration::from_secs(15);
+        }
+        simulator = Some(server);
+        vec![target]
+    };
+
+    let registry = Registry::new();
+    registry.register_collector(vsanobs_core::process::ProcessCollector::new())?;
+    registry.register_collector(vsanobs_core::alloc::HeapCollector::new())?;
+    let exporter = Exporter::new(targets, opts)?;
+    registry.register_collector(exporter.collector())?;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = {
+        let mut rx = stop_rx.clone();
+        tokio::spawn(exporter.clone().run(async move {
+            let _ = rx.wait_for(|v| *v).await;
+        }))
+    };
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move |headers: HeaderMap| async move { metrics_response(&registry, &headers) }),
+        )
+        .route(
+            "/",
+            get(|| async { "vsan-exporter: metrics at /metrics\n" }),
+        );
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "serving /metrics");
+    let mut rx = stop_rx.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|v| *v).await;
+            })
+            .await
+    });
+    shutdown_signal().await;
+    tracing::info!("shutting down: logging out of vCenter");
+    let _ = stop_tx.send(true);
+    let _ = engine.await;
+    let _ = server.await;
+    if let Some(s) = simulator {
+        s.stop().await;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,138 @@
+//! Small command-line helpers shared by `vsan-exporter` and `vcsim`: `--flag value` /
+//! `--flag=value` parsing, Prometheus-style listen addresses and the `/metrics` handler.
+
+use std::net::SocketAddr;
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use vsanobs_core::{Registry, negotiate};
+
+/// Parsed `--name value` / `--name=value` / `--flag` arguments.
+#[derive(Debug, Default)]
+pub struct Args {
+    pairs: Vec<(String, Option<String>)>,
+}
+
+/// A command-line error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ArgError {
+    /// An argument that is not `--name`.
+    #[error("unexpected argument {0:?}")]
+    Unexpected(String),
+    /// A flag that this binary does not know.
+    #[error("unknown flag --{0}")]
+    Unknown(String),
+    /// A value that does not parse.
+    #[error("invalid value for --{0}")]
+    Invalid(&'static str),
+    /// A password given on the command line.
+    #[error(
+        "passwords are never read from the command line: use VCENTER_PASSWORD or VCENTER_PASSWORD_FILE"
+    )]
+    PasswordOnCommandLine,
+}
+
+impl Args {
+    /// Parses `args` (without the program name); `flags` are the boolean flags, `known` all
+    /// accepted names.
+    ///
+    /// # Errors
+    /// Unknown or malformed arguments, or anything that looks like a password.
+    pub fn parse(
+        args: impl IntoIterator<Item = String>,
+        flags: &[&str],
+        known: &[&str],
+    ) -> Result<Args, ArgError> {
+        let mut it = args.into_iter().peekable();
+        let mut pairs = Vec::new();
+        while let Some(a) = it.next() {
+            let Some(name) = a.strip_prefix("--") else {
+                return Err(ArgError::Unexpected(a));
+            };
+            let (name, inline) = match name.split_once('=') {
+                Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                None => (name.to_owned(), None),
+            };
+            if name.contains("password") && !name.ends_with("password-file") {
+                return Err(ArgError::PasswordOnCommandLine);
+            }
+            if !known.contains(&name.as_str()) && !flags.contains(&name.as_str()) {
+                return Err(ArgError::Unknown(name));
+            }
+            let value = if flags.contains(&name.as_str()) {
+                inline.or(Some("true".into()))
+            } else {
+                inline.or_else(|| it.next())
+            };
+            pairs.push((name, value));
+        }
+        Ok(Args { pairs })
+    }
+
+    /// The last value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// True when the boolean flag was given.
+    pub fn flag(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|v| v != "false")
+    }
+
+    /// Parses the value of `name`, or `default`.
+    ///
+    /// # Errors
+    /// [`ArgError::Invalid`] when present but unparsable.
+    pub fn num<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ArgError> {
+        match self.get(name) {
+            Some(v) => v.parse().map_err(|_| ArgError::Invalid(name)),
+            None => Ok(default),
+        }
+    }
+}
+
+/// Parses a Prometheus-style listen address: `:9101` means all interfaces.
+///
+/// # Errors
+/// [`ArgError::Invalid`] for anything that is not `[host]:port`.
+pub fn listen_address(s: &str) -> Result<SocketAddr, ArgError> {
+    let full = if s.starts_with(':') {
+        format!("0.0.0.0{s}")
+    } else {
+        s.to_owned()
+    };
+    full.parse()
+        .map_err(|_| ArgError::Invalid("web.listen-address"))
+}
+
+/// Serves `registry` in the format the `Accept` header asks for.
+pub fn metrics_response(registry: &Registry, headers: &HeaderMap) -> Response {
+    let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
+    let mut body = String::with_capacity(64 * 1024);
+    registry.encode(format, &mut body);
+    let mut r = body.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    r
+}
+
+/// Installs a plain-text `tracing` subscriber at INFO (or the level in `VSAN_LOG`).
+pub fn init_logging() {
+    let level = match std::env::var("VSAN_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("warn") => tracing::Level::WARN,
+        Ok("error") => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_target(false)
+        .try_init();
+}
