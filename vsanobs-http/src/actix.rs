@@ -176,9 +176,10 @@ where
                 if let Some(t) = tracker.as_mut() {
                     t.set_status(resp.status().as_u16());
                 }
-                Poll::Ready(Ok(
-                    resp.map_body(|_, body| ResponseBody { inner: body, tracker })
-                ))
+                Poll::Ready(Ok(resp.map_body(|_, body| ResponseBody {
+                    inner: body,
+                    tracker,
+                })))
             }
             Ok(Poll::Ready(Err(e))) => {
                 if let Some(t) = this.tracker.take() {

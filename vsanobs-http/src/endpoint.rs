@@ -198,7 +198,11 @@ impl MetricsEndpoint {
         for code in [200, 503] {
             requests.get_or_create(&CodeLabels { code });
         }
-        let r1 = registry.register(HANDLER_REQUESTS.name, HANDLER_REQUESTS.help, requests.clone());
+        let r1 = registry.register(
+            HANDLER_REQUESTS.name,
+            HANDLER_REQUESTS.help,
+            requests.clone(),
+        );
         let r2 = registry.register(
             HANDLER_IN_FLIGHT.name,
             HANDLER_IN_FLIGHT.help,
@@ -451,7 +455,12 @@ pub fn gzip_accepted(header: Option<&str>) -> bool {
         for p in it {
             if let Some((k, v)) = p.split_once('=') {
                 if k.trim().eq_ignore_ascii_case("q") {
-                    q = v.trim().parse::<f32>().ok().filter(|q| (0.0..=1.0).contains(q)).unwrap_or(0.0);
+                    q = v
+                        .trim()
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q))
+                        .unwrap_or(0.0);
                 }
             }
         }

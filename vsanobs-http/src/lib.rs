@@ -74,17 +74,17 @@ mod axum_router;
 pub mod dashboards;
 pub mod endpoint;
 mod exemplar;
-pub mod metrics;
 #[cfg(feature = "tower")]
 pub mod layer;
+pub mod metrics;
 
 pub use endpoint::{EndpointError, MetricsEndpoint, ScrapeRequest, ScrapeResponse};
 pub use exemplar::current_trace;
-pub use metrics::{Method, RequestTracker, RouteMetrics, RouteMetricsBuilder};
 #[cfg(feature = "tower")]
 pub use layer::{
     HttpMetrics, HttpMetricsLayer, MetricsService, ResponseBody, ResponseFuture, RouteTemplate,
 };
+pub use metrics::{Method, RequestTracker, RouteMetrics, RouteMetricsBuilder};
 
 #[cfg(test)]
 mod assertions {

@@ -320,13 +320,15 @@ impl RouteEntry {
         }
     }
 
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn route(&self) -> &str {
         &self.route
     }
 
     fn active(&self, method: Method) -> &Gauge {
-        self.methods[method.index()].active.get_or_init(|| {
-            match &*self.families {
+        self.methods[method.index()]
+            .active
+            .get_or_init(|| match &*self.families {
                 Families::Plain { active, .. } => active.get_or_create(&ActiveLabels {
                     method,
                     route: self.route.clone(),
@@ -336,8 +338,7 @@ impl RouteEntry {
                     method,
                     route: self.route.clone(),
                 }),
-            }
-        })
+            })
     }
 
     #[cold]
@@ -632,7 +633,7 @@ impl RouteMetricsBuilder {
             .map(|(p, n)| (p, Arc::from(n.as_str())))
             .collect();
         // Longest prefix first.
-        groups.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        groups.sort_by_key(|g| std::cmp::Reverse(g.0.len()));
         let unmatched = Arc::new(RouteEntry::new(
             Arc::from(UNMATCHED_ROUTE),
             default_group.clone(),
@@ -904,7 +905,10 @@ mod tests {
             m.start(Some(route), Method::Get).finish(200);
         }
         let text = r.encode_to_string(Format::PrometheusText);
-        assert!(text.contains("route=\"__overflow__\",status=\"200\"} 2\n"), "{text}");
+        assert!(
+            text.contains("route=\"__overflow__\",status=\"200\"} 2\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -31,7 +31,10 @@ fn app(registry: &Registry) -> Router {
     );
     let app = Router::new()
         .route("/users/{id}", get(|| async { "user" }))
-        .route("/users", post(|| async { (StatusCode::CREATED, "created") }))
+        .route(
+            "/users",
+            post(|| async { (StatusCode::CREATED, "created") }),
+        )
         .route(
             "/fail",
             get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "failed") }),
@@ -61,7 +64,10 @@ async fn stream(q: axum::extract::RawQuery) -> Body {
         if i > 0 {
             tokio::time::sleep(Duration::from_millis(if forever { 20 } else { 1 })).await;
         }
-        Some((Ok::<_, Infallible>(Bytes::from(format!("chunk {i}\n"))), i + 1))
+        Some((
+            Ok::<_, Infallible>(Bytes::from(format!("chunk {i}\n"))),
+            i + 1,
+        ))
     });
     Body::from_stream(chunks)
 }
@@ -121,7 +127,11 @@ async fn exact_count_per_method_route_status() {
             let got = send(&c, method, &url).await;
             assert_eq!(got.as_u16(), *status, "{method} {url}");
         }
-        let label = if *method == "PROPFIND" { "_OTHER" } else { method };
+        let label = if *method == "PROPFIND" {
+            "_OTHER"
+        } else {
+            method
+        };
         expect(label, route, *status, *n);
     }
     for _ in 0..2 {
@@ -134,7 +144,10 @@ async fn exact_count_per_method_route_status() {
     let fams = scrape_until(&c, &url, "exact counts", |f| duration_counts(f) == want).await;
     let act = active(&fams);
     assert!(!act.is_empty());
-    assert!(act.values().all(|v| *v == 0), "in-flight not back to 0: {act:?}");
+    assert!(
+        act.values().all(|v| *v == 0),
+        "in-flight not back to 0: {act:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,8 +258,11 @@ async fn random_traffic_keeps_series_bounded() {
     for (m, r, _) in counts.keys() {
         assert!(routes.contains(r.as_str()), "raw path leaked as route: {r}");
         assert!(
-            ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "_OTHER"]
-                .contains(&m.as_str()),
+            [
+                "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+                "_OTHER"
+            ]
+            .contains(&m.as_str()),
             "method {m}"
         );
     }
@@ -258,6 +274,9 @@ async fn random_traffic_keeps_series_bounded() {
         counts.len()
     );
     let recorded = counts.values().sum::<u64>();
-    assert!((answered..=10_000).contains(&recorded), "{recorded} recorded");
+    assert!(
+        (answered..=10_000).contains(&recorded),
+        "{recorded} recorded"
+    );
     assert!(active(&fams).values().all(|v| *v == 0));
 }

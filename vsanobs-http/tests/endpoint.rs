@@ -1,0 +1,286 @@
+//! The /metrics endpoint on a real axum server: negotiation, gzip, name[] selection,
+//! concurrency limit, timeout, basic auth and its own handler metrics.
+
+use std::io::Read;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use vsanobs_core::model::MetricFamily;
+use vsanobs_core::{CollectError, Collector, Registry};
+use vsanobs_http::MetricsEndpoint;
+
+async fn serve(endpoint: MetricsEndpoint) -> String {
+    let app: Router = endpoint.into_router();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    format!("http://{addr}/metrics")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn registry() -> Registry {
+    let r = Registry::new();
+    r.counter("jobs_total", "Jobs done.").unwrap().inc_by(3);
+    r.gauge("queue_depth", "Items waiting.").unwrap().set(2);
+    r
+}
+
+fn gunzip(b: &[u8]) -> String {
+    let mut s = String::new();
+    flate2::read::GzDecoder::new(b)
+        .read_to_string(&mut s)
+        .expect("valid gzip");
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accept_and_accept_encoding_table() {
+    let url = serve(MetricsEndpoint::new(registry())).await;
+    let c = client();
+    const OM: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+    let prometheus_accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let table: &[(Option<&str>, Option<&str>, &str, bool)] = &[
+        (None, None, TEXT, false),
+        (Some("text/plain"), None, TEXT, false),
+        (Some("*/*"), Some("gzip"), TEXT, true),
+        (Some(prometheus_accept), Some("gzip"), OM, true),
+        (Some("application/openmetrics-text"), None, OM, false),
+        (
+            Some("text/plain;q=0.9, application/openmetrics-text;q=0.5"),
+            Some("br;q=1.0, gzip;q=0.8"),
+            TEXT,
+            true,
+        ),
+        (
+            Some("text/plain;q=0.2, application/openmetrics-text;version=1.0.0;q=0.7"),
+            Some("gzip;q=0"),
+            OM,
+            false,
+        ),
+        (Some("application/json"), Some("*"), TEXT, true),
+        (
+            Some("application/openmetrics-text;version=9.9"),
+            Some("identity"),
+            TEXT,
+            false,
+        ),
+    ];
+    for (accept, encoding, want_type, want_gzip) in table {
+        let mut req = c.get(&url);
+        if let Some(a) = accept {
+            req = req.header("accept", *a);
+        }
+        if let Some(e) = encoding {
+            req = req.header("accept-encoding", *e);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let ctype = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        assert_eq!(ctype, *want_type, "accept {accept:?}");
+        let gz = resp
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v == "gzip");
+        assert_eq!(gz, *want_gzip, "accept-encoding {encoding:?}");
+        let body = resp.bytes().await.unwrap();
+        let text = if gz {
+            gunzip(&body)
+        } else {
+            String::from_utf8(body.to_vec()).unwrap()
+        };
+        if *want_type == OM {
+            assert!(text.contains("# TYPE jobs counter\n"), "{text}");
+            assert!(text.ends_with("# EOF\n"));
+        } else {
+            assert!(
+                text.contains("# TYPE jobs_total counter\njobs_total 3\n"),
+                "{text}"
+            );
+            assert!(!text.contains("# EOF"));
+        }
+        assert!(text.contains("queue_depth 2\n"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn name_selection_and_handler_metrics() {
+    let url = serve(MetricsEndpoint::new(registry())).await;
+    let c = client();
+    let text = c
+        .get(format!(
+            "{url}?name[]=jobs_total&name%5B%5D=vsanobs_metric_handler_requests"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("jobs_total 3\n"), "{text}");
+    assert!(!text.contains("queue_depth"), "{text}");
+    // The first scrape is counted once it is done: the second sees it.
+    assert!(
+        text.contains("vsanobs_metric_handler_requests_total{code=\"200\"} 0\n"),
+        "{text}"
+    );
+    let text = c.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains("vsanobs_metric_handler_requests_total{code=\"200\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("vsanobs_metric_handler_requests_in_flight 1\n"),
+        "{text}"
+    );
+    // Other methods are refused.
+    let resp = c.post(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+}
+
+/// A collector that blocks every scrape until the test opens the gate.
+#[derive(Clone, Default)]
+struct Gate(Arc<(Mutex<(bool, usize)>, Condvar)>);
+
+impl Gate {
+    fn wait_entered(&self, n: usize) {
+        let (m, cv) = &*self.0;
+        let g = m.lock().unwrap();
+        let (_g, t) = cv
+            .wait_timeout_while(g, Duration::from_secs(30), |s| s.1 < n)
+            .unwrap();
+        assert!(!t.timed_out(), "scrape never reached the collector");
+    }
+    fn open(&self) {
+        let (m, cv) = &*self.0;
+        m.lock().unwrap().0 = true;
+        cv.notify_all();
+    }
+}
+
+impl Collector for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+    fn collect(&self, _out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+        let (m, cv) = &*self.0;
+        let mut g = m.lock().unwrap();
+        g.1 += 1;
+        cv.notify_all();
+        let _g = cv
+            .wait_timeout_while(g, Duration::from_secs(60), |s| !s.0)
+            .unwrap();
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_limit_returns_503_then_200() {
+    let r = registry();
+    let gate = Gate::default();
+    r.register_collector(gate.clone()).unwrap();
+    let url = serve(MetricsEndpoint::new(r).max_concurrent_scrapes(1)).await;
+    let c = client();
+    let first = tokio::spawn({
+        let c = c.clone();
+        let url = url.clone();
+        async move { c.get(&url).send().await.unwrap().status() }
+    });
+    let g = gate.clone();
+    tokio::task::spawn_blocking(move || g.wait_entered(1))
+        .await
+        .unwrap();
+    let second = c.get(&url).send().await.unwrap();
+    assert_eq!(second.status(), 503);
+    gate.open();
+    assert_eq!(first.await.unwrap(), 200);
+    let third = c.get(&url).send().await.unwrap();
+    assert_eq!(third.status(), 200);
+    let text = third.text().await.unwrap();
+    assert!(
+        text.contains("vsanobs_metric_handler_requests_total{code=\"503\"} 1\n"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_returns_503() {
+    let r = registry();
+    let gate = Gate::default();
+    r.register_collector(gate.clone()).unwrap();
+    let url = serve(MetricsEndpoint::new(r).timeout(Some(Duration::from_millis(200)))).await;
+    let c = client();
+    let resp = c.get(&url).send().await.unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.text().await.unwrap().contains("timeout"));
+    gate.open();
+    assert_eq!(c.get(&url).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_with_bcrypt_hash() {
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    assert!(
+        MetricsEndpoint::new(Registry::new())
+            .basic_auth("prom", "not-a-hash")
+            .is_err()
+    );
+    let endpoint = MetricsEndpoint::new(registry())
+        .basic_auth("prom", hash)
+        .unwrap();
+    let url = serve(endpoint).await;
+    let c = client();
+    for (user, pass) in [
+        (None, None),
+        (Some("prom"), Some("wrong")),
+        (Some("other"), Some("s3cret")),
+        (Some("prom"), Some("")),
+    ] {
+        let mut req = c.get(&url);
+        if let Some(u) = user {
+            req = req.basic_auth(u, pass);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 401, "{user:?}/{pass:?}");
+        assert!(resp.headers().contains_key("www-authenticate"));
+    }
+    let bad = c
+        .get(&url)
+        .header("authorization", "Basic !!!not base64")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let ok = c
+        .get(&url)
+        .basic_auth("prom", Some("s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("jobs_total 3\n"));
+}
+
+#[test]
+fn endpoint_output_passes_promtool() {
+    let r = registry();
+    let m = vsanobs_http::RouteMetrics::new(&r).unwrap();
+    m.start(Some("/users/{id}"), vsanobs_http::Method::Get)
+        .finish(200);
+    m.start(None, vsanobs_http::Method::parse("BREW"))
+        .finish(404);
+    let e = MetricsEndpoint::new(r);
+    e.render(&Default::default());
+    let resp = e.render(&Default::default());
+    let text = String::from_utf8(resp.body).unwrap();
+    vsanobs_testkit::promtool_check_metrics(&text).unwrap_or_else(|err| panic!("{err}\n{text}"));
+}
