@@ -382,6 +382,33 @@ mod tests {
     }
 
     #[test]
+    fn dropping_the_handle_kills_the_server_and_removes_its_directory() {
+        let prometheus = Prometheus::start(PrometheusConfig::default()).unwrap();
+        let (url, dir) = (prometheus.url(), prometheus.dir().to_path_buf());
+        assert!(
+            crate::http::get(&format!("{url}/-/ready"))
+                .unwrap()
+                .is_success()
+        );
+        assert!(dir.join("prometheus.yml").is_file());
+        drop(prometheus);
+        assert!(crate::http::get(&format!("{url}/-/ready")).is_err());
+        assert!(!dir.exists());
+    }
+
+    #[test]
+    fn a_bad_query_is_an_api_error() {
+        let prometheus = Prometheus::start(PrometheusConfig::default()).unwrap();
+        let err = prometheus.query("sum(").unwrap_err();
+        assert!(matches!(err, Error::Api { .. }), "{err}");
+        assert!(err.to_string().contains("parse error"), "{err}");
+        let err = prometheus
+            .wait_for("vector(1)", |_| false, Duration::from_millis(300))
+            .unwrap_err();
+        assert!(err.to_string().contains("timed out"), "{err}");
+    }
+
+    #[test]
     fn vector_samples_ignores_non_vectors() {
         assert!(vector_samples(&serde_json::json!([1.0, "2"])).is_empty());
         assert!(vector_samples(&Value::Null).is_empty());

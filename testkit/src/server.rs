@@ -232,3 +232,56 @@ fn log_since(path: &Path, start: u64) -> String {
 fn log_tail(path: &Path) -> String {
     log_since(path, 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_binary_names_itself_and_the_fix() {
+        let err = find_binary("vsanobs-testkit-no-such-binary").unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("binary `vsanobs-testkit-no-such-binary` not found"),
+            "{message}"
+        );
+        assert!(
+            message.contains("run scripts/test to install it"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn installed_binaries_are_found() {
+        for name in [
+            "prometheus",
+            "promtool",
+            "prometheus-pushgateway",
+            "victoria-metrics",
+        ] {
+            let path = find_binary(name).unwrap_or_else(|e| panic!("{e}"));
+            assert!(path.ends_with(name), "{}", path.display());
+        }
+    }
+
+    #[test]
+    fn a_server_that_exits_early_reports_its_log() {
+        // promtool is no server: given bad flags it prints usage and exits non-zero.
+        let dir = tempfile::tempdir().unwrap();
+        let err = Server::start(
+            "promtool",
+            find_binary("promtool").unwrap(),
+            |_, _| vec![OsString::from("--no-such-flag")],
+            Vec::new(),
+            dir.path().to_path_buf(),
+            "/-/ready",
+        )
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("promtool exited before it was ready"),
+            "{message}"
+        );
+        assert!(message.contains("no-such-flag"), "{message}");
+    }
+}
