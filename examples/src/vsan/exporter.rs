@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use vsanobs_core::model::{MetricDesc, MetricFamily, MetricKind, Sample};
+use vsanobs_core::vsan::EntityMetricCsv;
 use vsanobs_core::vsan::catalogue::{self, ENTITY_TYPES, Scope};
 use vsanobs_core::vsan::mapping::{DeltaAccumulator, MetricRef, map_entity};
 use vsanobs_core::{CollectError, Collector};
@@ -139,7 +140,7 @@ struct ClusterData {
     gauges: HashMap<String, HashMap<Labels, (f64, i64)>>,
     help: HashMap<String, (&'static str, Option<&'static str>)>,
     counters: DeltaAccumulator<(&'static str, Labels)>,
-    unknown_series: usize,
+    unknown_series: BTreeMap<&'static str, usize>,
 }
 
 struct TargetRt {
@@ -268,12 +269,6 @@ impl Exporter {
     pub async fn collect_once(&self) {
         let futs = self.shared.targets.iter().map(|t| self.collect_target(t));
         futures_util::future::join_all(futs).await;
-        if let Some(path) = &self.shared.opts.state_file {
-            let snapshot = self.shared.state.lock().clone();
-            if let Err(e) = snapshot.save(path) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot write state file");
-            }
-        }
         self.shared.cycles.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -346,12 +341,7 @@ impl Exporter {
         let clusters: Vec<ClusterInv> = inv
             .into_iter()
             .filter(|c| c.uuid.is_some())
-            .filter(|c| {
-                t.spec
-                    .clusters
-                    .as_ref()
-                    .is_none_or(|f| f.contains(&c.name))
-            })
+            .filter(|c| t.spec.clusters.as_ref().is_none_or(|f| f.contains(&c.name)))
             .collect();
         let futs = clusters.iter().map(|c| self.collect_cluster(t, c, now));
         futures_util::future::join_all(futs).await;
@@ -385,13 +375,16 @@ impl Exporter {
         };
         let per_cluster = Arc::new(tokio::sync::Semaphore::new(conc));
         let names = Arc::new(Names::new(&t.spec.name, inv));
+        // Results are staged and published together with the state file, under the cluster
+        // lock: a scrape never sees counters the state file does not account for.
+        let staged: Arc<Mutex<Vec<(&'static str, Vec<EntityMetricCsv>)>>> = Arc::default();
         // Dropping the set (on timeout) aborts the requests still running.
         let mut set = tokio::task::JoinSet::new();
         for (et, start) in windows.into_iter().filter(|(_, s)| *s < now) {
             let shared = self.shared.clone();
             let client = t.client.clone();
             let moref = inv.moref.clone();
-            let (entry, names, per_cluster) = (entry.clone(), names.clone(), per_cluster.clone());
+            let (entry, staged, per_cluster) = (entry.clone(), staged.clone(), per_cluster.clone());
             let (vcenter, cluster) = (t.spec.name.clone(), inv.name.clone());
             set.spawn(async move {
                 let res = {
@@ -401,7 +394,7 @@ impl Exporter {
                 };
                 match res {
                     Ok(entities) => {
-                        apply(&entry, et, &entities, &names, shared.opts.stale_after_secs);
+                        staged.lock().push((et, entities));
                         true
                     }
                     Err(e) => {
@@ -427,14 +420,30 @@ impl Exporter {
                 false
             }
         };
+        let staged = std::mem::take(&mut *staged.lock());
         let elapsed = started.elapsed();
         let mut c = entry.lock();
+        for (et, entities) in &staged {
+            apply(
+                &mut c,
+                et,
+                entities,
+                &names,
+                self.shared.opts.stale_after_secs,
+            );
+        }
         c.success = Some(ok);
         c.duration = elapsed.as_secs_f64();
         c.slow = !ok || elapsed > self.shared.opts.cluster_timeout / 2;
         let mut state = self.shared.state.lock();
         for (et, ts) in &c.last_sample {
             state.set(&c.key, et, *ts);
+        }
+        if let Some(path) = &self.shared.opts.state_file
+            && !staged.is_empty()
+            && let Err(e) = state.save(path)
+        {
+            tracing::warn!(path = %path.display(), error = %ErrChain(&e), "cannot write state file");
         }
     }
 }
@@ -526,16 +535,15 @@ impl Names {
 }
 
 fn apply(
-    entry: &Mutex<ClusterData>,
+    c: &mut ClusterData,
     et: &'static str,
-    entities: &[vsanobs_core::vsan::EntityMetricCsv],
+    entities: &[EntityMetricCsv],
     names: &Names,
     stale_after: i64,
 ) {
     let Some(info) = catalogue::entity_type(et) else {
         return;
     };
-    let mut c = entry.lock();
     let after = c.last_sample.get(et).copied();
     let mut newest: Option<i64> = None;
     let mut bad = 0u64;
@@ -586,7 +594,7 @@ fn apply(
     if bad > 0 {
         *c.errors.entry("bad_value").or_default() += bad;
     }
-    c.unknown_series = unknown;
+    c.unknown_series.insert(et, unknown);
     if let Some(n) = newest {
         let prev = c.last_sample.get(et).copied().unwrap_or(i64::MIN);
         if n > prev {
@@ -670,7 +678,7 @@ impl Collector for VsanCollector {
             if c.name.is_empty() {
                 continue;
             }
-            unknown.push(sample(Sample::gauge_int(c.unknown_series as i64), &id));
+            unknown.push(sample(Sample::gauge_int(c.unknown_series.values().sum::<usize>() as i64), &id));
             for (name, series) in &c.gauges {
                 let f = families.entry(name.clone()).or_insert_with(|| {
                     let (help, unit) = c.help.get(name).copied().unwrap_or(("", None));

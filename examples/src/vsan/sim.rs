@@ -164,6 +164,7 @@ struct Inner {
     clock_offset: AtomicI64,
     frozen_now: AtomicI64,
     token_seq: AtomicU64,
+    issued: Mutex<Vec<String>>,
     random: std::collections::hash_map::RandomState,
 }
 
@@ -278,6 +279,7 @@ impl Simulator {
                 clock_offset: AtomicI64::new(0),
                 frozen_now: AtomicI64::new(i64::MIN),
                 token_seq: AtomicU64::new(0),
+                issued: Mutex::new(Vec::new()),
                 random: std::collections::hash_map::RandomState::new(),
             }),
         }
@@ -488,7 +490,17 @@ impl Simulator {
         h.write_u64(n);
         let a = h.finish();
         h.write_u64(a);
-        format!("{a:016x}{:016x}", h.finish())
+        let token = format!("{a:016x}{:016x}", h.finish());
+        let mut issued = self.inner.issued.lock();
+        if issued.len() < 100_000 {
+            issued.push(token.clone());
+        }
+        token
+    }
+
+    /// Every session token and key issued so far (the first 100,000), for leak tests.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.inner.issued.lock().clone()
     }
 
     fn session_ok(&self, headers: &HeaderMap) -> bool {
