@@ -72,14 +72,16 @@ use crate::labels::{LabelsRef, OwnLabels};
 use crate::model::{Exemplar, MetricDesc, MetricFamily, MetricKind, Value};
 use crate::{Counter, Family, Gauge, LabelSet, LabelValue, Registry, RegistryError};
 
-#[cfg(any(feature = "push", feature = "remote-write"))]
+#[cfg(any(feature = "push", feature = "remote-write", feature = "otlp"))]
 mod http;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 #[cfg(feature = "push")]
 pub mod pushgateway;
 #[cfg(feature = "remote-write")]
 pub mod remote_write;
 
-#[cfg(any(feature = "push", feature = "remote-write"))]
+#[cfg(any(feature = "push", feature = "remote-write", feature = "otlp"))]
 pub use http::ConfigError;
 
 const REQUESTS: MetricDesc = MetricDesc {
