@@ -55,9 +55,61 @@ pub(crate) fn metrics_markdown(sections: &[Section]) -> String {
 
 /// Every section, from every crate's tables.
 pub(crate) fn sections() -> Vec<Section> {
-    vec![Section {
-        title: "Library self-metrics (vsanobs-core)",
-        note: "Exported by every `Registry` that has a labelled family or a collector.",
-        metrics: vsanobs_core::SELF_METRICS.to_vec(),
-    }]
+    vec![
+        Section {
+            title: "Library self-metrics (vsanobs-core)",
+            note: "Exported by every `Registry` that has a labelled family or a collector.",
+            metrics: vsanobs_core::SELF_METRICS.to_vec(),
+        },
+        Section {
+            title: "Sample pool (vsanobs-core)",
+            note: "Exported for each `SamplePool` registered with a registry.",
+            metrics: vsanobs_core::pool::POOL_METRICS.to_vec(),
+        },
+        Section {
+            title: "Push exporters (vsanobs-core)",
+            note: "Exported by the push pipeline (features `push`, `remote-write`, `otlp`).",
+            metrics: vsanobs_core::export::EXPORT_METRICS.to_vec(),
+        },
+        Section {
+            title: "Process (vsanobs-core)",
+            note: "`ProcessCollector`; names, types and help as Go's client_golang where the meaning is the same.",
+            metrics: vsanobs_core::process::PROCESS_METRICS.to_vec(),
+        },
+        Section {
+            title: "Heap (vsanobs-core)",
+            note: "`HeapCollector`, fed by the `CountingAlloc` global allocator wrapper.",
+            metrics: vsanobs_core::alloc::HEAP_METRICS.to_vec(),
+        },
+        Section {
+            title: "Tokio runtime (vsanobs-core, feature `tokio`)",
+            note: "`TokioCollector` and `spawn_tracked`.",
+            metrics: vsanobs_core::runtime::TOKIO_METRICS.to_vec(),
+        },
+        Section {
+            title: "HTTP route matrix (vsanobs-http)",
+            note: "Recorded by `HttpMetricsLayer` (axum/tower) and `actix::HttpMetrics` (actix-web).",
+            metrics: vsanobs_http::metrics::ROUTE_METRICS.to_vec(),
+        },
+        Section {
+            title: "/metrics endpoint (vsanobs-http)",
+            note: "The endpoint's own handler metrics, as promhttp's.",
+            metrics: vsanobs_http::endpoint::ENDPOINT_METRICS.to_vec(),
+        },
+        Section {
+            title: "Hot reload (vsanobs-hotreload)",
+            note: "Registered by `ReloadManager`; every `result` value is exported at 0 from the start.",
+            metrics: vsanobs_hotreload::metrics::METRICS.to_vec(),
+        },
+        Section {
+            title: "vSAN performance (vsanobs-core::vsan)",
+            note: "The counter catalogue: vSAN performance counters mapped to Prometheus names, types and base units.",
+            metrics: vsanobs_core::vsan::catalogue::METRICS.to_vec(),
+        },
+        Section {
+            title: "vSAN exporter self-metrics (vsan-exporter)",
+            note: "Exported by the reference exporter next to the vSAN families.",
+            metrics: vsanobs_examples::vsan::exporter::self_metrics::ALL.to_vec(),
+        },
+    ]
 }
