@@ -31,8 +31,9 @@
 //! Starting Prometheus takes about a second; each test that needs one starts its own (nextest
 //! runs every test in its own process, so sharing one across tests would not help). Waits are
 //! bounded ([`READY_DEADLINE`], the deadline given to [`Prometheus::wait_for`]) so a broken
-//! component fails a test instead of hanging it. A server is not killed if the test process
-//! itself is killed with SIGKILL.
+//! component fails a test instead of hanging it. Servers are also tied to the test process
+//! with Linux's parent-death signal, so a test killed by a timeout or Ctrl-C (no `Drop`)
+//! leaves no server behind.
 
 mod check;
 pub mod http;

@@ -3,9 +3,11 @@
 
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::{Error, READY_DEADLINE, free_port, http};
@@ -30,6 +32,58 @@ pub(crate) fn find_binary(name: &str) -> Result<PathBuf, Error> {
             what: format!("binary `{name}`"),
             looked: "PATH and /usr/bin".to_owned(),
         })
+}
+
+/// A request to the spawner thread: the command, and where to send the result.
+type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
+
+/// Spawns `command` so that the kernel kills it (SIGKILL) when this test process dies, even
+/// by a signal that skips `Drop` (a nextest timeout, Ctrl-C).
+///
+/// Linux delivers the parent-death signal when the *thread* that forked exits, so every
+/// child is forked by one spawner thread that lives as long as the process: a server
+/// started from a short-lived helper thread keeps running until its handle is dropped.
+fn spawn_tied_to_process(mut command: Command) -> io::Result<Child> {
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec and only calls `prctl`,
+    // `getppid` and `_exit`, which are async-signal-safe; it touches no memory of the
+    // parent besides the copied `parent` integer.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    let sender = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        // The thread is never joined: it must outlive every child it forks.
+        let _detached = std::thread::Builder::new()
+            .name("vsanobs-testkit-spawner".to_owned())
+            .spawn(move || {
+                for (mut command, reply) in rx {
+                    let _ = reply.send(command.spawn());
+                }
+            });
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = mpsc::channel();
+    let sent = sender
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .send((command, reply_tx));
+    if sent.is_err() {
+        return Err(io::Error::other("the spawner thread is gone"));
+    }
+    reply_rx
+        .recv()
+        .unwrap_or_else(|_| Err(io::Error::other("the spawner thread is gone")))
 }
 
 /// A server process bound to `127.0.0.1:port`, logging to a file.
@@ -125,18 +179,18 @@ impl Server {
         let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
         let mut args = (self.make_args)(self.port, &self.state_dir);
         args.extend(self.extra_args.iter().cloned());
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        command
             .args(&args)
             .current_dir(&self.state_dir)
             .stdin(Stdio::null())
             .stdout(log)
-            .stderr(log_err)
-            .spawn()
-            .map_err(|source| Error::Spawn {
-                name: self.name.to_owned(),
-                binary: self.binary.display().to_string(),
-                source,
-            })?;
+            .stderr(log_err);
+        let child = spawn_tied_to_process(command).map_err(|source| Error::Spawn {
+            name: self.name.to_owned(),
+            binary: self.binary.display().to_string(),
+            source,
+        })?;
         self.child = Some(child);
 
         let ready_url = format!("{}{}", self.url(), self.ready_path);
@@ -283,5 +337,60 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("no-such-flag"), "{message}");
+    }
+
+    #[test]
+    fn a_server_started_by_a_short_lived_thread_keeps_running() {
+        let gateway = std::thread::spawn(|| crate::Pushgateway::start().unwrap())
+            .join()
+            .unwrap();
+        // The starting thread is gone; the parent-death signal is tied to the spawner thread.
+        std::thread::sleep(Duration::from_millis(300));
+        let ready = crate::http::get(&format!("{}/-/ready", gateway.url())).unwrap();
+        assert!(ready.is_success());
+    }
+
+    const CHILD_ENV: &str = "VSANOBS_TESTKIT_DEATH_CHILD";
+
+    #[test]
+    fn servers_die_with_the_test_process() {
+        use std::io::BufRead;
+        if std::env::var_os(CHILD_ENV).is_some() {
+            // Child role: start a server, report its port, wait to be killed.
+            let gateway = crate::Pushgateway::start().unwrap();
+            println!("PORT {}", gateway.port());
+            std::thread::sleep(Duration::from_secs(120));
+            return;
+        }
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "server::tests::servers_die_with_the_test_process",
+                "--nocapture",
+            ])
+            .env(CHILD_ENV, "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let port = io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|l| l.strip_prefix("PORT ").and_then(|p| p.parse::<u16>().ok()))
+            .expect("the child reports its server's port");
+        let url = format!("http://127.0.0.1:{port}/-/ready");
+        assert!(crate::http::get(&url).unwrap().is_success());
+        // SIGKILL: no Drop runs in the child.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while crate::http::get(&url).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "the server outlived its test process"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
