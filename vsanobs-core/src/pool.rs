@@ -479,9 +479,7 @@ impl Collector for PoolMetrics {
             );
             c.push(SeriesSample {
                 labels: vec![("pool".to_owned(), p.name().to_owned())],
-                value: Value::Gauge(Number::Int(
-                    i64::try_from(p.capacity()).unwrap_or(i64::MAX),
-                )),
+                value: Value::Gauge(Number::Int(i64::try_from(p.capacity()).unwrap_or(i64::MAX))),
             });
         }
         out.extend([d, w, c]);
@@ -495,7 +493,10 @@ mod tests {
 
     #[test]
     fn pool_rejects_bad_config() {
-        assert_eq!(SamplePool::new("p", 0).unwrap_err(), PoolError::ZeroCapacity);
+        assert_eq!(
+            SamplePool::new("p", 0).unwrap_err(),
+            PoolError::ZeroCapacity
+        );
         assert_eq!(SamplePool::new("", 4).unwrap_err(), PoolError::EmptyName);
         assert!(matches!(
             SamplePool::new("p", usize::MAX),

@@ -72,7 +72,11 @@ impl Receiver {
                     request,
                 });
                 let status = script.next().unwrap_or(200);
-                let answer = if status == 400 { "bad attribute value" } else { "" };
+                let answer = if status == 400 {
+                    "bad attribute value"
+                } else {
+                    ""
+                };
                 let _ = write!(
                     stream,
                     "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
@@ -128,12 +132,19 @@ fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
 #[test]
 fn otlp_request_maps_families() {
     let rx = Receiver::start(Vec::new());
-    let registry = Registry::builder().const_label("region", "eu").build().unwrap();
+    let registry = Registry::builder()
+        .const_label("region", "eu")
+        .build()
+        .unwrap();
     let jobs = Family::<Queue, Counter>::new();
-    registry.register("jobs_done", "Jobs finished.", jobs.clone()).unwrap();
+    registry
+        .register("jobs_done", "Jobs finished.", jobs.clone())
+        .unwrap();
     jobs.get_or_create(&Queue { queue: "ingest" }).inc_by(7);
     let depth = Gauge::default();
-    registry.register("queue_depth", "Items waiting.", depth.clone()).unwrap();
+    registry
+        .register("queue_depth", "Items waiting.", depth.clone())
+        .unwrap();
     depth.set(-4);
     let lat = Histogram::new([0.1, 0.5]);
     registry
@@ -179,7 +190,10 @@ fn otlp_request_maps_families() {
     let rm = &got[0].request.resource_metrics[0];
     assert_eq!(
         attrs(&rm.resource.as_ref().unwrap().attributes),
-        pairs(&[("service.name", "checkout"), ("deployment.environment", "test")])
+        pairs(&[
+            ("service.name", "checkout"),
+            ("deployment.environment", "test")
+        ])
     );
     let sm = &rm.scope_metrics[0];
     assert_eq!(sm.scope.as_ref().unwrap().name, "vsanobs");
@@ -196,9 +210,15 @@ fn otlp_request_maps_families() {
         panic!("counter must be a Sum: {m:?}")
     };
     assert!(sum.is_monotonic);
-    assert_eq!(sum.aggregation_temporality, AggregationTemporality::Cumulative as i32);
+    assert_eq!(
+        sum.aggregation_temporality,
+        AggregationTemporality::Cumulative as i32
+    );
     let p = &sum.data_points[0];
-    assert_eq!(attrs(&p.attributes), pairs(&[("region", "eu"), ("queue", "ingest")]));
+    assert_eq!(
+        attrs(&p.attributes),
+        pairs(&[("region", "eu"), ("queue", "ingest")])
+    );
     assert_eq!(p.value, Some(number_data_point::Value::AsInt(7)));
     assert!(p.start_time_unix_nano > 0 && p.start_time_unix_nano <= p.time_unix_nano);
 
@@ -206,15 +226,24 @@ fn otlp_request_maps_families() {
     let Some(metric::Data::Gauge(g)) = &m.data else {
         panic!("gauge must be a Gauge: {m:?}")
     };
-    assert_eq!(g.data_points[0].value, Some(number_data_point::Value::AsInt(-4)));
-    assert_eq!(attrs(&g.data_points[0].attributes), pairs(&[("region", "eu")]));
+    assert_eq!(
+        g.data_points[0].value,
+        Some(number_data_point::Value::AsInt(-4))
+    );
+    assert_eq!(
+        attrs(&g.data_points[0].attributes),
+        pairs(&[("region", "eu")])
+    );
 
     let m = by_name("work_seconds");
     assert_eq!(m.unit, "s");
     let Some(metric::Data::Histogram(h)) = &m.data else {
         panic!("histogram must be a Histogram: {m:?}")
     };
-    assert_eq!(h.aggregation_temporality, AggregationTemporality::Cumulative as i32);
+    assert_eq!(
+        h.aggregation_temporality,
+        AggregationTemporality::Cumulative as i32
+    );
     let p = &h.data_points[0];
     assert_eq!(p.explicit_bounds, [0.1, 0.5]);
     assert_eq!(p.bucket_counts, [1, 2, 1], "per-bucket, not cumulative");
@@ -279,21 +308,37 @@ fn otlp_400_is_dropped_counted_not_retried() {
     std::thread::sleep(Duration::from_millis(200));
     let report = pipeline.shutdown(Duration::from_secs(20));
     // Two batches (push_now and the shutdown flush): the first was refused, the second sent.
-    assert_eq!(rx.got.lock().unwrap().len(), 2, "the refused batch was not sent again");
+    assert_eq!(
+        rx.got.lock().unwrap().len(),
+        2,
+        "the refused batch was not sent again"
+    );
     let out = &report.exporters[0];
     assert_eq!(out.sent_batches, 1);
     let err = out.last_error.as_deref().unwrap_or_default();
-    assert!(err.contains("400") && err.contains("bad attribute value"), "{err}");
+    assert!(
+        err.contains("400") && err.contains("bad attribute value"),
+        "{err}"
+    );
     let text = meta.encode_to_string(Format::PrometheusText);
     assert_eq!(
-        line_value(&text, "vsanobs_export_dropped_samples_total{exporter=\"otlp\",reason=\"rejected\"}"),
+        line_value(
+            &text,
+            "vsanobs_export_dropped_samples_total{exporter=\"otlp\",reason=\"rejected\"}"
+        ),
         2.0
     );
     assert_eq!(
-        line_value(&text, "vsanobs_export_requests_total{exporter=\"otlp\",result=\"rejected\"}"),
+        line_value(
+            &text,
+            "vsanobs_export_requests_total{exporter=\"otlp\",result=\"rejected\"}"
+        ),
         1.0
     );
-    assert_eq!(line_value(&text, "vsanobs_export_retries_total{exporter=\"otlp\"}"), 0.0);
+    assert_eq!(
+        line_value(&text, "vsanobs_export_retries_total{exporter=\"otlp\"}"),
+        0.0
+    );
 }
 
 #[test]
@@ -316,16 +361,29 @@ fn otlp_503_is_retried() {
     assert!(report.is_complete(), "{report:?}");
     let got = rx.got.lock().unwrap();
     assert_eq!(got.len(), 3, "two 503s, then delivered");
-    assert_eq!(got[0].request, got[2].request, "the same batch is sent again");
+    assert_eq!(
+        got[0].request, got[2].request,
+        "the same batch is sent again"
+    );
     let text = meta.encode_to_string(Format::PrometheusText);
-    assert_eq!(line_value(&text, "vsanobs_export_retries_total{exporter=\"otlp\"}"), 2.0);
+    assert_eq!(
+        line_value(&text, "vsanobs_export_retries_total{exporter=\"otlp\"}"),
+        2.0
+    );
 }
 
 #[test]
 fn otlp_bad_config_is_a_typed_error() {
     assert!(OtlpExporter::builder("localhost:4318").build().is_err());
     assert!(OtlpExporter::builder("http://").build().is_err());
-    assert!(OtlpExporter::builder("http://h:4318").name("").build().is_err());
-    let e = OtlpExporter::builder("http://h:4318/custom/path").build().unwrap();
+    assert!(
+        OtlpExporter::builder("http://h:4318")
+            .name("")
+            .build()
+            .is_err()
+    );
+    let e = OtlpExporter::builder("http://h:4318/custom/path")
+        .build()
+        .unwrap();
     assert_eq!(e.url(), "http://h:4318/custom/path");
 }

@@ -23,7 +23,9 @@ fn lines<'a>(text: &'a str, name: &str, want: &[(&str, &str)]) -> Vec<&'a str> {
         .filter(|l| {
             l.starts_with(name)
                 && l[name.len()..].starts_with(['{', ' '])
-                && want.iter().all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+                && want
+                    .iter()
+                    .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
         })
         .collect()
 }
@@ -61,7 +63,9 @@ fn pushgateway_values_grouping_base64_and_delete() {
     size.observe(100.0);
     size.observe(2000.0);
     size.observe(9000.0);
-    let last = registry.gauge("backup_last_success", "Last success.").unwrap();
+    let last = registry
+        .gauge("backup_last_success", "Last success.")
+        .unwrap();
     last.set(1_700_000_000);
 
     let exporter = PushgatewayExporter::builder(gw.url(), "backup/nightly")
@@ -70,8 +74,16 @@ fn pushgateway_values_grouping_base64_and_delete() {
         .delete_on_shutdown(true)
         .build()
         .unwrap();
-    assert!(exporter.group_url().contains("/job@base64/"), "{}", exporter.group_url());
-    assert!(exporter.group_url().contains("/path@base64/"), "{}", exporter.group_url());
+    assert!(
+        exporter.group_url().contains("/job@base64/"),
+        "{}",
+        exporter.group_url()
+    );
+    assert!(
+        exporter.group_url().contains("/path@base64/"),
+        "{}",
+        exporter.group_url()
+    );
     let pipeline = PushPipeline::builder(registry.clone())
         .interval(Duration::from_secs(3600))
         .exporter(exporter)
@@ -99,14 +111,36 @@ fn pushgateway_values_grouping_base64_and_delete() {
         v.extend_from_slice(extra);
         v
     };
-    assert_eq!(value(&text, "backup_rows_total", &with(&[("step", "copy")])), Some(41.0), "{text}");
-    assert_eq!(value(&text, "backup_rows_total", &with(&[("step", "verify")])), Some(7.0));
+    assert_eq!(
+        value(&text, "backup_rows_total", &with(&[("step", "copy")])),
+        Some(41.0),
+        "{text}"
+    );
+    assert_eq!(
+        value(&text, "backup_rows_total", &with(&[("step", "verify")])),
+        Some(7.0)
+    );
     assert_eq!(value(&text, "backup_last_success", &with(&[])), Some(1.7e9));
-    assert_eq!(value(&text, "backup_chunk_bytes_bucket", &with(&[("le", "1024")])), Some(1.0));
-    assert_eq!(value(&text, "backup_chunk_bytes_bucket", &with(&[("le", "4096")])), Some(2.0));
-    assert_eq!(value(&text, "backup_chunk_bytes_bucket", &with(&[("le", "+Inf")])), Some(3.0));
-    assert_eq!(value(&text, "backup_chunk_bytes_sum", &with(&[])), Some(11100.0));
-    assert_eq!(value(&text, "backup_chunk_bytes_count", &with(&[])), Some(3.0));
+    assert_eq!(
+        value(&text, "backup_chunk_bytes_bucket", &with(&[("le", "1024")])),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&text, "backup_chunk_bytes_bucket", &with(&[("le", "4096")])),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&text, "backup_chunk_bytes_bucket", &with(&[("le", "+Inf")])),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(&text, "backup_chunk_bytes_sum", &with(&[])),
+        Some(11100.0)
+    );
+    assert_eq!(
+        value(&text, "backup_chunk_bytes_count", &with(&[])),
+        Some(3.0)
+    );
     // The pipeline's own self-metrics travel with the push.
     assert!(text.contains("vsanobs_export_requests_total"), "{text}");
 
@@ -131,7 +165,9 @@ fn pushgateway_put_replaces_post_merges() {
     b.gauge("fam_b", "B.").unwrap().set(2);
     let job = [("job", "merge")];
 
-    let mut put = PushgatewayExporter::builder(gw.url(), "merge").build().unwrap();
+    let mut put = PushgatewayExporter::builder(gw.url(), "merge")
+        .build()
+        .unwrap();
     put.push_registry(&a, T).unwrap();
     let mut post = PushgatewayExporter::builder(gw.url(), "merge")
         .method(PushMethod::Post)
@@ -144,7 +180,11 @@ fn pushgateway_put_replaces_post_merges() {
 
     put.push_registry(&b, T).unwrap();
     let text = gw.metrics_text().unwrap();
-    assert_eq!(value(&text, "fam_a", &job), None, "PUT must replace the group:\n{text}");
+    assert_eq!(
+        value(&text, "fam_a", &job),
+        None,
+        "PUT must replace the group:\n{text}"
+    );
     assert_eq!(value(&text, "fam_b", &job), Some(2.0));
 
     put.delete(T).unwrap();
@@ -166,7 +206,9 @@ fn pushgateway_rejection_is_not_retried() {
         .unwrap();
     let registry = Registry::new();
     registry.gauge("dup_total", "Gauged.").unwrap().set(1);
-    let mut e = PushgatewayExporter::builder(gw.url(), "second").build().unwrap();
+    let mut e = PushgatewayExporter::builder(gw.url(), "second")
+        .build()
+        .unwrap();
     match e.push_registry(&registry, T) {
         Err(err @ ExportError::Rejected { status: 400, .. }) => {
             assert!(!err.is_retryable());

@@ -28,12 +28,26 @@ struct Route {
 
 /// A registry with a labelled counter (awkward label value included), a float gauge and a
 /// histogram, and the exact series a receiver must return for it.
-fn fixture() -> (Registry, Vec<(BTreeMap<String, String>, f64)>) {
-    let registry = Registry::builder().const_label("site", "lab").build().unwrap();
+/// Labels of one series.
+type Labels = BTreeMap<String, String>;
+
+fn fixture() -> (Registry, Vec<(Labels, f64)>) {
+    let registry = Registry::builder()
+        .const_label("site", "lab")
+        .build()
+        .unwrap();
     let hits = Family::<Route, Counter>::new();
     registry.register("rw_hits", "Hits.", hits.clone()).unwrap();
-    hits.get_or_create(&Route { route: "/a", note: "plain" }).inc_by(3);
-    hits.get_or_create(&Route { route: "/b", note: AWKWARD }).inc_by(12);
+    hits.get_or_create(&Route {
+        route: "/a",
+        note: "plain",
+    })
+    .inc_by(3);
+    hits.get_or_create(&Route {
+        route: "/b",
+        note: AWKWARD,
+    })
+    .inc_by(12);
     let temp = FloatGauge::default();
     registry
         .register_with_unit("rw_temp_celsius", "Temperature.", "celsius", temp.clone())
@@ -45,8 +59,8 @@ fn fixture() -> (Registry, Vec<(BTreeMap<String, String>, f64)>) {
     for v in [0.05, 0.5, 0.7, 3.0] {
         lat.observe(v);
     }
-    let l = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-        let mut m: BTreeMap<String, String> = pairs
+    let l = |pairs: &[(&str, &str)]| -> Labels {
+        let mut m: Labels = pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
@@ -54,12 +68,35 @@ fn fixture() -> (Registry, Vec<(BTreeMap<String, String>, f64)>) {
         m
     };
     let want = vec![
-        (l(&[("__name__", "rw_hits_total"), ("route", "/a"), ("note", "plain")]), 3.0),
-        (l(&[("__name__", "rw_hits_total"), ("route", "/b"), ("note", AWKWARD)]), 12.0),
+        (
+            l(&[
+                ("__name__", "rw_hits_total"),
+                ("route", "/a"),
+                ("note", "plain"),
+            ]),
+            3.0,
+        ),
+        (
+            l(&[
+                ("__name__", "rw_hits_total"),
+                ("route", "/b"),
+                ("note", AWKWARD),
+            ]),
+            12.0,
+        ),
         (l(&[("__name__", "rw_temp_celsius")]), -3.25),
-        (l(&[("__name__", "rw_latency_seconds_bucket"), ("le", "0.1")]), 1.0),
-        (l(&[("__name__", "rw_latency_seconds_bucket"), ("le", "1.0")]), 3.0),
-        (l(&[("__name__", "rw_latency_seconds_bucket"), ("le", "+Inf")]), 4.0),
+        (
+            l(&[("__name__", "rw_latency_seconds_bucket"), ("le", "0.1")]),
+            1.0,
+        ),
+        (
+            l(&[("__name__", "rw_latency_seconds_bucket"), ("le", "1.0")]),
+            3.0,
+        ),
+        (
+            l(&[("__name__", "rw_latency_seconds_bucket"), ("le", "+Inf")]),
+            4.0,
+        ),
         (l(&[("__name__", "rw_latency_seconds_sum")]), 4.25),
         (l(&[("__name__", "rw_latency_seconds_count")]), 4.0),
     ];
@@ -78,17 +115,19 @@ fn push_once(registry: Registry, url: String) {
     assert!(report.is_complete(), "{report:?}");
     let text = meta.encode_to_string(Format::PrometheusText);
     assert!(
-        text.contains("vsanobs_export_requests_total{exporter=\"remote_write\",result=\"success\"} 1\n"),
+        text.contains(
+            "vsanobs_export_requests_total{exporter=\"remote_write\",result=\"success\"} 1\n"
+        ),
         "{text}"
     );
 }
 
-fn check(got: Vec<vsanobs_testkit::Sample>, want: &[(BTreeMap<String, String>, f64)]) {
-    let got: BTreeMap<BTreeMap<String, String>, f64> = got
+fn check(got: Vec<vsanobs_testkit::Sample>, want: &[(Labels, f64)]) {
+    let got: BTreeMap<Labels, f64> = got
         .into_iter()
         .map(|s| (s.labels, s.value.parse::<f64>().unwrap()))
         .collect();
-    let want: BTreeMap<BTreeMap<String, String>, f64> = want.iter().cloned().collect();
+    let want: BTreeMap<Labels, f64> = want.iter().cloned().collect();
     assert_eq!(got, want);
 }
 
@@ -113,7 +152,8 @@ fn remote_write_to_prometheus_exact_series() {
 
 #[test]
 fn remote_write_to_victoriametrics_exact_series() {
-    let vm = VictoriaMetrics::start().unwrap_or_else(|e| panic!("cannot start VictoriaMetrics: {e}"));
+    let vm =
+        VictoriaMetrics::start().unwrap_or_else(|e| panic!("cannot start VictoriaMetrics: {e}"));
     let (registry, want) = fixture();
     push_once(registry, vm.remote_write_url());
     let result = vm
@@ -177,7 +217,11 @@ fn outage(buffer_batches: usize) -> (Vec<u64>, u64, String) {
             ..RetryPolicy::default()
         })
         .metrics(ExportMetrics::register(&meta).unwrap())
-        .exporter(RemoteWriteExporter::builder(vm.remote_write_url()).build().unwrap())
+        .exporter(
+            RemoteWriteExporter::builder(vm.remote_write_url())
+                .build()
+                .unwrap(),
+        )
         .build()
         .unwrap();
     std::thread::sleep(Duration::from_secs(3));
@@ -185,7 +229,10 @@ fn outage(buffer_batches: usize) -> (Vec<u64>, u64, String) {
     let down_from = ticks.0.load(Ordering::SeqCst);
     std::thread::sleep(Duration::from_secs(30));
     let down_to = ticks.0.load(Ordering::SeqCst);
-    assert!(down_to - down_from >= 60, "the counter kept rising during the outage");
+    assert!(
+        down_to - down_from >= 60,
+        "the counter kept rising during the outage"
+    );
     vm.start_again().unwrap();
     // Wait until the backlog is delivered (bounded), then run a little longer.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -197,12 +244,16 @@ fn outage(buffer_batches: usize) -> (Vec<u64>, u64, String) {
     assert!(report.is_complete(), "{report:?}");
     let gathered = ticks.0.load(Ordering::SeqCst);
     let text = meta.encode_to_string(Format::PrometheusText);
-    let sent_batches =
-        metric(&text, "vsanobs_export_sent_samples_total{exporter=\"remote_write\"}") / 2;
+    let sent_batches = metric(
+        &text,
+        "vsanobs_export_sent_samples_total{exporter=\"remote_write\"}",
+    ) / 2;
     // Wait (bounded) until everything reported sent is visible to queries.
     let count = |s: &[_]| -> u64 {
         s.first()
-            .and_then(|x: &vsanobs_testkit::serde_json::Value| x["values"].as_array().map(|v| v.len() as u64))
+            .and_then(|x: &vsanobs_testkit::serde_json::Value| {
+                x["values"].as_array().map(|v| v.len() as u64)
+            })
             .unwrap_or(0)
     };
     let series = vm
@@ -232,11 +283,24 @@ fn outage(buffer_batches: usize) -> (Vec<u64>, u64, String) {
 #[test]
 fn remote_write_outage_large_buffer_loses_nothing() {
     let (values, gathered, text) = outage(10_000);
-    assert_eq!(values, (1..=gathered).collect::<Vec<_>>(), "every batch is stored, once");
-    let dropped = "vsanobs_export_dropped_samples_total{exporter=\"remote_write\",reason=\"buffer_full\"}";
+    assert_eq!(
+        values,
+        (1..=gathered).collect::<Vec<_>>(),
+        "every batch is stored, once"
+    );
+    let dropped =
+        "vsanobs_export_dropped_samples_total{exporter=\"remote_write\",reason=\"buffer_full\"}";
     assert_eq!(metric(&text, dropped), 0);
-    assert!(metric(&text, "vsanobs_export_retries_total{exporter=\"remote_write\"}") > 0);
-    let sent = metric(&text, "vsanobs_export_sent_samples_total{exporter=\"remote_write\"}");
+    assert!(
+        metric(
+            &text,
+            "vsanobs_export_retries_total{exporter=\"remote_write\"}"
+        ) > 0
+    );
+    let sent = metric(
+        &text,
+        "vsanobs_export_sent_samples_total{exporter=\"remote_write\"}",
+    );
     assert_eq!(sent, 2 * gathered);
 }
 
@@ -244,22 +308,45 @@ fn remote_write_outage_large_buffer_loses_nothing() {
 fn remote_write_outage_small_buffer_drops_oldest_exactly() {
     const BUFFER_BATCHES: usize = 20;
     let (values, gathered, text) = outage(BUFFER_BATCHES);
-    let missing: Vec<u64> = (1..=gathered).filter(|v| values.binary_search(v).is_err()).collect();
+    let missing: Vec<u64> = (1..=gathered)
+        .filter(|v| values.binary_search(v).is_err())
+        .collect();
     let dropped = metric(
         &text,
         "vsanobs_export_dropped_samples_total{exporter=\"remote_write\",reason=\"buffer_full\"}",
     );
-    assert!(!missing.is_empty(), "a 30 s outage must overflow a {BUFFER_BATCHES}-batch buffer");
-    assert_eq!(dropped, 2 * missing.len() as u64, "dropped count equals what is missing");
+    assert!(
+        !missing.is_empty(),
+        "a 30 s outage must overflow a {BUFFER_BATCHES}-batch buffer"
+    );
+    assert_eq!(
+        dropped,
+        2 * missing.len() as u64,
+        "dropped count equals what is missing"
+    );
     // What is missing is one contiguous run: the oldest batches of the outage. Everything
     // after it (the newest batches, which fitted the buffer) was delivered.
     let (first, last) = (missing[0], missing[missing.len() - 1]);
-    assert_eq!(last - first + 1, missing.len() as u64, "missing {missing:?}");
-    assert!(values.contains(&(first - 1)), "samples before the outage were delivered");
+    assert_eq!(
+        last - first + 1,
+        missing.len() as u64,
+        "missing {missing:?}"
+    );
+    assert!(
+        values.contains(&(first - 1)),
+        "samples before the outage were delivered"
+    );
     let kept_after = values.iter().filter(|v| **v > last).count() as u64;
-    assert_eq!(kept_after, gathered - last, "every batch newer than the drops is stored");
+    assert_eq!(
+        kept_after,
+        gathered - last,
+        "every batch newer than the drops is stored"
+    );
     // The buffer kept (about) its capacity of outage batches: the ones right before recovery.
-    let sent = metric(&text, "vsanobs_export_sent_samples_total{exporter=\"remote_write\"}");
+    let sent = metric(
+        &text,
+        "vsanobs_export_sent_samples_total{exporter=\"remote_write\"}",
+    );
     assert_eq!(sent, 2 * values.len() as u64);
     assert_eq!(sent + dropped, 2 * gathered);
 }

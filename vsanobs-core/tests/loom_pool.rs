@@ -139,7 +139,12 @@ fn loom_overflow_keeps_newest_in_order() {
         // After the producer finished, the newest sample is always still there.
         assert_eq!(kept.last(), Some(&4));
         assert!(kept.windows(2).all(|w| w[0] < w[1]), "order {kept:?}");
-        let mut all: Vec<u64> = first.iter().map(|x| x.series).chain(kept).chain(evicted.iter().copied()).collect();
+        let mut all: Vec<u64> = first
+            .iter()
+            .map(|x| x.series)
+            .chain(kept)
+            .chain(evicted.iter().copied())
+            .collect();
         all.sort_unstable();
         assert_eq!(all, [1, 2, 3, 4]);
         assert_eq!(pool.dropped(), evicted.len() as u64);

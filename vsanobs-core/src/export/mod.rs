@@ -343,7 +343,9 @@ pub trait Exporter: Send + 'static {
 
 impl fmt::Debug for dyn Exporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Exporter").field("name", &self.name()).finish()
+        f.debug_struct("Exporter")
+            .field("name", &self.name())
+            .finish()
     }
 }
 
@@ -498,7 +500,9 @@ impl ExportMetrics {
             failed: req(RequestResult::Failed),
             retries: self.retries.get_or_create(&ExporterLabel { exporter: e() }),
             sent: self.sent.get_or_create(&ExporterLabel { exporter: e() }),
-            buffered: self.buffered.get_or_create(&ExporterLabel { exporter: e() }),
+            buffered: self
+                .buffered
+                .get_or_create(&ExporterLabel { exporter: e() }),
             dropped: [
                 DropReason::BufferFull,
                 DropReason::Rejected,
@@ -1140,11 +1144,17 @@ mod tests {
         assert!(out.last_error.as_deref().unwrap_or("").contains("400"));
         let n = script.seen.lock()[0].1 as f64;
         assert_eq!(
-            value(&reg, "vsanobs_export_requests_total{exporter=\"s\",result=\"retry\"}"),
+            value(
+                &reg,
+                "vsanobs_export_requests_total{exporter=\"s\",result=\"retry\"}"
+            ),
             Some(2.0)
         );
         assert_eq!(
-            value(&reg, "vsanobs_export_requests_total{exporter=\"s\",result=\"rejected\"}"),
+            value(
+                &reg,
+                "vsanobs_export_requests_total{exporter=\"s\",result=\"rejected\"}"
+            ),
             Some(1.0)
         );
         assert_eq!(
@@ -1170,7 +1180,10 @@ mod tests {
         reg.gauge("g", "A gauge.").unwrap();
         let script = Script::default();
         // Fail forever (until shutdown) so batches pile up.
-        script.plan.lock().extend(std::iter::repeat_n(Some(503), 10_000));
+        script
+            .plan
+            .lock()
+            .extend(std::iter::repeat_n(Some(503), 10_000));
         let p = PushPipeline::builder(reg.clone())
             .interval(Duration::from_secs(3600))
             .retry(fast())
@@ -1233,9 +1246,13 @@ mod tests {
         };
         let mut rng = 42;
         for attempt in 1..10 {
-            let base = Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_secs(1));
+            let base =
+                Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_secs(1));
             let d = p.delay(attempt, &e, &mut rng);
-            assert!(d >= base / 2 && d <= base, "attempt {attempt}: {d:?} vs {base:?}");
+            assert!(
+                d >= base / 2 && d <= base,
+                "attempt {attempt}: {d:?} vs {base:?}"
+            );
         }
         let e = ExportError::Unavailable {
             status: 429,

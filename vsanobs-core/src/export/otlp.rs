@@ -44,13 +44,10 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::{
-    AnyValue, InstrumentationScope, KeyValue, any_value,
-};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Exemplar as OtlpExemplar, Gauge, Histogram, HistogramDataPoint,
-    Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, exemplar, metric,
-    number_data_point,
+    AggregationTemporality, Exemplar as OtlpExemplar, Gauge, Histogram, HistogramDataPoint, Metric,
+    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, exemplar, metric, number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
@@ -67,7 +64,11 @@ const SEMCONV: &[(&str, &str, &str)] = &[
         "http.server.request.duration",
         "s",
     ),
-    ("http_server_active_requests", "http.server.active_requests", "{request}"),
+    (
+        "http_server_active_requests",
+        "http.server.active_requests",
+        "{request}",
+    ),
     (
         "http_server_request_body_size_bytes",
         "http.server.request.body.size",
@@ -178,7 +179,10 @@ fn to_metric(fam: &MetricFamily, start: u64, time: u64) -> Metric {
             })
             .collect()
     };
-    let point = |labels: &[(String, String)], value: number_data_point::Value, ex: Option<&Exemplar>, start| {
+    let point = |labels: &[(String, String)],
+                 value: number_data_point::Value,
+                 ex: Option<&Exemplar>,
+                 start| {
         NumberDataPoint {
             attributes: attrs(labels),
             start_time_unix_nano: start,
@@ -257,7 +261,12 @@ fn to_metric(fam: &MetricFamily, start: u64, time: u64) -> Metric {
                     Value::Gauge(n) | Value::Unknown(n) => {
                         Some(point(&s.labels, number(*n), None, 0))
                     }
-                    Value::Info => Some(point(&s.labels, number_data_point::Value::AsInt(1), None, 0)),
+                    Value::Info => Some(point(
+                        &s.labels,
+                        number_data_point::Value::AsInt(1),
+                        None,
+                        0,
+                    )),
                     _ => None,
                 })
                 .collect(),
@@ -392,7 +401,10 @@ impl Exporter for OtlpExporter {
         let resp = send(req, timeout)?;
         if let Ok(bytes) = resp.bytes() {
             if let Ok(answer) = ExportMetricsServiceResponse::decode(bytes.as_ref()) {
-                if let Some(p) = answer.partial_success.filter(|p| p.rejected_data_points > 0) {
+                if let Some(p) = answer
+                    .partial_success
+                    .filter(|p| p.rejected_data_points > 0)
+                {
                     tracing::warn!(exporter = %self.name, rejected = p.rejected_data_points, message = %p.error_message, "otlp receiver rejected some data points");
                 }
             }

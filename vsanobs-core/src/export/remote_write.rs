@@ -344,7 +344,10 @@ mod tests {
 
     #[test]
     fn remote_write_series_are_sorted_and_suffixed() {
-        let reg = Registry::builder().const_label("zone", "a").build().unwrap();
+        let reg = Registry::builder()
+            .const_label("zone", "a")
+            .build()
+            .unwrap();
         reg.counter("c", "C.").unwrap().inc_by(5);
         let h = reg.histogram("h_seconds", "H.", [0.5]).unwrap();
         h.observe(0.25);
@@ -373,17 +376,46 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect()
         };
-        assert_eq!(series[0], (l(&[("__name__", "c_total"), ("zone", "a")]), 5.0, 42));
+        assert_eq!(
+            series[0],
+            (l(&[("__name__", "c_total"), ("zone", "a")]), 5.0, 42)
+        );
         assert_eq!(
             series[1],
-            (l(&[("__name__", "h_seconds_bucket"), ("le", "0.5"), ("zone", "a")]), 1.0, 42)
+            (
+                l(&[
+                    ("__name__", "h_seconds_bucket"),
+                    ("le", "0.5"),
+                    ("zone", "a")
+                ]),
+                1.0,
+                42
+            )
         );
         assert_eq!(
             series[2],
-            (l(&[("__name__", "h_seconds_bucket"), ("le", "+Inf"), ("zone", "a")]), 2.0, 42)
+            (
+                l(&[
+                    ("__name__", "h_seconds_bucket"),
+                    ("le", "+Inf"),
+                    ("zone", "a")
+                ]),
+                2.0,
+                42
+            )
         );
-        assert_eq!(series[3], (l(&[("__name__", "h_seconds_sum"), ("zone", "a")]), 2.25, 42));
-        assert_eq!(series[4], (l(&[("__name__", "h_seconds_count"), ("zone", "a")]), 2.0, 42));
+        assert_eq!(
+            series[3],
+            (l(&[("__name__", "h_seconds_sum"), ("zone", "a")]), 2.25, 42)
+        );
+        assert_eq!(
+            series[4],
+            (
+                l(&[("__name__", "h_seconds_count"), ("zone", "a")]),
+                2.0,
+                42
+            )
+        );
         assert_eq!(series.len(), batch.sample_count());
         assert_eq!(req.metadata[0].metric_family_name, "c_total");
         assert_eq!(req.metadata[0].r#type, 1);
