@@ -12,7 +12,8 @@
 //! | [`promtool_check_metrics`], [`promtool_check_rules`], [`promtool_test_rules`] | `/usr/bin/promtool` | - |
 //! | [`python_openmetrics_check`] | `python3` with the `prometheus_client` package | - |
 //!
-//! Servers are killed when their handle is dropped (also when a test panics). A component
+//! Binaries are looked up on `PATH`, then in `/usr/bin`. Servers are killed when their
+//! handle is dropped (also when a test panics). A component
 //! that is not installed is an error naming it and saying `run scripts/test to install it`:
 //! tests never skip silently. `scripts/test` installs everything with `apt-get` and `pip`.
 //!
