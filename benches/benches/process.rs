@@ -109,57 +109,74 @@ static COUNTING: CountingAlloc<System> = CountingAlloc::new(System);
 static STATS: stats_alloc::StatsAlloc<System> = stats_alloc::StatsAlloc::system();
 static CAP: cap::Cap<System> = cap::Cap::new(System, usize::MAX);
 
-/// Replays the workload on the four allocators in turn, `rounds` times, and prints the
-/// median time of each and the median of the per-round ratios to `System`. On a shared,
-/// noisy machine the interleaving keeps load changes from landing on one allocator only,
-/// which criterion's one-after-the-other groups cannot avoid.
-fn paired(label: &str, ops: &[Op], rounds: usize, threads: usize) {
-    fn time<A: GlobalAlloc + Sync>(a: &A, ops: &[Op], threads: usize) -> f64 {
-        let t = std::time::Instant::now();
-        std::thread::scope(|s| {
-            for _ in 1..threads {
-                s.spawn(|| run(a, ops));
-            }
-            run(a, ops);
-        });
-        t.elapsed().as_secs_f64()
-    }
-    let mut t: [Vec<f64>; 4] = Default::default();
+/// Runs each contender in turn, `rounds` times, and prints the median time of each and the
+/// median of its per-round ratios to the first. On a shared, noisy machine the interleaving
+/// keeps load changes from landing on one contender only, which criterion's
+/// one-after-the-other measurements cannot avoid.
+fn paired(label: &str, rounds: usize, contenders: &[(&str, &dyn Fn())]) {
+    let mut t: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); contenders.len()];
     for _ in 0..rounds {
-        t[0].push(time(&System, ops, threads));
-        t[1].push(time(&COUNTING, ops, threads));
-        t[2].push(time(&STATS, ops, threads));
-        t[3].push(time(&CAP, ops, threads));
+        for (i, (_, f)) in contenders.iter().enumerate() {
+            let start = std::time::Instant::now();
+            f();
+            t[i].push(start.elapsed().as_secs_f64());
+        }
     }
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    eprintln!(
-        "{label}: paired replay, {rounds} interleaved rounds of {} ops x {threads} thread(s):",
-        ops.len()
-    );
-    let names = ["system", "vsanobs_counting_alloc", "stats_alloc", "cap"];
-    for (i, name) in names.iter().enumerate() {
+    eprintln!("{label}: {rounds} interleaved rounds");
+    for (i, (name, _)) in contenders.iter().enumerate() {
         let ratios: Vec<f64> = t[i].iter().zip(&t[0]).map(|(x, s)| x / s).collect();
         eprintln!(
-            "  {name:<24} median {:>8.1} us  median ratio to system {:.3}",
+            "  {name:<24} median {:>9.2} us  median ratio to {} {:.3}",
             median(t[i].clone()) * 1e6,
+            contenders[0].0,
             median(ratios)
         );
     }
 }
 
-fn allocators(c: &mut Criterion) {
-    let ops = workload();
-    // `cargo bench` passes --bench; `cargo test --benches` does not (one quick round then).
-    let rounds = if std::env::args().any(|a| a == "--bench") {
-        400
+/// `cargo bench` passes `--bench`; `cargo test --benches` does not, and then the paired
+/// rounds run only twice.
+fn rounds(full: usize) -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        full
     } else {
         2
-    };
-    paired("alloc_workload", &ops, rounds, 1);
-    paired("alloc_workload_2_threads", &ops, rounds / 2, 2);
+    }
+}
+
+fn two_threads<A: GlobalAlloc + Sync>(a: &A, ops: &[Op]) {
+    std::thread::scope(|s| {
+        s.spawn(|| run(a, ops));
+        run(a, ops);
+    });
+}
+
+fn allocators(c: &mut Criterion) {
+    let ops = workload();
+    paired(
+        "alloc_workload (paired)",
+        rounds(400),
+        &[
+            ("system", &|| run(&System, &ops)),
+            ("vsanobs_counting_alloc", &|| run(&COUNTING, &ops)),
+            ("stats_alloc", &|| run(&STATS, &ops)),
+            ("cap", &|| run(&CAP, &ops)),
+        ],
+    );
+    paired(
+        "alloc_workload_2_threads (paired)",
+        rounds(200),
+        &[
+            ("system", &|| two_threads(&System, &ops)),
+            ("vsanobs_counting_alloc", &|| two_threads(&COUNTING, &ops)),
+            ("stats_alloc", &|| two_threads(&STATS, &ops)),
+            ("cap", &|| two_threads(&CAP, &ops)),
+        ],
+    );
     let mut g = c.benchmark_group("alloc_workload");
     g.throughput(Throughput::Elements(ops.len() as u64));
     g.bench_function("system", |b| b.iter(|| run(&System, &ops)));
@@ -174,23 +191,37 @@ fn allocators(c: &mut Criterion) {
     // contended; per-thread slots are not.
     let mut g = c.benchmark_group("alloc_workload_2_threads");
     g.throughput(Throughput::Elements(2 * ops.len() as u64));
-    fn two<A: GlobalAlloc + Sync>(a: &A, ops: &[Op]) {
-        std::thread::scope(|s| {
-            s.spawn(|| run(a, ops));
-            run(a, ops);
-        });
-    }
-    g.bench_function("system", |b| b.iter(|| two(&System, &ops)));
+    g.bench_function("system", |b| b.iter(|| two_threads(&System, &ops)));
     g.bench_function("vsanobs_counting_alloc", |b| {
-        b.iter(|| two(&COUNTING, &ops))
+        b.iter(|| two_threads(&COUNTING, &ops))
     });
-    g.bench_function("stats_alloc", |b| b.iter(|| two(&STATS, &ops)));
-    g.bench_function("cap", |b| b.iter(|| two(&CAP, &ops)));
+    g.bench_function("stats_alloc", |b| b.iter(|| two_threads(&STATS, &ops)));
+    g.bench_function("cap", |b| b.iter(|| two_threads(&CAP, &ops)));
     g.finish();
     black_box((STATS.stats(), CAP.allocated()));
 }
 
 fn process_scrape(c: &mut Criterion) {
+    {
+        let ours = vsanobs_core::process::ProcessCollector::new();
+        let tikv = prometheus::process_collector::ProcessCollector::for_self();
+        let mp = metrics_process::Collector::default();
+        paired(
+            "process_collector_scrape (paired)",
+            rounds(2000),
+            &[
+                ("vsanobs", &|| {
+                    let mut out = Vec::with_capacity(9);
+                    let r = ours.collect(&mut out);
+                    black_box((r.is_ok(), out));
+                }),
+                ("prometheus_tikv", &|| {
+                    black_box(prometheus::core::Collector::collect(&tikv));
+                }),
+                ("metrics_process", &|| mp.collect()),
+            ],
+        );
+    }
     let mut g = c.benchmark_group("process_collector_scrape");
     let ours = vsanobs_core::process::ProcessCollector::new();
     g.bench_function(BenchmarkId::new("vsanobs", "collect"), |b| {

@@ -21,9 +21,9 @@
 //! |---|---|---|---|
 //! | `process_cpu_seconds_total` | `/proc/<pid>/stat` | `getrusage` (self only) | no |
 //! | `process_open_fds` | `/proc/<pid>/fd` | no | no |
-//! | `process_max_fds` | `/proc/<pid>/limits` | `getrlimit` (self only) | no |
+//! | `process_max_fds` | `getrlimit` (self), `/proc/<pid>/limits` (other pid) | `getrlimit` (self only) | no |
 //! | `process_virtual_memory_bytes` | `/proc/<pid>/stat` | no | no |
-//! | `process_virtual_memory_max_bytes` | `/proc/<pid>/limits` | `getrlimit` (self only) | no |
+//! | `process_virtual_memory_max_bytes` | `getrlimit` (self), `/proc/<pid>/limits` (other pid) | `getrlimit` (self only) | no |
 //! | `process_resident_memory_bytes` | `/proc/<pid>/stat` | no | no |
 //! | `process_start_time_seconds` | `/proc/<pid>/stat` + `/proc/stat` | no | no |
 //! | `process_threads` | `/proc/<pid>/stat` | no | no |
@@ -35,8 +35,9 @@
 //! outside Linux that is every scrape, by design: the gauge tells the values are partial.
 //!
 //! ## Note
-//! A Linux scrape reads three small files and lists one directory (about as much work as
-//! Go's collector); nothing is cached between scrapes. Clock ticks and the page size come
+//! A Linux scrape of the current process reads `/proc/self/stat`, lists `/proc/self/fd` and
+//! makes two `getrlimit` calls; only the boot time (from `/proc/stat`) is cached between
+//! scrapes. Clock ticks and the page size come
 //! from `sysconf(3)`, not from constants.
 
 use std::fmt::Write as _;
@@ -146,6 +147,9 @@ const N: usize = 9;
 pub struct ProcessCollector {
     proc_root: PathBuf,
     pid: Option<u32>,
+    /// The boot time from `<root>/stat`, read once: it does not change while the system
+    /// runs, and `/proc/stat` is the largest file a scrape would otherwise read.
+    btime: std::sync::OnceLock<u64>,
 }
 
 impl Default for ProcessCollector {
@@ -160,6 +164,7 @@ impl ProcessCollector {
         ProcessCollector {
             proc_root: PathBuf::from("/proc"),
             pid: None,
+            btime: std::sync::OnceLock::new(),
         }
     }
 
@@ -167,6 +172,7 @@ impl ProcessCollector {
     /// test directory). Linux only; ignored elsewhere.
     pub fn with_proc_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.proc_root = root.into();
+        self.btime = std::sync::OnceLock::new();
         self
     }
 
@@ -270,7 +276,6 @@ pub mod sys {
     }
 
     /// The soft limit of `resource` (a `libc::RLIMIT_*`); `u64::MAX` when unlimited.
-    #[cfg_attr(target_os = "linux", allow(dead_code))]
     pub(crate) fn soft_limit(resource: i32) -> std::io::Result<u64> {
         let mut r = libc::rlimit {
             rlim_cur: 0,
@@ -388,8 +393,14 @@ mod linux {
                         let cpu = (s.utime + s.stime) as f64 / hz;
                         values[CPU] = Some(counter_value(Number::Float(cpu)));
                         let btime_path = c.root().join("stat");
-                        let btime = std::fs::read_to_string(&btime_path)
-                            .and_then(|t| parse_btime(&t).ok_or_else(|| invalid("/proc/stat")));
+                        let btime = match c.btime.get() {
+                            Some(b) => Ok(*b),
+                            None => std::fs::read_to_string(&btime_path)
+                                .and_then(|t| parse_btime(&t).ok_or_else(|| invalid("/proc/stat")))
+                                .inspect(|b| {
+                                    let _ = c.btime.set(*b);
+                                }),
+                        };
                         match btime {
                             Ok(b) => {
                                 let start = b as f64 + s.starttime as f64 / hz;
@@ -414,7 +425,21 @@ mod linux {
             Err(e) => fail(&fd_path, e),
         }
 
+        if c.pid.is_none() {
+            // The current process: the same soft limits /proc/self/limits renders, from one
+            // system call each instead of formatting and parsing a 1.4 KB table.
+            match sys::soft_limit(libc::RLIMIT_NOFILE as i32) {
+                Ok(v) => values[MAX_FDS] = gauge_f(v as f64),
+                Err(e) => errors.push(("getrlimit(RLIMIT_NOFILE)".to_owned(), e)),
+            }
+            match sys::soft_limit(libc::RLIMIT_AS as i32) {
+                Ok(v) => values[MAX_VSIZE] = gauge_f(v as f64),
+                Err(e) => errors.push(("getrlimit(RLIMIT_AS)".to_owned(), e)),
+            }
+            return;
+        }
         let limits_path = dir.join("limits");
+        let mut fail = |path: &Path, e: Error| errors.push((path.display().to_string(), e));
         match std::fs::read_to_string(&limits_path) {
             Ok(t) => {
                 match parse_limit(&t, "Max open files") {
