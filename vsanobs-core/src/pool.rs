@@ -50,6 +50,12 @@
 //! - Every pushed sample is either drained exactly once or counted as dropped exactly once.
 //! - Samples of one producer are drained in the order it pushed them.
 //!
+//! ## Checking
+//! The protocol is model-checked with loom (every interleaving of push, pop, drain and
+//! eviction within a preemption bound of 3, payloads checked for tearing):
+//! `RUSTFLAGS="--cfg loom" cargo test -p vsanobs-core --test loom_pool --release`.
+//! There is no `unsafe` code to run under miri (`#![forbid(unsafe_code)]`).
+//!
 //! ## Note
 //! Measured by `cargo bench -p vsanobs-benches --bench pool` on the 2-core CI machine
 //! (figures and peers in `docs/benchmarks.md`, section "Sample pool"): push+drain in one
@@ -57,6 +63,9 @@
 //! full pool is one CAS more than a plain push, and 2 producers with one draining consumer
 //! move tens of millions of samples per second. The counting-allocator test
 //! `tests/pool_alloc.rs` checks that a push allocates nothing.
+
+// The slot payload lives in atomics, so this module needs no `unsafe` at all; keep it so.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::sync::Arc;

@@ -1199,6 +1199,97 @@ mod tests {
         assert!(!report.is_complete());
     }
 
+    #[test]
+    fn export_shutdown_reports_unsent_samples() {
+        let reg = Registry::new();
+        reg.gauge("g", "A gauge.").unwrap().set(1);
+        reg.counter("c", "A counter.").unwrap().inc();
+        let script = Script::default();
+        script
+            .plan
+            .lock()
+            .extend(std::iter::repeat_n(Some(503), 100_000));
+        let meta = Registry::new();
+        let p = PushPipeline::builder(reg.clone())
+            .interval(Duration::from_secs(3600))
+            .retry(fast())
+            .metrics(ExportMetrics::register(&meta).unwrap())
+            .exporter(Scripted("down", script.clone(), true))
+            .build()
+            .unwrap();
+        p.push_now();
+        p.push_now();
+        let report = p.shutdown(Duration::from_millis(300));
+        let out = &report.exporters[0];
+        assert!(!report.is_complete());
+        assert!(out.finished);
+        assert_eq!(out.sent_batches, 0);
+        // Two pushes plus the shutdown flush, two samples each, none delivered.
+        assert_eq!(out.unsent_batches, 3);
+        assert_eq!(out.unsent_samples, 6);
+        assert!(out.last_error.as_deref().unwrap_or("").contains("503"));
+        assert_eq!(
+            value(
+                &meta,
+                "vsanobs_export_dropped_samples_total{exporter=\"down\",reason=\"shutdown\"}"
+            ),
+            Some(6.0)
+        );
+    }
+
+    /// An exporter that blocks until released.
+    struct Stuck(Arc<(Mutex<bool>, Condvar)>, Arc<AtomicUsize>);
+    impl Exporter for Stuck {
+        fn name(&self) -> &str {
+            "stuck"
+        }
+        fn export(&mut self, _b: &Batch, _t: Duration) -> Result<(), ExportError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            let (lock, cond) = &*self.0;
+            let mut released = lock.lock();
+            while !*released {
+                cond.wait(&mut released);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn export_slow_exporter_does_not_delay_others() {
+        let reg = Registry::new();
+        reg.gauge("g", "A gauge.").unwrap();
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let stuck_calls = Arc::new(AtomicUsize::new(0));
+        let fast_one = Script::default();
+        let p = PushPipeline::builder(reg)
+            .interval(Duration::from_secs(3600))
+            .exporter(Stuck(gate.clone(), stuck_calls.clone()))
+            .exporter(Scripted("fast", fast_one.clone(), true))
+            .build()
+            .unwrap();
+        for _ in 0..3 {
+            p.push_now();
+        }
+        // The fast exporter delivers all three batches while the stuck one still sits in
+        // its first call (bounded wait, no timing asserted).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while fast_one.seen.lock().len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(fast_one.seen.lock().len(), 3);
+        assert_eq!(stuck_calls.load(Ordering::SeqCst), 1);
+        // The stuck exporter has the other two waiting in its own buffer.
+        let buffered = p.buffered_samples();
+        assert_eq!(buffered[0].0, "stuck");
+        assert!(buffered[0].1 > 0);
+        assert_eq!(buffered[1], ("fast".to_owned(), 0));
+        *gate.0.lock() = true;
+        gate.1.notify_all();
+        let report = p.shutdown(Duration::from_secs(20));
+        assert!(report.is_complete(), "{report:?}");
+        assert_eq!(report.exporters[0].sent_batches, 4);
+    }
+
     fn p_samples(reg: &Registry) -> usize {
         Batch::new(reg.gather(), 0).sample_count()
     }
