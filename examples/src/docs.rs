@@ -38,7 +38,11 @@ pub(crate) fn metrics_markdown(sections: &[Section]) -> String {
             let labels = if m.labels.is_empty() {
                 "-".to_owned()
             } else {
-                m.labels.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ")
+                m.labels
+                    .iter()
+                    .map(|l| format!("`{l}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} | {} |\n",

@@ -20,19 +20,39 @@ fn every_catalogued_name_is_valid_and_unique() {
     let mut seen = std::collections::HashSet::new();
     for s in docs::sections() {
         for m in s.metrics {
-            assert!(vsanobs_core::labels::is_valid_metric_name(m.name), "{}", m.name);
+            assert!(
+                vsanobs_core::labels::is_valid_metric_name(m.name),
+                "{}",
+                m.name
+            );
             assert!(!m.help.trim().is_empty(), "{} has no help", m.name);
             assert!(seen.insert(m.name), "{} documented twice", m.name);
             if m.kind == vsanobs_core::model::MetricKind::Counter {
-                assert!(m.name.ends_with("_total"), "counter {} must end with _total", m.name);
+                assert!(
+                    m.name.ends_with("_total"),
+                    "counter {} must end with _total",
+                    m.name
+                );
             } else {
-                assert!(!m.name.ends_with("_total"), "{} is not a counter but ends with _total", m.name);
+                assert!(
+                    !m.name.ends_with("_total"),
+                    "{} is not a counter but ends with _total",
+                    m.name
+                );
             }
             if let Some(u) = m.unit {
-                assert!(m.base_name().ends_with(&format!("_{u}")), "{} does not end with its unit {u}", m.name);
+                assert!(
+                    m.base_name().ends_with(&format!("_{u}")),
+                    "{} does not end with its unit {u}",
+                    m.name
+                );
             }
             for l in m.labels {
-                assert!(vsanobs_core::labels::is_valid_label_name(l), "{}: label {l}", m.name);
+                assert!(
+                    vsanobs_core::labels::is_valid_label_name(l),
+                    "{}: label {l}",
+                    m.name
+                );
             }
         }
     }

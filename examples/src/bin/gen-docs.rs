@@ -32,5 +32,21 @@ fn main() -> std::io::Result<()> {
         let dashboard = artifacts::dashboard_json(&DashboardConfig::default());
         write("dashboards/hot-reload.json", &dashboard)?;
     }
+    // vsanobs-http: recording rules and the route-matrix dashboard.
+    write(
+        "rules/http.rules.yml",
+        &vsanobs_http::dashboards::recording_rules_yaml(),
+    )?;
+    write(
+        "dashboards/http.json",
+        &vsanobs_http::dashboards::dashboard_json(),
+    )?;
+    // vsanobs-core process, heap and runtime: the service dashboard and the Go mapping page.
+    {
+        use vsanobs_core::process::artifacts::{self, ServiceDashboardConfig};
+        let dashboard = artifacts::service_dashboard_json(&ServiceDashboardConfig::default());
+        write("dashboards/service.json", &dashboard)?;
+        write("go-metrics-mapping.md", &artifacts::go_mapping_markdown())?;
+    }
     Ok(())
 }
