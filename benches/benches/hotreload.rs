@@ -122,6 +122,10 @@ fn read_while_reloading(c: &mut Criterion) {
         group.bench_function("vsanobs_config_handle_load", |b| {
             b.iter(|| black_box(handle.load().port))
         });
+        let mut cached = handle.cached();
+        group.bench_function("vsanobs_cached_config_load", |b| {
+            b.iter(|| black_box(cached.load().port))
+        });
         group.bench_function("vsanobs_config_handle_load_full", |b| {
             b.iter(|| black_box(handle.load_full().name.len()))
         });

@@ -47,7 +47,6 @@ pub const ALERTS: [&str; 4] = [
 /// Thresholds, windows, `for:` durations, the series selector and the metric prefix of the
 /// generated rules. Durations are Prometheus duration strings (`30s`, `5m`, `1h30m`).
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct RulesConfig {
     /// Label matchers added to every selector, e.g. `job="billing"` or `job=~"api|worker"`
     /// (empty: none). Default `job!=""`.
@@ -640,7 +639,6 @@ pub fn rules_test_yaml(c: &RulesConfig, rules_file: &str) -> String {
 
 /// Options of the generated dashboard.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct DashboardConfig {
     /// Dashboard title. Default `Hot reload`.
     pub title: String,

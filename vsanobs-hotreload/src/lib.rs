@@ -17,6 +17,7 @@
 //! ## Getting started
 //!
 //! ```
+//! # #[cfg(feature = "yaml")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use vsanobs_core::Registry;
 //! use vsanobs_hotreload::{Format, ReloadManager};
@@ -40,6 +41,8 @@
 //! manager.reload()?; // or wait for the watcher
 //! assert_eq!(config.load().greeting, "bonjour");
 //! # Ok(()) }
+//! # #[cfg(not(feature = "yaml"))]
+//! # fn main() {}
 //! ```
 //!
 //! The `reload-demo` example of the workspace is a service built this way.
@@ -86,7 +89,7 @@ pub mod workers;
 pub use error::{BoxError, BuildError, ReloadError};
 pub use format::Format;
 pub use manager::{
-    ConfigHandle, DEFAULT_DEBOUNCE, DEFAULT_GRACE, DEFAULT_MAX_SIZE, DEFAULT_TIMEOUT,
+    CachedConfig, ConfigHandle, DEFAULT_DEBOUNCE, DEFAULT_GRACE, DEFAULT_MAX_SIZE, DEFAULT_TIMEOUT,
     ReloadManager, ReloadManagerBuilder, ReloadOutcome, ReloadStatus, Trigger,
 };
 pub use metrics::ReloadResult;

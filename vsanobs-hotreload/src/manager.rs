@@ -18,7 +18,7 @@
 //! let registry = Registry::new();
 //! let manager = ReloadManager::<Cfg>::builder(&path)
 //!     .format(Format::Json)
-//!     .validate(|c: &Cfg| if c.port == 0 { Err("port must not be 0".into()) } else { Ok(()) })
+//!     .validate(|c: &Cfg| if c.port == 0 { Err("port must not be 0") } else { Ok(()) })
 //!     .register(&registry)
 //!     .watch(false)
 //!     .build()?;
@@ -431,11 +431,12 @@ pub struct ReloadManager<C> {
 
 impl<C> fmt::Debug for ReloadManager<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.inner.state.lock();
+        // Never wait for a running reload just to print.
+        let state = self.inner.state.try_lock();
         f.debug_struct("ReloadManager")
             .field("path", &self.inner.pipeline.path)
-            .field("generation", &state.generation)
-            .field("sha256", &hex(&state.live_digest))
+            .field("generation", &state.as_ref().map(|s| s.generation))
+            .field("sha256", &state.as_ref().map(|s| hex(&s.live_digest)))
             .field("watching", &self._watch.is_some())
             .finish()
     }
@@ -732,7 +733,12 @@ impl<C: Send + Sync + 'static> ReloadManagerBuilder<C> {
         };
         let (digest, value) = match staged {
             Ok(Staged::Ready { digest, value }) => (digest, value),
-            Ok(Staged::Unchanged) => unreachable!("no live digest to compare with"),
+            Ok(Staged::Unchanged) => {
+                // Not reachable: there is no live digest to compare with yet.
+                return Err(BuildError::Initial(ReloadError::Panicked(
+                    "initial load reported unchanged bytes".into(),
+                )));
+            }
             Err(e) => {
                 metrics.record(e.result(), started.elapsed().as_secs_f64());
                 return Err(BuildError::Initial(e));
@@ -831,6 +837,15 @@ impl<C: Send + Sync + 'static> ConfigHandle<C> {
         self.cell.load_full()
     }
 
+    /// A per-thread (or per-task) cache of the live config whose [`load`](CachedConfig::load)
+    /// is one atomic load and a pointer compare while the config is unchanged: the cheapest
+    /// way to read the config on a hot path.
+    pub fn cached(&self) -> CachedConfig<C> {
+        CachedConfig {
+            cache: arc_swap::Cache::new(Arc::clone(&self.cell)),
+        }
+    }
+
     /// Reloads through the manager.
     ///
     /// # Errors
@@ -853,6 +868,54 @@ impl<C: Send + Sync + 'static> ConfigHandle<C> {
     /// True while the manager exists.
     pub fn is_manager_alive(&self) -> bool {
         self.manager.strong_count() > 0
+    }
+}
+
+/// A cached view of the live config, from [`ConfigHandle::cached`]. Keep one per thread or
+/// task; it holds the last value it saw (so an idle cache keeps a replaced config alive until
+/// its next [`load`](Self::load)).
+///
+/// # Example
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use vsanobs_hotreload::{Format, ReloadManager};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("limit.json");
+/// std::fs::write(&path, "10")?;
+/// let manager = ReloadManager::<u32>::builder(&path).format(Format::Json).watch(false).build()?;
+/// let mut limit = manager.handle().cached();
+/// assert_eq!(**limit.load(), 10);
+/// std::fs::write(&path, "20")?;
+/// manager.reload()?;
+/// assert_eq!(**limit.load(), 20);
+/// # Ok(()) }
+/// ```
+pub struct CachedConfig<C> {
+    cache: arc_swap::Cache<Arc<ArcSwap<C>>, Arc<C>>,
+}
+
+impl<C> Clone for CachedConfig<C> {
+    fn clone(&self) -> Self {
+        CachedConfig {
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+impl<C> fmt::Debug for CachedConfig<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CachedConfig")
+    }
+}
+
+impl<C> CachedConfig<C> {
+    /// The live config: one atomic load and a compare when unchanged, a reference-count
+    /// update after a reload.
+    #[inline]
+    pub fn load(&mut self) -> &Arc<C> {
+        self.cache.load()
     }
 }
 

@@ -49,18 +49,20 @@ fn promtool_lints_and_tests_the_checked_in_rules() {
 #[test]
 fn promtool_passes_a_custom_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = RulesConfig::default();
-    c.selector = r#"job=~"app|other""#.into();
-    c.metric_prefix = "shop".into();
-    c.failure_ratio = 0.5;
-    c.failure_window = "2m".into();
-    c.failure_for = "1m".into();
-    c.slow_seconds = 0.5;
-    c.slow_window = "3m".into();
-    c.repeated_failures = 3;
-    c.repeated_window = "5m".into();
-    c.drift_window = "10m".into();
-    c.disagree_for = "5m".into();
+    let c = RulesConfig {
+        selector: r#"job=~"app|other""#.into(),
+        metric_prefix: "shop".into(),
+        failure_ratio: 0.5,
+        failure_window: "2m".into(),
+        failure_for: "1m".into(),
+        slow_seconds: 0.5,
+        slow_window: "3m".into(),
+        repeated_failures: 3,
+        repeated_window: "5m".into(),
+        drift_window: "10m".into(),
+        disagree_for: "5m".into(),
+        ..RulesConfig::default()
+    };
     let rules = dir.path().join("r.yml");
     let tests = dir.path().join("t.yml");
     std::fs::write(&rules, rules_yaml(&c)).unwrap();

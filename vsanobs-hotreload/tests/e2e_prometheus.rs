@@ -56,10 +56,12 @@ fn failed_reloads_fire_the_failure_ratio_alert_in_prometheus() {
     rt.spawn(async move { axum::serve(listener, app).await });
 
     // The generated rules, with windows short enough for a test; the job is testkit's.
-    let mut rules = RulesConfig::default();
-    rules.selector = r#"job="vsanobs""#.into();
-    rules.failure_window = "20s".into();
-    rules.failure_for = "0s".into();
+    let rules = RulesConfig {
+        selector: r#"job="vsanobs""#.into(),
+        failure_window: "20s".into(),
+        failure_for: "0s".into(),
+        ..RulesConfig::default()
+    };
     let rules_path = dir.path().join("hot-reload.rules.yml");
     std::fs::write(&rules_path, rules_yaml(&rules)).unwrap();
 

@@ -1,6 +1,7 @@
 //! The reload pipeline against real files on disk: every failure kind leaves the previous
 //! config serving, is counted under its `result` and logged with the reason.
 
+#![cfg(all(feature = "yaml", feature = "toml"))]
 mod common;
 
 use std::path::{Path, PathBuf};
