@@ -43,8 +43,8 @@
 //! ## Note
 //! Reading the live config is an `arc-swap` load: no lock, no allocation. A reload runs its
 //! read/parse/validate stages on a short-lived thread so that a timeout can abandon a stuck
-//! parser while the old value keeps serving; reloads are rare, so the thread costs nothing
-//! that matters.
+//! parser while the old value keeps serving (an abandoned stage finishes on its own thread and
+//! its result is dropped); reloads are rare, so the thread costs nothing that matters.
 
 use std::fmt;
 use std::io::Read as _;
