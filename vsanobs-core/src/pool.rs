@@ -274,6 +274,25 @@ impl SamplePool {
     /// oldest sample is evicted, counted, and returned.
     #[inline]
     pub fn push(&self, sample: Sample) -> Option<Sample> {
+        match self.push_inner(sample, true) {
+            Ok(evicted) => evicted,
+            // Unreachable with `evict = true`; report the sample as not kept.
+            Err(s) => Some(s),
+        }
+    }
+
+    /// Adds a sample only if there is room; a full pool hands it back (nothing is evicted
+    /// or counted). For producers that prefer back-pressure to losing old samples.
+    ///
+    /// # Errors
+    /// The sample itself when the pool is full.
+    #[inline]
+    pub fn try_push(&self, sample: Sample) -> Result<(), Sample> {
+        self.push_inner(sample, false).map(drop)
+    }
+
+    #[inline]
+    fn push_inner(&self, sample: Sample, evict: bool) -> Result<Option<Sample>, Sample> {
         let inner = &*self.inner;
         let mut backoff = Backoff::new();
         let mut tail = inner.tail.0.load(Ordering::Relaxed);
@@ -287,7 +306,7 @@ impl SamplePool {
             };
             let Some(slot) = inner.slots.get(index) else {
                 // Unreachable: `index < cap` by construction of the `{lap, index}` words.
-                return Some(sample);
+                return Err(sample);
             };
             let stamp = slot.stamp.load(Ordering::Acquire);
             if tail == stamp {
@@ -301,7 +320,7 @@ impl SamplePool {
                     Ok(_) => {
                         slot.write(sample);
                         slot.stamp.store(tail + 1, Ordering::Release);
-                        return None;
+                        return Ok(None);
                     }
                     Err(t) => {
                         tail = t;
@@ -311,6 +330,15 @@ impl SamplePool {
             } else if stamp.wrapping_add(inner.one_lap) == tail + 1 {
                 // The slot still holds the previous lap's value: the ring may be full.
                 fence(Ordering::SeqCst);
+                if !evict {
+                    let head = inner.head.0.load(Ordering::Relaxed);
+                    if head.wrapping_add(inner.one_lap) == tail {
+                        return Err(sample);
+                    }
+                    backoff.spin();
+                    tail = inner.tail.0.load(Ordering::Relaxed);
+                    continue;
+                }
                 let head = tail.wrapping_sub(inner.one_lap);
                 let new_head = new_tail.wrapping_sub(inner.one_lap);
                 // Evict the oldest sample by moving the head past it, exactly as a consumer
@@ -327,7 +355,7 @@ impl SamplePool {
                     slot.write(sample);
                     slot.stamp.store(tail + 1, Ordering::Release);
                     inner.dropped.0.fetch_add(1, Ordering::Relaxed);
-                    return Some(old);
+                    return Ok(Some(old));
                 }
                 backoff.spin();
                 tail = inner.tail.0.load(Ordering::Relaxed);
@@ -554,6 +582,23 @@ mod tests {
                 .collect();
             assert_eq!(v, want, "cap {cap}");
         }
+    }
+
+    #[test]
+    fn pool_try_push_refuses_when_full() {
+        let p = SamplePool::new("p", 2).unwrap();
+        assert_eq!(p.try_push(Sample::new(1, 1.0, 1)), Ok(()));
+        assert_eq!(p.try_push(Sample::new(2, 2.0, 2)), Ok(()));
+        assert_eq!(
+            p.try_push(Sample::new(3, 3.0, 3)),
+            Err(Sample::new(3, 3.0, 3))
+        );
+        assert_eq!(p.dropped(), 0);
+        assert_eq!(p.pop().map(|s| s.series), Some(1));
+        assert_eq!(p.try_push(Sample::new(3, 3.0, 3)), Ok(()));
+        let mut v = Vec::new();
+        p.drain(&mut v, 10);
+        assert_eq!(v.iter().map(|s| s.series).collect::<Vec<_>>(), [2, 3]);
     }
 
     #[test]

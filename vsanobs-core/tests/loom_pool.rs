@@ -150,3 +150,32 @@ fn loom_overflow_keeps_newest_in_order() {
         assert_eq!(pool.dropped(), evicted.len() as u64);
     });
 }
+
+/// `try_push` from two producers into a 1-slot ring with a consumer: a refused sample is
+/// handed back, an accepted one is drained exactly once, nothing is evicted.
+#[test]
+fn loom_try_push_with_consumer() {
+    model(|| {
+        let pool = SamplePool::new("p", 1).unwrap();
+        let handles: Vec<_> = [1u64, 2]
+            .into_iter()
+            .map(|i| {
+                let p = pool.clone();
+                thread::spawn(move || p.try_push(s(i)).err().map(|x| x.series))
+            })
+            .collect();
+        let mut got: Vec<Sample> = pool.pop().into_iter().collect();
+        let refused: Vec<u64> = handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect();
+        while let Some(x) = pool.pop() {
+            got.push(x);
+        }
+        got.iter().for_each(check_whole);
+        assert_eq!(pool.dropped(), 0);
+        let mut all: Vec<u64> = got.iter().map(|x| x.series).chain(refused).collect();
+        all.sort_unstable();
+        assert_eq!(all, [1, 2]);
+    });
+}
