@@ -66,7 +66,6 @@ pub mod model;
 pub mod pool;
 pub mod process;
 pub mod registry;
-#[cfg(feature = "tokio")]
 pub mod runtime;
 mod sync;
 #[cfg(feature = "test-util")]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use vsanobs_core::alloc::{CountingAlloc, HEAP_METRICS, HeapCollector};
 use vsanobs_core::build_info::BUILD_INFO_METRIC;
+use vsanobs_core::process::artifacts::{ServiceDashboardConfig, service_dashboard_queries};
 use vsanobs_core::process::{PROCESS_METRICS, ProcessCollector};
 use vsanobs_core::runtime::{TOKIO_METRICS, TokioCollector, spawn_tracked};
 use vsanobs_core::{Format, Registry};
@@ -133,4 +134,28 @@ fn a_real_prometheus_scrape_returns_every_metric() {
     assert_eq!(tracked["value"][1], "1");
     let up = prometheus.query("up").unwrap();
     assert_eq!(up[0]["value"][1], "1");
+
+    // Every query of the generated service dashboard is valid PromQL, and those over the
+    // metrics of this issue return data.
+    let config = ServiceDashboardConfig {
+        metric_prefix: "app".into(),
+        ..ServiceDashboardConfig::default()
+    };
+    for expr in service_dashboard_queries(&config) {
+        let q = expr
+            .replace("$job", ".*")
+            .replace("$instance", ".*")
+            .replace("$__rate_interval", "1m")
+            .replace("$__range", "5m");
+        let result = prometheus
+            .query(&q)
+            .unwrap_or_else(|e| panic!("dashboard query {q:?} failed: {e}"));
+        let expect_data = !q.contains("http_server") && !q.contains("== 0");
+        if expect_data && !q.contains("rate(") && !q.contains("delta(") {
+            assert!(
+                result.as_array().is_some_and(|a| !a.is_empty()),
+                "no data for {q:?}"
+            );
+        }
+    }
 }

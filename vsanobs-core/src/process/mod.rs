@@ -40,6 +40,8 @@
 //! scrapes. Clock ticks and the page size come
 //! from `sysconf(3)`, not from constants.
 
+pub mod artifacts;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
