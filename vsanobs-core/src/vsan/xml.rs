@@ -20,6 +20,7 @@
 //! Parsing allocates one `String` per element name and text; this runs once per response.
 
 use quick_xml::Reader;
+use quick_xml::errors::SyntaxError;
 use quick_xml::events::Event;
 
 use super::VsanError;
@@ -53,9 +54,20 @@ impl Element {
         let mut stack: Vec<Element> = Vec::new();
         let mut root: Option<Element> = None;
         loop {
-            let ev = reader
-                .read_event()
-                .map_err(|source| VsanError::Xml { source })?;
+            let ev = reader.read_event().map_err(|source| match source {
+                // The input ended inside a tag, comment or declaration: a cut-off body.
+                quick_xml::Error::Syntax(
+                    SyntaxError::UnclosedPI
+                    | SyntaxError::UnclosedXmlDecl
+                    | SyntaxError::UnclosedComment
+                    | SyntaxError::UnclosedDoctype
+                    | SyntaxError::UnclosedCData
+                    | SyntaxError::UnclosedTag
+                    | SyntaxError::UnclosedSingleQuotedAttributeValue
+                    | SyntaxError::UnclosedDoubleQuotedAttributeValue,
+                ) => VsanError::Truncated,
+                source => VsanError::Xml { source },
+            })?;
             match ev {
                 Event::Start(e) | Event::Empty(e) if root.is_some() && stack.is_empty() => {
                     let _ = e;
