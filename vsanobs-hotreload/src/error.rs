@@ -103,6 +103,15 @@ pub enum ReloadError {
     /// The manager was dropped.
     #[error("reload manager is gone")]
     Closed,
+    /// This request was folded into a concurrent reload that read the file after the
+    /// request was made, and that reload failed (it was counted and logged once, there).
+    #[error("concurrent reload failed: {reason}")]
+    Concurrent {
+        /// The failed reload's result.
+        result: ReloadResult,
+        /// Its error chain.
+        reason: String,
+    },
 }
 
 impl ReloadError {
@@ -111,6 +120,7 @@ impl ReloadError {
         match self {
             ReloadError::Timeout(_) => ReloadResult::Timeout,
             ReloadError::Rollback { .. } => ReloadResult::Rollback,
+            ReloadError::Concurrent { result, .. } => *result,
             _ => ReloadResult::Fail,
         }
     }

@@ -115,8 +115,9 @@ pub enum ReloadStatus {
     Applied,
     /// The file holds the bytes already live: nothing was parsed or swapped, nothing counted.
     Unchanged,
-    /// Another reload that read the file after this request was made has run meanwhile, so
-    /// this request was folded into it (its result is in the metrics and the log).
+    /// Another reload that read the file after this request was made has run meanwhile and
+    /// succeeded, so this request was folded into it (a failed one gives
+    /// [`ReloadError::Concurrent`]).
     Coalesced,
 }
 
@@ -288,6 +289,8 @@ fn run_bounded<T: Send + 'static>(
 struct State {
     live_digest: [u8; 32],
     generation: u64,
+    /// The last attempt's failure, handed to requests folded into it.
+    last_failure: Option<(ReloadResult, String)>,
 }
 
 pub(crate) struct Inner<C> {
@@ -317,6 +320,12 @@ impl<C: Send + Sync + 'static> Inner<C> {
         let my_seq = self.requested.fetch_add(1, Ordering::AcqRel) + 1;
         let mut state = self.state.lock();
         if self.served.load(Ordering::Acquire) >= my_seq {
+            if let Some((result, reason)) = &state.last_failure {
+                return Err(ReloadError::Concurrent {
+                    result: *result,
+                    reason: reason.clone(),
+                });
+            }
             return Ok(ReloadOutcome {
                 status: ReloadStatus::Coalesced,
                 generation: state.generation,
@@ -336,6 +345,7 @@ impl<C: Send + Sync + 'static> Inner<C> {
         self.metrics.in_progress.set(0);
         match result {
             Ok(Some(())) => {
+                state.last_failure = None;
                 self.metrics.heap_delta.set(mem.delta());
                 self.metrics
                     .record(ReloadResult::Success, elapsed.as_secs_f64());
@@ -355,6 +365,7 @@ impl<C: Send + Sync + 'static> Inner<C> {
                 })
             }
             Ok(None) => {
+                state.last_failure = None;
                 tracing::debug!(
                     trigger = trigger.as_str(),
                     "config file unchanged; nothing to reload"
@@ -371,6 +382,7 @@ impl<C: Send + Sync + 'static> Inner<C> {
                 let result = err.result();
                 self.metrics.record(result, elapsed.as_secs_f64());
                 let reason = err.chain();
+                state.last_failure = Some((result, reason.clone()));
                 tracing::warn!(
                     trigger = trigger.as_str(),
                     result = result.as_str(),
@@ -760,6 +772,7 @@ impl<C: Send + Sync + 'static> ReloadManagerBuilder<C> {
             state: Mutex::new(State {
                 live_digest: digest,
                 generation: 1,
+                last_failure: None,
             }),
             requested: AtomicU64::new(0),
             served: AtomicU64::new(0),

@@ -431,3 +431,29 @@ fn workers_of_replaced_generations_are_cancelled_and_counted() {
     // The leak warning is logged by the grace thread, not this one.
     drop(logs);
 }
+
+#[test]
+fn requests_folded_into_a_failed_reload_fail_too() {
+    let (_d, path, registry) = setup(GOOD);
+    let m = Arc::new(manager(&path, &registry));
+    write(&path, "name: b\nport: [\n");
+    let threads: Vec<_> = (0..20)
+        .map(|_| {
+            let m = Arc::clone(&m);
+            std::thread::spawn(move || m.reload())
+        })
+        .collect();
+    for t in threads {
+        let err = t.join().expect("no panic").unwrap_err();
+        assert_eq!(err.result(), ReloadResult::Fail);
+        assert!(
+            err.chain().contains("cannot parse config"),
+            "{}",
+            err.chain()
+        );
+    }
+    let fails = result_count(&registry, "fail");
+    assert!((1.0..=20.0).contains(&fails), "{fails}");
+    assert_eq!(metric(&registry, "hot_reload_concurrent_updates", &[]), 0.0);
+    assert_old_serving(&m);
+}
