@@ -35,9 +35,8 @@
 //! To get them, add `vsanobs-core` under `[build-dependencies]` and a `build.rs`:
 //!
 //! ```no_run
-//! fn main() {
-//!     vsanobs_core::build_info::emit_build_env();
-//! }
+//! // build.rs
+//! vsanobs_core::build_info::emit_build_env();
 //! ```
 
 use std::path::Path;

@@ -289,10 +289,12 @@ pub mod sys {
         if rc != 0 {
             return Err(std::io::Error::last_os_error());
         }
+        #[allow(clippy::unnecessary_cast)] // rlim_t is u64 on Linux, not everywhere
+        let soft = r.rlim_cur as u64;
         Ok(if r.rlim_cur == libc::RLIM_INFINITY {
             u64::MAX
         } else {
-            r.rlim_cur as u64
+            soft
         })
     }
 
