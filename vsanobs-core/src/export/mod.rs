@@ -1273,7 +1273,9 @@ mod tests {
         // The fast exporter delivers all three batches while the stuck one still sits in
         // its first call (bounded wait, no timing asserted).
         let deadline = Instant::now() + Duration::from_secs(30);
-        while fast_one.seen.lock().len() < 3 && Instant::now() < deadline {
+        while (fast_one.seen.lock().len() < 3 || stuck_calls.load(Ordering::SeqCst) == 0)
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(fast_one.seen.lock().len(), 3);
