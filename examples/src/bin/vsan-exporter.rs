@@ -71,8 +71,21 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ..EngineOptions::default()
     };
     let mut simulator = None;
+    let registry = Registry::new();
+    let mut reload = None;
     let targets = if let Some(path) = args.get("config.file") {
         let cfg = FileConfig::load(std::path::Path::new(path))?;
+        let timeout = opts.cluster_timeout;
+        // The vCenter list hot-reloads (file watch or SIGHUP); the
+        // collection options are read once at start.
+        let manager = vsanobs_hotreload::ReloadManager::<FileConfig>::builder(path)
+            .format(vsanobs_hotreload::Format::Json)
+            .watch(true)
+            .signals(true)
+            .validate(move |c: &FileConfig| c.targets(timeout).map(|_| ()))
+            .register(&registry)
+            .build()?;
+        reload = Some(manager);
         if let Some(s) = cfg.interval_seconds {
             opts.interval = Duration::from_secs(s);
         }
@@ -128,13 +141,39 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         vec![target]
     };
 
-    let registry = Registry::new();
     registry.register_collector(vsanobs_core::process::ProcessCollector::new())?;
     registry.register_collector(vsanobs_core::alloc::HeapCollector::new())?;
     let exporter = Exporter::new(targets, opts)?;
     registry.register_collector(exporter.collector())?;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let Some(manager) = reload {
+        let exporter = exporter.clone();
+        let timeout = request_timeout;
+        let mut rx = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut seen = manager.generation();
+            loop {
+                tokio::select! {
+                    _ = rx.wait_for(|v| *v) => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                let generation = manager.generation();
+                if generation == seen {
+                    continue;
+                }
+                seen = generation;
+                match manager.load().targets(timeout) {
+                    Ok(t) => {
+                        if let Err(e) = exporter.set_targets(t).await {
+                            tracing::warn!(error = %e, "reloaded config not applied");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "reloaded config not applied"),
+                }
+            }
+        });
+    }
     let engine = {
         let mut rx = stop_rx.clone();
         tokio::spawn(exporter.clone().run(async move {

@@ -23,7 +23,7 @@ use super::secret::{Credentials, Secret};
 use super::sim::SESSION_COOKIE;
 
 /// How to reach and authenticate to one vCenter.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ClientOptions {
     /// Base URL (`https://vc.example.com`); `/sdk` and `/vsanHealth` are appended.
     pub url: String,

@@ -148,9 +148,23 @@ struct TargetRt {
     client: Arc<VcenterClient>,
 }
 
+impl TargetRt {
+    fn new(spec: Target) -> Result<Arc<TargetRt>, EngineError> {
+        let client =
+            VcenterClient::new(spec.client.clone()).map_err(|source| EngineError::Client {
+                name: spec.name.clone(),
+                source,
+            })?;
+        Ok(Arc::new(TargetRt {
+            spec,
+            client: Arc::new(client),
+        }))
+    }
+}
+
 struct Shared {
     opts: EngineOptions,
-    targets: Vec<TargetRt>,
+    targets: parking_lot::RwLock<Vec<Arc<TargetRt>>>,
     clusters: Mutex<BTreeMap<String, Arc<Mutex<ClusterData>>>>,
     state: Mutex<StateFile>,
     semaphore: tokio::sync::Semaphore,
@@ -166,7 +180,7 @@ pub struct Exporter {
 impl std::fmt::Debug for Exporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Exporter")
-            .field("targets", &self.shared.targets.len())
+            .field("targets", &self.shared.targets.read().len())
             .field("cycles", &self.cycles())
             .finish_non_exhaustive()
     }
@@ -202,30 +216,59 @@ impl Exporter {
         };
         let targets = targets
             .into_iter()
-            .map(|spec| {
-                let client = VcenterClient::new(spec.client.clone()).map_err(|source| {
-                    EngineError::Client {
-                        name: spec.name.clone(),
-                        source,
-                    }
-                })?;
-                Ok(TargetRt {
-                    spec,
-                    client: Arc::new(client),
-                })
-            })
+            .map(TargetRt::new)
             .collect::<Result<Vec<_>, EngineError>>()?;
         let permits = opts.max_concurrent_requests.max(1);
         Ok(Exporter {
             shared: Arc::new(Shared {
                 opts,
-                targets,
+                targets: parking_lot::RwLock::new(targets),
                 clusters: Mutex::new(BTreeMap::new()),
                 state: Mutex::new(state),
                 semaphore: tokio::sync::Semaphore::new(permits),
                 cycles: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// Replaces the vCenters and clusters to collect (a reloaded config file). A vCenter whose
+    /// URL, credentials and TLS settings did not change keeps its client and session; removed
+    /// vCenters are logged out and their series dropped.
+    ///
+    /// # Errors
+    /// A new client that cannot be built; the previous targets then stay in place.
+    pub async fn set_targets(&self, targets: Vec<Target>) -> Result<(), EngineError> {
+        let old = self.shared.targets.read().clone();
+        let mut next = Vec::with_capacity(targets.len());
+        for spec in targets {
+            match old
+                .iter()
+                .find(|t| t.spec.name == spec.name && t.spec.client == spec.client)
+            {
+                Some(t) => next.push(Arc::new(TargetRt {
+                    spec,
+                    client: t.client.clone(),
+                })),
+                None => next.push(TargetRt::new(spec)?),
+            }
+        }
+        *self.shared.targets.write() = next.clone();
+        for t in old
+            .iter()
+            .filter(|t| !next.iter().any(|n| Arc::ptr_eq(&n.client, &t.client)))
+        {
+            t.client.logout().await;
+        }
+        self.shared.clusters.lock().retain(|_, c| {
+            let c = c.lock();
+            next.iter().any(|t| {
+                t.spec.name == c.vcenter
+                    && (c.name.is_empty()
+                        || t.spec.clusters.as_ref().is_none_or(|f| f.contains(&c.name)))
+            })
+        });
+        tracing::info!(vcenters = next.len(), "collection targets updated");
+        Ok(())
     }
 
     /// Completed collection cycles.
@@ -260,14 +303,16 @@ impl Exporter {
 
     /// Logs out of every vCenter.
     pub async fn shutdown(&self) {
-        for t in &self.shared.targets {
+        let targets = self.shared.targets.read().clone();
+        for t in &targets {
             t.client.logout().await;
         }
     }
 
     /// One collection of every cluster of every vCenter.
     pub async fn collect_once(&self) {
-        let futs = self.shared.targets.iter().map(|t| self.collect_target(t));
+        let targets = self.shared.targets.read().clone();
+        let futs = targets.iter().map(|t| self.collect_target(t));
         futures_util::future::join_all(futs).await;
         self.shared.cycles.fetch_add(1, Ordering::AcqRel);
     }
@@ -648,7 +693,8 @@ impl Collector for VsanCollector {
         let mut unknown = fam(&self_metrics::UNKNOWN_LABELS);
         let mut insecure = fam(&self_metrics::INSECURE_TLS);
         let mut logins = fam(&self_metrics::LOGINS);
-        for t in &self.shared.targets {
+        let targets = self.shared.targets.read().clone();
+        for t in &targets {
             insecure.push(
                 Sample::gauge_int(i64::from(t.spec.client.insecure))
                     .with_label("vcenter", t.spec.name.clone()),
@@ -678,7 +724,10 @@ impl Collector for VsanCollector {
             if c.name.is_empty() {
                 continue;
             }
-            unknown.push(sample(Sample::gauge_int(c.unknown_series.values().sum::<usize>() as i64), &id));
+            unknown.push(sample(
+                Sample::gauge_int(c.unknown_series.values().sum::<usize>() as i64),
+                &id,
+            ));
             for (name, series) in &c.gauges {
                 let f = families.entry(name.clone()).or_insert_with(|| {
                     let (help, unit) = c.help.get(name).copied().unwrap_or(("", None));

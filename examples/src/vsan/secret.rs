@@ -58,7 +58,7 @@ impl<'de> serde::Deserialize<'de> for Secret {
 }
 
 /// Login credentials for one vCenter.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Credentials {
     /// User name (not secret).
     pub user: String,
