@@ -13,9 +13,20 @@ use notify::{EventKind, RecursiveMode, Watcher as _};
 use crate::error::BuildError;
 use crate::manager::{Inner, Trigger};
 
-/// Keeps the watcher alive; dropping it ends the debounce thread.
+enum Msg {
+    Fs(notify::Result<notify::Event>),
+    Stop,
+}
+
+/// The watch thread's handle; dropping it stops the thread (which owns the watcher).
 pub(crate) struct WatchTask {
-    _watcher: notify::RecommendedWatcher,
+    stop: mpsc::Sender<Msg>,
+}
+
+impl Drop for WatchTask {
+    fn drop(&mut self) {
+        let _ = self.stop.send(Msg::Stop);
+    }
 }
 
 impl std::fmt::Debug for WatchTask {
@@ -23,6 +34,9 @@ impl std::fmt::Debug for WatchTask {
         f.write_str("WatchTask")
     }
 }
+
+/// How often a deleted directory is looked for again.
+const REWATCH_EVERY: Duration = Duration::from_secs(1);
 
 /// True when an event in the directory may change what the config path resolves to.
 fn relevant(event: &notify::Event, dir: &Path, file_name: &OsString) -> bool {
@@ -56,9 +70,10 @@ impl WatchTask {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let fs_tx = tx.clone();
         let mut watcher = notify::recommended_watcher(move |ev| {
-            let _ = tx.send(ev);
+            let _ = fs_tx.send(Msg::Fs(ev));
         })
         .map_err(|source| BuildError::Watch {
             path: dir.clone(),
@@ -70,48 +85,113 @@ impl WatchTask {
                 path: dir.clone(),
                 source,
             })?;
+        let task = Watch {
+            watcher,
+            rx,
+            dir,
+            file_name,
+            debounce,
+        };
         std::thread::Builder::new()
             .name("hot-reload-watch".into())
-            .spawn(move || debounce_loop(&rx, &inner, &dir, &file_name, debounce))
+            .spawn(move || task.run(&inner))
             .map_err(BuildError::Spawn)?;
-        Ok(WatchTask { _watcher: watcher })
+        Ok(WatchTask { stop: tx })
     }
 }
 
-fn debounce_loop<C: Send + Sync + 'static>(
-    rx: &mpsc::Receiver<notify::Result<notify::Event>>,
-    inner: &Weak<Inner<C>>,
-    dir: &Path,
-    file_name: &OsString,
+struct Watch {
+    watcher: notify::RecommendedWatcher,
+    rx: mpsc::Receiver<Msg>,
+    dir: PathBuf,
+    file_name: OsString,
     debounce: Duration,
-) {
-    loop {
-        // Wait for the first relevant event.
-        match rx.recv() {
-            Ok(Ok(ev)) if relevant(&ev, dir, file_name) => {}
-            Ok(Ok(_)) => continue,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "config directory watch error: {e}");
-                continue;
-            }
-            Err(_) => return,
-        }
-        // Then for quiet: every further event restarts the period.
-        loop {
-            match rx.recv_timeout(debounce) {
-                Ok(Ok(_)) => continue,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "config directory watch error: {e}");
-                    continue;
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => break,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return,
-            }
-        }
-        let Some(manager) = inner.upgrade() else {
-            return;
+}
+
+enum Wait {
+    /// An event that may change the config.
+    Relevant,
+    /// Another event in the directory (or a watch error).
+    Other,
+    /// Nothing arrived within the timeout.
+    Quiet,
+    Stop,
+}
+
+impl Watch {
+    fn next(&self, timeout: Option<Duration>) -> Wait {
+        let msg = match timeout {
+            Some(t) => match self.rx.recv_timeout(t) {
+                Ok(m) => m,
+                Err(mpsc::RecvTimeoutError::Timeout) => return Wait::Quiet,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Wait::Stop,
+            },
+            None => match self.rx.recv() {
+                Ok(m) => m,
+                Err(_) => return Wait::Stop,
+            },
         };
-        // Errors are counted and logged by the reload itself.
-        let _ = manager.reload(Trigger::Watch);
+        match msg {
+            Msg::Stop => Wait::Stop,
+            Msg::Fs(Ok(ev)) if relevant(&ev, &self.dir, &self.file_name) => Wait::Relevant,
+            Msg::Fs(Ok(_)) => Wait::Other,
+            Msg::Fs(Err(e)) => {
+                tracing::warn!(error = %e, "config directory watch error: {e}");
+                Wait::Other
+            }
+        }
+    }
+
+    fn run<C: Send + Sync + 'static>(mut self, inner: &Weak<Inner<C>>) {
+        let mut watching = true;
+        loop {
+            if watching {
+                // Wait for the first relevant event.
+                match self.next(None) {
+                    Wait::Stop => return,
+                    Wait::Quiet | Wait::Other => continue,
+                    Wait::Relevant => {}
+                }
+            } else {
+                // The directory is gone: look for it again now and then.
+                match self.next(Some(REWATCH_EVERY)) {
+                    Wait::Stop => return,
+                    Wait::Relevant => {}
+                    Wait::Other => continue,
+                    Wait::Quiet => {
+                        if self
+                            .watcher
+                            .watch(&self.dir, RecursiveMode::NonRecursive)
+                            .is_err()
+                        {
+                            continue;
+                        }
+                        watching = true;
+                        tracing::info!("watching {} again", self.dir.display());
+                    }
+                }
+            }
+            // Then for quiet: every further event restarts the period.
+            loop {
+                match self.next(Some(self.debounce)) {
+                    Wait::Stop => return,
+                    Wait::Relevant | Wait::Other => continue,
+                    Wait::Quiet => break,
+                }
+            }
+            if watching && !self.dir.is_dir() {
+                watching = false;
+                let _ = self.watcher.unwatch(&self.dir);
+                tracing::warn!(
+                    "config directory {} was removed; watching for it to come back",
+                    self.dir.display()
+                );
+            }
+            let Some(manager) = inner.upgrade() else {
+                return;
+            };
+            // Errors are counted and logged by the reload itself.
+            let _ = manager.reload(Trigger::Watch);
+        }
     }
 }

@@ -308,6 +308,20 @@ fn deleted_watch_directory_is_a_failed_reload_not_a_crash() {
     assert_old_serving(&m);
     let err = m.reload().unwrap_err();
     assert!(matches!(err, ReloadError::Read { .. }), "{err:?}");
+
+    // The directory comes back (a volume remounted): the watch picks it up again.
+    std::fs::create_dir(dir.path()).unwrap();
+    write(&path, "name: back\nport: 7\n");
+    assert!(
+        wait_until(Duration::from_secs(30), || m.handle().load().name == "back"),
+        "the recreated directory was not watched again"
+    );
+    write(&path, "name: again\nport: 8\n");
+    assert!(
+        wait_until(Duration::from_secs(30), || m.handle().load().name
+            == "again"),
+        "changes after the re-watch were not seen"
+    );
 }
 
 #[test]
