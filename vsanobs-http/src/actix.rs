@@ -245,6 +245,21 @@ impl<B: MessageBody> MessageBody for ResponseBody<B> {
             other => other,
         }
     }
+
+    /// A complete in-memory body is handed over as bytes (actix's fast path); the request is
+    /// recorded at that point, as the whole body is then produced.
+    fn try_into_bytes(self) -> Result<Bytes, Self> {
+        let ResponseBody { inner, mut tracker } = self;
+        match inner.try_into_bytes() {
+            Ok(bytes) => {
+                if let Some(mut t) = tracker.take() {
+                    t.add_response_bytes(bytes.len() as u64);
+                }
+                Ok(bytes)
+            }
+            Err(inner) => Err(ResponseBody { inner, tracker }),
+        }
+    }
 }
 
 /// Builds the [`ScrapeRequest`] of an actix request.

@@ -1,0 +1,183 @@
+//! Per-request cost of the HTTP middleware, in-process, against its peers in the same run:
+//! axum: bare router, vsanobs `HttpMetricsLayer`, axum-prometheus, tower-http `TraceLayer`;
+//! actix-web: bare app, vsanobs `HttpMetrics`, actix-web-prom.
+//!
+//! Every variant builds the same request, runs it through the router and reads the whole
+//! response body, so the differences are the middleware's own cost.
+//!
+//! `cargo bench -p vsanobs-benches --bench http`
+//!
+//! The same binary also serves one variant over loopback for a load generator, instead of
+//! running criterion, when `VSANOBS_HTTP_BENCH_SERVE=<variant>@<host:port>` is set (variants:
+//! `axum-bare`, `axum-vsanobs`, `axum-prometheus`, `axum-trace`, `actix-bare`,
+//! `actix-vsanobs`, `actix-web-prom`); docs/benchmarks.md has the wrk commands.
+
+use std::hint::black_box;
+
+use actix_web::{App, HttpResponse, test as atest, web};
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use axum::routing::get;
+use criterion::{Criterion, criterion_group};
+use tower::ServiceExt;
+use vsanobs_core::Registry;
+
+fn axum_router() -> Router {
+    Router::new()
+        .route("/users/{id}", get(|| async { "user" }))
+        .route("/health", get(|| async { "ok" }))
+}
+
+fn bench_axum(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let registry = Registry::new();
+    // axum-prometheus spawns its upkeep task while building its handle.
+    let _enter = rt.enter();
+    let (prom_layer, _prom_handle) = axum_prometheus::PrometheusMetricLayer::pair();
+    let variants: Vec<(&str, Router)> = vec![
+        ("bare", axum_router()),
+        (
+            "vsanobs",
+            axum_router().layer(vsanobs_http::HttpMetricsLayer::new(&registry).expect("register")),
+        ),
+        ("axum-prometheus", axum_router().layer(prom_layer)),
+        (
+            "tower-http-trace",
+            axum_router().layer(tower_http::trace::TraceLayer::new_for_http()),
+        ),
+    ];
+    let mut g = c.benchmark_group("http_axum_request");
+    for (name, router) in variants {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let req = Request::get("/users/42")
+                        .body(Body::empty())
+                        .expect("request");
+                    let resp = router.clone().oneshot(req).await.expect("infallible");
+                    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                        .await
+                        .expect("body");
+                    black_box(body);
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_actix(c: &mut Criterion) {
+    let sys = actix_web::rt::System::new();
+    let registry = Registry::new();
+    let vsanobs = vsanobs_http::actix::HttpMetrics::new(&registry).expect("register");
+    let prom = actix_web_prom::PrometheusMetricsBuilder::new("bench")
+        .endpoint("/metrics")
+        .build()
+        .expect("actix-web-prom");
+    macro_rules! app {
+        () => {
+            App::new()
+                .route("/users/{id}", web::get().to(|| async { "user" }))
+                .route("/health", web::get().to(HttpResponse::Ok))
+        };
+    }
+    let mut g = c.benchmark_group("http_actix_request");
+    macro_rules! run {
+        ($name:expr, $app:expr) => {{
+            let svc = sys.block_on(atest::init_service($app));
+            g.bench_function($name, |b| {
+                b.iter(|| {
+                    sys.block_on(async {
+                        let req = atest::TestRequest::get().uri("/users/42").to_request();
+                        let resp = atest::call_service(&svc, req).await;
+                        black_box(atest::read_body(resp).await);
+                    })
+                })
+            });
+        }};
+    }
+    run!("bare", app!());
+    run!("vsanobs", app!().wrap(vsanobs.clone()));
+    run!("actix-web-prom", app!().wrap(prom.clone()));
+    g.finish();
+}
+
+criterion_group!(benches, bench_axum, bench_actix);
+
+/// Serves one variant on one thread until killed (for wrk).
+fn serve(spec: &str) -> Result<(), String> {
+    let (variant, addr) = spec
+        .split_once('@')
+        .ok_or("expected <variant>@<host:port>")?;
+    let addr: std::net::SocketAddr = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+    let registry = Registry::new();
+    if let Some(kind) = variant.strip_prefix("axum-") {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        let _enter = rt.enter();
+        let router = match kind {
+            "bare" => axum_router(),
+            "vsanobs" => axum_router()
+                .layer(vsanobs_http::HttpMetricsLayer::new(&registry).map_err(|e| e.to_string())?),
+            "prometheus" => axum_router().layer(axum_prometheus::PrometheusMetricLayer::pair().0),
+            "trace" => axum_router().layer(tower_http::trace::TraceLayer::new_for_http()),
+            other => return Err(format!("unknown axum variant {other}")),
+        };
+        return rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            axum::serve(listener, router)
+                .await
+                .map_err(|e| e.to_string())
+        });
+    }
+    let vsanobs = vsanobs_http::actix::HttpMetrics::new(&registry).map_err(|e| e.to_string())?;
+    let prom = actix_web_prom::PrometheusMetricsBuilder::new("bench")
+        .endpoint("/metrics")
+        .build()
+        .map_err(|e| e.to_string())?;
+    let variant = variant.to_owned();
+    if !["actix-bare", "actix-vsanobs", "actix-web-prom"].contains(&variant.as_str()) {
+        return Err(format!("unknown variant {variant}"));
+    }
+    actix_web::rt::System::new()
+        .block_on(async move {
+            actix_web::HttpServer::new(move || {
+                let app = App::new()
+                    .route("/users/{id}", web::get().to(|| async { "user" }))
+                    .route("/health", web::get().to(HttpResponse::Ok));
+                // One app type for all variants: the middleware is conditional.
+                app.wrap(actix_web::middleware::Condition::new(
+                    variant == "actix-vsanobs",
+                    vsanobs.clone(),
+                ))
+                .wrap(actix_web::middleware::Condition::new(
+                    variant == "actix-web-prom",
+                    prom.clone(),
+                ))
+            })
+            .workers(1)
+            .bind(addr)?
+            .run()
+            .await
+        })
+        .map_err(|e| e.to_string())
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("VSANOBS_HTTP_BENCH_SERVE") {
+        if let Err(e) = serve(&spec) {
+            eprintln!("http bench server: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
