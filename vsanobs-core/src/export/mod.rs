@@ -1292,6 +1292,18 @@ mod tests {
         assert_eq!(report.exporters[0].sent_batches, 4);
     }
 
+    #[test]
+    fn export_types_are_send_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<PushPipeline>();
+        send_sync::<Batch>();
+        send_sync::<ExportMetrics>();
+        send_sync::<ExportError>();
+        send_sync::<ShutdownReport>();
+        send::<PushPipelineBuilder>();
+    }
+
     fn p_samples(reg: &Registry) -> usize {
         Batch::new(reg.gather(), 0).sample_count()
     }
