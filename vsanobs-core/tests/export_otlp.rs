@@ -14,7 +14,9 @@ use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, metric, number_data_point};
 use prost::Message as _;
 use vsanobs_core::export::otlp::OtlpExporter;
-use vsanobs_core::export::{ExportMetrics, PushPipeline, RetryPolicy};
+use vsanobs_core::export::{
+    Batch, ExportError, ExportMetrics, Exporter, PushPipeline, RetryPolicy,
+};
 use vsanobs_core::{Counter, Family, Format, Gauge, Histogram, LabelSet, LabelValue, Registry};
 
 #[derive(Debug)]
@@ -77,9 +79,14 @@ impl Receiver {
                 } else {
                     ""
                 };
+                let extra = if status == 429 {
+                    "Retry-After: 7\r\n"
+                } else {
+                    ""
+                };
                 let _ = write!(
                     stream,
-                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    "HTTP/1.1 {status} X\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{answer}",
                     answer.len()
                 );
             }
@@ -386,4 +393,36 @@ fn otlp_bad_config_is_a_typed_error() {
         .build()
         .unwrap();
     assert_eq!(e.url(), "http://h:4318/custom/path");
+}
+
+#[test]
+fn otlp_429_carries_retry_after() {
+    let rx = Receiver::start(vec![429, 500]);
+    let registry = Registry::new();
+    registry.gauge("g", "G.").unwrap().set(1);
+    let batch = Batch::new(registry.gather(), 1_700_000_000_000);
+    let mut e = OtlpExporter::builder(rx.url.clone()).build().unwrap();
+    let err = e.export(&batch, Duration::from_secs(10)).unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(7)));
+    let err = e.export(&batch, Duration::from_secs(10)).unwrap_err();
+    assert!(matches!(
+        err,
+        ExportError::Unavailable {
+            status: 500,
+            retry_after: None,
+            ..
+        }
+    ));
+    assert!(e.export(&batch, Duration::from_secs(10)).is_ok());
+    // Nothing listens on a closed port: a connection error, retryable.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let mut e = OtlpExporter::builder(url).build().unwrap();
+    let err = e.export(&batch, Duration::from_secs(10)).unwrap_err();
+    assert!(
+        err.is_retryable() && matches!(err, ExportError::Connect(_)),
+        "{err:?}"
+    );
 }
