@@ -41,6 +41,10 @@
 //!
 //! The counters are process-wide: every `CountingAlloc` instance adds to the same totals, so
 //! install one as the `#[global_allocator]` and use the free functions to read them.
+//!
+//! With the `jemalloc` feature, wrap jemalloc instead (`CountingAlloc<Jemalloc>`) and add
+//! `JemallocCollector` for jemalloc's own statistics ([`JEMALLOC_METRICS`]: active, mapped,
+//! retained and resident pages, which the counting wrapper cannot see).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -484,6 +488,118 @@ impl Collector for HeapCollector {
             out.push(family(desc, v));
         }
         Ok(())
+    }
+}
+
+/// jemalloc, to wrap: `CountingAlloc<Jemalloc>` (feature `jemalloc`).
+#[cfg(feature = "jemalloc")]
+pub use tikv_jemallocator::Jemalloc;
+
+/// The families [`JemallocCollector`] exports (feature `jemalloc`).
+pub const JEMALLOC_METRICS: &[MetricDesc] = &[
+    MetricDesc {
+        name: "jemalloc_allocated_bytes",
+        kind: MetricKind::Gauge,
+        help: "Bytes allocated by the application through jemalloc (stats.allocated).",
+        unit: Some("bytes"),
+        labels: &[],
+    },
+    MetricDesc {
+        name: "jemalloc_active_bytes",
+        kind: MetricKind::Gauge,
+        help: "Bytes in active jemalloc pages (stats.active).",
+        unit: Some("bytes"),
+        labels: &[],
+    },
+    MetricDesc {
+        name: "jemalloc_metadata_bytes",
+        kind: MetricKind::Gauge,
+        help: "Bytes jemalloc uses for its own metadata (stats.metadata).",
+        unit: Some("bytes"),
+        labels: &[],
+    },
+    MetricDesc {
+        name: "jemalloc_resident_bytes",
+        kind: MetricKind::Gauge,
+        help: "Bytes in physically resident jemalloc pages (stats.resident).",
+        unit: Some("bytes"),
+        labels: &[],
+    },
+    MetricDesc {
+        name: "jemalloc_mapped_bytes",
+        kind: MetricKind::Gauge,
+        help: "Bytes in extents mapped by jemalloc (stats.mapped).",
+        unit: Some("bytes"),
+        labels: &[],
+    },
+    MetricDesc {
+        name: "jemalloc_retained_bytes",
+        kind: MetricKind::Gauge,
+        help: "Bytes jemalloc retains as virtual memory without returning them to the OS (stats.retained).",
+        unit: Some("bytes"),
+        labels: &[],
+    },
+];
+
+/// Exports jemalloc's statistics as [`JEMALLOC_METRICS`] (feature `jemalloc`). They mean
+/// something when jemalloc is the global allocator (for example `CountingAlloc<Jemalloc>`).
+/// A statistic that cannot be read is left out and reported as an error.
+#[cfg(feature = "jemalloc")]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JemallocCollector {
+    _private: (),
+}
+
+#[cfg(feature = "jemalloc")]
+impl JemallocCollector {
+    /// A collector of the process's jemalloc statistics.
+    pub fn new() -> Self {
+        JemallocCollector { _private: () }
+    }
+}
+
+#[cfg(feature = "jemalloc")]
+impl Collector for JemallocCollector {
+    fn name(&self) -> &str {
+        "jemalloc"
+    }
+
+    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+        use tikv_jemalloc_ctl::{epoch, stats};
+        // jemalloc caches its statistics; advancing the epoch refreshes them.
+        if let Err(e) = epoch::advance() {
+            return Err(CollectError::with_source(
+                "could not refresh jemalloc statistics",
+                e,
+            ));
+        }
+        let reads: [fn() -> tikv_jemalloc_ctl::Result<usize>; 6] = [
+            stats::allocated::read,
+            stats::active::read,
+            stats::metadata::read,
+            stats::resident::read,
+            stats::mapped::read,
+            stats::retained::read,
+        ];
+        let mut first_error = None;
+        for (desc, read) in JEMALLOC_METRICS.iter().zip(reads) {
+            match read() {
+                Ok(v) => {
+                    let v = i64::try_from(v).unwrap_or(i64::MAX);
+                    out.push(family(desc, Value::Gauge(Number::Int(v))));
+                }
+                Err(e) => {
+                    first_error.get_or_insert((desc.name, e));
+                }
+            }
+        }
+        match first_error {
+            None => Ok(()),
+            Some((name, e)) => Err(CollectError::with_source(
+                format!("could not read jemalloc statistic for {name}"),
+                e,
+            )),
+        }
     }
 }
 

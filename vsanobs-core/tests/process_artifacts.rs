@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use vsanobs_core::alloc::HEAP_METRICS;
+use vsanobs_core::alloc::{HEAP_METRICS, JEMALLOC_METRICS};
 use vsanobs_core::build_info::BUILD_INFO_METRIC;
 use vsanobs_core::process::PROCESS_METRICS;
 use vsanobs_core::process::artifacts::{
@@ -106,6 +106,7 @@ fn go_mapping_page_lists_exactly_the_exported_metrics() {
     let code: BTreeSet<String> = PROCESS_METRICS
         .iter()
         .chain(HEAP_METRICS)
+        .chain(JEMALLOC_METRICS)
         .chain(TOKIO_METRICS)
         .chain(std::iter::once(&BUILD_INFO_METRIC))
         .map(|d| d.name.to_owned())

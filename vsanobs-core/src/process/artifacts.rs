@@ -16,7 +16,7 @@
 
 use std::fmt::Write as _;
 
-use crate::alloc::HEAP_METRICS;
+use crate::alloc::{HEAP_METRICS, JEMALLOC_METRICS};
 use crate::build_info::BUILD_INFO_METRIC;
 use crate::model::{MetricDesc, MetricKind};
 use crate::process::PROCESS_METRICS;
@@ -622,17 +622,20 @@ pub const GO_MAPPINGS: &[GoMapping] = &[
         "process_resident_memory_bytes",
         "Closest counterpart: memory the process holds from the OS.",
     ),
-    none(
+    m(
         "go_memstats_heap_sys_bytes",
-        "Allocator-internal (the system allocator does not report it).",
+        "jemalloc_mapped_bytes",
+        "Only with the `jemalloc` feature and jemalloc as the allocator; the system allocator does not report it.",
     ),
-    none(
+    m(
         "go_memstats_heap_idle_bytes",
-        "Allocator-internal (the system allocator does not report it).",
+        "jemalloc_mapped_bytes - jemalloc_active_bytes",
+        "Only with the `jemalloc` feature and jemalloc as the allocator, as PromQL over the two gauges.",
     ),
-    none(
+    m(
         "go_memstats_heap_released_bytes",
-        "Allocator-internal (the system allocator does not report it).",
+        "jemalloc_retained_bytes",
+        "Only with the `jemalloc` feature and jemalloc as the allocator: memory kept as address space but given back to the OS.",
     ),
     none(
         "go_memstats_stack_inuse_bytes",
@@ -667,12 +670,13 @@ fn kind_name(k: MetricKind) -> &'static str {
     }
 }
 
-/// Every metric the service collectors export: process, heap, tokio and build info, as
+/// Every metric the service collectors export: process, heap, jemalloc, tokio and build info, as
 /// `(name, type, help)`.
 pub fn service_metrics() -> Vec<(&'static str, &'static str, &'static str)> {
     let mut out: Vec<(&str, &str, &str)> = PROCESS_METRICS
         .iter()
         .chain(HEAP_METRICS)
+        .chain(JEMALLOC_METRICS)
         .map(|d| (d.name, kind_name(d.kind), d.help))
         .collect();
     out.extend(
@@ -729,8 +733,8 @@ pub fn go_mapping_markdown() -> String {
         let _ = writeln!(out, "| {shown} | {kind} | {help} | {go} |");
     }
     out.push_str(
-        "\n`tokio_*` need the `tokio` feature, `process_heap_*` a `CountingAlloc` as the global \
-         allocator. Outside Linux the process collector exports only CPU seconds and the two \
+        "\n`tokio_*` need the `tokio` feature, `jemalloc_*` the `jemalloc` feature (and jemalloc \
+         as the allocator), `process_heap_*` a `CountingAlloc` as the global allocator. Outside Linux the process collector exports only CPU seconds and the two \
          limits (other Unix) or nothing (elsewhere); see the `process` module docs.\n",
     );
     out
