@@ -127,6 +127,9 @@ impl Default for EngineOptions {
 
 type Labels = Vec<(&'static str, String)>;
 
+/// Successful answers of one cluster's collection, by entity type, not yet published.
+type Staged = Vec<(&'static str, Vec<EntityMetricCsv>)>;
+
 #[derive(Default)]
 struct ClusterData {
     vcenter: String,
@@ -422,7 +425,7 @@ impl Exporter {
         let names = Arc::new(Names::new(&t.spec.name, inv));
         // Results are staged and published together with the state file, under the cluster
         // lock: a scrape never sees counters the state file does not account for.
-        let staged: Arc<Mutex<Vec<(&'static str, Vec<EntityMetricCsv>)>>> = Arc::default();
+        let staged: Arc<Mutex<Staged>> = Arc::default();
         // Dropping the set (on timeout) aborts the requests still running.
         let mut set = tokio::task::JoinSet::new();
         for (et, start) in windows.into_iter().filter(|(_, s)| *s < now) {
