@@ -41,9 +41,25 @@
 //!
 //! | feature | adds | pulls in |
 //! |---|---|---|
-//! | `test-util` | [`testutil`]: parse exposition text, compare a registry with expected text | nothing |
+//! | `test-util` | `testutil`: parse exposition text, compare a registry with expected text | nothing |
+//! | `tokio` | `runtime`: tokio runtime metrics and `spawn_tracked` per-site task counts | tokio (`rt`) |
+//! | `jemalloc` | jemalloc statistics and `alloc::Jemalloc` to wrap in `CountingAlloc` | jemalloc (C build) |
+//! | `push` | `export::pushgateway`: the Pushgateway exporter | reqwest (blocking, no TLS), base64 |
+//! | `remote-write` | `export::remote_write`: Prometheus remote write 1.0 | reqwest, prost, snap |
+//! | `otlp` | `export::otlp`: OTLP over HTTP/protobuf | reqwest, prost, opentelemetry-proto |
+//! | `push-tls` | HTTPS for the push exporters | rustls, webpki roots |
 //!
-//! The default build has no HTTP server, no async runtime and no protobuf.
+//! Always present: the metric model, both text encoders, [`process`] and [`alloc`]
+//! (process and heap collectors, `CountingAlloc`), [`build_info`](mod@build_info), [`pool`] (the lock-free
+//! `SamplePool`), the [`export`] pipeline and its `Exporter` trait, and [`vsan`] (the vSAN
+//! counter catalogue and parsers, no I/O). Features only add items. The default build has no
+//! HTTP server, no async runtime and no protobuf.
+//!
+//! ## Platforms
+//!
+//! Everything builds everywhere Rust's `std` does. The process collector reads `/proc` on
+//! Linux; elsewhere it exports what the platform offers (see [`process`]) and reports the
+//! rest through `vsanobs_scrape_collector_success`.
 //!
 //! ## MSRV
 //!
@@ -63,8 +79,8 @@ pub mod family;
 pub mod labels;
 pub mod metrics;
 pub mod model;
-pub mod pool;
 pub mod process;
+pub mod pool;
 pub mod registry;
 pub mod runtime;
 mod sync;
@@ -81,7 +97,12 @@ pub use metrics::{
 };
 pub use registry::{
     COLLECTOR_SUCCESS_METRIC, CollectError, Collector, OVERFLOW_LABEL_VALUE, Registry,
-    RegistryBuilder, RegistryError, SERIES_OVERFLOW_METRIC, global,
+    RegistryBuilder, RegistryError, SELF_METRICS, SERIES_OVERFLOW_METRIC, global,
 };
 pub use pool::{PoolMetrics, SamplePool};
 pub use vsanobs_derive::{LabelSet, LabelValue};
+
+/// The README's code blocks, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -393,6 +393,9 @@ fn claimed_names(base: &str, kind: MetricKind) -> Vec<String> {
     suffixes.iter().map(|s| format!("{base}{s}")).collect()
 }
 
+/// Names starting with this are the library's self-metrics and never get the registry prefix.
+const LIBRARY_NAMESPACE: &str = "vsanobs_";
+
 fn is_reserved(base: &str) -> bool {
     base.starts_with("vsanobs_series_overflow")
         || base.starts_with("vsanobs_scrape_collector_success")
@@ -411,8 +414,11 @@ impl Registry {
         RegistryBuilder::default()
     }
 
+    /// The exported name of `base`: prefixed, except the library's own `vsanobs_*`
+    /// self-metrics (pool, exporters, registry), whose names are fixed.
     fn full_name(&self, base: &str) -> String {
         match &self.inner.prefix {
+            Some(_) if base.starts_with(LIBRARY_NAMESPACE) => base.to_owned(),
             Some(p) => format!("{p}_{base}"),
             None => base.to_owned(),
         }
@@ -657,7 +663,12 @@ impl Registry {
             results.push((c.name.clone(), ok));
         }
         if !overflow.is_empty() && keep(SERIES_OVERFLOW_METRIC) {
-            v.family(SERIES_OVERFLOW_METRIC, SELF_METRICS[0].help, None, MetricKind::Counter);
+            v.family(
+                SERIES_OVERFLOW_METRIC,
+                SELF_METRICS[0].help,
+                None,
+                MetricKind::Counter,
+            );
             for (fam, n) in &overflow {
                 v.counter(
                     LabelsRef {
@@ -670,7 +681,12 @@ impl Registry {
             }
         }
         if !results.is_empty() && keep(COLLECTOR_SUCCESS_METRIC) {
-            v.family(COLLECTOR_SUCCESS_METRIC, SELF_METRICS[1].help, None, MetricKind::Gauge);
+            v.family(
+                COLLECTOR_SUCCESS_METRIC,
+                SELF_METRICS[1].help,
+                None,
+                MetricKind::Gauge,
+            );
             for (name, ok) in &results {
                 v.gauge(
                     LabelsRef {

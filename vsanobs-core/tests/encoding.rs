@@ -570,3 +570,24 @@ fn assert_send_sync() {
     is::<RegistryError>();
     is::<CollectError>();
 }
+
+#[test]
+fn library_self_metrics_keep_their_names_under_a_prefix() {
+    use vsanobs_core::pool::{PoolMetrics, Sample as PoolSample, SamplePool};
+    let r = Registry::builder().prefix("svc").build().unwrap();
+    let pool = SamplePool::new("ingest", 1).unwrap();
+    pool.push(PoolSample::new(1, 1.0, 1));
+    pool.push(PoolSample::new(2, 2.0, 2));
+    let m = PoolMetrics::new();
+    m.add(&pool);
+    r.register_collector(m).unwrap();
+    r.register("jobs_total", "Jobs.", Counter::default())
+        .unwrap();
+    let text = r.encode_to_string(Format::PrometheusText);
+    assert!(
+        text.contains("\nvsanobs_pool_dropped_samples_total{pool=\"ingest\"} 1\n"),
+        "{text}"
+    );
+    assert!(!text.contains("svc_vsanobs_"), "{text}");
+    assert!(text.contains("svc_jobs_total 0\n"), "{text}");
+}
