@@ -280,3 +280,45 @@ async fn random_traffic_keeps_series_bounded() {
     );
     assert!(active(&fams).values().all(|v| *v == 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_headers_and_bodies_add_no_series() {
+    let registry = Registry::new();
+    let base = serve(app(&registry)).await;
+    let c = client();
+    // A 200 KiB header: served (hyper's limit is higher) or refused, never a new series.
+    let huge = "x".repeat(200 * 1024);
+    if let Ok(resp) = c
+        .get(format!("{base}/users/1"))
+        .header("x-huge", huge.as_str())
+        .send()
+        .await
+    {
+        let _ = resp.bytes().await;
+    }
+    // A 4 MiB body to a route and to an unmatched path (the server may answer before
+    // reading it and close: the client then sees a broken pipe).
+    for path in ["/users", "/nope/upload"] {
+        if let Ok(resp) = c
+            .post(format!("{base}{path}"))
+            .body(vec![b'a'; 4 << 20])
+            .send()
+            .await
+        {
+            let _ = resp.bytes().await;
+        }
+    }
+    let url = format!("{base}/metrics");
+    let fams = scrape_until(&c, &url, "requests recorded", |f| {
+        duration_counts(f).values().sum::<u64>() >= 1 && active(f).values().all(|v| *v == 0)
+    })
+    .await;
+    let counts = duration_counts(&fams);
+    let routes: BTreeSet<&str> = counts.keys().map(|(_, r, _)| r.as_str()).collect();
+    assert!(
+        routes.is_subset(&["/users", "unmatched", "/users/{id}"].into()),
+        "{counts:?}"
+    );
+    assert!(counts.len() <= 3, "{counts:?}");
+    assert!(active(&fams).values().all(|v| *v == 0));
+}
