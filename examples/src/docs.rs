@@ -86,6 +86,11 @@ pub(crate) fn sections() -> Vec<Section> {
             metrics: vsanobs_core::alloc::HEAP_METRICS.to_vec(),
         },
         Section {
+            title: "jemalloc (vsanobs-core, feature `jemalloc`)",
+            note: "`JemallocCollector`: jemalloc's own statistics, next to the counting allocator's.",
+            metrics: vsanobs_core::alloc::JEMALLOC_METRICS.to_vec(),
+        },
+        Section {
             title: "Tokio runtime (vsanobs-core, feature `tokio`)",
             note: "`TokioCollector` and `spawn_tracked`.",
             metrics: vsanobs_core::runtime::TOKIO_METRICS.to_vec(),

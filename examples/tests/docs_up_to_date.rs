@@ -57,3 +57,16 @@ fn every_catalogued_name_is_valid_and_unique() {
         }
     }
 }
+
+#[test]
+fn service_dashboard_uses_the_http_crates_metric_name() {
+    // vsanobs-core cannot depend on vsanobs-http, so the service dashboard names the HTTP
+    // duration histogram by a constant of its own; it must match the HTTP crate's table.
+    assert!(
+        vsanobs_http::metrics::ROUTE_METRICS.iter().any(|m| m.name
+            == vsanobs_core::process::artifacts::HTTP_REQUEST_DURATION_METRIC
+            && m.kind == vsanobs_core::model::MetricKind::Histogram),
+        "{} is not a histogram in vsanobs_http::metrics::ROUTE_METRICS",
+        vsanobs_core::process::artifacts::HTTP_REQUEST_DURATION_METRIC
+    );
+}
