@@ -125,7 +125,28 @@ impl Default for EngineOptions {
     }
 }
 
-type Labels = Vec<(&'static str, String)>;
+type Labels = Vec<(&'static str, Lv)>;
+
+/// A label value: static (`op="read"`) or shared between all series of an entity, so a
+/// series costs one small vector, not one string per label.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Lv {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl AsRef<str> for Lv {
+    fn as_ref(&self) -> &str {
+        match self {
+            Lv::Static(s) => s,
+            Lv::Shared(s) => s,
+        }
+    }
+}
+
+fn shared(s: &str) -> Lv {
+    Lv::Shared(Arc::from(s))
+}
 
 /// Successful answers of one cluster's collection, by entity type, not yet published.
 type Staged = Vec<(&'static str, Vec<EntityMetricCsv>)>;
@@ -513,31 +534,35 @@ impl std::fmt::Display for ErrChain<'_> {
 /// UUID -> name maps of one cluster.
 struct Names {
     base: Labels,
-    hosts: HashMap<String, (String, String)>,
-    disks: HashMap<String, (String, String)>,
-    vms: HashMap<String, String>,
+    hosts: HashMap<String, (Lv, Lv)>,
+    disks: HashMap<String, (Lv, Lv)>,
+    vms: HashMap<String, Lv>,
 }
 
 impl Names {
     fn new(vcenter: &str, inv: &ClusterInv) -> Names {
         let base = vec![
-            ("vcenter", vcenter.to_owned()),
-            ("cluster_name", inv.name.clone()),
-            ("cluster_uuid", inv.uuid.clone().unwrap_or_default()),
+            ("vcenter", shared(vcenter)),
+            ("cluster_name", shared(&inv.name)),
+            (
+                "cluster_uuid",
+                shared(inv.uuid.as_deref().unwrap_or_default()),
+            ),
         ];
         let mut hosts = HashMap::new();
         let mut disks = HashMap::new();
         for h in &inv.hosts {
             let node = h.node_uuid.clone().unwrap_or_default();
-            hosts.insert(node.clone(), (h.name.clone(), node.clone()));
+            let ids = (shared(&h.name), shared(&node));
             for (d, _) in &h.disks {
-                disks.insert(d.clone(), (h.name.clone(), node.clone()));
+                disks.insert(d.clone(), ids.clone());
             }
+            hosts.insert(node, ids);
         }
         let vms = inv
             .vms
             .iter()
-            .map(|v| (v.instance_uuid.clone(), v.name.clone()))
+            .map(|v| (v.instance_uuid.clone(), shared(&v.name)))
             .collect();
         Names {
             base,
@@ -549,10 +574,9 @@ impl Names {
 
     fn labels(&self, scope: Scope, uuid: &str, sub: Option<&str>) -> Labels {
         let mut l = self.base.clone();
-        let host = |l: &mut Labels, h: Option<&(String, String)>| {
-            let (name, node) = h
-                .cloned()
-                .unwrap_or_else(|| (uuid.to_owned(), uuid.to_owned()));
+        let own = shared(uuid);
+        let host = |l: &mut Labels, h: Option<&(Lv, Lv)>| {
+            let (name, node) = h.cloned().unwrap_or_else(|| (own.clone(), own.clone()));
             l.push(("host_name", name));
             l.push(("host_uuid", node));
         };
@@ -561,20 +585,21 @@ impl Names {
             Scope::Host => host(&mut l, self.hosts.get(uuid)),
             Scope::Pnic => {
                 host(&mut l, self.hosts.get(uuid));
-                l.push(("vmnic", sub.unwrap_or("").to_owned()));
+                l.push(("vmnic", shared(sub.unwrap_or(""))));
             }
             Scope::Disk => {
-                let (name, node) = self.disks.get(uuid).cloned().unwrap_or_default();
+                let (name, node) = self
+                    .disks
+                    .get(uuid)
+                    .cloned()
+                    .unwrap_or((Lv::Static(""), Lv::Static("")));
                 l.push(("host_name", name));
                 l.push(("host_uuid", node));
-                l.push(("disk_uuid", uuid.to_owned()));
+                l.push(("disk_uuid", own.clone()));
             }
             Scope::Vm => l.push((
                 "vm_name",
-                self.vms
-                    .get(uuid)
-                    .cloned()
-                    .unwrap_or_else(|| uuid.to_owned()),
+                self.vms.get(uuid).cloned().unwrap_or_else(|| own.clone()),
             )),
             _ => {}
         }
@@ -614,7 +639,7 @@ fn apply(
             let mut labels = base.clone();
             let (name, help, unit) = match &g.metric {
                 MetricRef::Known(k) => {
-                    labels.extend(k.extra.iter().map(|(a, b)| (*a, (*b).to_owned())));
+                    labels.extend(k.extra.iter().map(|(a, b)| (*a, Lv::Static(b))));
                     (k.metric.name.to_owned(), k.metric.help, k.metric.unit)
                 }
                 other => (
@@ -632,7 +657,7 @@ fn apply(
         }
         for d in &m.deltas {
             let mut labels = base.clone();
-            labels.extend(d.mapping.extra.iter().map(|(a, b)| (*a, (*b).to_owned())));
+            labels.extend(d.mapping.extra.iter().map(|(a, b)| (*a, Lv::Static(b))));
             if let Some(t) = d.samples.last() {
                 newest = newest.max(Some(t.0));
             }
@@ -673,9 +698,10 @@ fn fam(desc: &MetricDesc) -> MetricFamily {
     }
 }
 
-fn sample(mut s: Sample, labels: &[(&'static str, String)]) -> Sample {
+fn sample<V: AsRef<str>>(mut s: Sample, labels: &[(&'static str, V)]) -> Sample {
+    s.labels.reserve(labels.len());
     for (k, v) in labels {
-        s = s.with_label(*k, v.clone());
+        s = s.with_label(*k, v.as_ref());
     }
     s
 }
