@@ -79,8 +79,8 @@ pub mod family;
 pub mod labels;
 pub mod metrics;
 pub mod model;
-pub mod process;
 pub mod pool;
+pub mod process;
 pub mod registry;
 pub mod runtime;
 mod sync;
@@ -95,11 +95,11 @@ pub use metrics::{
     BucketError, Counter, DEFAULT_DURATION_BUCKETS, FloatCounter, FloatGauge, Gauge, Histogram,
     Info, Metric, TraceContext, exponential_buckets, linear_buckets,
 };
+pub use pool::{PoolMetrics, SamplePool};
 pub use registry::{
     COLLECTOR_SUCCESS_METRIC, CollectError, Collector, OVERFLOW_LABEL_VALUE, Registry,
     RegistryBuilder, RegistryError, SELF_METRICS, SERIES_OVERFLOW_METRIC, global,
 };
-pub use pool::{PoolMetrics, SamplePool};
 pub use vsanobs_derive::{LabelSet, LabelValue};
 
 /// The README's code blocks, compiled and run as doc tests.
