@@ -50,7 +50,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         disk_groups_per_host = cfg.disk_groups_per_host,
         "vCenter/vSAN simulator listening (SOAP on /sdk and /vsanHealth)"
     );
-    tokio::signal::ctrl_c().await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     server.stop().await;
     Ok(())
 }
