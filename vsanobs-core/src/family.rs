@@ -39,7 +39,7 @@
 //! whose labels all read [`OVERFLOW_LABEL_VALUE`](crate::OVERFLOW_LABEL_VALUE).
 
 use std::fmt;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hasher as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -53,6 +53,141 @@ use crate::labels::{LabelSet, LabelsRef, OwnLabels};
 use crate::metrics::Metric;
 
 type Hasher = foldhash::fast::RandomState;
+
+/// Seeds of the lookup hash, drawn per family from foldhash's random source.
+#[derive(Clone, Copy)]
+struct LookupState {
+    acc: u64,
+    seed: u64,
+}
+
+impl LookupState {
+    fn random() -> Self {
+        let rs = Hasher::default();
+        LookupState {
+            acc: rs.hash_one(0x5eed_u64),
+            // Odd, so the multiplier half of a round is never all zero bits from the seed alone.
+            seed: rs.hash_one(0x5eed_u64 + 1) | 1,
+        }
+    }
+
+    #[inline]
+    fn hasher(self) -> LookupHasher {
+        LookupHasher {
+            acc: self.acc,
+            seed: self.seed,
+            sponge: 0,
+            sponge_bits: 0,
+        }
+    }
+}
+
+/// The hasher snapshot lookups use: each `write` is one or two folded multiplies (foldhash's
+/// round, with the byte length mixed into the multiplier), done inline up to 32 bytes, so a
+/// derived label set of short strings costs one round per label plus nothing at `finish`.
+/// Integer writes are gathered into a 64-bit sponge and folded in when it fills or at
+/// `finish`. Collisions only cost speed: a lookup always compares the labels themselves.
+struct LookupHasher {
+    acc: u64,
+    seed: u64,
+    sponge: u64,
+    sponge_bits: u32,
+}
+
+/// An arbitrary odd constant (digits of pi) that keys the sponge rounds apart from byte rounds.
+const SPONGE_KEY: u64 = 0x243f_6a88_85a3_08d3;
+
+#[inline(always)]
+fn folded_multiply(x: u64, y: u64) -> u64 {
+    let full = u128::from(x).wrapping_mul(u128::from(y));
+    (full as u64) ^ ((full >> 64) as u64)
+}
+
+/// Little-endian word at `b[i..i + 8]` (callers guarantee the range is in bounds).
+#[inline(always)]
+fn word8(b: &[u8], i: usize) -> u64 {
+    b[i..i + 8].try_into().map_or(0, u64::from_le_bytes)
+}
+
+/// Little-endian word at `b[i..i + 4]` (callers guarantee the range is in bounds).
+#[inline(always)]
+fn word4(b: &[u8], i: usize) -> u64 {
+    b[i..i + 4]
+        .try_into()
+        .map_or(0, |w| u64::from(u32::from_le_bytes(w)))
+}
+
+impl LookupHasher {
+    #[inline(always)]
+    fn absorb(&mut self, x: u64, bits: u32) {
+        if self.sponge_bits + bits > 64 {
+            self.acc = folded_multiply(self.acc ^ self.sponge, self.seed ^ SPONGE_KEY);
+            self.sponge = x;
+            self.sponge_bits = bits;
+        } else {
+            // `bits` < 64 here unless the sponge is empty, where the shift is by 0.
+            self.sponge |= x << self.sponge_bits;
+            self.sponge_bits += bits;
+        }
+    }
+}
+
+impl std::hash::Hasher for LookupHasher {
+    #[inline(always)]
+    fn write(&mut self, b: &[u8]) {
+        let len = b.len();
+        let mut s0 = self.acc;
+        let s1 = self.seed ^ len as u64;
+        if len <= 16 {
+            let (lo, hi) = if len >= 8 {
+                (word8(b, 0), word8(b, len - 8))
+            } else if len >= 4 {
+                (word4(b, 0), word4(b, len - 4) << 32)
+            } else if len > 0 {
+                let w = u64::from(b[0]) | u64::from(b[len / 2]) << 8 | u64::from(b[len - 1]) << 16;
+                (w, 0)
+            } else {
+                (0, 0)
+            };
+            self.acc = folded_multiply(s0 ^ lo, s1 ^ hi);
+        } else {
+            let mut i = 0;
+            while len - i > 16 {
+                s0 = folded_multiply(s0 ^ word8(b, i), s1 ^ word8(b, i + 8));
+                i += 16;
+            }
+            self.acc = folded_multiply(s0 ^ word8(b, len - 16), self.seed ^ word8(b, len - 8));
+        }
+    }
+    #[inline(always)]
+    fn write_u8(&mut self, i: u8) {
+        self.absorb(u64::from(i), 8)
+    }
+    #[inline(always)]
+    fn write_u16(&mut self, i: u16) {
+        self.absorb(u64::from(i), 16)
+    }
+    #[inline(always)]
+    fn write_u32(&mut self, i: u32) {
+        self.absorb(u64::from(i), 32)
+    }
+    #[inline(always)]
+    fn write_u64(&mut self, i: u64) {
+        self.absorb(i, 64)
+    }
+    #[inline(always)]
+    fn write_usize(&mut self, i: usize) {
+        self.absorb(i as u64, 64)
+    }
+    #[inline(always)]
+    fn finish(&self) -> u64 {
+        if self.sponge_bits > 0 {
+            folded_multiply(self.acc ^ self.sponge, self.seed ^ SPONGE_KEY)
+        } else {
+            self.acc
+        }
+    }
+}
 
 /// The series cap a family gets unless told otherwise.
 pub const DEFAULT_SERIES_CAP: usize = 2_000;
@@ -129,7 +264,7 @@ struct Dirty<L, M> {
 }
 
 struct Inner<L, M> {
-    hasher: Hasher,
+    lookup: LookupState,
     read: ArcSwap<Snapshot<L, M>>,
     dirty: Mutex<Dirty<L, M>>,
     overflow: M,
@@ -184,15 +319,14 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
     /// buckets): `Family::with_constructor(500, || Histogram::new([0.1, 1.0]))`.
     pub fn with_constructor(cap: usize, ctor: impl Fn() -> M + Send + Sync + 'static) -> Self {
         let overflow = ctor();
-        let hasher = Hasher::default();
         Family {
             inner: Arc::new(Inner {
                 read: ArcSwap::from_pointee(Snapshot::empty()),
                 dirty: Mutex::new(Dirty {
-                    map: IndexMap::with_hasher(hasher.clone()),
+                    map: IndexMap::with_hasher(Hasher::default()),
                     misses: 0,
                 }),
-                hasher,
+                lookup: LookupState::random(),
                 overflow,
                 overflowed: AtomicU64::new(0),
                 cap: cap.max(1),
@@ -203,7 +337,14 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
 
     #[inline]
     fn hash(&self, labels: &L) -> u64 {
-        self.inner.hasher.hash_one(labels)
+        Self::hash_with(&self.inner, labels)
+    }
+
+    #[inline]
+    fn hash_with(inner: &Inner<L, M>, labels: &L) -> u64 {
+        let mut h = inner.lookup.hasher();
+        labels.hash_values(&mut h);
+        h.finish()
     }
 
     /// Runs `f` on the metric for `labels`, creating it if needed (or using the overflow
@@ -280,7 +421,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
             .map
             .drain(..)
             .map(|(labels, metric)| Entry {
-                hash: inner.hasher.hash_one(&labels),
+                hash: Self::hash_with(inner, &labels),
                 labels,
                 metric,
             })
@@ -458,5 +599,86 @@ mod tests {
             .map(|c| c.get())
             .sum();
         assert_eq!(total, 4 * 3 * 500);
+    }
+
+    #[derive(Clone, Debug, PartialEq, Eq, Hash, crate::LabelSet)]
+    struct Three {
+        a: String,
+        b: String,
+        c: String,
+    }
+
+    fn three(a: &str, b: &str, c: &str) -> Three {
+        Three {
+            a: a.into(),
+            b: b.into(),
+            c: c.into(),
+        }
+    }
+
+    /// The derived lookup hash separates label sets whose concatenated values are equal
+    /// (each value's length is mixed in), and equal sets hash equally.
+    #[test]
+    fn derived_lookup_hash_keeps_value_boundaries() {
+        let fam: Family<Three, Counter> = Family::new();
+        let sets = [
+            three("ab", "c", ""),
+            three("a", "bc", ""),
+            three("", "abc", ""),
+            three("abc", "", ""),
+            three("", "", "abc"),
+            three("a", "", "bc"),
+            three("/api/v1/users/{id}", "GET", "200"),
+            three("/api/v1/users/{id}G", "ET", "200"),
+            three("/api/v1/users/{id", "}GET", "200"),
+        ];
+        let hashes: Vec<u64> = sets.iter().map(|s| fam.hash(s)).collect();
+        for (i, h) in hashes.iter().enumerate() {
+            for (j, g) in hashes.iter().enumerate().skip(i + 1) {
+                assert_ne!(h, g, "{:?} and {:?} hash alike", sets[i], sets[j]);
+            }
+        }
+        assert_eq!(fam.hash(&three("ab", "c", "")), hashes[0]);
+        // Many random-ish sets: no 64-bit collision among 20,000 distinct label sets.
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..20_000 {
+            let s = three(
+                &format!("m{}", i % 7),
+                &format!("/r/{i}"),
+                &format!("{}", i % 13),
+            );
+            assert!(seen.insert(fam.hash(&s)), "collision at {s:?}");
+        }
+    }
+
+    /// A label set whose lookup hash is constant: every series collides, and the family
+    /// still keeps them apart because lookups compare the labels themselves.
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    struct Colliding(String);
+
+    impl LabelSet for Colliding {
+        const NAMES: &'static [&'static str] = &["k"];
+        fn visit_values(&self, f: &mut dyn FnMut(&str)) {
+            f(&self.0)
+        }
+        fn hash_values<H: std::hash::Hasher>(&self, _state: &mut H) {}
+    }
+
+    #[test]
+    fn colliding_hashes_never_merge_series() {
+        let fam: Family<Colliding, Counter> = Family::with_cap(1_000);
+        for round in 0..3 {
+            for i in 0..100u64 {
+                fam.with(&Colliding(format!("s{i}")), |c| c.inc_by(i + 1));
+            }
+            assert_eq!(fam.len(), 100, "round {round}");
+        }
+        for i in 0..100u64 {
+            let c = fam.get(&Colliding(format!("s{i}")));
+            assert_eq!(c.map(|c| c.get()), Some(3 * (i + 1)));
+        }
+        assert!(fam.remove(&Colliding("s5".into())));
+        assert!(fam.get(&Colliding("s5".into())).is_none());
+        assert_eq!(fam.with(&Colliding("s6".into()), |c| c.get()), 21);
     }
 }

@@ -23,7 +23,7 @@
 //! strings are handed out by reference.
 
 use std::borrow::Cow;
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// A closed set of labels with fixed names, usable as the key of a [`Family`](crate::Family).
@@ -35,6 +35,17 @@ pub trait LabelSet: Clone + Eq + Hash + Send + Sync + 'static {
     const NAMES: &'static [&'static str];
     /// Calls `f` once per label with its (unescaped) value, in [`NAMES`](Self::NAMES) order.
     fn visit_values(&self, f: &mut dyn FnMut(&str));
+    /// Feeds the label values to `state`: the hash a [`Family`](crate::Family) looks series
+    /// up by. Label sets that are equal (`==`) must feed the same data.
+    ///
+    /// The default is the type's own [`Hash`]. `#[derive(LabelSet)]` instead feeds each value
+    /// once through [`LabelValue::hash_value`] (strings as one `write` of their bytes, no
+    /// terminator), which costs fewer hasher rounds; so a derived label set must not have a
+    /// hand-written `PartialEq` under which different label values compare equal.
+    #[inline]
+    fn hash_values<H: Hasher>(&self, state: &mut H) {
+        self.hash(state)
+    }
 }
 
 impl LabelSet for () {
@@ -47,36 +58,44 @@ impl LabelSet for () {
 pub trait LabelValue {
     /// Calls `f` exactly once with the value's text.
     fn visit(&self, f: &mut dyn FnMut(&str));
+    /// Feeds the value to `state` for a derived [`LabelSet::hash_values`]. Values that are
+    /// equal (`==`) must feed the same data. The default writes the value's text (see
+    /// [`visit`](Self::visit)) as one `write`.
+    #[inline]
+    fn hash_value<H: Hasher>(&self, state: &mut H)
+    where
+        Self: Sized,
+    {
+        self.visit(&mut |v| state.write(v.as_bytes()))
+    }
 }
 
+macro_rules! str_label_value {
+    ($($t:ty),*) => {$(
+        impl LabelValue for $t {
+            fn visit(&self, f: &mut dyn FnMut(&str)) {
+                f(self)
+            }
+            #[inline]
+            fn hash_value<H: Hasher>(&self, state: &mut H) {
+                state.write(self.as_bytes())
+            }
+        }
+    )*};
+}
 impl LabelValue for str {
     fn visit(&self, f: &mut dyn FnMut(&str)) {
         f(self)
     }
 }
-impl LabelValue for String {
-    fn visit(&self, f: &mut dyn FnMut(&str)) {
-        f(self)
-    }
-}
-impl LabelValue for &'static str {
-    fn visit(&self, f: &mut dyn FnMut(&str)) {
-        f(self)
-    }
-}
-impl LabelValue for Cow<'static, str> {
-    fn visit(&self, f: &mut dyn FnMut(&str)) {
-        f(self)
-    }
-}
-impl LabelValue for Arc<str> {
-    fn visit(&self, f: &mut dyn FnMut(&str)) {
-        f(self)
-    }
-}
+str_label_value!(String, &'static str, Cow<'static, str>, Arc<str>);
 impl LabelValue for bool {
     fn visit(&self, f: &mut dyn FnMut(&str)) {
         f(if *self { "true" } else { "false" })
+    }
+    #[inline]
+    fn hash_value<H: Hasher>(&self, state: &mut H) {
+        state.write_u8(u8::from(*self))
     }
 }
 impl<T: LabelValue> LabelValue for Option<T> {
@@ -84,6 +103,13 @@ impl<T: LabelValue> LabelValue for Option<T> {
         match self {
             Some(v) => v.visit(f),
             None => f(""),
+        }
+    }
+    #[inline]
+    fn hash_value<H: Hasher>(&self, state: &mut H) {
+        match self {
+            Some(v) => v.hash_value(state),
+            None => state.write(b""),
         }
     }
 }
@@ -94,6 +120,11 @@ macro_rules! int_label_value {
             fn visit(&self, f: &mut dyn FnMut(&str)) {
                 let mut buf = itoa::Buffer::new();
                 f(buf.format(*self))
+            }
+            #[inline]
+            fn hash_value<H: Hasher>(&self, state: &mut H) {
+                // Sign-extended: equal values feed equal words.
+                state.write_u64(*self as i128 as u64)
             }
         }
     )*};

@@ -1,7 +1,9 @@
 //! Derive macros for [`vsanobs-core`](https://docs.rs/vsanobs-core) label types.
 //!
 //! * `#[derive(LabelSet)]` on a struct with named fields: each field is one label, in field
-//!   order. `#[label(rename = "other")]` changes a label's name.
+//!   order. `#[label(rename = "other")]` changes a label's name. The generated `hash_values`
+//!   feeds each field through `LabelValue::hash_value` (the hash `Family` looks series up by),
+//!   so equal fields must mean equal label sets: keep `PartialEq` derived too.
 //! * `#[derive(LabelValue)]` on a field-less enum: each variant becomes a label value, in
 //!   `snake_case` unless `#[label(rename = "...")]` says otherwise.
 //!
@@ -122,6 +124,10 @@ fn label_set(ast: &DeriveInput) -> syn::Result<proc_macro2::TokenStream> {
             const NAMES: &'static [&'static str] = &[#(#names_lit),*];
             fn visit_values(&self, f: &mut dyn FnMut(&str)) {
                 #( ::vsanobs_core::LabelValue::visit(&self.#idents, f); )*
+            }
+            #[inline]
+            fn hash_values<H: ::core::hash::Hasher>(&self, state: &mut H) {
+                #( ::vsanobs_core::LabelValue::hash_value(&self.#idents, state); )*
             }
         }
     })
