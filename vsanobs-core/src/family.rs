@@ -31,9 +31,12 @@
 //!
 //! ## Note
 //! Lookups of existing series read an immutable snapshot (an `arc-swap` load and one probe of
-//! a SwissTable that stores the labels and metric inline): no lock, no allocation. The label
-//! set's own `Hash` and `Eq` are most of what is left (for three `String` labels, roughly
-//! 10 ns of a 17-20 ns lookup on the benchmark machine; see `docs/benchmarks.md`). New label sets take a mutex and land in a side map that is
+//! a SwissTable that stores the labels and metric inline): no lock, no allocation. The key is
+//! hashed through [`LabelSet::hash_values`] (a derived label set feeds each value once into
+//! an inline, per-family seeded hasher) and always compared with `==`, so colliding hashes
+//! never merge series. For three `String` labels the `ArcSwap` load (two locked atomic
+//! operations) and the three string compares are most of a ~17 ns lookup on the benchmark
+//! machine; see `docs/benchmarks.md`. New label sets take a mutex and land in a side map that is
 //! folded into the snapshot once it has missed as often as the snapshot is large (the
 //! amortised scheme of Go's `sync.Map`). Past the cap, new label sets share one overflow series
 //! whose labels all read [`OVERFLOW_LABEL_VALUE`](crate::OVERFLOW_LABEL_VALUE).
