@@ -21,7 +21,14 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use vsanobs_core::Registry;
+use vsanobs_core::alloc::{CountingAlloc, HeapCollector};
+use vsanobs_core::process::ProcessCollector;
+use vsanobs_core::runtime::{TokioCollector, spawn_tracked};
 use vsanobs_http::{HttpMetricsLayer, MetricsEndpoint, RouteMetrics};
+
+// Counts heap use for process_heap_* (within a few percent of plain System; docs/benchmarks.md).
+#[global_allocator]
+static ALLOC: CountingAlloc<std::alloc::System> = CountingAlloc::new(std::alloc::System);
 
 const USAGE: &str = "usage: axum-demo [--web.listen-address HOST:PORT]\n\
                      default: --web.listen-address 127.0.0.1:9103";
@@ -74,7 +81,24 @@ async fn fail() -> (StatusCode, &'static str) {
     )
 }
 
+/// Process, heap, tokio and build-info metrics next to the route matrix.
+fn register_runtime_metrics(registry: &Registry) -> Result<(), vsanobs_core::RegistryError> {
+    registry.register_collector(ProcessCollector::new())?;
+    registry.register_collector(HeapCollector::new())?;
+    registry.register_collector(TokioCollector::new())?;
+    vsanobs_core::build_info!().register(registry)?;
+    // A background task per spawn site shows in tokio_tracked_tasks{site}.
+    spawn_tracked("demo_ticker", async {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+        }
+    });
+    Ok(())
+}
+
 fn app(registry: &Registry) -> Result<Router, vsanobs_core::RegistryError> {
+    register_runtime_metrics(registry)?;
     let metrics = RouteMetrics::builder()
         .group("/api", "api")
         .body_sizes()
