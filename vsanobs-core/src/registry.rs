@@ -848,7 +848,8 @@ fn validate_samples(fam: &MetricFamily) -> Result<(), &'static str> {
     Ok(())
 }
 
-fn visit_samples(fam: &MetricFamily, consts: &[(String, String)], v: &mut dyn Visitor) {
+/// Replays the series of an owned family into a [`Visitor`], with `consts` first.
+pub(crate) fn visit_samples(fam: &MetricFamily, consts: &[(String, String)], v: &mut dyn Visitor) {
     for s in &fam.samples {
         let labels = LabelsRef {
             consts,

@@ -68,8 +68,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::encoding::{Format, TextEncoder, Visitor};
-use crate::labels::{LabelsRef, OwnLabels};
-use crate::model::{Exemplar, MetricDesc, MetricFamily, MetricKind, Value};
+use crate::model::{MetricDesc, MetricFamily, MetricKind, Value};
 use crate::{Counter, Family, Gauge, LabelSet, LabelValue, Registry, RegistryError};
 
 #[cfg(any(feature = "push", feature = "remote-write", feature = "otlp"))]
@@ -185,29 +184,7 @@ fn family_samples(f: &MetricFamily) -> usize {
 pub(crate) fn visit_families(fams: &[MetricFamily], v: &mut dyn Visitor) {
     for fam in fams {
         v.family(&fam.name, &fam.help, fam.unit.as_deref(), fam.kind);
-        for s in &fam.samples {
-            let labels = LabelsRef {
-                consts: &[],
-                own: OwnLabels::Pairs(&s.labels),
-            };
-            match &s.value {
-                Value::Counter { value, exemplar } => v.counter(labels, *value, exemplar.as_ref()),
-                Value::Gauge(n) => v.gauge(labels, *n),
-                Value::Unknown(n) => v.unknown(labels, *n),
-                Value::Info => v.info(labels),
-                Value::Histogram { buckets, sum, .. } => {
-                    let bounds: Vec<f64> = buckets
-                        .iter()
-                        .take(buckets.len().saturating_sub(1))
-                        .map(|b| b.upper_bound)
-                        .collect();
-                    let cum: Vec<u64> = buckets.iter().map(|b| b.cumulative_count).collect();
-                    let ex: Vec<Option<Exemplar>> = buckets.iter().map(|b| b.exemplar).collect();
-                    let has_ex = ex.iter().any(Option::is_some);
-                    v.histogram(labels, &bounds, &cum, *sum, has_ex.then_some(ex.as_slice()));
-                }
-            }
-        }
+        crate::registry::visit_samples(fam, &[], v);
     }
 }
 
