@@ -13,10 +13,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
 use axum::routing::get;
 use vsanobs_core::Registry;
-use vsanobs_examples::vsan::cli::{Args, init_logging, listen_address, metrics_response};
+use vsanobs_examples::vsan::cli::{Args, init_logging, listen_address};
 use vsanobs_examples::vsan::config::{FileConfig, target_from_env};
 use vsanobs_examples::vsan::exporter::{EngineOptions, Exporter};
 use vsanobs_examples::vsan::secret::{Credentials, Secret};
@@ -25,6 +24,9 @@ use vsanobs_examples::vsan::sim::{SimConfig, Simulator};
 #[global_allocator]
 static GLOBAL: vsanobs_core::alloc::CountingAlloc<std::alloc::System> =
     vsanobs_core::alloc::CountingAlloc::new(std::alloc::System);
+
+/// The exporter's build-info family (`vsan_exporter_build_info`).
+const BUILD_INFO_NAME: &str = "vsan_exporter_build_info";
 
 const FLAGS: &[&str] = &["vcenter.insecure"];
 const KNOWN: &[&str] = &[
@@ -141,6 +143,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         vec![target]
     };
 
+    // `vsan_exporter_build_info{version, rustc_version, git_commit, profile} 1`; the last two
+    // come from examples/build.rs.
+    registry.register(
+        BUILD_INFO_NAME,
+        vsanobs_core::build_info::BUILD_INFO_METRIC.help,
+        vsanobs_core::Info::new(vsanobs_core::build_info!()),
+    )?;
     registry.register_collector(vsanobs_core::process::ProcessCollector::new())?;
     registry.register_collector(vsanobs_core::alloc::HeapCollector::new())?;
     let exporter = Exporter::new(targets, opts)?;
@@ -180,15 +189,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             let _ = rx.wait_for(|v| *v).await;
         }))
     };
-    let app = axum::Router::new()
-        .route(
-            "/metrics",
-            get(move |headers: HeaderMap| async move { metrics_response(&registry, &headers) }),
-        )
-        .route(
-            "/",
-            get(|| async { "vsan-exporter: metrics at /metrics\n" }),
-        );
+    // /metrics through the shared endpoint: content negotiation, gzip, `name[]` selection,
+    // a bound on concurrent scrapes with a timeout, and its handler metrics.
+    let app = axum::Router::new().route(
+        "/",
+        get(|| async { "vsan-exporter: metrics at /metrics\n" }),
+    );
+    let app = vsanobs_http::MetricsEndpoint::new(registry).mount(app);
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "serving /metrics");
     let mut rx = stop_rx.clone();

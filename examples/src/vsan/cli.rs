@@ -1,11 +1,7 @@
 //! Small command-line helpers shared by `vsan-exporter` and `vcsim`: `--flag value` /
-//! `--flag=value` parsing, Prometheus-style listen addresses and the `/metrics` handler.
+//! `--flag=value` parsing, Prometheus-style listen addresses and logging setup.
 
 use std::net::SocketAddr;
-
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
-use vsanobs_core::{Registry, negotiate};
 
 /// Parsed `--name value` / `--name=value` / `--flag` arguments.
 #[derive(Debug, Default)]
@@ -108,19 +104,6 @@ pub fn listen_address(s: &str) -> Result<SocketAddr, ArgError> {
     };
     full.parse()
         .map_err(|_| ArgError::Invalid("web.listen-address"))
-}
-
-/// Serves `registry` in the format the `Accept` header asks for.
-pub fn metrics_response(registry: &Registry, headers: &HeaderMap) -> Response {
-    let format = negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
-    let mut body = String::with_capacity(64 * 1024);
-    registry.encode(format, &mut body);
-    let mut r = body.into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    r
 }
 
 /// Installs a plain-text `tracing` subscriber at INFO (or the level in `VSAN_LOG`).

@@ -6,11 +6,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::http::HeaderMap;
-use axum::routing::get;
 use vsanobs_core::testutil::{ParsedFamily, parse};
 use vsanobs_core::{Format, Registry};
-use vsanobs_examples::vsan::cli::metrics_response;
 use vsanobs_examples::vsan::client::ClientOptions;
 use vsanobs_examples::vsan::config::Target;
 use vsanobs_examples::vsan::exporter::{EngineOptions, Exporter};
@@ -58,10 +55,7 @@ pub fn engine_options() -> EngineOptions {
 }
 
 pub async fn serve_registry(registry: Registry) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let app = axum::Router::new().route(
-        "/metrics",
-        get(move |h: HeaderMap| async move { metrics_response(&registry, &h) }),
-    );
+    let app = vsanobs_http::MetricsEndpoint::new(registry).mount(axum::Router::new());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind metrics");

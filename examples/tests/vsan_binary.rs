@@ -1,0 +1,125 @@
+//! The `vsan-exporter` binary itself (built-in simulator, no `VCENTER_URL`): /metrics is
+//! served by `vsanobs_http::MetricsEndpoint` (gzip, `name[]` selection, handler metrics) and
+//! carries `vsan_exporter_build_info` with the compiler version from `examples/build.rs`.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Kills the exporter when the test ends, however it ends.
+struct Exporter(Child);
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the exporter on 127.0.0.1:<free port> and reads the bound address from its log.
+fn start() -> (Exporter, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vsan-exporter"))
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--sim.clusters",
+            "1",
+            "--sim.hosts",
+            "2",
+        ])
+        .env_remove("VCENTER_URL")
+        .env_remove("VCENTER_USER")
+        .env_remove("VCENTER_PASSWORD")
+        .env_remove("VCENTER_PASSWORD_FILE")
+        .env("VSAN_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vsan-exporter");
+    let stdout = child.stdout.take().expect("stdout");
+    let exporter = Exporter(child);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("serving /metrics")
+                && let Some(a) = line.split("address=").nth(1)
+            {
+                let _ = tx.send(a.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("vsan-exporter logged its listen address within 60 s");
+    (exporter, addr.parse().expect("a socket address"))
+}
+
+async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let client = reqwest::Client::new();
+    let mut req = client.get(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    tokio::time::timeout(Duration::from_secs(30), req.send())
+        .await
+        .expect("scrape answered within 30 s")
+        .expect("scrape")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_metrics_endpoint_with_build_info() {
+    let (_exporter, addr) = start();
+    let url = format!("http://{addr}/metrics");
+
+    // `name[]` selection: only the build-info family, in the negotiated format.
+    let resp = get(
+        &format!("{url}?name[]=vsan_exporter_build_info"),
+        &[("accept", "application/openmetrics-text;version=1.0.0")],
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    let text = resp.text().await.expect("body");
+    let fams = vsanobs_core::testutil::parse(&text).expect("output parses");
+    assert_eq!(fams.len(), 1, "only the selected family: {text}");
+    let info = fams[0].samples.first().expect("one build_info sample");
+    assert_eq!(info.name, "vsan_exporter_build_info", "{text}");
+    assert_eq!(info.label("version"), Some(env!("CARGO_PKG_VERSION")));
+    let rustc = info.label("rustc_version").expect("rustc_version label");
+    assert!(
+        rustc.starts_with("rustc ") && rustc != "unknown",
+        "rustc_version filled in by build.rs: {rustc:?}"
+    );
+    let commit = info.label("git_commit").expect("git_commit label");
+    assert!(!commit.is_empty(), "git_commit label present");
+
+    // gzip when the client accepts it.
+    let resp = get(&url, &[("accept-encoding", "gzip")]).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip")
+    );
+    let body = resp.bytes().await.expect("body");
+    assert_eq!(&body[..2], &[0x1f, 0x8b], "a gzip stream");
+
+    // The endpoint's own handler metrics count the scrapes above.
+    let text = get(&url, &[]).await.text().await.expect("body");
+    let fams = vsanobs_core::testutil::parse(&text).expect("output parses");
+    let served = vsanobs_core::testutil::sample_value(
+        &fams,
+        "vsanobs_metric_handler_requests_total",
+        &[("code", "200")],
+    )
+    .expect("handler metrics exported");
+    assert!(served >= 2.0, "two earlier scrapes counted: {served}");
+}
