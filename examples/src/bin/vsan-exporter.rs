@@ -28,6 +28,9 @@ static GLOBAL: vsanobs_core::alloc::CountingAlloc<std::alloc::System> =
 /// The exporter's build-info family (`vsan_exporter_build_info`).
 const BUILD_INFO_NAME: &str = "vsan_exporter_build_info";
 
+/// How many collectors share the vSAN families (see `Exporter::collectors`).
+const COLLECTOR_SHARDS: usize = 16;
+
 const FLAGS: &[&str] = &["vcenter.insecure"];
 const KNOWN: &[&str] = &[
     "web.listen-address",
@@ -153,7 +156,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     registry.register_collector(vsanobs_core::process::ProcessCollector::new())?;
     registry.register_collector(vsanobs_core::alloc::HeapCollector::new())?;
     let exporter = Exporter::new(targets, opts)?;
-    registry.register_collector(exporter.collector())?;
+    // The vSAN families are split between COLLECTOR_SHARDS collectors: a scrape then holds
+    // the owned samples of one share at a time instead of all ~100,000 series at once.
+    for c in exporter.collectors(COLLECTOR_SHARDS) {
+        registry.register_collector(c)?;
+    }
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     if let Some(manager) = reload {

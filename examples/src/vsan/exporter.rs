@@ -148,6 +148,29 @@ fn shared(s: &str) -> Lv {
     Lv::Shared(Arc::from(s))
 }
 
+/// The labels of one series: the entity's labels (vcenter, cluster, host, disk...), one
+/// allocation shared by every series of the entity, then the catalogue row's static labels
+/// (`op="read"`). A series key costs two pointers, not a vector of label pairs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct SeriesKey {
+    entity: Arc<[(&'static str, Lv)]>,
+    extra: &'static [(&'static str, &'static str)],
+}
+
+impl SeriesKey {
+    /// Appends the labels to `s`, entity labels first.
+    fn label(&self, mut s: Sample) -> Sample {
+        s.labels.reserve(self.entity.len() + self.extra.len());
+        for (k, v) in self.entity.iter() {
+            s.labels.push(((*k).to_owned(), v.as_ref().to_owned()));
+        }
+        for (k, v) in self.extra {
+            s.labels.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        s
+    }
+}
+
 /// Successful answers of one cluster's collection, by entity type, not yet published.
 type Staged = Vec<(&'static str, Vec<EntityMetricCsv>)>;
 
@@ -161,9 +184,9 @@ struct ClusterData {
     slow: bool,
     errors: BTreeMap<&'static str, u64>,
     last_sample: BTreeMap<String, i64>,
-    gauges: HashMap<String, HashMap<Labels, (f64, i64)>>,
+    gauges: HashMap<String, HashMap<SeriesKey, (f64, i64)>>,
     help: HashMap<String, (&'static str, Option<&'static str>)>,
-    counters: DeltaAccumulator<(&'static str, Labels)>,
+    counters: DeltaAccumulator<(&'static str, SeriesKey)>,
     unknown_series: BTreeMap<&'static str, usize>,
 }
 
@@ -300,11 +323,21 @@ impl Exporter {
         self.shared.cycles.load(Ordering::Acquire)
     }
 
-    /// The collector serving the latest results.
+    /// The collector serving the latest results (every family), named `vsan`.
     pub fn collector(&self) -> VsanCollector {
-        VsanCollector {
-            shared: self.shared.clone(),
-        }
+        VsanCollector::new(self.shared.clone(), 0, 1)
+    }
+
+    /// `count` collectors (at least 1) that together serve the same families as
+    /// [`collector`](Self::collector), each family in exactly one of them (by a stable hash of
+    /// its name), named `vsan_0`, `vsan_1`, ...; with `count == 1`, the single `vsan`
+    /// collector. Register all of them: the registry encodes one collector's families before
+    /// it runs the next, so a scrape holds only one share of the owned samples at a time.
+    pub fn collectors(&self, count: usize) -> Vec<VsanCollector> {
+        let count = count.max(1) as u64;
+        (0..count)
+            .map(|i| VsanCollector::new(self.shared.clone(), i, count))
+            .collect()
     }
 
     /// Runs collections every `interval` until `stop` resolves, then logs out.
@@ -634,19 +667,28 @@ fn apply(
             continue;
         }
         unknown += m.unknown_labels;
-        let base = names.labels(info.scope, &m.uuid, m.sub.as_deref());
+        let entity: Arc<[(&'static str, Lv)]> =
+            names.labels(info.scope, &m.uuid, m.sub.as_deref()).into();
         for g in &m.gauges {
-            let mut labels = base.clone();
-            let (name, help, unit) = match &g.metric {
-                MetricRef::Known(k) => {
-                    labels.extend(k.extra.iter().map(|(a, b)| (*a, Lv::Static(b))));
-                    (k.metric.name.to_owned(), k.metric.help, k.metric.unit)
-                }
+            let (name, help, unit, extra) = match &g.metric {
+                MetricRef::Known(k) => (
+                    k.metric.name.to_owned(),
+                    k.metric.help,
+                    k.metric.unit,
+                    k.extra,
+                ),
                 other => (
                     other.name().to_owned(),
                     "vSAN metric label not in the catalogue, exported raw (no unit conversion).",
                     None,
+                    &[][..],
                 ),
+            };
+            // An existing equal key is kept, so all series of an entity keep sharing the
+            // entity labels of the first collection.
+            let labels = SeriesKey {
+                entity: entity.clone(),
+                extra,
             };
             newest = newest.max(Some(g.timestamp));
             c.help.entry(name.clone()).or_insert((help, unit));
@@ -656,8 +698,10 @@ fn apply(
                 .insert(labels, (g.value, g.timestamp));
         }
         for d in &m.deltas {
-            let mut labels = base.clone();
-            labels.extend(d.mapping.extra.iter().map(|(a, b)| (*a, Lv::Static(b))));
+            let labels = SeriesKey {
+                entity: entity.clone(),
+                extra: d.mapping.extra,
+            };
             if let Some(t) = d.samples.last() {
                 newest = newest.max(Some(t.0));
             }
@@ -680,14 +724,34 @@ fn apply(
 }
 
 /// Serves the engine's latest results; never touches the network.
+///
+/// [`Exporter::collector`] gives one collector for every family;
+/// [`Exporter::collectors`] splits the families between several collectors by a stable hash
+/// of their name, so each builds only its share of the owned samples the `Collector` API
+/// asks for, and the registry encodes and frees one share before it runs the next: the
+/// transient memory of a scrape is the largest share, not the whole exporter.
 pub struct VsanCollector {
     shared: Arc<Shared>,
+    name: String,
+    /// `(index, count)`: this collector serves the families whose name hashes to `index`.
+    shard: (u64, u64),
 }
 
 impl std::fmt::Debug for VsanCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VsanCollector").finish_non_exhaustive()
+        f.debug_struct("VsanCollector")
+            .field("name", &self.name)
+            .field("shard", &self.shard)
+            .finish_non_exhaustive()
     }
+}
+
+/// FNV-1a of a family name: stable across runs and platforms, so a family always lands in
+/// the same collector.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn fam(desc: &MetricDesc) -> MetricFamily {
@@ -706,58 +770,95 @@ fn sample<V: AsRef<str>>(mut s: Sample, labels: &[(&'static str, V)]) -> Sample 
     s
 }
 
+impl VsanCollector {
+    fn new(shared: Arc<Shared>, index: u64, count: u64) -> VsanCollector {
+        let name = if count == 1 {
+            "vsan".to_owned()
+        } else {
+            format!("vsan_{index}")
+        };
+        VsanCollector {
+            shared,
+            name,
+            shard: (index, count),
+        }
+    }
+
+    /// Whether this collector serves family `name`.
+    fn serves(&self, name: &str) -> bool {
+        let (index, count) = self.shard;
+        count <= 1 || name_hash(name) % count == index
+    }
+}
+
 impl Collector for VsanCollector {
     fn name(&self) -> &str {
-        "vsan"
+        &self.name
     }
 
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
         let clusters: Vec<Arc<Mutex<ClusterData>>> =
             self.shared.clusters.lock().values().cloned().collect();
         let mut families: BTreeMap<String, MetricFamily> = BTreeMap::new();
-        let mut success = fam(&self_metrics::COLLECT_SUCCESS);
-        let mut duration = fam(&self_metrics::COLLECT_DURATION);
-        let mut errors = fam(&self_metrics::FETCH_ERRORS);
-        let mut last = fam(&self_metrics::LAST_SAMPLE);
-        let mut unknown = fam(&self_metrics::UNKNOWN_LABELS);
-        let mut insecure = fam(&self_metrics::INSECURE_TLS);
-        let mut logins = fam(&self_metrics::LOGINS);
+        let own = |desc: &MetricDesc| self.serves(desc.name).then(|| fam(desc));
+        let mut success = own(&self_metrics::COLLECT_SUCCESS);
+        let mut duration = own(&self_metrics::COLLECT_DURATION);
+        let mut errors = own(&self_metrics::FETCH_ERRORS);
+        let mut last = own(&self_metrics::LAST_SAMPLE);
+        let mut unknown = own(&self_metrics::UNKNOWN_LABELS);
+        let mut insecure = own(&self_metrics::INSECURE_TLS);
+        let mut logins = own(&self_metrics::LOGINS);
         let targets = self.shared.targets.read().clone();
         for t in &targets {
-            insecure.push(
-                Sample::gauge_int(i64::from(t.spec.client.insecure))
-                    .with_label("vcenter", t.spec.name.clone()),
-            );
-            logins.push(
-                Sample::counter_int(t.client.logins()).with_label("vcenter", t.spec.name.clone()),
-            );
+            if let Some(f) = &mut insecure {
+                f.push(
+                    Sample::gauge_int(i64::from(t.spec.client.insecure))
+                        .with_label("vcenter", t.spec.name.clone()),
+                );
+            }
+            if let Some(f) = &mut logins {
+                f.push(
+                    Sample::counter_int(t.client.logins())
+                        .with_label("vcenter", t.spec.name.clone()),
+                );
+            }
         }
-        for c in clusters {
+        for c in &clusters {
             let c = c.lock();
             let id = [
-                ("vcenter", c.vcenter.clone()),
-                ("cluster_name", c.name.clone()),
+                ("vcenter", c.vcenter.as_str()),
+                ("cluster_name", c.name.as_str()),
             ];
             if let Some(ok) = c.success {
-                success.push(sample(Sample::gauge_int(i64::from(ok)), &id));
-                duration.push(sample(Sample::gauge(c.duration), &id));
+                if let Some(f) = &mut success {
+                    f.push(sample(Sample::gauge_int(i64::from(ok)), &id));
+                }
+                if let Some(f) = &mut duration {
+                    f.push(sample(Sample::gauge(c.duration), &id));
+                }
             }
-            for (reason, n) in &c.errors {
-                errors.push(sample(Sample::counter_int(*n), &id).with_label("reason", *reason));
+            if let Some(f) = &mut errors {
+                for (reason, n) in &c.errors {
+                    f.push(sample(Sample::counter_int(*n), &id).with_label("reason", *reason));
+                }
             }
-            for (et, ts) in &c.last_sample {
-                last.push(
-                    sample(Sample::gauge_int(*ts), &id).with_label("entity_type", et.clone()),
-                );
+            if let Some(f) = &mut last {
+                for (et, ts) in &c.last_sample {
+                    f.push(
+                        sample(Sample::gauge_int(*ts), &id).with_label("entity_type", et.clone()),
+                    );
+                }
             }
             if c.name.is_empty() {
                 continue;
             }
-            unknown.push(sample(
-                Sample::gauge_int(c.unknown_series.values().sum::<usize>() as i64),
-                &id,
-            ));
-            for (name, series) in &c.gauges {
+            if let Some(f) = &mut unknown {
+                f.push(sample(
+                    Sample::gauge_int(c.unknown_series.values().sum::<usize>() as i64),
+                    &id,
+                ));
+            }
+            for (name, series) in c.gauges.iter().filter(|(n, _)| self.serves(n)) {
                 let f = families.entry(name.clone()).or_insert_with(|| {
                     let (help, unit) = c.help.get(name).copied().unwrap_or(("", None));
                     let f = MetricFamily::new(name.clone(), help, MetricKind::Gauge);
@@ -766,35 +867,33 @@ impl Collector for VsanCollector {
                         None => f,
                     }
                 });
-                for (labels, (v, _)) in series {
-                    f.push(sample(Sample::gauge(*v), labels));
+                f.samples.reserve(series.len());
+                for (key, (v, _)) in series {
+                    f.push(key.label(Sample::gauge(*v)));
                 }
             }
-        }
-        // Counters: iterate the catalogue so help and order are stable.
-        let clusters: Vec<Arc<Mutex<ClusterData>>> =
-            self.shared.clusters.lock().values().cloned().collect();
-        for desc in catalogue::METRICS
-            .iter()
-            .filter(|d| d.kind == MetricKind::Counter)
-        {
-            let mut f = fam(desc);
-            for c in &clusters {
-                let c = c.lock();
-                for ((name, labels), total) in c.counters.iter() {
-                    if *name == desc.name {
-                        f.push(sample(Sample::counter(total), labels));
+            // Counters: help and unit from the catalogue.
+            for ((name, key), total) in c.counters.iter() {
+                if !self.serves(name) {
+                    continue;
+                }
+                let f = match families.get_mut(*name) {
+                    Some(f) => f,
+                    None => {
+                        let Some(desc) = catalogue::METRICS.iter().find(|d| d.name == *name) else {
+                            continue;
+                        };
+                        families.entry((*name).to_owned()).or_insert(fam(desc))
                     }
-                }
-            }
-            if !f.samples.is_empty() {
-                families.insert(desc.name.to_owned(), f);
+                };
+                f.push(key.label(Sample::counter(total)));
             }
         }
         out.extend(families.into_values());
         out.extend(
             [success, duration, errors, last, unknown, insecure, logins]
                 .into_iter()
+                .flatten()
                 .filter(|f| !f.samples.is_empty()),
         );
         Ok(())
