@@ -105,7 +105,11 @@ async fn each_fault_only_hits_its_cluster() {
                 Some(1.0),
                 "{fault:?} leaked to {}:\n{}",
                 c.name,
-                rig.text().lines().filter(|l| l.starts_with("vsan_exporter_fetch")).collect::<Vec<_>>().join("\n")
+                rig.text()
+                    .lines()
+                    .filter(|l| l.starts_with("vsan_exporter_fetch"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
             let want = sim.raw_value("cluster-domclient", &c.uuid, "iopsRead", now);
             assert!(
