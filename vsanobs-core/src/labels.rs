@@ -170,6 +170,9 @@ pub(crate) enum OwnLabels<'a> {
     Pairs(&'a [(String, String)]),
     /// One extra pair (used for library self-metrics such as `{family="..."}`).
     One(&'static str, &'a str),
+    /// Borrowed pairs in several slices, read in order (a streaming collector's entity
+    /// labels followed by its per-metric labels).
+    Slices(&'a [&'a [(&'a str, &'a str)]]),
 }
 
 impl std::fmt::Debug for LabelsRef<'_> {
@@ -200,6 +203,7 @@ impl<'a> LabelsRef<'a> {
                 OwnLabels::Typed(n, _) | OwnLabels::Overflow(n) => n.is_empty(),
                 OwnLabels::Pairs(p) => p.is_empty(),
                 OwnLabels::One(..) => false,
+                OwnLabels::Slices(parts) => parts.iter().all(|p| p.is_empty()),
             }
     }
 
@@ -230,6 +234,11 @@ impl<'a> LabelsRef<'a> {
                 }
             }
             OwnLabels::One(k, v) => f(k, v),
+            OwnLabels::Slices(parts) => {
+                for (k, v) in parts.iter().flat_map(|p| p.iter()) {
+                    f(k, v);
+                }
+            }
         }
     }
 

@@ -83,6 +83,7 @@ pub mod pool;
 pub mod process;
 pub mod registry;
 pub mod runtime;
+mod sink;
 mod sync;
 #[cfg(feature = "test-util")]
 pub mod testutil;
@@ -97,7 +98,7 @@ pub use metrics::{
 };
 pub use pool::{PoolMetrics, SamplePool};
 pub use registry::{
-    COLLECTOR_SUCCESS_METRIC, CollectError, Collector, OVERFLOW_LABEL_VALUE, Registry,
+    COLLECTOR_SUCCESS_METRIC, CollectError, Collector, FamilySink, OVERFLOW_LABEL_VALUE, Registry,
     RegistryBuilder, RegistryError, SELF_METRICS, SERIES_OVERFLOW_METRIC, global,
 };
 pub use vsanobs_derive::{LabelSet, LabelValue};

@@ -37,7 +37,11 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::RwLock;
 
-use crate::encoding::{Format, TextEncoder, Visitor};
+use crate::encoding::{Format, StreamEncoder, TextEncoder, Visitor};
+pub use crate::sink::FamilySink;
+
+/// Bytes [`Registry::write_to`] gathers before handing them to its writer.
+const STREAM_CHUNK: usize = 64 * 1024;
 use crate::family::Family;
 use crate::labels::{LabelSet, LabelsRef, OwnLabels, is_valid_label_name, is_valid_metric_name};
 use crate::metrics::Metric;
@@ -200,6 +204,24 @@ pub trait Collector: Send + Sync + 'static {
     /// Return an error when some values could not be read; families already pushed are
     /// still exported.
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError>;
+
+    /// Streams the current families into `sink`, series by series with borrowed labels,
+    /// instead of building owned families: what a scrape calls. Override it when a
+    /// collector exports many series (see [`FamilySink`] for an example), and implement
+    /// [`collect`](Self::collect) with [`FamilySink::collect_owned`].
+    ///
+    /// The default calls [`collect`](Self::collect) and pushes each family.
+    ///
+    /// # Errors
+    /// As for [`collect`](Self::collect): what was written before the error is exported.
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+        let mut fams = Vec::new();
+        let result = self.collect(&mut fams);
+        for f in fams {
+            sink.push(f);
+        }
+        result
+    }
 }
 
 #[doc(hidden)]
@@ -374,7 +396,7 @@ impl RegistryBuilder {
     }
 }
 
-fn base_name(name: &str, kind: MetricKind) -> &str {
+pub(crate) fn base_name(name: &str, kind: MetricKind) -> &str {
     match kind {
         MetricKind::Counter => name.strip_suffix("_total").unwrap_or(name),
         MetricKind::Info => name.strip_suffix("_info").unwrap_or(name),
@@ -383,7 +405,7 @@ fn base_name(name: &str, kind: MetricKind) -> &str {
 }
 
 /// Every name a family of `kind` called `base` occupies: its family name and series names.
-fn claimed_names(base: &str, kind: MetricKind) -> Vec<String> {
+pub(crate) fn claimed_names(base: &str, kind: MetricKind) -> Vec<String> {
     let suffixes: &[&str] = match kind {
         MetricKind::Counter => &["", "_total", "_created"],
         MetricKind::Gauge | MetricKind::Unknown => &[""],
@@ -457,7 +479,7 @@ impl Registry {
         self.register_entry(name, help, Some(unit), R::KIND, metric.into_dyn())
     }
 
-    fn check_family(
+    pub(crate) fn check_family(
         &self,
         name: &str,
         help: &str,
@@ -707,64 +729,95 @@ impl Registry {
         v: &mut dyn Visitor,
         keep: &dyn Fn(&str) -> bool,
     ) -> bool {
-        let mut fams = Vec::new();
-        let result = catch_unwind(AssertUnwindSafe(|| c.collector.collect(&mut fams)));
-        let mut ok = match result {
-            Ok(Ok(())) => true,
+        if v.begin() {
+            return self.run_into(c, consts, taken, v, keep);
+        }
+        // A visitor that cannot discard output gets the collector's families only once the
+        // collector has returned.
+        let mut g = Gatherer::default();
+        g.begin();
+        let ok = self.run_into(c, &[], taken, &mut g, keep);
+        for fam in &g.families {
+            v.family(&fam.name, &fam.help, fam.unit.as_deref(), fam.kind);
+            visit_samples(fam, consts, v);
+        }
+        ok
+    }
+
+    /// Runs one collector into `v`, inside a unit of output `v` has begun: kept on return
+    /// (error or not), discarded on panic.
+    fn run_into(
+        &self,
+        c: &CollectorEntry,
+        consts: &[(String, String)],
+        taken: &mut HashSet<String>,
+        v: &mut dyn Visitor,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> bool {
+        let mut sink = FamilySink::new(self, consts, keep, taken, v, &c.name);
+        let result = catch_unwind(AssertUnwindSafe(|| c.collector.collect_into(&mut sink)));
+        let (valid, claimed) = sink.finish();
+        match result {
+            Ok(Ok(())) => {
+                v.commit();
+                valid
+            }
             Ok(Err(e)) => {
+                v.commit();
                 tracing::warn!(collector = %c.name, error = %e, source = ?std::error::Error::source(&e), "collector failed; serving what it produced");
                 false
             }
             Err(panic) => {
+                v.rollback();
+                for n in &claimed {
+                    taken.remove(n);
+                }
                 let msg = panic
                     .downcast_ref::<&str>()
                     .map(|s| (*s).to_owned())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "non-string panic".to_owned());
                 tracing::error!(collector = %c.name, panic = %msg, "collector panicked; its output is dropped");
-                return false;
+                false
             }
-        };
-        for mut fam in fams {
-            fam.name = base_name(&fam.name, fam.kind).to_owned();
-            let names: Vec<&str> = fam
-                .samples
-                .first()
-                .map(|s| s.labels.iter().map(|(k, _)| k.as_str()).collect())
-                .unwrap_or_default();
-            let full = match self.check_family(
-                &fam.name,
-                &fam.help,
-                fam.unit.as_deref(),
-                fam.kind,
-                &names,
-            ) {
-                Ok(f) => f,
-                Err(e) => {
-                    tracing::warn!(collector = %c.name, error = %e, "collector produced an invalid family; dropped");
-                    ok = false;
-                    continue;
-                }
-            };
-            let claims = claimed_names(&full, fam.kind);
-            if claims.iter().any(|n| taken.contains(n)) {
-                tracing::warn!(collector = %c.name, family = %full, "collector family collides with another family; dropped");
-                ok = false;
-                continue;
-            }
-            if let Err(why) = validate_samples(&fam) {
-                tracing::warn!(collector = %c.name, family = %full, reason = why, "collector family is invalid; dropped");
-                ok = false;
-                continue;
-            }
-            taken.extend(claims);
-            if !keep(&full) {
-                continue;
-            }
-            v.family(&full, &fam.help, fam.unit.as_deref(), fam.kind);
-            visit_samples(&fam, consts, v);
         }
-        ok
+    }
+
+    /// Writes everything in `format` to `w`, a chunk at a time: the exposition is never
+    /// held whole, only one chunk (64 KiB) or one collector's output, whichever is larger.
+    /// Collectors run as the walk reaches them, as for [`encode`](Self::encode).
+    ///
+    /// ```
+    /// use vsanobs_core::{Format, Registry};
+    ///
+    /// let r = Registry::new();
+    /// r.counter("jobs_total", "Jobs done.")?.inc();
+    /// let mut out = Vec::new();
+    /// r.write_to(Format::OpenMetrics, &mut out)?;
+    /// assert_eq!(out, r.encode_to_string(Format::OpenMetrics).as_bytes());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The first error `w` returned (nothing is written after it; the walk still finishes,
+    /// so collectors are never left halfway).
+    pub fn write_to(&self, format: Format, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        self.write_filtered_to(format, w, &|_| true)
+    }
+
+    /// Like [`write_to`](Self::write_to), only the families whose full name passes `keep`.
+    ///
+    /// # Errors
+    /// The first error `w` returned.
+    pub fn write_filtered_to(
+        &self,
+        format: Format,
+        w: &mut dyn std::io::Write,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> std::io::Result<()> {
+        let mut enc = StreamEncoder::new(w, format, STREAM_CHUNK);
+        self.visit_filtered(&mut enc, keep);
+        enc.finish()
     }
 
     /// Encodes everything in `format`, appending to `out`.
@@ -797,7 +850,7 @@ impl Registry {
     }
 }
 
-fn validate_samples(fam: &MetricFamily) -> Result<(), &'static str> {
+pub(crate) fn validate_samples(fam: &MetricFamily) -> Result<(), &'static str> {
     let mut seen = HashSet::new();
     for s in &fam.samples {
         let mut names = HashSet::new();
@@ -877,8 +930,10 @@ pub(crate) fn visit_samples(fam: &MetricFamily, consts: &[(String, String)], v: 
 
 /// A [`Visitor`] that builds owned [`MetricFamily`] snapshots.
 #[derive(Debug, Default)]
-struct Gatherer {
-    families: Vec<MetricFamily>,
+pub(crate) struct Gatherer {
+    pub(crate) families: Vec<MetricFamily>,
+    /// `families.len()` at [`Visitor::begin`].
+    mark: Option<usize>,
 }
 
 impl Gatherer {
@@ -942,6 +997,18 @@ impl Visitor for Gatherer {
     }
     fn unknown(&mut self, labels: LabelsRef<'_>, value: Number) {
         self.push(labels, Value::Unknown(value));
+    }
+    fn begin(&mut self) -> bool {
+        self.mark = Some(self.families.len());
+        true
+    }
+    fn commit(&mut self) {
+        self.mark = None;
+    }
+    fn rollback(&mut self) {
+        if let Some(m) = self.mark.take() {
+            self.families.truncate(m);
+        }
     }
 }
 

@@ -20,6 +20,7 @@
 
 mod text;
 
+pub(crate) use text::StreamEncoder;
 pub use text::TextEncoder;
 
 use crate::labels::LabelsRef;
@@ -125,6 +126,21 @@ pub trait Visitor {
     fn info(&mut self, labels: LabelsRef<'_>);
     /// An untyped series.
     fn unknown(&mut self, labels: LabelsRef<'_>, value: Number);
+
+    /// Starts a unit of output that [`rollback`](Self::rollback) may discard (the registry
+    /// opens one around each [`Collector`](crate::Collector), so a collector that panics
+    /// halfway leaves nothing behind). Returns whether this visitor supports it; the default
+    /// does not, and the registry then buffers each collector's output as owned families
+    /// before replaying it.
+    fn begin(&mut self) -> bool {
+        false
+    }
+
+    /// Keeps the output since [`begin`](Self::begin).
+    fn commit(&mut self) {}
+
+    /// Discards the output since [`begin`](Self::begin).
+    fn rollback(&mut self) {}
 }
 
 /// Appends `v` with label-value escaping (`\` → `\\`, `"` → `\"`, newline → `\n`).

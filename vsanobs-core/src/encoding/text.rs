@@ -1,3 +1,5 @@
+use std::io;
+
 use super::{Format, Visitor, escape_help, escape_label_value, write_float, write_number};
 use crate::labels::LabelsRef;
 use crate::model::{Exemplar, MetricKind, Number};
@@ -11,6 +13,8 @@ pub struct TextEncoder<'a> {
     out: &'a mut String,
     format: Format,
     name: String,
+    /// Length of `out` at [`Visitor::begin`], while a unit of output is open.
+    mark: Option<usize>,
 }
 
 impl<'a> TextEncoder<'a> {
@@ -20,6 +24,7 @@ impl<'a> TextEncoder<'a> {
             out,
             format,
             name: String::new(),
+            mark: None,
         }
     }
 
@@ -180,5 +185,130 @@ impl Visitor for TextEncoder<'_> {
         self.series("", &labels, None);
         write_number(self.out, value);
         self.out.push('\n');
+    }
+
+    fn begin(&mut self) -> bool {
+        self.mark = Some(self.out.len());
+        true
+    }
+
+    fn commit(&mut self) {
+        self.mark = None;
+    }
+
+    fn rollback(&mut self) {
+        if let Some(m) = self.mark.take() {
+            self.out.truncate(m);
+        }
+    }
+}
+
+/// Encodes into a bounded buffer and hands it to an [`io::Write`] whenever it passes
+/// `chunk` bytes outside an open unit of output, so the whole exposition is never held: the
+/// buffer peaks at one chunk or one collector's output, whichever is larger.
+pub(crate) struct StreamEncoder<'w> {
+    buf: String,
+    name: String,
+    format: Format,
+    w: &'w mut dyn io::Write,
+    chunk: usize,
+    mark: Option<usize>,
+    error: Option<io::Error>,
+}
+
+impl<'w> StreamEncoder<'w> {
+    pub(crate) fn new(w: &'w mut dyn io::Write, format: Format, chunk: usize) -> Self {
+        StreamEncoder {
+            buf: String::with_capacity(chunk.min(1 << 20) + 1024),
+            name: String::new(),
+            format,
+            w,
+            chunk,
+            mark: None,
+            error: None,
+        }
+    }
+
+    /// Runs one [`TextEncoder`] call against the buffer, then flushes if it is full.
+    fn text(&mut self, f: impl FnOnce(&mut TextEncoder<'_>)) {
+        let mut enc = TextEncoder {
+            out: &mut self.buf,
+            format: self.format,
+            name: std::mem::take(&mut self.name),
+            mark: None,
+        };
+        f(&mut enc);
+        self.name = std::mem::take(&mut enc.name);
+        if self.mark.is_none() && self.buf.len() >= self.chunk {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.error.is_none()
+            && !self.buf.is_empty()
+            && let Err(e) = self.w.write_all(self.buf.as_bytes())
+        {
+            self.error = Some(e);
+        }
+        self.buf.clear();
+    }
+
+    /// Writes what is left (and `# EOF` for OpenMetrics) and flushes the writer.
+    ///
+    /// # Errors
+    /// The first error the writer returned; nothing was written after it.
+    pub(crate) fn finish(mut self) -> io::Result<()> {
+        if self.format == Format::OpenMetrics {
+            self.buf.push_str("# EOF\n");
+        }
+        self.flush();
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => self.w.flush(),
+        }
+    }
+}
+
+impl Visitor for StreamEncoder<'_> {
+    fn family(&mut self, name: &str, help: &str, unit: Option<&str>, kind: MetricKind) {
+        self.text(|e| e.family(name, help, unit, kind));
+    }
+    fn counter(&mut self, labels: LabelsRef<'_>, value: Number, exemplar: Option<&Exemplar>) {
+        self.text(|e| e.counter(labels, value, exemplar));
+    }
+    fn gauge(&mut self, labels: LabelsRef<'_>, value: Number) {
+        self.text(|e| e.gauge(labels, value));
+    }
+    fn histogram(
+        &mut self,
+        labels: LabelsRef<'_>,
+        bounds: &[f64],
+        cumulative: &[u64],
+        sum: f64,
+        exemplars: Option<&[Option<Exemplar>]>,
+    ) {
+        self.text(|e| e.histogram(labels, bounds, cumulative, sum, exemplars));
+    }
+    fn info(&mut self, labels: LabelsRef<'_>) {
+        self.text(|e| e.info(labels));
+    }
+    fn unknown(&mut self, labels: LabelsRef<'_>, value: Number) {
+        self.text(|e| e.unknown(labels, value));
+    }
+    fn begin(&mut self) -> bool {
+        self.mark = Some(self.buf.len());
+        true
+    }
+    fn commit(&mut self) {
+        self.mark = None;
+        if self.buf.len() >= self.chunk {
+            self.flush();
+        }
+    }
+    fn rollback(&mut self) {
+        if let Some(m) = self.mark.take() {
+            self.buf.truncate(m);
+        }
     }
 }
