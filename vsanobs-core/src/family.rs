@@ -44,9 +44,8 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hasher as _};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
 use hashbrown::HashTable;
 use indexmap::IndexMap;
 use parking_lot::Mutex;
@@ -54,6 +53,8 @@ use parking_lot::Mutex;
 use crate::encoding::Visitor;
 use crate::labels::{LabelSet, LabelsRef, OwnLabels};
 use crate::metrics::Metric;
+
+mod rcu;
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -261,14 +262,21 @@ impl<L: LabelSet, M: Metric> Snapshot<L, M> {
     }
 }
 
+/// What the family mutex guards.
 struct Dirty<L, M> {
+    /// The snapshot lookups read; `Inner::read` points at it.
+    current: Arc<Snapshot<L, M>>,
+    /// Snapshots replaced by `current`, with their retire epoch, until no reader can hold
+    /// them (see the `rcu` module).
+    retired: Vec<(u64, Arc<Snapshot<L, M>>)>,
     map: IndexMap<L, M, Hasher>,
     misses: usize,
 }
 
 struct Inner<L, M> {
     lookup: LookupState,
-    read: ArcSwap<Snapshot<L, M>>,
+    /// `Arc::as_ptr` of `Dirty::current`: read under an `rcu` pin, replaced under the mutex.
+    read: AtomicPtr<Snapshot<L, M>>,
     dirty: Mutex<Dirty<L, M>>,
     overflow: M,
     overflowed: AtomicU64,
@@ -322,10 +330,13 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
     /// buckets): `Family::with_constructor(500, || Histogram::new([0.1, 1.0]))`.
     pub fn with_constructor(cap: usize, ctor: impl Fn() -> M + Send + Sync + 'static) -> Self {
         let overflow = ctor();
+        let current = Arc::new(Snapshot::empty());
         Family {
             inner: Arc::new(Inner {
-                read: ArcSwap::from_pointee(Snapshot::empty()),
+                read: AtomicPtr::new(Arc::as_ptr(&current).cast_mut()),
                 dirty: Mutex::new(Dirty {
+                    current,
+                    retired: Vec::new(),
                     map: IndexMap::with_hasher(Hasher::default()),
                     misses: 0,
                 }),
@@ -350,30 +361,47 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
         h.finish()
     }
 
+    /// Runs `read` on the snapshot lookups see, pinned so it stays alive meanwhile.
+    #[allow(unsafe_code)]
+    #[inline(always)]
+    fn read<R>(&self, read: impl FnOnce(&Snapshot<L, M>) -> R) -> R {
+        let _pin = rcu::pin();
+        let p = self.inner.read.load(Ordering::Acquire);
+        // SAFETY: `p` is `Arc::as_ptr` of a snapshot that was `Dirty::current` when it was
+        // stored. A replaced snapshot moves to `Dirty::retired` and is dropped only once
+        // `rcu::oldest_pin` shows that no pin older than its retirement is left; this pin
+        // was taken before the load, so the snapshot outlives `_pin` (see `rcu`). Snapshots
+        // are never mutated after `build`.
+        read(unsafe { &*p })
+    }
+
     /// Runs `f` on the metric for `labels`, creating it if needed (or using the overflow
     /// series past the cap). For an existing series this takes no lock and allocates nothing.
     #[inline]
     pub fn with<R>(&self, labels: &L, f: impl FnOnce(&M) -> R) -> R {
         let hash = self.hash(labels);
-        {
-            let read = self.inner.read.load();
-            if let Some(m) = read.get(hash, labels) {
-                return f(m);
-            }
+        let mut f = Some(f);
+        let found = self.read(|snap| match snap.get(hash, labels) {
+            Some(m) => f.take().map(|f| f(m)),
+            None => None,
+        });
+        if let Some(r) = found {
+            return r;
         }
         let m = self.slow_get(labels, hash);
-        f(&m)
+        match f {
+            Some(f) => f(&m),
+            // `f` is only taken when the snapshot had the series, and then we returned.
+            None => unreachable!("Family::with ran its closure and then looked further"),
+        }
     }
 
     /// The metric for `labels` as a handle to keep (pre-binding). Past the cap this is the
     /// shared overflow series.
     pub fn get_or_create(&self, labels: &L) -> M {
         let hash = self.hash(labels);
-        {
-            let read = self.inner.read.load();
-            if let Some(m) = read.get(hash, labels) {
-                return m.clone();
-            }
+        if let Some(m) = self.read(|snap| snap.get(hash, labels).cloned()) {
+            return m;
         }
         self.slow_get(labels, hash)
     }
@@ -381,8 +409,8 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
     /// The metric for `labels` if that series exists; never creates one.
     pub fn get(&self, labels: &L) -> Option<M> {
         let hash = self.hash(labels);
-        if let Some(m) = self.inner.read.load().get(hash, labels) {
-            return Some(m.clone());
+        if let Some(m) = self.read(|snap| snap.get(hash, labels).cloned()) {
+            return Some(m);
         }
         self.inner.dirty.lock().map.get(labels).cloned()
     }
@@ -391,7 +419,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
     fn slow_get(&self, labels: &L, hash: u64) -> M {
         let inner = &*self.inner;
         let mut d = inner.dirty.lock();
-        let read = inner.read.load();
+        let read = Arc::clone(&d.current);
         if let Some(m) = read.get(hash, labels) {
             return m.clone();
         }
@@ -413,13 +441,35 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
         m
     }
 
+    /// Makes `snap` the snapshot lookups read and retires the one it replaces, then frees
+    /// the retired snapshots no reader can hold any more (caller holds the `dirty` lock).
+    fn publish(inner: &Inner<L, M>, d: &mut Dirty<L, M>, snap: Snapshot<L, M>) {
+        let new = Arc::new(snap);
+        inner
+            .read
+            .store(Arc::as_ptr(&new).cast_mut(), Ordering::Release);
+        let old = std::mem::replace(&mut d.current, new);
+        d.retired.push((rcu::retire_epoch(), old));
+        Self::reclaim(d);
+    }
+
+    /// Drops the retired snapshots that no pinned reader can still reference.
+    fn reclaim(d: &mut Dirty<L, M>) {
+        if d.retired.is_empty() {
+            return;
+        }
+        if let Some(oldest) = rcu::oldest_pin() {
+            d.retired.retain(|(retired_at, _)| *retired_at >= oldest);
+        }
+    }
+
     /// Folds the side map into a new snapshot (caller holds the `dirty` lock).
     fn promote(inner: &Inner<L, M>, d: &mut Dirty<L, M>) {
         d.misses = 0;
         if d.map.is_empty() {
             return;
         }
-        let cur = inner.read.load();
+        let cur = Arc::clone(&d.current);
         let fresh: Vec<Entry<L, M>> = d
             .map
             .drain(..)
@@ -432,7 +482,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
         let mut all = Vec::with_capacity(cur.len() + fresh.len());
         all.extend(cur.iter().cloned());
         all.extend(fresh);
-        inner.read.store(Arc::new(Snapshot::build(all)));
+        Self::publish(inner, d, Snapshot::build(all));
     }
 
     /// Removes the series for `labels`. Returns whether it existed. Handles already bound to
@@ -443,7 +493,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
             return true;
         }
         let hash = self.hash(labels);
-        let cur = self.inner.read.load();
+        let cur = Arc::clone(&d.current);
         if cur.get(hash, labels).is_none() {
             return false;
         }
@@ -452,7 +502,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
             .filter(|e| !(e.hash == hash && e.labels == *labels))
             .cloned()
             .collect();
-        self.inner.read.store(Arc::new(Snapshot::build(kept)));
+        Self::publish(&self.inner, &mut d, Snapshot::build(kept));
         true
     }
 
@@ -461,13 +511,13 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
         let mut d = self.inner.dirty.lock();
         d.map.clear();
         d.misses = 0;
-        self.inner.read.store(Arc::new(Snapshot::empty()));
+        Self::publish(&self.inner, &mut d, Snapshot::empty());
     }
 
     /// Number of series, not counting the overflow series.
     pub fn len(&self) -> usize {
         let d = self.inner.dirty.lock();
-        self.inner.read.load().len() + d.map.len()
+        d.current.len() + d.map.len()
     }
 
     /// Whether the family holds no series.
@@ -489,7 +539,9 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
     fn snapshot(&self) -> Arc<Snapshot<L, M>> {
         let mut d = self.inner.dirty.lock();
         Self::promote(&self.inner, &mut d);
-        self.inner.read.load_full()
+        // Scrapes also free what earlier writes had to leave retired.
+        Self::reclaim(&mut d);
+        Arc::clone(&d.current)
     }
 
     pub(crate) fn visit_series(&self, consts: &[(String, String)], v: &mut dyn Visitor) {
