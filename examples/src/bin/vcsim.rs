@@ -4,9 +4,15 @@
 //! cargo run -p vsanobs-examples --bin vcsim -- --web.listen-address 127.0.0.1:8989 --clusters 4 --hosts 8
 //! ```
 //! Log in with `administrator@vsphere.local` / `VMware1!` (or `VCSIM_USER` / `VCSIM_PASSWORD`).
+//!
+//! HTTPS instead of HTTP:
+//! - `--tls-self-signed --tls-ca-out /tmp/vcsim-ca.pem`: a CA and a certificate for
+//!   `localhost` and `127.0.0.1` are generated at start; the CA certificate (PEM) is written to
+//!   the `--tls-ca-out` path for clients to trust (`vsan-exporter --vcenter.ca-file`);
+//! - `--tls-cert server.pem --tls-key server-key.pem`: a certificate chain and key from files.
 
 use vsanobs_examples::vsan::cli::{Args, init_logging, listen_address};
-use vsanobs_examples::vsan::sim::{SimConfig, Simulator};
+use vsanobs_examples::vsan::sim::{SimConfig, SimTls, Simulator};
 
 const KNOWN: &[&str] = &[
     "web.listen-address",
@@ -16,7 +22,11 @@ const KNOWN: &[&str] = &[
     "vms",
     "interval",
     "seed",
+    "tls-cert",
+    "tls-key",
+    "tls-ca-out",
 ];
+const FLAGS: &[&str] = &["tls-self-signed"];
 
 #[tokio::main]
 async fn main() {
@@ -28,7 +38,7 @@ async fn main() {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse(std::env::args().skip(1), &[], KNOWN)?;
+    let args = Args::parse(std::env::args().skip(1), FLAGS, KNOWN)?;
     let d = SimConfig::default();
     let cfg = SimConfig {
         clusters: args.num("clusters", d.clusters)?,
@@ -42,7 +52,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ..d
     };
     let addr = listen_address(args.get("web.listen-address").unwrap_or("127.0.0.1:8989"))?;
-    let server = Simulator::new(cfg.clone()).serve(addr).await?;
+    let tls = tls_from_args(&args)?;
+    let sim = Simulator::new(cfg.clone());
+    let server = match &tls {
+        Some(tls) => sim.serve_tls(addr, tls).await?,
+        None => sim.serve(addr).await?,
+    };
     tracing::info!(
         url = %server.url(),
         clusters = cfg.clusters,
@@ -57,4 +72,39 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
     server.stop().await;
     Ok(())
+}
+
+/// The TLS material the flags ask for, with the generated CA written out; `None` for HTTP.
+fn tls_from_args(args: &Args) -> Result<Option<SimTls>, Box<dyn std::error::Error>> {
+    let ca_out = args.get("tls-ca-out").map(std::path::Path::new);
+    let tls = match (args.get("tls-cert"), args.get("tls-key")) {
+        (Some(_), _) | (_, Some(_)) if args.flag("tls-self-signed") => {
+            return Err("--tls-self-signed excludes --tls-cert/--tls-key".into());
+        }
+        (Some(cert), Some(key)) => {
+            if ca_out.is_some() {
+                return Err("--tls-ca-out needs --tls-self-signed (a loaded certificate has no generated CA)".into());
+            }
+            SimTls::from_pem_files(cert.as_ref(), key.as_ref())?
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            return Err("--tls-cert and --tls-key go together".into());
+        }
+        (None, None) if args.flag("tls-self-signed") => SimTls::localhost()?,
+        (None, None) if ca_out.is_some() => {
+            return Err("--tls-ca-out needs --tls-self-signed".into());
+        }
+        (None, None) => return Ok(None),
+    };
+    match ca_out {
+        Some(path) => {
+            tls.write_ca_pem(path)?;
+            tracing::info!(path = %path.display(), "CA certificate written (PEM): trust it with --vcenter.ca-file");
+        }
+        None if tls.ca_pem().is_some() => tracing::warn!(
+            "generated CA not written anywhere (pass --tls-ca-out PATH): clients can only connect in insecure mode"
+        ),
+        None => {}
+    }
+    Ok(Some(tls))
 }

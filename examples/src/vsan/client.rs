@@ -4,8 +4,36 @@
 //!
 //! Session discipline: one login; when a call finds the session expired, exactly one
 //! re-login runs and every request in flight waits for it and retries once; keep-alive
-//! connections; [`VcenterClient::logout`] on shutdown. TLS verification is on unless
-//! `insecure` is set explicitly (which logs a warning).
+//! connections; [`VcenterClient::logout`] on shutdown.
+//!
+//! TLS (rustls with Mozilla's root certificates from `webpki-roots`, no OpenSSL): verification is
+//! on by default; `ca_file` adds the CA certificates of a PEM file (checked when the client is
+//! built: a missing or non-PEM file is a [`ClientError::CaFile`]); `insecure` turns
+//! verification off and is only honoured when set explicitly, with a warning logged (the
+//! exporter also exports it as `vsan_exporter_insecure_tls 1`). A failed handshake, e.g. an
+//! untrusted certificate, is a [`ClientError::Tls`] with the reason `tls`.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use vsanobs_examples::vsan::client::{ClientError, ClientOptions, VcenterClient};
+//! use vsanobs_examples::vsan::secret::{Credentials, Secret};
+//! let opts = ClientOptions {
+//!     url: "https://vc.example.com".into(),
+//!     credentials: Credentials { user: "monitor@vsphere.local".into(), password: Secret::new("pw") },
+//!     insecure: false,
+//!     ca_file: Some("/nonexistent/vc-ca.pem".into()),
+//!     request_timeout: Duration::from_secs(30),
+//! };
+//! // The CA file is read when the client is built, before any connection.
+//! let err = VcenterClient::new(opts.clone()).unwrap_err();
+//! assert!(matches!(err, ClientError::CaFile { .. }));
+//! assert_eq!(err.reason(), "tls_config");
+//! // Without it, verification uses the built-in roots.
+//! let client = VcenterClient::new(ClientOptions { ca_file: None, ..opts }).unwrap();
+//! assert_eq!(client.base_url(), "https://vc.example.com");
+//! ```
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -41,9 +69,13 @@ pub struct ClientOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// Transport failure (connect, TLS, reset, body read).
+    /// Transport failure (connect, reset, body read).
     #[error("http request failed")]
     Http(#[source] reqwest::Error),
+    /// The TLS handshake failed: the certificate is not trusted (unknown CA, wrong name,
+    /// expired) or the server does not speak TLS.
+    #[error("tls handshake failed")]
+    Tls(#[source] reqwest::Error),
     /// A non-SOAP error status.
     #[error("http status {status}")]
     Status {
@@ -77,6 +109,7 @@ impl ClientError {
             ClientError::Http(e) if e.is_timeout() => "timeout",
             ClientError::Http(e) if e.is_connect() => "connect",
             ClientError::Http(_) => "connection",
+            ClientError::Tls(_) => "tls",
             ClientError::Status { status: 429 } => "http_429",
             ClientError::Status { status } if *status >= 500 => "http_5xx",
             ClientError::Status { .. } => "http_status",
@@ -84,6 +117,15 @@ impl ClientError {
             ClientError::NoSessionCookie => "login",
             ClientError::CaFile { .. } => "tls_config",
             ClientError::Timeout => "timeout",
+        }
+    }
+
+    /// Classifies a transport error: a TLS failure anywhere in its chain is [`ClientError::Tls`].
+    fn transport(e: reqwest::Error) -> ClientError {
+        if is_tls_error(&e) {
+            ClientError::Tls(e)
+        } else {
+            ClientError::Http(e)
         }
     }
 
@@ -96,6 +138,49 @@ impl ClientError {
             })
         )
     }
+}
+
+/// True when a rustls error is somewhere in `e`'s source chain, also inside (nested)
+/// `io::Error`s, whose `source()` skips the error they wrap.
+fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        cur = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
+}
+
+/// Reads the CA certificates of a PEM file, each checked to be a parsable X.509 certificate.
+fn load_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let fail = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::CaFile {
+        path: path.to_owned(),
+        source,
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(Box::new(e)))?;
+    let ders = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(Box::new(e)))?;
+    if ders.is_empty() {
+        return Err(fail("no pem certificate in file".into()));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let mut certs = Vec::with_capacity(ders.len());
+    for der in ders {
+        certs.push(reqwest::Certificate::from_der(&der).map_err(|e| fail(Box::new(e)))?);
+        roots.add(der).map_err(|e| fail(Box::new(e)))?;
+    }
+    Ok(certs)
 }
 
 /// One cluster in the inventory.
@@ -171,8 +256,8 @@ impl VcenterClient {
     /// Builds the client (no network traffic yet).
     ///
     /// # Errors
-    /// [`ClientError::CaFile`] when the CA file is unusable; [`ClientError::Http`] when the
-    /// TLS stack cannot be set up.
+    /// [`ClientError::CaFile`] when the CA file cannot be read, is not PEM or holds no valid
+    /// certificate; [`ClientError::Http`] when the TLS stack cannot be set up.
     pub fn new(opts: ClientOptions) -> Result<VcenterClient, ClientError> {
         let mut b = reqwest::Client::builder()
             .use_rustls_tls()
@@ -183,18 +268,12 @@ impl VcenterClient {
             .tcp_keepalive(Duration::from_secs(30))
             .user_agent(concat!("vsanobs-vsan-exporter/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &opts.ca_file {
-            let pem = std::fs::read(path).map_err(|e| ClientError::CaFile {
-                path: path.clone(),
-                source: Box::new(e),
-            })?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| ClientError::CaFile {
-                path: path.clone(),
-                source: Box::new(e),
-            })?;
-            b = b.add_root_certificate(cert);
+            for cert in load_ca_file(path)? {
+                b = b.add_root_certificate(cert);
+            }
         }
         if opts.insecure {
-            tracing::warn!(url = %opts.url, "TLS certificate verification is DISABLED for this vCenter (insecure mode)");
+            tracing::warn!(url = %opts.url, "TLS certificate verification is DISABLED for this vCenter (insecure mode): the connection can be intercepted");
             b = b.danger_accept_invalid_certs(true);
         }
         Ok(VcenterClient {
@@ -237,7 +316,7 @@ impl VcenterClient {
                 format!("{SESSION_COOKIE}=\"{}\"", t.expose()),
             );
         }
-        let resp = req.send().await.map_err(ClientError::Http)?;
+        let resp = req.send().await.map_err(ClientError::transport)?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.map_err(ClientError::Http)?;
@@ -268,7 +347,7 @@ impl VcenterClient {
             .body(envelope(&body))
             .send()
             .await
-            .map_err(ClientError::Http)?;
+            .map_err(ClientError::transport)?;
         let status = resp.status().as_u16();
         let cookie = resp
             .headers()
@@ -442,6 +521,29 @@ impl VcenterClient {
         start: i64,
         end: i64,
     ) -> Result<Vec<EntityMetricCsv>, ClientError> {
+        self.query_perf_with(
+            cluster_moref,
+            entity_type,
+            start,
+            end,
+            parse_query_perf_response,
+        )
+        .await
+    }
+
+    /// [`query_perf`](Self::query_perf) with the answer's body handed to `parse` (the
+    /// exporter parses it as it stages it, without building the entity list first).
+    ///
+    /// # Errors
+    /// As [`query_perf`](Self::query_perf); `parse` errors are [`ClientError::Soap`].
+    pub async fn query_perf_with<T>(
+        &self,
+        cluster_moref: &str,
+        entity_type: &str,
+        start: i64,
+        end: i64,
+        parse: impl FnOnce(&str) -> Result<T, VsanError>,
+    ) -> Result<T, ClientError> {
         let body = format!(
             "<VsanPerfQueryPerf xmlns=\"urn:vsan\"><_this type=\"VsanPerformanceManager\">vsan-performance-manager</_this><querySpecs><entityRefId>{}:*</entityRefId><startTime>{}</startTime><endTime>{}</endTime></querySpecs><cluster type=\"ClusterComputeResource\">{}</cluster></VsanPerfQueryPerf>",
             escape(entity_type),
@@ -450,7 +552,7 @@ impl VcenterClient {
             escape(cluster_moref)
         );
         let text = self.call("/vsanHealth", "urn:vsan/", &body).await?;
-        parse_query_perf_response(&text).map_err(ClientError::Soap)
+        parse(&text).map_err(ClientError::Soap)
     }
 
     /// Ends the session (best effort; nothing happens when there is none).

@@ -1,15 +1,22 @@
 //! A vCenter + vSAN simulator speaking the real SOAP protocol: `/sdk` (vim25 sessions,
 //! service content, property collector) and `/vsanHealth` (`urn:vsan` performance manager),
 //! with a seeded, mutually consistent topology and data set and per-cluster fault injection.
+//! It serves plain HTTP ([`Simulator::serve`]) or HTTPS ([`Simulator::serve_tls`], with a
+//! certificate generated at start or loaded from PEM files: [`SimTls`]).
 //!
 //! # Example
 //!
 //! ```no_run
-//! # async fn demo() -> std::io::Result<()> {
-//! use vsanobs_examples::vsan::sim::{SimConfig, Simulator};
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use vsanobs_examples::vsan::sim::{SimConfig, SimTls, Simulator};
 //! let sim = Simulator::new(SimConfig { clusters: 2, hosts_per_cluster: 4, ..SimConfig::default() });
-//! let server = sim.clone().serve("127.0.0.1:0".parse().unwrap()).await?;
-//! println!("vCenter at http://{}/sdk", server.addr());
+//! let server = sim.clone().serve("127.0.0.1:0".parse()?).await?;
+//! assert_eq!(server.url(), format!("http://{}", server.addr()));
+//! // HTTPS: a CA and a certificate for 127.0.0.1/localhost; clients trust the CA file.
+//! let tls = SimTls::localhost()?;
+//! tls.write_ca_pem(std::path::Path::new("vcsim-ca.pem"))?;
+//! let secure = sim.serve_tls("127.0.0.1:0".parse()?, &tls).await?;
+//! assert!(secure.url().starts_with("https://127.0.0.1:"));
 //! # Ok(()) }
 //! ```
 
@@ -32,6 +39,11 @@ use vsanobs_core::vsan::csv::{
     format_timestamp, format_xsd_datetime, parse_entity_ref, parse_xsd_datetime,
 };
 use vsanobs_core::vsan::xml::{Element, escape};
+
+mod tls;
+
+use tls::TlsListener;
+pub use tls::{SimTls, SimTlsError};
 
 /// The session cookie vCenter sets on `SessionManager.Login`.
 pub const SESSION_COOKIE: &str = "vmware_soap_session";
@@ -459,6 +471,30 @@ impl Simulator {
     pub async fn serve(self, addr: SocketAddr) -> std::io::Result<SimServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        Ok(self.spawn_server(listener, addr, "http"))
+    }
+
+    /// Serves the simulator over HTTPS on `addr` with the certificate in `tls` (use port 0
+    /// for a free port). TLS handshakes run concurrently, each with a 10 s deadline; a
+    /// client that rejects the certificate only ends its own connection.
+    ///
+    /// # Errors
+    /// Binding the listener.
+    pub async fn serve_tls(self, addr: SocketAddr, tls: &SimTls) -> std::io::Result<SimServer> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let listener = TlsListener::start(
+            listener,
+            addr,
+            tokio_rustls::TlsAcceptor::from(tls.config.clone()),
+        );
+        Ok(self.spawn_server(listener, addr, "https"))
+    }
+
+    fn spawn_server<L>(self, listener: L, addr: SocketAddr, scheme: &'static str) -> SimServer
+    where
+        L: axum::serve::Listener<Addr = SocketAddr>,
+    {
         let app = self.clone().router();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -468,12 +504,13 @@ impl Simulator {
                 })
                 .await;
         });
-        Ok(SimServer {
+        SimServer {
             addr,
+            scheme,
             sim: self,
             stop: Some(tx),
             task: Some(task),
-        })
+        }
     }
 
     /// The axum router (`/sdk`, `/vsanHealth`).
@@ -533,6 +570,7 @@ fn op_of(m: &Mapping) -> &'static str {
 #[derive(Debug)]
 pub struct SimServer {
     addr: SocketAddr,
+    scheme: &'static str,
     sim: Simulator,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -543,9 +581,9 @@ impl SimServer {
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
-    /// The vCenter URL (`http://127.0.0.1:port`).
+    /// The vCenter URL (`http://127.0.0.1:port`, or `https://` from [`Simulator::serve_tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
     /// The simulator behind it.
     pub fn sim(&self) -> &Simulator {
