@@ -49,6 +49,7 @@ use vsanobs_core::{Registry, RegistryError};
 
 use crate::endpoint::{MetricsEndpoint, ScrapeRequest};
 use crate::metrics::{Method, RequestTracker, RouteMetrics};
+use crate::stream::ScrapeBody;
 
 /// The actix-web middleware factory: `App::new().wrap(HttpMetrics::new(&registry)?)`.
 #[derive(Clone, Debug)]
@@ -280,21 +281,30 @@ pub fn scrape_request(req: &HttpRequest) -> ScrapeRequest {
     }
 }
 
-async fn metrics_handler(req: HttpRequest, endpoint: web::Data<MetricsEndpoint>) -> HttpResponse {
+async fn metrics_handler(
+    req: HttpRequest,
+    endpoint: web::Data<MetricsEndpoint>,
+) -> HttpResponse<ScrapeBody> {
     endpoint.handle_actix(&req).await
 }
 
 impl MetricsEndpoint {
-    /// Serves one scrape for an actix request.
-    pub async fn handle_actix(&self, req: &HttpRequest) -> HttpResponse {
-        let r = self.handle(scrape_request(req)).await;
+    /// Serves one scrape for an actix request; the body streams.
+    pub async fn handle_actix(&self, req: &HttpRequest) -> HttpResponse<ScrapeBody> {
+        let r = self.handle_stream(scrape_request(req)).await;
         let status = actix_web::http::StatusCode::from_u16(r.status)
             .unwrap_or(actix_web::http::StatusCode::INTERNAL_SERVER_ERROR);
         let mut builder = HttpResponse::build(status);
         for (k, v) in r.headers {
             builder.insert_header((k, v));
         }
-        builder.body(r.body)
+        builder.message_body(r.body).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "metrics endpoint: cannot build the actix response");
+            HttpResponse::with_body(
+                actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                ScrapeBody::full(Vec::new()),
+            )
+        })
     }
 
     /// An actix resource serving this endpoint on `GET`/`HEAD <path>`:
@@ -304,5 +314,21 @@ impl MetricsEndpoint {
             .app_data(web::Data::new(self))
             .route(web::get().to(metrics_handler))
             .route(web::head().to(metrics_handler))
+    }
+}
+
+/// A streamed scrape body: actix sends it chunked (or with a length when it is one buffer).
+impl MessageBody for ScrapeBody {
+    type Error = std::io::Error;
+
+    fn size(&self) -> BodySize {
+        self.exact_len().map_or(BodySize::Stream, BodySize::Sized)
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        self.get_mut().poll_chunk(cx)
     }
 }

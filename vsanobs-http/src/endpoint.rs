@@ -30,10 +30,16 @@
 //! ```
 //!
 //! ## Note
-//! A scrape encodes the whole registry into one buffer (and gzips it when the client allows).
-//! With the async adapters encoding runs on tokio's blocking pool, so a slow collector never
-//! stalls the server's worker threads; a scrape that times out keeps its slot of the
-//! concurrency limit until its collectors return, so stuck collectors cannot pile up.
+//! The async adapters stream the answer: encoding runs on tokio's blocking pool and hands
+//! over 64 KiB chunks (gzipped as they go when the client allows) through a small bounded
+//! channel, so the exposition is never held whole; the most a scrape holds is one
+//! collector's output. The status is decided when the first chunk is ready: a scrape whose
+//! first chunk is not ready within the [timeout](MetricsEndpoint::timeout) gets 503; one that
+//! is already streaming when the timeout passes ends with a body error (the client sees a
+//! failed transfer, never a silently cut exposition). A slow collector never stalls the
+//! server's worker threads, and a scrape that times out keeps its slot of the concurrency
+//! limit until its collectors return, so stuck collectors cannot pile up.
+//! [`render`](MetricsEndpoint::render) (synchronous) returns the whole body at once.
 
 use std::fmt;
 use std::io::Write;
@@ -131,7 +137,7 @@ impl ScrapeResponse {
             .map(|(_, v)| v.as_str())
     }
 
-    fn plain(status: u16, msg: &str) -> Self {
+    pub(crate) fn plain(status: u16, msg: &str) -> Self {
         ScrapeResponse {
             status,
             headers: vec![("content-type", "text/plain; charset=utf-8".to_owned())],
@@ -146,10 +152,10 @@ struct BasicAuth {
     hash: String,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     registry: Registry,
     max_in_flight: usize,
-    timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     compression: bool,
     auth: Option<BasicAuth>,
     in_flight: AtomicUsize,
@@ -163,7 +169,7 @@ struct Inner {
 /// client accepts it, no authentication.
 #[derive(Clone)]
 pub struct MetricsEndpoint {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl fmt::Debug for MetricsEndpoint {
@@ -178,7 +184,7 @@ impl fmt::Debug for MetricsEndpoint {
 }
 
 /// Releases one concurrency slot when dropped.
-struct Permit(Arc<Inner>);
+pub(crate) struct Permit(Arc<Inner>);
 impl Drop for Permit {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -288,7 +294,7 @@ impl MetricsEndpoint {
         &self.inner.registry
     }
 
-    fn try_acquire(&self) -> Option<Permit> {
+    pub(crate) fn try_acquire(&self) -> Option<Permit> {
         let inner = &self.inner;
         let prev = inner.in_flight.fetch_add(1, Ordering::AcqRel);
         if prev >= inner.max_in_flight {
@@ -300,10 +306,13 @@ impl MetricsEndpoint {
     }
 
     fn count(&self, resp: ScrapeResponse) -> ScrapeResponse {
-        self.inner
-            .requests
-            .with(&CodeLabels { code: resp.status }, |c| c.inc());
+        self.count_status(resp.status);
         resp
+    }
+
+    /// Counts one scrape answered with `code`.
+    pub(crate) fn count_status(&self, code: u16) {
+        self.inner.requests.with(&CodeLabels { code }, |c| c.inc());
     }
 
     /// Serves one scrape synchronously (no timeout: use the async adapters for that).
@@ -316,44 +325,36 @@ impl MetricsEndpoint {
         self.count(resp)
     }
 
-    /// Serves one scrape: encoding runs on tokio's blocking pool, bounded by the
-    /// [timeout](Self::timeout) and the [concurrency limit](Self::max_concurrent_scrapes).
+    /// Serves one scrape and returns the whole answer: encoding runs on tokio's blocking
+    /// pool, bounded by the [timeout](Self::timeout) and the
+    /// [concurrency limit](Self::max_concurrent_scrapes). The adapters use
+    /// [`handle_stream`](Self::handle_stream) instead, which never holds the whole body.
     /// Must be called within a tokio runtime (axum and actix-web run on one).
     #[cfg(any(feature = "tower", feature = "actix"))]
     pub async fn handle(&self, req: ScrapeRequest) -> ScrapeResponse {
-        let Some(permit) = self.try_acquire() else {
-            return self.count(too_many());
-        };
-        let inner = self.inner.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            inner.serve(&req)
-        });
-        let joined = match self.inner.timeout {
-            Some(d) => match tokio::time::timeout(d, task).await {
-                Ok(j) => j,
+        let s = self.start_stream(req).await;
+        let mut body = s.body;
+        let mut data = Vec::new();
+        while let Some(chunk) = body.next_chunk().await {
+            match chunk {
+                Ok(c) => data.extend_from_slice(&c),
                 Err(_) => {
-                    tracing::warn!(timeout = ?d, "metrics endpoint: scrape timed out");
                     return self.count(ScrapeResponse::plain(
                         503,
                         "Exceeded configured timeout while gathering metrics.\n",
                     ));
                 }
-            },
-            None => task.await,
-        };
-        let resp = match joined {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "metrics endpoint: encoding task failed");
-                ScrapeResponse::plain(500, "Gathering metrics failed.\n")
             }
-        };
-        self.count(resp)
+        }
+        self.count(ScrapeResponse {
+            status: s.status,
+            headers: s.headers,
+            body: data,
+        })
     }
 }
 
-fn too_many() -> ScrapeResponse {
+pub(crate) fn too_many() -> ScrapeResponse {
     ScrapeResponse::plain(
         503,
         "Limit of concurrent scrapes reached, try again later.\n",
@@ -389,55 +390,79 @@ impl Inner {
         user_ok & pass_ok
     }
 
-    fn serve(&self, req: &ScrapeRequest) -> ScrapeResponse {
+    /// Authorisation, negotiation and headers of a scrape: the 401 answer, or how to write
+    /// the body.
+    pub(crate) fn prepare(&self, req: &ScrapeRequest) -> Result<Prepared, ScrapeResponse> {
         if !self.authorized(req.authorization.as_deref()) {
             let mut r = ScrapeResponse::plain(401, "Unauthorized\n");
             r.headers.push((
                 "www-authenticate",
                 "Basic realm=\"metrics\", charset=\"UTF-8\"".to_owned(),
             ));
-            return r;
+            return Err(r);
         }
         let format = negotiate(req.accept.as_deref());
         let names = req.query.as_deref().map(selected_names).unwrap_or_default();
-        let mut text = String::with_capacity(16 * 1024);
-        if names.is_empty() {
-            self.registry.encode(format, &mut text);
-        } else {
-            let keep = |n: &str| {
-                names.iter().any(|s| {
-                    s == n
-                        || s.strip_prefix(n)
-                            .is_some_and(|rest| rest == "_total" || rest == "_info")
-                })
-            };
-            self.registry.encode_filtered(format, &mut text, &keep);
-        }
         let mut headers = vec![("content-type", format.content_type().to_owned())];
         if self.compression {
             headers.push(("vary", "Accept-Encoding".to_owned()));
         }
-        let body = if self.compression && gzip_accepted(req.accept_encoding.as_deref()) {
-            let mut enc = GzEncoder::new(Vec::with_capacity(text.len() / 4), Compression::fast());
-            match enc.write_all(text.as_bytes()).and_then(|()| enc.finish()) {
-                Ok(gz) => {
-                    headers.push(("content-encoding", "gzip".to_owned()));
-                    gz
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics endpoint: gzip failed; serving identity");
-                    text.into_bytes()
-                }
-            }
-        } else {
-            text.into_bytes()
+        let gzip = self.compression && gzip_accepted(req.accept_encoding.as_deref());
+        if gzip {
+            headers.push(("content-encoding", "gzip".to_owned()));
+        }
+        Ok(Prepared {
+            format,
+            names,
+            gzip,
+            headers,
+        })
+    }
+
+    /// Writes the body `p` describes to `w` (gzipped if so negotiated).
+    pub(crate) fn write_body(&self, p: &Prepared, w: &mut dyn Write) -> std::io::Result<()> {
+        let keep = |n: &str| {
+            p.names.is_empty()
+                || p.names.iter().any(|s| {
+                    s == n
+                        || s.strip_prefix(n)
+                            .is_some_and(|rest| rest == "_total" || rest == "_info")
+                })
         };
+        if p.gzip {
+            let mut gz = GzEncoder::new(w, Compression::fast());
+            self.registry.write_filtered_to(p.format, &mut gz, &keep)?;
+            gz.finish()?.flush()
+        } else {
+            self.registry.write_filtered_to(p.format, w, &keep)
+        }
+    }
+
+    fn serve(&self, req: &ScrapeRequest) -> ScrapeResponse {
+        let p = match self.prepare(req) {
+            Ok(p) => p,
+            Err(r) => return r,
+        };
+        let mut body = Vec::with_capacity(16 * 1024);
+        if let Err(e) = self.write_body(&p, &mut body) {
+            // Writing into a Vec cannot fail; gzip could only fail on its writer.
+            tracing::error!(error = %e, "metrics endpoint: encoding failed");
+            return ScrapeResponse::plain(500, "Gathering metrics failed.\n");
+        }
         ScrapeResponse {
             status: 200,
-            headers,
+            headers: p.headers,
             body: if req.head { Vec::new() } else { body },
         }
     }
+}
+
+/// How to write one scrape's body.
+pub(crate) struct Prepared {
+    format: vsanobs_core::Format,
+    names: Vec<String>,
+    gzip: bool,
+    pub(crate) headers: Vec<(&'static str, String)>,
 }
 
 /// Whether an `Accept-Encoding` header allows gzip (q-values honoured; `*` counts unless

@@ -50,8 +50,9 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use vsanobs_core::{Registry, RegistryError};
 
-use crate::endpoint::{MetricsEndpoint, ScrapeRequest, ScrapeResponse};
+use crate::endpoint::{MetricsEndpoint, ScrapeRequest};
 use crate::metrics::{Method, RequestTracker, RouteEntry, RouteMetrics};
+use crate::stream::{ScrapeBody, ScrapeStream};
 
 /// A request extension naming the route template, for tower stacks without axum's
 /// `MatchedPath` (insert it in a routing layer inside the metrics layer, or before it).
@@ -315,23 +316,21 @@ pub fn scrape_request<B>(req: &Request<B>) -> ScrapeRequest {
     }
 }
 
-/// Turns a [`ScrapeResponse`] into an `http` response.
-pub fn into_http_response(r: ScrapeResponse) -> Response<http_body_full::Full> {
+/// Turns a [`ScrapeStream`] into an `http` response whose body streams.
+pub fn into_http_response(r: ScrapeStream) -> Response<ScrapeBody> {
     let mut builder = Response::builder().status(r.status);
     for (k, v) in &r.headers {
         builder = builder.header(*k, v.as_str());
     }
-    builder
-        .body(http_body_full::Full::new(Bytes::from(r.body)))
-        .unwrap_or_else(|_| {
-            let mut resp = Response::new(http_body_full::Full::new(Bytes::new()));
-            *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-            resp
-        })
+    builder.body(r.body).unwrap_or_else(|_| {
+        let mut resp = Response::new(ScrapeBody::full(Vec::new()));
+        *resp.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        resp
+    })
 }
 
 impl<B: Send + 'static> tower::Service<Request<B>> for MetricsService {
-    type Response = Response<http_body_full::Full>;
+    type Response = Response<ScrapeBody>;
     type Error = std::convert::Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
 
@@ -345,56 +344,39 @@ impl<B: Send + 'static> tower::Service<Request<B>> for MetricsService {
         let sreq = scrape_request(&req);
         Box::pin(async move {
             if !allowed {
-                let mut r = ScrapeResponse {
+                return Ok(into_http_response(ScrapeStream {
                     status: 405,
-                    headers: vec![("allow", "GET, HEAD".to_owned())],
-                    body: b"Method Not Allowed\n".to_vec(),
-                };
-                r.headers
-                    .push(("content-type", "text/plain; charset=utf-8".to_owned()));
-                return Ok(into_http_response(r));
+                    headers: vec![
+                        ("allow", "GET, HEAD".to_owned()),
+                        ("content-type", "text/plain; charset=utf-8".to_owned()),
+                    ],
+                    body: ScrapeBody::full(b"Method Not Allowed\n".to_vec()),
+                }));
             }
-            Ok(into_http_response(endpoint.handle(sreq).await))
+            Ok(into_http_response(endpoint.handle_stream(sreq).await))
         })
     }
 }
 
-/// A complete in-memory body (one data frame), so this crate needs no `http-body-util`.
-pub mod http_body_full {
-    use super::*;
+impl Body for ScrapeBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
 
-    /// A body holding one buffer, sent as a single frame.
-    #[derive(Clone, Debug, Default)]
-    pub struct Full {
-        data: Option<Bytes>,
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.get_mut()
+            .poll_chunk(cx)
+            .map(|c| c.map(|r| r.map(Frame::data)))
     }
 
-    impl Full {
-        /// A body of `data`.
-        pub fn new(data: Bytes) -> Self {
-            Full {
-                data: (!data.is_empty()).then_some(data),
-            }
-        }
+    fn is_end_stream(&self) -> bool {
+        self.is_end()
     }
 
-    impl Body for Full {
-        type Data = Bytes;
-        type Error = std::convert::Infallible;
-
-        fn poll_frame(
-            self: Pin<&mut Self>,
-            _cx: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-            Poll::Ready(self.get_mut().data.take().map(|d| Ok(Frame::data(d))))
-        }
-
-        fn is_end_stream(&self) -> bool {
-            self.data.is_none()
-        }
-
-        fn size_hint(&self) -> SizeHint {
-            SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
-        }
+    fn size_hint(&self) -> SizeHint {
+        self.exact_len()
+            .map_or_else(SizeHint::default, SizeHint::with_exact)
     }
 }

@@ -77,6 +77,8 @@ mod exemplar;
 #[cfg(feature = "tower")]
 pub mod layer;
 pub mod metrics;
+#[cfg(any(feature = "tower", feature = "actix"))]
+pub mod stream;
 
 pub use endpoint::{EndpointError, MetricsEndpoint, ScrapeRequest, ScrapeResponse};
 pub use exemplar::current_trace;
@@ -85,6 +87,8 @@ pub use layer::{
     HttpMetrics, HttpMetricsLayer, MetricsService, ResponseBody, ResponseFuture, RouteTemplate,
 };
 pub use metrics::{Method, RequestTracker, RouteMetrics, RouteMetricsBuilder};
+#[cfg(any(feature = "tower", feature = "actix"))]
+pub use stream::{ScrapeBody, ScrapeStream};
 
 #[cfg(test)]
 mod assertions {
