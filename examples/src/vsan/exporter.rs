@@ -3,18 +3,23 @@
 //! served by a [`Collector`] (a scrape never waits on vCenter), counters accumulated from
 //! per-interval deltas, and the last sample time per cluster persisted in the state file.
 
-use std::collections::{BTreeMap, HashMap};
+mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use vsanobs_core::model::{MetricDesc, MetricFamily, MetricKind, Sample};
-use vsanobs_core::vsan::EntityMetricCsv;
-use vsanobs_core::vsan::catalogue::{self, ENTITY_TYPES, Scope};
-use vsanobs_core::vsan::mapping::{DeltaAccumulator, MetricRef, map_entity};
+use vsanobs_core::model::{MetricDesc, MetricFamily, MetricKind, Number, Sample, Value};
+use vsanobs_core::vsan::VsanError;
+use vsanobs_core::vsan::catalogue::{self, ENTITY_TYPES};
+use vsanobs_core::vsan::mapping::map_entity;
+use vsanobs_core::vsan::soap::for_each_entity;
 use vsanobs_core::{CollectError, Collector};
+
+use self::store::{ColumnMetric, NONE, Names, Staged, Strings, Tables};
 
 use super::client::{ClientError, ClusterInv, VcenterClient};
 use super::config::Target;
@@ -125,55 +130,6 @@ impl Default for EngineOptions {
     }
 }
 
-type Labels = Vec<(&'static str, Lv)>;
-
-/// A label value: static (`op="read"`) or shared between all series of an entity, so a
-/// series costs one small vector, not one string per label.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Lv {
-    Static(&'static str),
-    Shared(Arc<str>),
-}
-
-impl AsRef<str> for Lv {
-    fn as_ref(&self) -> &str {
-        match self {
-            Lv::Static(s) => s,
-            Lv::Shared(s) => s,
-        }
-    }
-}
-
-fn shared(s: &str) -> Lv {
-    Lv::Shared(Arc::from(s))
-}
-
-/// The labels of one series: the entity's labels (vcenter, cluster, host, disk...), one
-/// allocation shared by every series of the entity, then the catalogue row's static labels
-/// (`op="read"`). A series key costs two pointers, not a vector of label pairs.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct SeriesKey {
-    entity: Arc<[(&'static str, Lv)]>,
-    extra: &'static [(&'static str, &'static str)],
-}
-
-impl SeriesKey {
-    /// Appends the labels to `s`, entity labels first.
-    fn label(&self, mut s: Sample) -> Sample {
-        s.labels.reserve(self.entity.len() + self.extra.len());
-        for (k, v) in self.entity.iter() {
-            s.labels.push(((*k).to_owned(), v.as_ref().to_owned()));
-        }
-        for (k, v) in self.extra {
-            s.labels.push(((*k).to_owned(), (*v).to_owned()));
-        }
-        s
-    }
-}
-
-/// Successful answers of one cluster's collection, by entity type, not yet published.
-type Staged = Vec<(&'static str, Vec<EntityMetricCsv>)>;
-
 #[derive(Default)]
 struct ClusterData {
     vcenter: String,
@@ -184,10 +140,17 @@ struct ClusterData {
     slow: bool,
     errors: BTreeMap<&'static str, u64>,
     last_sample: BTreeMap<String, i64>,
-    gauges: HashMap<String, HashMap<SeriesKey, (f64, i64)>>,
-    help: HashMap<String, (&'static str, Option<&'static str>)>,
-    counters: DeltaAccumulator<(&'static str, SeriesKey)>,
+    tables: Tables,
     unknown_series: BTreeMap<&'static str, usize>,
+}
+
+/// One cluster: its published data, its interned label values and a lock that serialises
+/// its collections.
+struct ClusterSlot {
+    data: Mutex<ClusterData>,
+    /// Locked after `data` when both are needed.
+    strings: Mutex<Strings>,
+    collecting: tokio::sync::Mutex<()>,
 }
 
 struct TargetRt {
@@ -212,7 +175,7 @@ impl TargetRt {
 struct Shared {
     opts: EngineOptions,
     targets: parking_lot::RwLock<Vec<Arc<TargetRt>>>,
-    clusters: Mutex<BTreeMap<String, Arc<Mutex<ClusterData>>>>,
+    clusters: Mutex<BTreeMap<String, Arc<ClusterSlot>>>,
     state: Mutex<StateFile>,
     semaphore: tokio::sync::Semaphore,
     cycles: AtomicU64,
@@ -307,7 +270,7 @@ impl Exporter {
             t.client.logout().await;
         }
         self.shared.clusters.lock().retain(|_, c| {
-            let c = c.lock();
+            let c = c.data.lock();
             next.iter().any(|t| {
                 t.spec.name == c.vcenter
                     && (c.name.is_empty()
@@ -374,7 +337,7 @@ impl Exporter {
         self.shared.cycles.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn cluster_entry(&self, vcenter: &str, name: &str, key: &str) -> Arc<Mutex<ClusterData>> {
+    fn cluster_entry(&self, vcenter: &str, name: &str, key: &str) -> Arc<ClusterSlot> {
         let mut map = self.shared.clusters.lock();
         map.entry(format!("{vcenter}\u{0}{name}"))
             .or_insert_with(|| {
@@ -386,13 +349,17 @@ impl Exporter {
                     .unwrap_or_default()
                     .into_iter()
                     .collect();
-                Arc::new(Mutex::new(ClusterData {
-                    vcenter: vcenter.to_owned(),
-                    name: name.to_owned(),
-                    key: key.to_owned(),
-                    last_sample,
-                    ..ClusterData::default()
-                }))
+                Arc::new(ClusterSlot {
+                    data: Mutex::new(ClusterData {
+                        vcenter: vcenter.to_owned(),
+                        name: name.to_owned(),
+                        key: key.to_owned(),
+                        last_sample,
+                        ..ClusterData::default()
+                    }),
+                    strings: Mutex::default(),
+                    collecting: tokio::sync::Mutex::new(()),
+                })
             })
             .clone()
     }
@@ -401,7 +368,7 @@ impl Exporter {
         let map = self.shared.clusters.lock();
         let mut any = false;
         for c in map.values() {
-            let mut c = c.lock();
+            let mut c = c.data.lock();
             if c.vcenter == t.spec.name {
                 c.success = Some(false);
                 *c.errors.entry(reason).or_default() += 1;
@@ -411,7 +378,7 @@ impl Exporter {
         drop(map);
         if !any {
             let c = self.cluster_entry(&t.spec.name, "", "");
-            let mut c = c.lock();
+            let mut c = c.data.lock();
             c.success = Some(false);
             *c.errors.entry(reason).or_default() += 1;
         }
@@ -452,20 +419,22 @@ impl Exporter {
     async fn collect_cluster(&self, t: &TargetRt, inv: &ClusterInv, now: i64) {
         let uuid = inv.uuid.clone().unwrap_or_default();
         let key = format!("{}/{uuid}", t.spec.name);
-        let entry = self.cluster_entry(&t.spec.name, &inv.name, &key);
+        let slot = self.cluster_entry(&t.spec.name, &inv.name, &key);
+        // One collection of a cluster at a time: answers are staged against the high-water
+        // marks read below, which only this collection moves.
+        let _collecting = slot.collecting.lock().await;
         let started = Instant::now();
         let (slow, windows) = {
-            let c = entry.lock();
-            let windows: Vec<(&'static str, i64)> = ENTITY_TYPES
+            let c = slot.data.lock();
+            let windows: Vec<(usize, i64, Option<i64>)> = ENTITY_TYPES
                 .iter()
-                .map(|et| {
-                    let start = c
-                        .last_sample
-                        .get(et.id)
-                        .copied()
+                .enumerate()
+                .map(|(i, et)| {
+                    let after = c.last_sample.get(et.id).copied();
+                    let start = after
                         .unwrap_or(now - self.shared.opts.lookback_secs)
                         .max(now - 86_000);
-                    (et.id, start)
+                    (i, start, after)
                 })
                 .collect();
             (c.slow, windows)
@@ -476,32 +445,43 @@ impl Exporter {
             self.shared.opts.per_cluster_concurrency.max(1)
         };
         let per_cluster = Arc::new(tokio::sync::Semaphore::new(conc));
-        let names = Arc::new(Names::new(&t.spec.name, inv));
-        // Results are staged and published together with the state file, under the cluster
-        // lock: a scrape never sees counters the state file does not account for.
-        let staged: Arc<Mutex<Staged>> = Arc::default();
+        let names = Arc::new(names_of(&mut slot.strings.lock(), &t.spec.name, inv));
+        // Each answer is parsed as it streams in and staged in the compact form; the staged
+        // answers are published together with the state file, under the cluster lock: a
+        // scrape never sees counters the state file does not account for.
+        let staged: Arc<Mutex<Vec<Staged>>> = Arc::default();
         // Dropping the set (on timeout) aborts the requests still running.
         let mut set = tokio::task::JoinSet::new();
-        for (et, start) in windows.into_iter().filter(|(_, s)| *s < now) {
+        for (et, start, after) in windows.into_iter().filter(|(_, s, _)| *s < now) {
             let shared = self.shared.clone();
             let client = t.client.clone();
             let moref = inv.moref.clone();
-            let (entry, staged, per_cluster) = (entry.clone(), staged.clone(), per_cluster.clone());
+            let (slot, staged, per_cluster, names) = (
+                slot.clone(),
+                staged.clone(),
+                per_cluster.clone(),
+                names.clone(),
+            );
             let (vcenter, cluster) = (t.spec.name.clone(), inv.name.clone());
             set.spawn(async move {
+                let et_id = ENTITY_TYPES[et].id;
                 let res = {
                     let _slot = per_cluster.acquire_owned().await;
                     let _permit = shared.semaphore.acquire().await;
-                    client.query_perf(&moref, et, start, now).await
+                    client
+                        .query_perf_with(&moref, et_id, start, now, |xml| {
+                            stage(xml, et, after, &names, &slot.strings, &cluster)
+                        })
+                        .await
                 };
                 match res {
-                    Ok(entities) => {
-                        staged.lock().push((et, entities));
+                    Ok(s) => {
+                        staged.lock().push(s);
                         true
                     }
                     Err(e) => {
-                        tracing::warn!(vcenter = %vcenter, cluster = %cluster, entity_type = et, reason = e.reason(), error = %ErrChain(&e), "vSAN query failed");
-                        *entry.lock().errors.entry(e.reason()).or_default() += 1;
+                        tracing::warn!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, reason = e.reason(), error = %ErrChain(&e), "vSAN query failed");
+                        *slot.data.lock().errors.entry(e.reason()).or_default() += 1;
                         false
                     }
                 }
@@ -518,34 +498,38 @@ impl Exporter {
             Ok(ok) => ok,
             Err(_) => {
                 tracing::warn!(vcenter = %t.spec.name, cluster = %inv.name, "cluster collection timed out");
-                *entry.lock().errors.entry("timeout").or_default() += 1;
+                *slot.data.lock().errors.entry("timeout").or_default() += 1;
                 false
             }
         };
+        drop(names);
         let staged = std::mem::take(&mut *staged.lock());
+        let any = !staged.is_empty();
         let elapsed = started.elapsed();
-        let mut c = entry.lock();
-        for (et, entities) in &staged {
-            apply(
-                &mut c,
-                et,
-                entities,
-                &names,
-                self.shared.opts.stale_after_secs,
-            );
+        let mut c = slot.data.lock();
+        for s in staged {
+            publish(&mut c, s, self.shared.opts.stale_after_secs);
         }
         c.success = Some(ok);
         c.duration = elapsed.as_secs_f64();
         c.slow = !ok || elapsed > self.shared.opts.cluster_timeout / 2;
+        tracing::debug!(vcenter = %t.spec.name, cluster = %inv.name, series = c.tables.series(), table_bytes = c.tables.heap_bytes(), "collection published");
         let mut state = self.shared.state.lock();
         for (et, ts) in &c.last_sample {
             state.set(&c.key, et, *ts);
         }
         if let Some(path) = &self.shared.opts.state_file
-            && !staged.is_empty()
+            && any
             && let Err(e) = state.save(path)
         {
             tracing::warn!(path = %path.display(), error = %ErrChain(&e), "cannot write state file");
+        }
+        drop(state);
+        // Names of entities that went away: drop them once they are a fair share.
+        let mut strings = slot.strings.lock();
+        let used = referenced(&c.tables, strings.len());
+        if strings.len() - used > 32 && (strings.len() - used) * 4 > strings.len() {
+            strings.compact(&mut c.tables.tables);
         }
     }
 }
@@ -564,162 +548,133 @@ impl std::fmt::Display for ErrChain<'_> {
     }
 }
 
-/// UUID -> name maps of one cluster.
-struct Names {
-    base: Labels,
-    hosts: HashMap<String, (Lv, Lv)>,
-    disks: HashMap<String, (Lv, Lv)>,
-    vms: HashMap<String, Lv>,
-}
-
-impl Names {
-    fn new(vcenter: &str, inv: &ClusterInv) -> Names {
-        let base = vec![
-            ("vcenter", shared(vcenter)),
-            ("cluster_name", shared(&inv.name)),
-            (
-                "cluster_uuid",
-                shared(inv.uuid.as_deref().unwrap_or_default()),
-            ),
-        ];
-        let mut hosts = HashMap::new();
-        let mut disks = HashMap::new();
-        for h in &inv.hosts {
-            let node = h.node_uuid.clone().unwrap_or_default();
-            let ids = (shared(&h.name), shared(&node));
-            for (d, _) in &h.disks {
-                disks.insert(d.clone(), ids.clone());
-            }
-            hosts.insert(node, ids);
-        }
-        let vms = inv
-            .vms
-            .iter()
-            .map(|v| (v.instance_uuid.clone(), shared(&v.name)))
-            .collect();
-        Names {
-            base,
-            hosts,
-            disks,
-            vms,
-        }
-    }
-
-    fn labels(&self, scope: Scope, uuid: &str, sub: Option<&str>) -> Labels {
-        let mut l = self.base.clone();
-        let own = shared(uuid);
-        let host = |l: &mut Labels, h: Option<&(Lv, Lv)>| {
-            let (name, node) = h.cloned().unwrap_or_else(|| (own.clone(), own.clone()));
-            l.push(("host_name", name));
-            l.push(("host_uuid", node));
-        };
-        match scope {
-            Scope::Cluster => {}
-            Scope::Host => host(&mut l, self.hosts.get(uuid)),
-            Scope::Pnic => {
-                host(&mut l, self.hosts.get(uuid));
-                l.push(("vmnic", shared(sub.unwrap_or(""))));
-            }
-            Scope::Disk => {
-                let (name, node) = self
-                    .disks
-                    .get(uuid)
-                    .cloned()
-                    .unwrap_or((Lv::Static(""), Lv::Static("")));
-                l.push(("host_name", name));
-                l.push(("host_uuid", node));
-                l.push(("disk_uuid", own.clone()));
-            }
-            Scope::Vm => l.push((
-                "vm_name",
-                self.vms.get(uuid).cloned().unwrap_or_else(|| own.clone()),
-            )),
-            _ => {}
-        }
-        l
-    }
-}
-
-fn apply(
-    c: &mut ClusterData,
-    et: &'static str,
-    entities: &[EntityMetricCsv],
-    names: &Names,
-    stale_after: i64,
-) {
-    let Some(info) = catalogue::entity_type(et) else {
-        return;
+/// The inventory's names of one cluster, interned.
+fn names_of(strings: &mut Strings, vcenter: &str, inv: &ClusterInv) -> Names {
+    let _ = vcenter;
+    let mut names = Names {
+        cluster_uuid: strings.intern(inv.uuid.as_deref().unwrap_or_default()),
+        ..Names::default()
     };
-    let after = c.last_sample.get(et).copied();
-    let mut newest: Option<i64> = None;
-    let mut bad = 0u64;
-    let mut unknown = 0usize;
-    for csv in entities {
+    for h in &inv.hosts {
+        let node = h.node_uuid.as_deref().unwrap_or_default();
+        let ids = (strings.intern(&h.name), strings.intern(node));
+        for (d, _) in &h.disks {
+            names.disks.insert(d.clone(), ids);
+        }
+        names.hosts.insert(node.to_owned(), ids);
+    }
+    for v in &inv.vms {
+        names
+            .vms
+            .insert(v.instance_uuid.clone(), strings.intern(&v.name));
+    }
+    names
+}
+
+/// Parses one answer as it streams and stages it: entity type `et` (index into
+/// [`ENTITY_TYPES`]), counter intervals after `after` only.
+fn stage(
+    xml: &str,
+    et: usize,
+    after: Option<i64>,
+    names: &Names,
+    strings: &Mutex<Strings>,
+    cluster: &str,
+) -> Result<Staged, VsanError> {
+    let info = &ENTITY_TYPES[et];
+    let mut staged = Staged::new(et);
+    for_each_entity(xml, |csv| {
         let m = match map_entity(csv, after) {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(cluster = %c.name, entity = %csv.entity_ref_id, reason = e.reason(), error = %e, "skipping entity");
-                bad += 1;
-                continue;
+                tracing::warn!(cluster = %cluster, entity = %csv.entity_ref_id, reason = e.reason(), error = %e, "skipping entity");
+                staged.bad += 1;
+                return;
             }
         };
-        if m.entity_type != et {
-            continue;
+        if m.entity_type != info.id {
+            return;
         }
-        unknown += m.unknown_labels;
-        let entity: Arc<[(&'static str, Lv)]> =
-            names.labels(info.scope, &m.uuid, m.sub.as_deref()).into();
-        for g in &m.gauges {
-            let (name, help, unit, extra) = match &g.metric {
-                MetricRef::Known(k) => (
-                    k.metric.name.to_owned(),
-                    k.metric.help,
-                    k.metric.unit,
-                    k.extra,
-                ),
-                other => (
-                    other.name().to_owned(),
-                    "vSAN metric label not in the catalogue, exported raw (no unit conversion).",
-                    None,
-                    &[][..],
-                ),
-            };
-            // An existing equal key is kept, so all series of an entity keep sharing the
-            // entity labels of the first collection.
-            let labels = SeriesKey {
-                entity: entity.clone(),
-                extra,
-            };
-            newest = newest.max(Some(g.timestamp));
-            c.help.entry(name.clone()).or_insert((help, unit));
-            c.gauges
-                .entry(name)
-                .or_default()
-                .insert(labels, (g.value, g.timestamp));
-        }
-        for d in &m.deltas {
-            let labels = SeriesKey {
-                entity: entity.clone(),
-                extra: d.mapping.extra,
-            };
-            if let Some(t) = d.samples.last() {
-                newest = newest.max(Some(t.0));
-            }
-            c.counters.add((d.mapping.metric.name, labels), &d.samples);
-        }
+        let key = names.key(&mut strings.lock(), info.scope, &m.uuid, m.sub.as_deref());
+        staged.add(key, &m);
+    })?;
+    Ok(staged)
+}
+
+/// Publishes one staged answer: merges its series, counts its bad entities and unknown
+/// labels, moves the entity type's high-water mark and drops stale gauges.
+fn publish(c: &mut ClusterData, s: Staged, stale_after: i64) {
+    let et = s.info().id;
+    if s.bad > 0 {
+        *c.errors.entry("bad_value").or_default() += s.bad;
     }
-    if bad > 0 {
-        *c.errors.entry("bad_value").or_default() += bad;
-    }
-    c.unknown_series.insert(et, unknown);
+    c.unknown_series.insert(et, s.unknown);
+    let newest = s.newest;
+    c.tables.merge(s);
     if let Some(n) = newest {
         let prev = c.last_sample.get(et).copied().unwrap_or(i64::MIN);
         if n > prev {
             c.last_sample.insert(et.to_owned(), n);
         }
-        for series in c.gauges.values_mut() {
-            series.retain(|_, (_, ts)| *ts > n - stale_after);
+        c.tables.drop_stale(n.saturating_sub(stale_after));
+    }
+}
+
+/// How many of `len` interned strings the tables refer to.
+fn referenced(tables: &Tables, len: usize) -> usize {
+    let mut used = vec![false; len];
+    for t in &tables.tables {
+        for key in &t.keys {
+            for &s in key.iter().filter(|s| **s != NONE) {
+                if let Some(u) = used.get_mut(s as usize) {
+                    *u = true;
+                }
+            }
         }
+    }
+    used.iter().filter(|u| **u).count()
+}
+
+/// Where a scrape's families go: owned [`MetricFamily`] values, or the registry's streaming
+/// sink. Samples follow the family they belong to.
+trait Emit {
+    fn family(&mut self, name: &str, help: &str, unit: Option<&str>, kind: MetricKind);
+    /// A sample of the current family; `labels` are concatenated.
+    fn sample(&mut self, labels: &[&[(&str, &str)]], value: Number);
+}
+
+/// Builds owned families (the `collect` path).
+struct Owned<'a>(&'a mut Vec<MetricFamily>);
+
+impl Emit for Owned<'_> {
+    fn family(&mut self, name: &str, help: &str, unit: Option<&str>, kind: MetricKind) {
+        let f = MetricFamily::new(name, help, kind);
+        self.0.push(match unit {
+            Some(u) => f.with_unit(u),
+            None => f,
+        });
+    }
+
+    fn sample(&mut self, labels: &[&[(&str, &str)]], value: Number) {
+        let Some(f) = self.0.last_mut() else {
+            return;
+        };
+        let value = match f.kind {
+            MetricKind::Counter => Value::Counter {
+                value,
+                exemplar: None,
+            },
+            _ => Value::Gauge(value),
+        };
+        let n = labels.iter().map(|l| l.len()).sum();
+        let mut s = Sample {
+            labels: Vec::with_capacity(n),
+            value,
+        };
+        for (k, v) in labels.iter().flat_map(|l| l.iter()) {
+            s.labels.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        f.push(s);
     }
 }
 
@@ -727,9 +682,9 @@ fn apply(
 ///
 /// [`Exporter::collector`] gives one collector for every family;
 /// [`Exporter::collectors`] splits the families between several collectors by a stable hash
-/// of their name, so each builds only its share of the owned samples the `Collector` API
-/// asks for, and the registry encodes and frees one share before it runs the next: the
-/// transient memory of a scrape is the largest share, not the whole exporter.
+/// of their name, so each builds only its share of a scrape, and the registry encodes and
+/// frees one share before it runs the next: the transient memory of a scrape is the largest
+/// share, not the whole exporter.
 pub struct VsanCollector {
     shared: Arc<Shared>,
     name: String,
@@ -754,20 +709,29 @@ fn name_hash(name: &str) -> u64 {
     })
 }
 
-fn fam(desc: &MetricDesc) -> MetricFamily {
-    let f = MetricFamily::new(desc.name, desc.help, desc.kind);
-    match desc.unit {
-        Some(u) => f.with_unit(u),
-        None => f,
-    }
+/// Emits one cluster's samples of a self-metric family: the cluster, its `vcenter` and
+/// `cluster_name` labels, the family and the sink.
+type SelfSamples = dyn Fn(&ClusterData, &[(&str, &str)], &mut Lazy<'_>, &mut dyn Emit);
+
+/// Emits the family header once, before its first sample.
+struct Lazy<'a> {
+    desc: &'a MetricDesc,
+    open: bool,
 }
 
-fn sample<V: AsRef<str>>(mut s: Sample, labels: &[(&'static str, V)]) -> Sample {
-    s.labels.reserve(labels.len());
-    for (k, v) in labels {
-        s = s.with_label(*k, v.as_ref());
+impl Lazy<'_> {
+    fn sample(&mut self, out: &mut dyn Emit, labels: &[&[(&str, &str)]], value: Number) {
+        if !self.open {
+            out.family(
+                self.desc.name,
+                self.desc.help,
+                self.desc.unit,
+                self.desc.kind,
+            );
+            self.open = true;
+        }
+        out.sample(labels, value);
     }
-    s
 }
 
 impl VsanCollector {
@@ -789,6 +753,141 @@ impl VsanCollector {
         let (index, count) = self.shard;
         count <= 1 || name_hash(name) % count == index
     }
+
+    fn slots(&self) -> Vec<Arc<ClusterSlot>> {
+        self.shared.clusters.lock().values().cloned().collect()
+    }
+
+    /// Every family this collector serves: the vSAN series (catalogue families first, then
+    /// those of unknown labels), then the self-metrics.
+    fn emit(&self, out: &mut dyn Emit) {
+        let slots = self.slots();
+        for desc in catalogue::METRICS.iter().filter(|d| self.serves(d.name)) {
+            emit_series(out, &slots, desc.name);
+        }
+        let mut unknown = BTreeSet::new();
+        for slot in &slots {
+            let c = slot.data.lock();
+            for t in &c.tables.tables {
+                for col in &t.columns {
+                    if let ColumnMetric::Unknown(n) = &col.metric
+                        && self.serves(n)
+                        && !catalogue::METRICS.iter().any(|d| d.name == &**n)
+                        && !unknown.contains(&**n)
+                    {
+                        unknown.insert(n.to_string());
+                    }
+                }
+            }
+        }
+        for name in &unknown {
+            emit_series(out, &slots, name);
+        }
+        self.emit_self(out, &slots);
+    }
+
+    fn emit_self(&self, out: &mut dyn Emit, slots: &[Arc<ClusterSlot>]) {
+        use self_metrics as sm;
+        let targets = self.shared.targets.read().clone();
+        if self.serves(sm::INSECURE_TLS.name) {
+            let mut f = Lazy {
+                desc: &sm::INSECURE_TLS,
+                open: false,
+            };
+            for t in &targets {
+                let v = Number::Int(i64::from(t.spec.client.insecure));
+                f.sample(out, &[&[("vcenter", &t.spec.name)]], v);
+            }
+        }
+        if self.serves(sm::LOGINS.name) {
+            let mut f = Lazy {
+                desc: &sm::LOGINS,
+                open: false,
+            };
+            for t in &targets {
+                let v = Number::Uint(t.client.logins());
+                f.sample(out, &[&[("vcenter", &t.spec.name)]], v);
+            }
+        }
+        let each = |out: &mut dyn Emit, desc: &MetricDesc, emit: &SelfSamples| {
+            if !self.serves(desc.name) {
+                return;
+            }
+            let mut f = Lazy { desc, open: false };
+            for slot in slots {
+                let c = slot.data.lock();
+                let id = [
+                    ("vcenter", c.vcenter.as_str()),
+                    ("cluster_name", c.name.as_str()),
+                ];
+                emit(&c, &id, &mut f, out);
+            }
+        };
+        each(out, &sm::COLLECT_SUCCESS, &|c, id, f, out| {
+            if let Some(ok) = c.success {
+                f.sample(out, &[id], Number::Int(i64::from(ok)));
+            }
+        });
+        each(out, &sm::COLLECT_DURATION, &|c, id, f, out| {
+            if c.success.is_some() {
+                f.sample(out, &[id], Number::Float(c.duration));
+            }
+        });
+        each(out, &sm::FETCH_ERRORS, &|c, id, f, out| {
+            for (reason, n) in &c.errors {
+                f.sample(out, &[id, &[("reason", reason)]], Number::Uint(*n));
+            }
+        });
+        each(out, &sm::LAST_SAMPLE, &|c, id, f, out| {
+            for (et, ts) in &c.last_sample {
+                f.sample(out, &[id, &[("entity_type", et)]], Number::Int(*ts));
+            }
+        });
+        each(out, &sm::UNKNOWN_LABELS, &|c, id, f, out| {
+            if !c.name.is_empty() {
+                let n = c.unknown_series.values().sum::<usize>();
+                f.sample(out, &[id], Number::Int(n as i64));
+            }
+        });
+    }
+}
+
+/// The samples of vSAN family `name` in every cluster, each cluster locked in turn.
+fn emit_series(out: &mut dyn Emit, slots: &[Arc<ClusterSlot>], name: &str) {
+    let mut open = false;
+    for slot in slots {
+        let c = slot.data.lock();
+        if c.name.is_empty() {
+            continue;
+        }
+        let strings = slot.strings.lock();
+        for (t, et) in c.tables.tables.iter().zip(ENTITY_TYPES) {
+            let label_names = et.scope.labels();
+            for col in t.columns.iter().filter(|c| c.metric.name() == name) {
+                let counter = col.metric.is_counter();
+                let extra = col.metric.extra();
+                for (key, cell) in t.keys.iter().zip(&col.cells) {
+                    if !cell.is_set() {
+                        continue;
+                    }
+                    if !open {
+                        let (help, unit, kind) = col.metric.family();
+                        out.family(name, help, unit, kind);
+                        open = true;
+                    }
+                    let mut pairs = [("", ""); 6];
+                    pairs[0] = ("vcenter", c.vcenter.as_str());
+                    pairs[1] = ("cluster_name", c.name.as_str());
+                    let n = label_names.len().min(pairs.len());
+                    for (j, pair) in pairs.iter_mut().enumerate().take(n).skip(2) {
+                        *pair = (label_names[j], strings.get(key[j - 2]));
+                    }
+                    let _ = counter;
+                    out.sample(&[&pairs[..n], extra], Number::Float(cell.value));
+                }
+            }
+        }
+    }
 }
 
 impl Collector for VsanCollector {
@@ -797,105 +896,7 @@ impl Collector for VsanCollector {
     }
 
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        let clusters: Vec<Arc<Mutex<ClusterData>>> =
-            self.shared.clusters.lock().values().cloned().collect();
-        let mut families: BTreeMap<String, MetricFamily> = BTreeMap::new();
-        let own = |desc: &MetricDesc| self.serves(desc.name).then(|| fam(desc));
-        let mut success = own(&self_metrics::COLLECT_SUCCESS);
-        let mut duration = own(&self_metrics::COLLECT_DURATION);
-        let mut errors = own(&self_metrics::FETCH_ERRORS);
-        let mut last = own(&self_metrics::LAST_SAMPLE);
-        let mut unknown = own(&self_metrics::UNKNOWN_LABELS);
-        let mut insecure = own(&self_metrics::INSECURE_TLS);
-        let mut logins = own(&self_metrics::LOGINS);
-        let targets = self.shared.targets.read().clone();
-        for t in &targets {
-            if let Some(f) = &mut insecure {
-                f.push(
-                    Sample::gauge_int(i64::from(t.spec.client.insecure))
-                        .with_label("vcenter", t.spec.name.clone()),
-                );
-            }
-            if let Some(f) = &mut logins {
-                f.push(
-                    Sample::counter_int(t.client.logins())
-                        .with_label("vcenter", t.spec.name.clone()),
-                );
-            }
-        }
-        for c in &clusters {
-            let c = c.lock();
-            let id = [
-                ("vcenter", c.vcenter.as_str()),
-                ("cluster_name", c.name.as_str()),
-            ];
-            if let Some(ok) = c.success {
-                if let Some(f) = &mut success {
-                    f.push(sample(Sample::gauge_int(i64::from(ok)), &id));
-                }
-                if let Some(f) = &mut duration {
-                    f.push(sample(Sample::gauge(c.duration), &id));
-                }
-            }
-            if let Some(f) = &mut errors {
-                for (reason, n) in &c.errors {
-                    f.push(sample(Sample::counter_int(*n), &id).with_label("reason", *reason));
-                }
-            }
-            if let Some(f) = &mut last {
-                for (et, ts) in &c.last_sample {
-                    f.push(
-                        sample(Sample::gauge_int(*ts), &id).with_label("entity_type", et.clone()),
-                    );
-                }
-            }
-            if c.name.is_empty() {
-                continue;
-            }
-            if let Some(f) = &mut unknown {
-                f.push(sample(
-                    Sample::gauge_int(c.unknown_series.values().sum::<usize>() as i64),
-                    &id,
-                ));
-            }
-            for (name, series) in c.gauges.iter().filter(|(n, _)| self.serves(n)) {
-                let f = families.entry(name.clone()).or_insert_with(|| {
-                    let (help, unit) = c.help.get(name).copied().unwrap_or(("", None));
-                    let f = MetricFamily::new(name.clone(), help, MetricKind::Gauge);
-                    match unit {
-                        Some(u) => f.with_unit(u),
-                        None => f,
-                    }
-                });
-                f.samples.reserve(series.len());
-                for (key, (v, _)) in series {
-                    f.push(key.label(Sample::gauge(*v)));
-                }
-            }
-            // Counters: help and unit from the catalogue.
-            for ((name, key), total) in c.counters.iter() {
-                if !self.serves(name) {
-                    continue;
-                }
-                let f = match families.get_mut(*name) {
-                    Some(f) => f,
-                    None => {
-                        let Some(desc) = catalogue::METRICS.iter().find(|d| d.name == *name) else {
-                            continue;
-                        };
-                        families.entry((*name).to_owned()).or_insert(fam(desc))
-                    }
-                };
-                f.push(key.label(Sample::counter(total)));
-            }
-        }
-        out.extend(families.into_values());
-        out.extend(
-            [success, duration, errors, last, unknown, insecure, logins]
-                .into_iter()
-                .flatten()
-                .filter(|f| !f.samples.is_empty()),
-        );
+        self.emit(&mut Owned(out));
         Ok(())
     }
 }

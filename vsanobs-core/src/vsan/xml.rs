@@ -54,20 +54,7 @@ impl Element {
         let mut stack: Vec<Element> = Vec::new();
         let mut root: Option<Element> = None;
         loop {
-            let ev = reader.read_event().map_err(|source| match source {
-                // The input ended inside a tag, comment or declaration: a cut-off body.
-                quick_xml::Error::Syntax(
-                    SyntaxError::UnclosedPI
-                    | SyntaxError::UnclosedXmlDecl
-                    | SyntaxError::UnclosedComment
-                    | SyntaxError::UnclosedDoctype
-                    | SyntaxError::UnclosedCData
-                    | SyntaxError::UnclosedTag
-                    | SyntaxError::UnclosedSingleQuotedAttributeValue
-                    | SyntaxError::UnclosedDoubleQuotedAttributeValue,
-                ) => VsanError::Truncated,
-                source => VsanError::Xml { source },
-            })?;
+            let ev = reader.read_event().map_err(read_error)?;
             match ev {
                 Event::Start(e) | Event::Empty(e) if root.is_some() && stack.is_empty() => {
                     let _ = e;
@@ -114,24 +101,7 @@ impl Element {
                     }
                 }
                 Event::GeneralRef(r) => {
-                    let resolved = match r
-                        .resolve_char_ref()
-                        .map_err(|source| VsanError::Xml { source })?
-                    {
-                        Some(c) => c,
-                        None => match &*r.into_inner() {
-                            "lt" => '<',
-                            "gt" => '>',
-                            "amp" => '&',
-                            "apos" => '\'',
-                            "quot" => '"',
-                            _ => {
-                                return Err(VsanError::Unexpected {
-                                    reason: "unknown xml entity",
-                                });
-                            }
-                        },
-                    };
+                    let resolved = resolve_ref(r)?;
                     if let Some(cur) = stack.last_mut() {
                         cur.text.push(resolved);
                     }
@@ -181,6 +151,61 @@ impl Element {
         }
         self.children.iter().find_map(|c| c.find(name))
     }
+}
+
+/// A reader error as a [`VsanError`]: input that ends inside a tag, comment or declaration is
+/// a cut-off body ([`VsanError::Truncated`]).
+pub(crate) fn read_error(source: quick_xml::Error) -> VsanError {
+    match source {
+        quick_xml::Error::Syntax(
+            SyntaxError::UnclosedPI
+            | SyntaxError::UnclosedXmlDecl
+            | SyntaxError::UnclosedComment
+            | SyntaxError::UnclosedDoctype
+            | SyntaxError::UnclosedCData
+            | SyntaxError::UnclosedTag
+            | SyntaxError::UnclosedSingleQuotedAttributeValue
+            | SyntaxError::UnclosedDoubleQuotedAttributeValue,
+        ) => VsanError::Truncated,
+        source => VsanError::Xml { source },
+    }
+}
+
+/// The character a `&...;` reference stands for (character references and the five
+/// predefined entities; any other entity is an error).
+pub(crate) fn resolve_ref(r: quick_xml::events::BytesRef<'_>) -> Result<char, VsanError> {
+    match r
+        .resolve_char_ref()
+        .map_err(|source| VsanError::Xml { source })?
+    {
+        Some(c) => Ok(c),
+        None => match &*r.into_inner() {
+            "lt" => Ok('<'),
+            "gt" => Ok('>'),
+            "amp" => Ok('&'),
+            "apos" => Ok('\''),
+            "quot" => Ok('"'),
+            _ => Err(VsanError::Unexpected {
+                reason: "unknown xml entity",
+            }),
+        },
+    }
+}
+
+/// Checks every attribute of a start tag as [`Element::parse`] reads them, without keeping
+/// them.
+pub(crate) fn check_attributes(e: &quick_xml::events::BytesStart<'_>) -> Result<(), VsanError> {
+    for a in e.attributes() {
+        let a = a.map_err(|source| VsanError::Xml {
+            source: source.into(),
+        })?;
+        if a.key.as_ref().starts_with("xmlns") {
+            continue;
+        }
+        a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|source| VsanError::Xml { source })?;
+    }
+    Ok(())
 }
 
 fn start(e: &quick_xml::events::BytesStart<'_>) -> Result<Element, VsanError> {
