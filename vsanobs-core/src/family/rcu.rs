@@ -147,7 +147,14 @@ mod membarrier {
     fn call(cmd: libc::c_long) -> libc::c_long {
         // SAFETY: membarrier(cmd, flags = 0, cpu_id = 0) takes plain integers and touches
         // no memory of this process.
-        unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0 as libc::c_long, 0 as libc::c_long) }
+        unsafe {
+            libc::syscall(
+                libc::SYS_membarrier,
+                cmd,
+                0 as libc::c_long,
+                0 as libc::c_long,
+            )
+        }
     }
 
     /// Registers the process for private expedited barriers, once; whether that worked.
