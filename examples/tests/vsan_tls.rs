@@ -209,6 +209,16 @@ async fn without_the_ca_verification_fails_with_reason_tls() {
     assert_eq!(err.reason(), "tls");
     let text = chain(&err);
     assert!(text.contains("tls handshake failed"), "{text}");
+    let mut display = String::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = cur {
+        display.push_str(&format!("{e}: "));
+        cur = e.source();
+    }
+    assert!(
+        display.contains("invalid peer certificate"),
+        "the logged chain names the cause: {display}"
+    );
     assert!(
         text.contains("certificate"),
         "the cause names the certificate: {text}"
@@ -526,4 +536,94 @@ async fn vcsim_binary_serves_https_with_generated_or_loaded_certificates() {
         Some(2),
         "--tls-cert without --tls-key is refused"
     );
+}
+
+/// Runs `vsan-exporter` against `url` the documented way (environment, password file,
+/// `--vcenter.ca-file`) and reads its /metrics address from the log.
+fn vsan_exporter(url: &str, password_file: &Path, ca: &Path) -> (Vcsim, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vsan-exporter"))
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--vcenter.ca-file",
+            ca.to_str().expect("utf-8 path"),
+        ])
+        .env("VCENTER_URL", url)
+        .env("VCENTER_USER", small().user)
+        .env("VCENTER_PASSWORD_FILE", password_file)
+        .env_remove("VCENTER_PASSWORD")
+        .env("VSAN_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start vsan-exporter");
+    let stdout = child.stdout.take().expect("stdout");
+    let guard = Vcsim(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("serving /metrics")
+                && let Some(a) = line.split("address=").nth(1)
+            {
+                let _ = tx.send(a.trim().to_owned());
+            }
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("vsan-exporter logged its listen address within 60 s");
+    (guard, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vsan_exporter_binary_collects_from_an_https_vcenter_with_a_ca_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = dir.path().join("vcsim-ca.pem");
+    let (_sim, url) = vcsim(&[
+        "--tls-self-signed",
+        "--tls-ca-out",
+        ca.to_str().expect("utf-8 path"),
+    ]);
+    let password_file = dir.path().join("vc-password");
+    std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("write password file");
+    let (_exporter, addr) = vsan_exporter(&url, &password_file, &ca);
+
+    let metrics = format!("http://{addr}/metrics");
+    let labels = [
+        ("vcenter", "127.0.0.1"),
+        ("cluster_name", "vsan-cluster-01"),
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let text = tokio::time::timeout(Duration::from_secs(10), reqwest::get(&metrics))
+            .await
+            .expect("scrape answered within 10 s")
+            .expect("scrape")
+            .text()
+            .await
+            .expect("body");
+        let fams = parse(&text).expect("output parses");
+        if value(&fams, "vsan_exporter_collect_success", &labels) == Some(1.0) {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no successful collection over https within 60 s:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let fams = parse(&text).expect("output parses");
+    assert_eq!(
+        value(
+            &fams,
+            "vsan_exporter_insecure_tls",
+            &[("vcenter", "127.0.0.1")]
+        ),
+        Some(0.0)
+    );
+    assert!(
+        fams.iter()
+            .any(|f| f.name == "vsan_host_domclient_io_operations_per_second")
+    );
+    assert!(!text.contains(PASSWORD));
 }

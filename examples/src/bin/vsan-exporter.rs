@@ -3,8 +3,13 @@
 //! ```text
 //! cargo run -p vsanobs-examples --bin vsan-exporter                 # built-in simulator
 //! VCENTER_URL=https://vc.example.com VCENTER_USER=monitor@vsphere.local \
-//!   VCENTER_PASSWORD_FILE=/run/secrets/vc cargo run -p vsanobs-examples --bin vsan-exporter
+//!   VCENTER_PASSWORD_FILE=/run/secrets/vc cargo run -p vsanobs-examples --bin vsan-exporter \
+//!   -- --vcenter.ca-file /etc/ssl/vcenter-ca.pem
 //! ```
+//! TLS verification is on by default: `--vcenter.ca-file` (PEM, e.g. vCenter's VMCA root) adds the
+//! CA that signed vCenter's certificate; `--vcenter.insecure` turns verification off, with a
+//! warning and `vsan_exporter_insecure_tls 1`. The password comes from `VCENTER_PASSWORD` or
+//! `VCENTER_PASSWORD_FILE`, never from the command line. See docs/vsan.md.
 //! Flags: `--web.listen-address` (default `:9101`), `--config.file` (JSON, several vCenters),
 //! `--state.file`, `--collect.interval` / `--collect.cluster-timeout` (seconds),
 //! `--collect.max-concurrency`, `--vcenter.insecure`, `--vcenter.ca-file`, and for the built-in
