@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use vsanobs_core::model::{MetricDesc, MetricFamily, MetricKind, Number, Sample, Value};
+use vsanobs_core::model::{MetricDesc, MetricFamily, MetricKind, Number};
 use vsanobs_core::vsan::VsanError;
 use vsanobs_core::vsan::catalogue::{self, ENTITY_TYPES};
 use vsanobs_core::vsan::mapping::map_entity;
 use vsanobs_core::vsan::soap::for_each_entity;
-use vsanobs_core::{CollectError, Collector};
+use vsanobs_core::{CollectError, Collector, FamilySink};
 
 use self::store::{ColumnMetric, NONE, Names, Staged, Strings, Tables};
 
@@ -635,46 +635,25 @@ fn referenced(tables: &Tables, len: usize) -> usize {
     used.iter().filter(|u| **u).count()
 }
 
-/// Where a scrape's families go: owned [`MetricFamily`] values, or the registry's streaming
-/// sink. Samples follow the family they belong to.
-trait Emit {
-    fn family(&mut self, name: &str, help: &str, unit: Option<&str>, kind: MetricKind);
-    /// A sample of the current family; `labels` are concatenated.
-    fn sample(&mut self, labels: &[&[(&str, &str)]], value: Number);
+/// Where a scrape's families go: the registry's [`FamilySink`], with the current family's
+/// type remembered so a sample is written as a counter or a gauge.
+struct Emit<'s, 'a> {
+    sink: &'s mut FamilySink<'a>,
+    kind: MetricKind,
 }
 
-/// Builds owned families (the `collect` path).
-struct Owned<'a>(&'a mut Vec<MetricFamily>);
-
-impl Emit for Owned<'_> {
+impl Emit<'_, '_> {
     fn family(&mut self, name: &str, help: &str, unit: Option<&str>, kind: MetricKind) {
-        let f = MetricFamily::new(name, help, kind);
-        self.0.push(match unit {
-            Some(u) => f.with_unit(u),
-            None => f,
-        });
+        self.kind = kind;
+        self.sink.family(name, help, unit, kind);
     }
 
+    /// A sample of the current family; `labels` are concatenated.
     fn sample(&mut self, labels: &[&[(&str, &str)]], value: Number) {
-        let Some(f) = self.0.last_mut() else {
-            return;
-        };
-        let value = match f.kind {
-            MetricKind::Counter => Value::Counter {
-                value,
-                exemplar: None,
-            },
-            _ => Value::Gauge(value),
-        };
-        let n = labels.iter().map(|l| l.len()).sum();
-        let mut s = Sample {
-            labels: Vec::with_capacity(n),
-            value,
-        };
-        for (k, v) in labels.iter().flat_map(|l| l.iter()) {
-            s.labels.push(((*k).to_owned(), (*v).to_owned()));
+        match self.kind {
+            MetricKind::Counter => self.sink.counter(labels, value),
+            _ => self.sink.gauge(labels, value),
         }
-        f.push(s);
     }
 }
 
@@ -711,7 +690,7 @@ fn name_hash(name: &str) -> u64 {
 
 /// Emits one cluster's samples of a self-metric family: the cluster, its `vcenter` and
 /// `cluster_name` labels, the family and the sink.
-type SelfSamples = dyn Fn(&ClusterData, &[(&str, &str)], &mut Lazy<'_>, &mut dyn Emit);
+type SelfSamples = dyn Fn(&ClusterData, &[(&str, &str)], &mut Lazy<'_>, &mut Emit<'_, '_>);
 
 /// Emits the family header once, before its first sample.
 struct Lazy<'a> {
@@ -720,7 +699,7 @@ struct Lazy<'a> {
 }
 
 impl Lazy<'_> {
-    fn sample(&mut self, out: &mut dyn Emit, labels: &[&[(&str, &str)]], value: Number) {
+    fn sample(&mut self, out: &mut Emit<'_, '_>, labels: &[&[(&str, &str)]], value: Number) {
         if !self.open {
             out.family(
                 self.desc.name,
@@ -760,7 +739,7 @@ impl VsanCollector {
 
     /// Every family this collector serves: the vSAN series (catalogue families first, then
     /// those of unknown labels), then the self-metrics.
-    fn emit(&self, out: &mut dyn Emit) {
+    fn emit(&self, out: &mut Emit<'_, '_>) {
         let slots = self.slots();
         for desc in catalogue::METRICS.iter().filter(|d| self.serves(d.name)) {
             emit_series(out, &slots, desc.name);
@@ -786,7 +765,7 @@ impl VsanCollector {
         self.emit_self(out, &slots);
     }
 
-    fn emit_self(&self, out: &mut dyn Emit, slots: &[Arc<ClusterSlot>]) {
+    fn emit_self(&self, out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>]) {
         use self_metrics as sm;
         let targets = self.shared.targets.read().clone();
         if self.serves(sm::INSECURE_TLS.name) {
@@ -809,7 +788,7 @@ impl VsanCollector {
                 f.sample(out, &[&[("vcenter", &t.spec.name)]], v);
             }
         }
-        let each = |out: &mut dyn Emit, desc: &MetricDesc, emit: &SelfSamples| {
+        let each = |out: &mut Emit<'_, '_>, desc: &MetricDesc, emit: &SelfSamples| {
             if !self.serves(desc.name) {
                 return;
             }
@@ -853,7 +832,7 @@ impl VsanCollector {
 }
 
 /// The samples of vSAN family `name` in every cluster, each cluster locked in turn.
-fn emit_series(out: &mut dyn Emit, slots: &[Arc<ClusterSlot>], name: &str) {
+fn emit_series(out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>], name: &str) {
     let mut open = false;
     for slot in slots {
         let c = slot.data.lock();
@@ -896,7 +875,16 @@ impl Collector for VsanCollector {
     }
 
     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        self.emit(&mut Owned(out));
+        FamilySink::collect_owned(out, |sink| self.collect_into(sink))
+    }
+
+    /// Streams every series from the compact tables: labels are borrowed from the cluster's
+    /// interned strings, nothing is built per series.
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+        self.emit(&mut Emit {
+            sink,
+            kind: MetricKind::Gauge,
+        });
         Ok(())
     }
 }
