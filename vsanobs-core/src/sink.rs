@@ -34,7 +34,7 @@
 //! let r = Registry::new();
 //! r.register_collector(Volumes(vec![("a".into(), 10.0), ("b".into(), 2.5)])).unwrap();
 //! let text = r.encode_to_string(Format::PrometheusText);
-//! assert!(text.contains("volume_free_bytes{site=\"ams\",volume=\"a\"} 10\n"));
+//! assert!(text.contains("volume_free_bytes{site=\"ams\",volume=\"a\"} 10.0\n"));
 //! assert!(text.contains("volume_free_bytes{site=\"ams\",volume=\"b\"} 2.5\n"));
 //!
 //! // The same collector, owned (for push exporters or tests).
