@@ -471,7 +471,7 @@ impl Simulator {
     pub async fn serve(self, addr: SocketAddr) -> std::io::Result<SimServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        Ok(self.spawn_server(listener, addr, "http"))
+        Ok(self.spawn_server(listener, addr, "http", None))
     }
 
     /// Serves the simulator over HTTPS on `addr` with the certificate in `tls` (use port 0
@@ -483,15 +483,23 @@ impl Simulator {
     pub async fn serve_tls(self, addr: SocketAddr, tls: &SimTls) -> std::io::Result<SimServer> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
-        let listener = TlsListener::start(
+        let (listener, accept) = TlsListener::start(
             listener,
             addr,
             tokio_rustls::TlsAcceptor::from(tls.config.clone()),
         );
-        Ok(self.spawn_server(listener, addr, "https"))
+        Ok(self.spawn_server(listener, addr, "https", Some(accept)))
     }
 
-    fn spawn_server<L>(self, listener: L, addr: SocketAddr, scheme: &'static str) -> SimServer
+    /// Serves the router on `listener`; `accept` is the task that owns the socket when it is
+    /// not the listener itself (TLS), awaited by [`SimServer::stop`] so the port is free after.
+    fn spawn_server<L>(
+        self,
+        listener: L,
+        addr: SocketAddr,
+        scheme: &'static str,
+        accept: Option<tokio::task::JoinHandle<()>>,
+    ) -> SimServer
     where
         L: axum::serve::Listener<Addr = SocketAddr>,
     {
@@ -510,6 +518,7 @@ impl Simulator {
             sim: self,
             stop: Some(tx),
             task: Some(task),
+            accept,
         }
     }
 
@@ -574,6 +583,7 @@ pub struct SimServer {
     sim: Simulator,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    accept: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl SimServer {
@@ -589,12 +599,15 @@ impl SimServer {
     pub fn sim(&self) -> &Simulator {
         &self.sim
     }
-    /// Stops serving and waits for the server task.
+    /// Stops serving and waits for the server task; the port is closed when this returns.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
         if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        if let Some(t) = self.accept.take() {
             let _ = t.await;
         }
     }

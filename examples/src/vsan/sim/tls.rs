@@ -208,20 +208,23 @@ type TlsConn = (
 
 /// An [`axum::serve::Listener`] yielding connections whose TLS handshake completed. A task
 /// accepts TCP connections and runs each handshake in its own task, so a slow or failing
-/// client never holds up the others; it stops when the listener is dropped.
+/// client never holds up the others; it stops (closing the socket) when the listener is
+/// dropped.
 pub(super) struct TlsListener {
     rx: tokio::sync::mpsc::Receiver<TlsConn>,
     local: SocketAddr,
 }
 
 impl TlsListener {
+    /// Starts the accept task; its handle finishes once the listener is dropped and the
+    /// socket is closed.
     pub(super) fn start(
         tcp: tokio::net::TcpListener,
         local: SocketAddr,
         acceptor: tokio_rustls::TlsAcceptor,
-    ) -> TlsListener {
+    ) -> (TlsListener, tokio::task::JoinHandle<()>) {
         let (tx, rx) = tokio::sync::mpsc::channel::<TlsConn>(64);
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
                     _ = tx.closed() => break,
@@ -251,7 +254,7 @@ impl TlsListener {
                 });
             }
         });
-        TlsListener { rx, local }
+        (TlsListener { rx, local }, task)
     }
 }
 
