@@ -62,7 +62,9 @@ type Hasher = foldhash::fast::RandomState;
 #[derive(Clone, Copy)]
 struct LookupState {
     acc: u64,
-    seed: u64,
+    k0: u64,
+    k1: u64,
+    k2: u64,
 }
 
 impl LookupState {
@@ -70,36 +72,42 @@ impl LookupState {
         let rs = Hasher::default();
         LookupState {
             acc: rs.hash_one(0x5eed_u64),
-            // Odd, so the multiplier half of a round is never all zero bits from the seed alone.
-            seed: rs.hash_one(0x5eed_u64 + 1) | 1,
+            k0: rs.hash_one(0x5eed_u64 + 1),
+            // Odd, so the multiplier half of a round is never all zero bits from the key alone.
+            k1: rs.hash_one(0x5eed_u64 + 2) | 1,
+            k2: rs.hash_one(0x5eed_u64 + 3),
         }
     }
 
     #[inline]
     fn hasher(self) -> LookupHasher {
         LookupHasher {
-            acc: self.acc,
-            seed: self.seed,
+            state: self,
             sponge: 0,
             sponge_bits: 0,
         }
     }
 }
 
-/// The hasher snapshot lookups use: each `write` is one or two folded multiplies (foldhash's
-/// round, with the byte length mixed into the multiplier), done inline up to 32 bytes, so a
-/// derived label set of short strings costs one round per label plus nothing at `finish`.
-/// Integer writes are gathered into a 64-bit sponge and folded in when it fills or at
-/// `finish`. Collisions only cost speed: a lookup always compares the labels themselves.
+/// The hasher snapshot lookups use. Each `write` is hashed on its own with one folded
+/// multiply (foldhash's round, the byte length mixed into the multiplier; two independent
+/// ones for 17-32 bytes, a chain of them beyond), and the results are combined with a
+/// rotate and xor, so the position of each value counts. The rounds of different values do
+/// not depend on each other and run in parallel: a derived label set of three short strings
+/// waits for one multiply, not three in a row. Integer writes are gathered into a 64-bit
+/// sponge and folded in the same way when it fills or at `finish`. Collisions only cost
+/// speed: a lookup always compares the labels themselves.
 struct LookupHasher {
-    acc: u64,
-    seed: u64,
+    state: LookupState,
     sponge: u64,
     sponge_bits: u32,
 }
 
 /// An arbitrary odd constant (digits of pi) that keys the sponge rounds apart from byte rounds.
 const SPONGE_KEY: u64 = 0x243f_6a88_85a3_08d3;
+
+/// How far the accumulator turns before each value's round is xored in.
+const POSITION_ROTATION: u32 = 23;
 
 #[inline(always)]
 fn folded_multiply(x: u64, y: u64) -> u64 {
@@ -122,10 +130,23 @@ fn word4(b: &[u8], i: usize) -> u64 {
 }
 
 impl LookupHasher {
+    /// Folds one value's round into the accumulator, after the values before it.
+    #[inline(always)]
+    fn mix(&mut self, round: u64) {
+        self.state.acc = self.state.acc.rotate_left(POSITION_ROTATION) ^ round;
+    }
+
+    #[inline(always)]
+    fn fold_sponge(&mut self) {
+        let k = &self.state;
+        let round = folded_multiply(self.sponge ^ k.k0, k.k1 ^ SPONGE_KEY);
+        self.mix(round);
+    }
+
     #[inline(always)]
     fn absorb(&mut self, x: u64, bits: u32) {
         if self.sponge_bits + bits > 64 {
-            self.acc = folded_multiply(self.acc ^ self.sponge, self.seed ^ SPONGE_KEY);
+            self.fold_sponge();
             self.sponge = x;
             self.sponge_bits = bits;
         } else {
@@ -140,9 +161,9 @@ impl std::hash::Hasher for LookupHasher {
     #[inline(always)]
     fn write(&mut self, b: &[u8]) {
         let len = b.len();
-        let mut s0 = self.acc;
-        let s1 = self.seed ^ len as u64;
-        if len <= 16 {
+        let LookupState { k0, k1, k2, .. } = self.state;
+        let m = k1 ^ len as u64;
+        let round = if len <= 16 {
             let (lo, hi) = if len >= 8 {
                 (word8(b, 0), word8(b, len - 8))
             } else if len >= 4 {
@@ -153,15 +174,20 @@ impl std::hash::Hasher for LookupHasher {
             } else {
                 (0, 0)
             };
-            self.acc = folded_multiply(s0 ^ lo, s1 ^ hi);
+            folded_multiply(k0 ^ lo, m ^ hi)
+        } else if len <= 32 {
+            folded_multiply(k0 ^ word8(b, 0), m ^ word8(b, 8))
+                ^ folded_multiply(k2 ^ word8(b, len - 16), k1 ^ word8(b, len - 8))
         } else {
+            let mut s0 = k0;
             let mut i = 0;
             while len - i > 16 {
-                s0 = folded_multiply(s0 ^ word8(b, i), s1 ^ word8(b, i + 8));
+                s0 = folded_multiply(s0 ^ word8(b, i), m ^ word8(b, i + 8));
                 i += 16;
             }
-            self.acc = folded_multiply(s0 ^ word8(b, len - 16), self.seed ^ word8(b, len - 8));
-        }
+            folded_multiply(s0 ^ word8(b, len - 16), k2 ^ word8(b, len - 8))
+        };
+        self.mix(round);
     }
     #[inline(always)]
     fn write_u8(&mut self, i: u8) {
@@ -186,9 +212,11 @@ impl std::hash::Hasher for LookupHasher {
     #[inline(always)]
     fn finish(&self) -> u64 {
         if self.sponge_bits > 0 {
-            folded_multiply(self.acc ^ self.sponge, self.seed ^ SPONGE_KEY)
+            let k = &self.state;
+            let round = folded_multiply(self.sponge ^ k.k0, k.k1 ^ SPONGE_KEY);
+            self.state.acc.rotate_left(POSITION_ROTATION) ^ round
         } else {
-            self.acc
+            self.state.acc
         }
     }
 }
