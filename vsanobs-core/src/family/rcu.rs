@@ -5,8 +5,8 @@
 //! Design (epoch-based reclamation with an asymmetric fence):
 //! - Every thread owns a [`Slot`] in one process-wide, append-only list. A read *pins* by
 //!   storing the global epoch into its slot (a plain store, no lock prefix), runs a *light*
-//!   barrier, and only then loads the snapshot pointer. Unpinning stores 0. Pins nest: only
-//!   the outermost one touches the slot (a depth counter lives in a thread-local).
+//!   barrier, and only then loads the snapshot pointer. Unpinning stores 0. Pins nest: a pin
+//!   that finds its slot already pinned leaves it alone, so only the outermost one stores.
 //! - A writer (the family mutex already serialises them) publishes the new snapshot, then
 //!   takes a retire epoch `r` with a `fetch_add` on the global epoch. Later, after a *heavy*
 //!   barrier, it frees a retired snapshot once every pinned slot shows an epoch above `r`.
@@ -43,8 +43,14 @@ use std::ptr;
 use crate::sync::{AtomicBool, AtomicPtr, AtomicU64, Ordering, fence};
 
 /// One thread's pin: 0 when not reading, else the global epoch seen when the read began.
+/// Only the slot's owner stores `pinned`; writers read it. Aligned to its own cache lines
+/// so two threads pinning never write to one line.
+#[repr(align(128))]
 pub(crate) struct Slot {
     pinned: AtomicU64,
+    /// Whether readers on this slot may use the light barrier (the process-wide mode,
+    /// decided before the first slot was made and never changed).
+    asymmetric: bool,
     in_use: AtomicBool,
     /// The next slot of the list; set before this slot is published, never changed after.
     next: AtomicPtr<Slot>,
@@ -101,6 +107,7 @@ impl Domain {
         }
         let s: &'static Slot = Box::leak(Box::new(Slot {
             pinned: AtomicU64::new(0),
+            asymmetric: asymmetric(),
             in_use: AtomicBool::new(true),
             next: AtomicPtr::new(ptr::null_mut()),
         }));
@@ -213,8 +220,6 @@ fn light_barrier(asymmetric: bool) {
 /// Per-thread state: no destructor, so access is a plain thread-local load.
 struct Local {
     slot: Cell<Option<&'static Slot>>,
-    depth: Cell<usize>,
-    asymmetric: Cell<bool>,
     /// Set once the thread's slot was given back (the thread is exiting).
     released: Cell<bool>,
 }
@@ -223,8 +228,6 @@ impl Local {
     const fn new() -> Self {
         Local {
             slot: Cell::new(None),
-            depth: Cell::new(0),
-            asymmetric: Cell::new(false),
             released: Cell::new(false),
         }
     }
@@ -236,15 +239,12 @@ struct Owner(Cell<Option<&'static Slot>>);
 impl Drop for Owner {
     fn drop(&mut self) {
         let Some(slot) = self.0.take() else { return };
-        let idle = LOCAL
-            .try_with(|l| {
-                l.slot.set(None);
-                l.released.set(true);
-                l.depth.get() == 0
-            })
-            .unwrap_or(true);
+        let _ = LOCAL.try_with(|l| {
+            l.slot.set(None);
+            l.released.set(true);
+        });
         // A slot still pinned by a read in progress is kept out of reuse for good.
-        if idle {
+        if slot.pinned.load(Ordering::Relaxed) == 0 {
             slot.in_use.store(false, Ordering::Release);
         }
     }
@@ -262,12 +262,18 @@ loom::thread_local! {
     static OWNER: Owner = Owner(Cell::new(None));
 }
 
-/// Starts a pinned read on `slot`.
+/// Starts a pinned read on `slot`, unless it is pinned already (a nested read, whose outer
+/// pin protects everything the inner one loads); returns whether it pinned.
 #[inline(always)]
-fn enter(slot: &Slot, asymmetric: bool) {
+fn enter(slot: &Slot) -> bool {
+    // Only this thread stores to `slot`, so this sees its own last store.
+    if slot.pinned.load(Ordering::Relaxed) != 0 {
+        return false;
+    }
     let e = domain().epoch.load(Ordering::Acquire);
     slot.pinned.store(e, Ordering::Release);
-    light_barrier(asymmetric);
+    light_barrier(slot.asymmetric);
+    true
 }
 
 /// A pinned read: while it lives, no snapshot that was reachable after it began is freed.
@@ -275,27 +281,21 @@ fn enter(slot: &Slot, asymmetric: bool) {
 #[must_use]
 pub(crate) struct Guard {
     slot: &'static Slot,
-    /// Whether `slot` is the thread's own (depth counted) or borrowed for this read.
-    owned: bool,
+    /// Whether this guard's pin is the outermost one on `slot` (and so unpins it).
+    outer: bool,
+    /// Whether `slot` was borrowed for this read only (and is given back on drop).
+    borrowed: bool,
     _not_send: PhantomData<*const ()>,
 }
 
 /// Pins the calling thread.
 #[inline]
 pub(crate) fn pin() -> Guard {
-    let own = LOCAL.with(|l| {
-        let slot = l.slot.get()?;
-        let depth = l.depth.get();
-        if depth == 0 {
-            enter(slot, l.asymmetric.get());
-        }
-        l.depth.set(depth + 1);
-        Some(slot)
-    });
-    match own {
+    match LOCAL.with(|l| l.slot.get()) {
         Some(slot) => Guard {
             slot,
-            owned: true,
+            outer: enter(slot),
+            borrowed: false,
             _not_send: PhantomData,
         },
         None => pin_slow(),
@@ -305,18 +305,11 @@ pub(crate) fn pin() -> Guard {
 #[cold]
 #[inline(never)]
 fn pin_slow() -> Guard {
-    let asymmetric = asymmetric();
     let released = LOCAL.try_with(|l| l.released.get()).unwrap_or(true);
     if !released {
         let slot = domain().acquire_slot();
         if OWNER.try_with(|o| o.0.set(Some(slot))).is_ok() {
-            if LOCAL
-                .try_with(|l| {
-                    l.slot.set(Some(slot));
-                    l.asymmetric.set(asymmetric);
-                })
-                .is_ok()
-            {
+            if LOCAL.try_with(|l| l.slot.set(Some(slot))).is_ok() {
                 return pin();
             }
             // `OWNER` gives the slot back when the thread exits.
@@ -327,10 +320,10 @@ fn pin_slow() -> Guard {
         }
     }
     let slot = domain().acquire_slot();
-    enter(slot, asymmetric);
     Guard {
         slot,
-        owned: false,
+        outer: enter(slot),
+        borrowed: true,
         _not_send: PhantomData,
     }
 }
@@ -338,19 +331,10 @@ fn pin_slow() -> Guard {
 impl Drop for Guard {
     #[inline]
     fn drop(&mut self) {
-        if self.owned {
-            let last = LOCAL
-                .try_with(|l| {
-                    let depth = l.depth.get().saturating_sub(1);
-                    l.depth.set(depth);
-                    depth == 0
-                })
-                .unwrap_or(true);
-            if last {
-                self.slot.pinned.store(0, Ordering::Release);
-            }
-        } else {
+        if self.outer {
             self.slot.pinned.store(0, Ordering::Release);
+        }
+        if self.borrowed {
             self.slot.in_use.store(false, Ordering::Release);
         }
     }
