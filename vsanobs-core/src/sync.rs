@@ -1,8 +1,10 @@
 //! Atomics shim: `loom`'s model-checked atomics under `--cfg loom`, `std`'s otherwise.
 //!
-//! Lock-free code in this crate (the [`SamplePool`](crate::SamplePool)) takes its atomics and
-//! its spin-wait hint from here, so the same source runs in production and inside loom
-//! models (`RUSTFLAGS="--cfg loom" cargo test -p vsanobs-core --test loom_pool --release`).
+//! Lock-free code in this crate (the [`SamplePool`](crate::SamplePool) and the snapshot
+//! reclamation behind [`Family`](crate::Family) lookups) takes its atomics and its spin-wait
+//! hint from here, so the same source runs in production and inside loom models
+//! (`RUSTFLAGS="--cfg loom" cargo test -p vsanobs-core --test loom_pool --release`, and
+//! `--test loom_family`).
 //!
 //! ## Note
 //! Outside loom everything here is a re-export of `std::sync::atomic` plus a small backoff;
