@@ -264,7 +264,7 @@ impl VcenterClient {
             .timeout(opts.request_timeout)
             .connect_timeout(opts.request_timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
+            .pool_max_idle_per_host(4)
             .tcp_keepalive(Duration::from_secs(30))
             .user_agent(concat!("vsanobs-vsan-exporter/", env!("CARGO_PKG_VERSION")));
         if let Some(path) = &opts.ca_file {

@@ -583,6 +583,7 @@ fn stage(
 ) -> Result<Staged, VsanError> {
     let info = &ENTITY_TYPES[et];
     let mut staged = Staged::new(et);
+    tracing::debug!(cluster = %cluster, entity_type = info.id, bytes = xml.len(), "staging answer");
     for_each_entity(xml, |csv| {
         let m = match map_entity(csv, after) {
             Ok(m) => m,
