@@ -444,7 +444,13 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
         if let Some(m) = self.read(|snap| snap.get(hash, labels).cloned()) {
             return Some(m);
         }
-        self.inner.dirty.lock().map.get(labels).cloned()
+        // Under the lock, look at the current snapshot again: a promotion may have moved the
+        // series out of the side map since the lock-free read.
+        let d = self.inner.dirty.lock();
+        if let Some(m) = d.current.get(hash, labels) {
+            return Some(m.clone());
+        }
+        d.map.get(labels).cloned()
     }
 
     #[cold]
