@@ -62,7 +62,7 @@ fn allocations() -> u64 {
     ALLOCATIONS.with(Cell::get)
 }
 
-/// Runs `f` once to warm up (first-use lazy state such as arc-swap's per-thread slots may
+/// Runs `f` once to warm up (first-use lazy state such as the family snapshot reader's per-thread slot may
 /// allocate once per thread), then `ITERATIONS` times, and returns the allocations made by
 /// the measured runs.
 fn allocations_of(mut f: impl FnMut(u64)) -> u64 {
