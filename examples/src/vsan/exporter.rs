@@ -8,7 +8,7 @@ mod store;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -153,9 +153,22 @@ struct ClusterSlot {
     collecting: tokio::sync::Mutex<()>,
 }
 
+/// How long a vCenter's inventory (clusters, hosts, disks, VMs and their names) is reused
+/// before it is fetched again. An answer naming an entity the inventory does not know makes
+/// the next collection fetch it anyway, so a new host or VM is named one collection later.
+/// The answer is megabytes of XML for a large vCenter, read into an element tree; telegraf's
+/// vSphere input rediscovers objects every 300 s as well.
+const INVENTORY_REFRESH: Duration = Duration::from_secs(300);
+
+/// An inventory and when it was fetched.
+type CachedInventory = Option<(Instant, Arc<[ClusterInv]>)>;
+
 struct TargetRt {
     spec: Target,
     client: Arc<VcenterClient>,
+    inventory: Mutex<CachedInventory>,
+    /// Set when an answer named an entity the cached inventory does not know.
+    stale: AtomicBool,
 }
 
 impl TargetRt {
@@ -168,6 +181,8 @@ impl TargetRt {
         Ok(Arc::new(TargetRt {
             spec,
             client: Arc::new(client),
+            inventory: Mutex::new(None),
+            stale: AtomicBool::new(false),
         }))
     }
 }
@@ -258,6 +273,8 @@ impl Exporter {
                 Some(t) => next.push(Arc::new(TargetRt {
                     spec,
                     client: t.client.clone(),
+                    inventory: Mutex::new(None),
+                    stale: AtomicBool::new(false),
                 })),
                 None => next.push(TargetRt::new(spec)?),
             }
@@ -385,11 +402,25 @@ impl Exporter {
     }
 
     async fn collect_target(&self, t: &TargetRt) {
+        let cached = t
+            .inventory
+            .lock()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < INVENTORY_REFRESH && !t.stale.load(Ordering::Acquire))
+            .map(|(_, inv)| inv.clone());
         let inv = {
             let _permit = self.shared.semaphore.acquire().await;
             tokio::time::timeout(self.shared.opts.cluster_timeout, async {
                 let now = t.client.current_time().await?;
-                let inv = t.client.inventory().await?;
+                let inv = match cached {
+                    Some(inv) => inv,
+                    None => {
+                        t.stale.store(false, Ordering::Release);
+                        let inv: Arc<[ClusterInv]> = t.client.inventory().await?.into();
+                        *t.inventory.lock() = Some((Instant::now(), inv.clone()));
+                        inv
+                    }
+                };
                 Ok::<_, ClientError>((now, inv))
             })
             .await
@@ -407,8 +438,8 @@ impl Exporter {
                 return;
             }
         };
-        let clusters: Vec<ClusterInv> = inv
-            .into_iter()
+        let clusters: Vec<&ClusterInv> = inv
+            .iter()
             .filter(|c| c.uuid.is_some())
             .filter(|c| t.spec.clusters.as_ref().is_none_or(|f| f.contains(&c.name)))
             .collect();
@@ -504,6 +535,10 @@ impl Exporter {
         };
         drop(names);
         let staged = std::mem::take(&mut *staged.lock());
+        if staged.iter().any(|s| s.unresolved > 0) {
+            tracing::debug!(vcenter = %t.spec.name, cluster = %inv.name, "answer names entities the inventory does not know: fetching it next time");
+            t.stale.store(true, Ordering::Release);
+        }
         let any = !staged.is_empty();
         let elapsed = started.elapsed();
         let mut c = slot.data.lock();
@@ -595,6 +630,9 @@ fn stage(
         };
         if m.entity_type != info.id {
             return;
+        }
+        if !names.knows(info.scope, &m.uuid) {
+            staged.unresolved += 1;
         }
         let key = names.key(&mut strings.lock(), info.scope, &m.uuid, m.sub.as_deref());
         staged.add(key, &m);

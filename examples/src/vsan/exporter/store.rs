@@ -280,6 +280,16 @@ pub(super) struct Names {
 }
 
 impl Names {
+    /// Whether the inventory names an entity of this scope and UUID.
+    pub(super) fn knows(&self, scope: Scope, uuid: &str) -> bool {
+        match scope {
+            Scope::Host | Scope::Pnic => self.hosts.contains_key(uuid),
+            Scope::Disk => self.disks.contains_key(uuid),
+            Scope::Vm => self.vms.contains_key(uuid),
+            _ => true,
+        }
+    }
+
     /// The key of an entity: host, disk and VM UUIDs resolved to names (an unknown UUID
     /// stands for its own name; a disk of no known host has empty host labels).
     pub(super) fn key(
@@ -342,6 +352,8 @@ pub(super) struct Staged {
     pub(super) unknown: usize,
     /// Entities skipped for a bad id, timestamp or value.
     pub(super) bad: u64,
+    /// Entities the inventory did not name.
+    pub(super) unresolved: usize,
 }
 
 impl Staged {
@@ -353,6 +365,7 @@ impl Staged {
             newest: None,
             unknown: 0,
             bad: 0,
+            unresolved: 0,
         }
     }
 
@@ -565,7 +578,10 @@ mod tests {
         let mut strings = Strings::default();
         let n = names(&mut strings);
         let kept = n.key(&mut strings, Scope::Host, "h1", None);
-        // A host the inventory does not know is named by its UUID.
+        // A host the inventory does not know is named by its UUID (and makes the exporter
+        // fetch the inventory again).
+        assert!(n.knows(Scope::Host, "h1") && !n.knows(Scope::Host, "h2"));
+        assert!(n.knows(Scope::Cluster, "any"));
         let gone = n.key(&mut strings, Scope::Host, "h2", None);
         assert_eq!(strings.get(gone[1]), "h2");
         let mut tables = Tables::default();
