@@ -11,7 +11,7 @@
 //!   the `--tls-ca-out` path for clients to trust (`vsan-exporter --vcenter.ca-file`);
 //! - `--tls-cert server.pem --tls-key server-key.pem`: a certificate chain and key from files.
 
-use vsanobs_examples::vsan::cli::{Args, init_logging, listen_address};
+use vsanobs_examples::vsan::cli::{Args, init_logging, listen_address, wants_help};
 use vsanobs_examples::vsan::sim::{SimConfig, SimTls, Simulator};
 
 const KNOWN: &[&str] = &[
@@ -28,8 +28,33 @@ const KNOWN: &[&str] = &[
 ];
 const FLAGS: &[&str] = &["tls-self-signed"];
 
+const USAGE: &str = "\
+vcsim: a vCenter/vSAN simulator (SOAP /sdk and /vsanHealth) with consistent performance data.
+
+Usage: vcsim [flags]
+
+  --web.listen-address ADDR  where to listen (default 127.0.0.1:8989)
+  --clusters N               clusters (default 4)
+  --hosts N                  hosts per cluster (default 8)
+  --disk-groups N            disk groups per host (default 2)
+  --vms N                    VMs per host (default 2)
+  --interval SECONDS         performance sample interval (default 300, as vSAN)
+  --seed N                   seed of the generated data (default 7)
+  --tls-self-signed          serve HTTPS with a CA and certificate generated at start
+  --tls-ca-out PATH          write that CA certificate (PEM) to PATH
+  --tls-cert PATH --tls-key PATH
+                             serve HTTPS with this certificate chain and key
+  -h, --help                 this text
+
+Log in with administrator@vsphere.local / VMware1! (or VCSIM_USER / VCSIM_PASSWORD).
+";
+
 #[tokio::main]
 async fn main() {
+    if wants_help(std::env::args().skip(1)) {
+        print!("{USAGE}");
+        return;
+    }
     init_logging();
     if let Err(e) = run().await {
         eprintln!("vcsim: {e}");

@@ -29,6 +29,18 @@ pub enum ArgError {
     PasswordOnCommandLine,
 }
 
+/// Whether the command line asks for the usage text (`--help` or `-h` anywhere).
+///
+/// ```
+/// use vsanobs_examples::vsan::cli::wants_help;
+/// assert!(wants_help(["--clusters".to_owned(), "2".to_owned(), "--help".to_owned()]));
+/// assert!(wants_help(["-h".to_owned()]));
+/// assert!(!wants_help(["--hosts=4".to_owned()]));
+/// ```
+pub fn wants_help(args: impl IntoIterator<Item = String>) -> bool {
+    args.into_iter().any(|a| a == "--help" || a == "-h")
+}
+
 impl Args {
     /// Parses `args` (without the program name); `flags` are the boolean flags, `known` all
     /// accepted names.
