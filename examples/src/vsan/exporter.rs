@@ -901,7 +901,7 @@ fn emit_series(out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>], name: &str) {
                         *pair = (label_names[j], strings.get(key[j - 2]));
                     }
                     let _ = counter;
-                    out.sample(&[&pairs[..n], extra], Number::Float(cell.value));
+                    out.sample(&[&pairs[..n], extra], Number::Float(cell.value()));
                 }
             }
         }

@@ -137,23 +137,53 @@ impl ColumnMetric {
     }
 }
 
+/// Sample times are stored as seconds after this instant (2001-09-09) in a `u32`, which
+/// reaches 2137; earlier and later times are clamped to the ends (vSAN did not exist
+/// before 2014).
+const EPOCH: i64 = 1_000_000_000;
+
 /// One series: a gauge's latest value and its sample time, or a counter's running total and
 /// the time of the newest interval it contains (`i64::MIN`: none yet). A NaN value means no
-/// series (vSAN values are finite and totals of finite values are never NaN).
+/// series (vSAN values are finite and totals of finite values are never NaN). Packed to 12
+/// bytes (the value is read and written by copy, never by reference).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, packed(4))]
 pub(super) struct Cell {
-    pub(super) value: f64,
-    pub(super) stamp: i64,
+    value: f64,
+    /// Seconds after [`EPOCH`]; 0 for `i64::MIN`.
+    stamp: u32,
 }
 
 impl Cell {
     const EMPTY: Cell = Cell {
         value: f64::NAN,
-        stamp: i64::MIN,
+        stamp: 0,
     };
 
+    pub(super) fn new(value: f64, stamp: i64) -> Cell {
+        let stamp = if stamp == i64::MIN {
+            0
+        } else {
+            (stamp.saturating_sub(EPOCH)).clamp(1, i64::from(u32::MAX)) as u32
+        };
+        Cell { value, stamp }
+    }
+
+    /// The value (NaN: no series).
+    pub(super) fn value(&self) -> f64 {
+        self.value
+    }
+
+    /// The sample time (`i64::MIN`: none).
+    pub(super) fn stamp(&self) -> i64 {
+        match self.stamp {
+            0 => i64::MIN,
+            s => EPOCH + i64::from(s),
+        }
+    }
+
     pub(super) fn is_set(&self) -> bool {
-        !self.value.is_nan()
+        !self.value().is_nan()
     }
 }
 
@@ -232,7 +262,7 @@ impl Table {
     /// series at all (counters are never dropped).
     fn drop_stale(&mut self, cutoff: i64) {
         for c in self.columns.iter_mut().filter(|c| !c.metric.is_counter()) {
-            for cell in c.cells.iter_mut().filter(|c| c.stamp <= cutoff) {
+            for cell in c.cells.iter_mut().filter(|c| c.stamp() <= cutoff) {
                 *cell = Cell::EMPTY;
             }
         }
@@ -381,28 +411,21 @@ impl Staged {
         for g in &m.gauges {
             let col = self.table.column_for(&g.metric);
             self.newest = self.newest.max(Some(g.timestamp));
-            self.table.columns[col].cells[row] = Cell {
-                value: g.value,
-                stamp: g.timestamp,
-            };
+            self.table.columns[col].cells[row] = Cell::new(g.value, g.timestamp);
         }
         for d in &m.deltas {
             let col = self.table.column_of(&ColumnMetric::Known(d.mapping));
             let cell = &mut self.table.columns[col].cells[row];
             if !cell.is_set() {
-                *cell = Cell {
-                    value: 0.0,
-                    stamp: i64::MIN,
-                };
+                *cell = Cell::new(0.0, i64::MIN);
             }
             if let Some(t) = d.samples.last() {
                 self.newest = self.newest.max(Some(t.0));
             }
             // Each interval once, as the accumulator does: samples come oldest first.
             for &(t, v) in &d.samples {
-                if t > cell.stamp && v >= 0.0 {
-                    cell.value += v;
-                    cell.stamp = t;
+                if t > cell.stamp() && v >= 0.0 {
+                    *cell = Cell::new(cell.value() + v, t);
                 }
             }
         }
@@ -447,8 +470,7 @@ impl Tables {
                 }
                 let dst = &mut live.columns[lc].cells[row];
                 if c.metric.is_counter() && dst.is_set() {
-                    dst.value += cell.value;
-                    dst.stamp = dst.stamp.max(cell.stamp);
+                    *dst = Cell::new(dst.value() + cell.value(), dst.stamp().max(cell.stamp()));
                 } else {
                     *dst = cell;
                 }
@@ -523,7 +545,7 @@ mod tests {
     fn value(t: &Table, name: &str, key: &EntityKey) -> Option<f64> {
         let r = t.keys.iter().position(|k| k == key)?;
         let col = t.columns.iter().find(|c| c.metric.name() == name)?;
-        Some(col.cells[r].value).filter(|v| !v.is_nan())
+        Some(col.cells[r].value()).filter(|v| !v.is_nan())
     }
 
     #[test]
@@ -635,6 +657,21 @@ mod tests {
     }
 
     #[test]
+    fn cell_times_round_trip() {
+        for t in [i64::MIN, EPOCH + 1, T, T + 300, EPOCH + i64::from(u32::MAX)] {
+            let c = Cell::new(1.5, t);
+            assert_eq!((c.value(), c.stamp()), (1.5, t));
+        }
+        // Out of range: clamped, never "no time".
+        assert_eq!(Cell::new(0.0, 0).stamp(), EPOCH + 1);
+        assert_eq!(
+            Cell::new(0.0, i64::MAX).stamp(),
+            EPOCH + i64::from(u32::MAX)
+        );
+        assert!(!Cell::EMPTY.is_set() && Cell::new(0.0, i64::MIN).is_set());
+    }
+
+    #[test]
     fn a_series_costs_tens_of_bytes() {
         let mut strings = Strings::default();
         let mut n = names(&mut strings);
@@ -652,5 +689,6 @@ mod tests {
         tables.merge(s);
         let per_series = tables.heap_bytes() / tables.series();
         assert!(per_series < 40, "{per_series} bytes per series");
+        assert_eq!(size_of::<Cell>(), 12);
     }
 }
