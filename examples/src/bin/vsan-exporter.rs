@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use vsanobs_core::Registry;
-use vsanobs_examples::vsan::cli::{Args, init_logging, listen_address};
+use vsanobs_examples::vsan::cli::{Args, init_logging, listen_address, wants_help};
 use vsanobs_examples::vsan::config::{FileConfig, target_from_env};
 use vsanobs_examples::vsan::exporter::{EngineOptions, Exporter};
 use vsanobs_examples::vsan::secret::{Credentials, Secret};
@@ -139,7 +139,38 @@ const KNOWN: &[&str] = &[
     "sim.interval",
 ];
 
+const USAGE: &str = "\
+vsan-exporter: VMware vSAN performance metrics for Prometheus.
+
+Usage: vsan-exporter [flags]
+
+With VCENTER_URL unset, it collects from a built-in vCenter/vSAN simulator and says so.
+Environment: VCENTER_URL, VCENTER_USER, VCENTER_PASSWORD or VCENTER_PASSWORD_FILE
+(passwords are never read from the command line).
+
+  --web.listen-address ADDR      where /metrics is served (default :9101)
+  --config.file PATH             JSON file with several vCenters and clusters (hot-reloaded)
+  --state.file PATH              last sample time per cluster, so a restart resumes
+  --collect.interval SECONDS     time between collections (default 60; 15 with the simulator)
+  --collect.cluster-timeout SECONDS
+                                 per-cluster collection timeout (default 30)
+  --collect.max-concurrency N    vSAN requests in flight over all clusters (default 16)
+  --collect.lookback SECONDS     how far back the first collection reaches (default 900)
+  --vcenter.ca-file PATH         PEM CA certificate that signed vCenter's certificate
+  --vcenter.insecure             do not verify vCenter's certificate (warned, and exported
+                                 as vsan_exporter_insecure_tls 1)
+  --sim.clusters N               built-in simulator: clusters (default 4)
+  --sim.hosts N                  built-in simulator: hosts per cluster (default 8)
+  --sim.disk-groups N            built-in simulator: disk groups per host (default 2)
+  --sim.interval SECONDS         built-in simulator: sample interval (default 60)
+  -h, --help                     this text
+";
+
 fn main() {
+    if wants_help(std::env::args().skip(1)) {
+        print!("{USAGE}");
+        return;
+    }
     malloc::tune();
     init_logging();
     let result = tokio::runtime::Builder::new_multi_thread()
