@@ -2,11 +2,13 @@
 //! served by `vsanobs_http::MetricsEndpoint` (gzip, `name[]` selection, handler metrics) and
 //! carries `vsan_exporter_build_info` with the compiler version from `examples/build.rs`.
 
-use std::io::{BufRead, BufReader};
+mod vsan_support;
+
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
+
+use vsan_support::logged_value;
 
 /// Kills the exporter when the test ends, however it ends.
 struct Exporter(Child);
@@ -40,19 +42,7 @@ fn start() -> (Exporter, SocketAddr) {
         .expect("start vsan-exporter");
     let stdout = child.stdout.take().expect("stdout");
     let exporter = Exporter(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("serving /metrics")
-                && let Some(a) = line.split("address=").nth(1)
-            {
-                let _ = tx.send(a.trim().to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("vsan-exporter logged its listen address within 60 s");
+    let addr = logged_value(stdout, "serving /metrics", "address=");
     (exporter, addr.parse().expect("a socket address"))
 }
 

@@ -3,10 +3,7 @@
 
 mod vsan_support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-use vsan_support::{Rig, engine_options, target};
+use vsan_support::{LogBuf, Rig, engine_options, target};
 use vsanobs_examples::vsan::cli::{ArgError, Args};
 use vsanobs_examples::vsan::client::VcenterClient;
 use vsanobs_examples::vsan::exporter::Exporter;
@@ -15,25 +12,9 @@ use vsanobs_examples::vsan::sim::{Fault, SimConfig};
 const CANARY: &str = "canary-Pa55w0rd-7f3a9e";
 const WRONG: &str = "canary-WRONG-91b2c4";
 
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_password_and_session_tokens_never_leak() {
-    let logs = Buf::default();
+    let logs = LogBuf::default();
     let writer = logs.clone();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
@@ -106,7 +87,7 @@ async fn canary_password_and_session_tokens_never_leak() {
     rig.exporter.shutdown().await;
     bad.shutdown().await;
 
-    outputs.push(String::from_utf8_lossy(&logs.0.lock().expect("logs")).into_owned());
+    outputs.push(logs.text());
     let tokens = sim.issued_tokens();
     assert!(
         tokens.len() >= 4,

@@ -5,13 +5,11 @@
 
 mod vsan_support;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use vsan_support::{T0, engine_options, target, value};
+use vsan_support::{LogBuf, T0, engine_options, logged_value, target, value};
 use vsanobs_core::testutil::{ParsedFamily, parse};
 use vsanobs_core::{Format, Registry};
 use vsanobs_examples::vsan::client::{ClientError, VcenterClient};
@@ -106,28 +104,6 @@ fn chain(err: &(dyn std::error::Error + 'static)) -> String {
         cur = e.source();
     }
     out
-}
-
-#[derive(Clone, Default)]
-struct Buf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .map_err(|_| std::io::Error::other("poisoned"))?
-            .extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Buf {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +291,7 @@ async fn clusters_fail_with_reason_tls_when_the_certificate_changes() {
 #[tokio::test]
 async fn insecure_mode_connects_logs_a_warning_and_exports_the_metric() {
     // Current-thread runtime: every task runs on this thread, under this subscriber.
-    let logs = Buf::default();
+    let logs = LogBuf::default();
     let writer = logs.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
@@ -451,18 +427,7 @@ fn vcsim(extra: &[&str]) -> (Vcsim, String) {
         .expect("start vcsim");
     let stdout = child.stdout.take().expect("stdout");
     let guard = Vcsim(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("url=").nth(1) {
-                let url = rest.split_whitespace().next().unwrap_or("").to_owned();
-                let _ = tx.send(url);
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("vcsim logged its url within 60 s");
+    let url = logged_value(stdout, "url=", "url=");
     (guard, url)
 }
 
@@ -559,19 +524,7 @@ fn vsan_exporter(url: &str, password_file: &Path, ca: &Path) -> (Vcsim, String) 
         .expect("start vsan-exporter");
     let stdout = child.stdout.take().expect("stdout");
     let guard = Vcsim(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("serving /metrics")
-                && let Some(a) = line.split("address=").nth(1)
-            {
-                let _ = tx.send(a.trim().to_owned());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("vsan-exporter logged its listen address within 60 s");
+    let addr = logged_value(stdout, "serving /metrics", "address=");
     (guard, addr)
 }
 

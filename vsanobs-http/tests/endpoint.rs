@@ -1,24 +1,16 @@
 //! The /metrics endpoint on a real axum server: negotiation, gzip, name[] selection,
 //! concurrency limit, timeout, basic auth and its own handler metrics.
 
+mod common;
+
+use common::serve_endpoint;
 use std::io::Read;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use vsanobs_core::model::MetricFamily;
 use vsanobs_core::{CollectError, Collector, Registry};
 use vsanobs_http::MetricsEndpoint;
-
-async fn serve(endpoint: MetricsEndpoint) -> String {
-    let app: Router = endpoint.into_router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    format!("http://{addr}/metrics")
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -44,7 +36,7 @@ fn gunzip(b: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_and_accept_encoding_table() {
-    let url = serve(MetricsEndpoint::new(registry())).await;
+    let url = serve_endpoint(MetricsEndpoint::new(registry())).await;
     let c = client();
     const OM: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -114,7 +106,7 @@ async fn accept_and_accept_encoding_table() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn name_selection_and_handler_metrics() {
-    let url = serve(MetricsEndpoint::new(registry())).await;
+    let url = serve_endpoint(MetricsEndpoint::new(registry())).await;
     let c = client();
     let text = c
         .get(format!(
@@ -188,7 +180,7 @@ async fn concurrency_limit_returns_503_then_200() {
     let r = registry();
     let gate = Gate::default();
     r.register_collector(gate.clone()).unwrap();
-    let url = serve(MetricsEndpoint::new(r).max_concurrent_scrapes(1)).await;
+    let url = serve_endpoint(MetricsEndpoint::new(r).max_concurrent_scrapes(1)).await;
     let c = client();
     let first = tokio::spawn({
         let c = c.clone();
@@ -217,7 +209,8 @@ async fn timeout_returns_503() {
     let r = registry();
     let gate = Gate::default();
     r.register_collector(gate.clone()).unwrap();
-    let url = serve(MetricsEndpoint::new(r).timeout(Some(Duration::from_millis(200)))).await;
+    let url =
+        serve_endpoint(MetricsEndpoint::new(r).timeout(Some(Duration::from_millis(200)))).await;
     let c = client();
     let resp = c.get(&url).send().await.unwrap();
     assert_eq!(resp.status(), 503);
@@ -237,7 +230,7 @@ async fn basic_auth_with_bcrypt_hash() {
     let endpoint = MetricsEndpoint::new(registry())
         .basic_auth("prom", hash)
         .unwrap();
-    let url = serve(endpoint).await;
+    let url = serve_endpoint(endpoint).await;
     let c = client();
     for (user, pass) in [
         (None, None),

@@ -4,10 +4,12 @@
 //! fails the transfer instead of cutting the exposition, and a client that goes away
 //! releases the scrape.
 
+mod common;
+
+use common::serve_endpoint;
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vsanobs_core::alloc::{CountingAlloc, HeapSnapshot};
@@ -38,16 +40,6 @@ fn big_registry(series: usize) -> Registry {
     r.register("volume_ops", "Operations per volume.", f)
         .unwrap();
     r
-}
-
-async fn serve_axum(endpoint: MetricsEndpoint) -> String {
-    let app: Router = endpoint.into_router();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.unwrap();
-    });
-    format!("http://{addr}/metrics")
 }
 
 fn serve_actix(endpoint: MetricsEndpoint) -> String {
@@ -84,7 +76,7 @@ async fn large_scrapes_stream_in_chunks_and_equal_the_encoding() {
     let registry = big_registry(220_000);
     let endpoint = MetricsEndpoint::new(registry.clone());
     let urls = [
-        ("axum", serve_axum(endpoint.clone()).await),
+        ("axum", serve_endpoint(endpoint.clone()).await),
         ("actix", serve_actix(endpoint)),
     ];
     let client = reqwest::Client::builder()
@@ -177,7 +169,7 @@ async fn a_slow_reader_costs_a_bounded_amount_of_heap() {
     let registry = big_registry(250_000);
     let text_len = registry.encode_to_string(Format::PrometheusText).len();
     assert!(text_len > 22_000_000, "{text_len}");
-    let url = serve_axum(MetricsEndpoint::new(registry)).await;
+    let url = serve_endpoint(MetricsEndpoint::new(registry)).await;
     let addr = url
         .trim_start_matches("http://")
         .trim_end_matches("/metrics")
@@ -237,7 +229,10 @@ async fn a_timeout_while_streaming_fails_the_transfer() {
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    for url in [serve_axum(endpoint.clone()).await, serve_actix(endpoint)] {
+    for url in [
+        serve_endpoint(endpoint.clone()).await,
+        serve_actix(endpoint),
+    ] {
         let resp = client.get(&url).send().await.unwrap();
         match resp.status().as_u16() {
             // The usual case: the family's chunks went out, then the collector blocked past
@@ -261,7 +256,7 @@ async fn a_timeout_while_streaming_fails_the_transfer() {
 async fn a_client_that_goes_away_releases_the_scrape() {
     let registry = big_registry(250_000);
     let endpoint = MetricsEndpoint::new(registry.clone()).max_concurrent_scrapes(1);
-    let url = serve_axum(endpoint).await;
+    let url = serve_endpoint(endpoint).await;
     let addr = url
         .trim_start_matches("http://")
         .trim_end_matches("/metrics")

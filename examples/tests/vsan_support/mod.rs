@@ -3,7 +3,10 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
+use std::process::ChildStdout;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vsanobs_core::testutil::{ParsedFamily, parse};
@@ -161,4 +164,45 @@ pub fn rss_bytes() -> u64 {
         .and_then(|v| v.parse().ok())
         .expect("rss pages");
     pages * 4096
+}
+
+/// Log output captured for assertions (give a clone to `tracing_subscriber`'s `with_writer`).
+#[derive(Clone, Default)]
+pub struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuf {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+/// Reads a child's log on a thread and returns the word after `key` on the first line that
+/// contains `marker` (a binary's bound address or URL), waiting at most 60 s.
+pub fn logged_value(stdout: ChildStdout, marker: &'static str, key: &'static str) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(marker)
+                && let Some(rest) = line.split(key).nth(1)
+            {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("no log line with {marker:?} and {key:?} within 60 s"))
 }

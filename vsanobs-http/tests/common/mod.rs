@@ -127,3 +127,17 @@ pub const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "PROPFIND", "BREW",
     "MKCOL", "X-SCAN",
 ];
+
+/// Serves `endpoint` at `/metrics` in a real axum server on 127.0.0.1:<free port>; returns
+/// the URL.
+pub async fn serve_endpoint(endpoint: vsanobs_http::MetricsEndpoint) -> String {
+    let app: axum::Router = endpoint.into_router();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.expect("axum server");
+    });
+    format!("http://{addr}/metrics")
+}
