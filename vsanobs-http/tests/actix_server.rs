@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use vsanobs_core::Registry;
 use vsanobs_http::MetricsEndpoint;
 use vsanobs_http::actix::HttpMetrics;
 
-use common::{Rng, active, duration_counts, key, scrape_until};
+use common::{Rng, active, duration_counts, key, scrape_until, send_all};
 
 async fn item(id: web::Path<String>) -> HttpResponse {
     if id.as_str() == "missing" {
@@ -227,25 +226,7 @@ async fn random_traffic_keeps_series_bounded() {
         };
         reqs.push((method, path, format!("scanner/{}", rng.token(12))));
     }
-    let sent = futures_util::stream::iter(reqs)
-        .map(|(method, path, ua)| {
-            let c = c.clone();
-            let url = format!("{base}{path}");
-            async move {
-                let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-                match c.request(m, &url).header("user-agent", ua).send().await {
-                    Ok(r) => {
-                        let s = r.status().as_u16();
-                        let _ = r.bytes().await;
-                        Some(s)
-                    }
-                    Err(_) => None,
-                }
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
+    let sent = send_all(&c, &base, reqs).await;
     let statuses: BTreeSet<u16> = sent.iter().flatten().copied().collect();
     let answered = sent.iter().flatten().count() as u64;
     assert!(answered >= 9_900, "only {answered} requests answered");

@@ -12,11 +12,10 @@ use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use vsanobs_core::Registry;
 use vsanobs_http::{HttpMetricsLayer, MetricsEndpoint};
 
-use common::{Rng, active, duration_counts, key, scrape_until};
+use common::{Rng, active, duration_counts, key, scrape_until, send_all};
 
 fn app(registry: &Registry) -> Router {
     let api = Router::new().route(
@@ -216,25 +215,7 @@ async fn random_traffic_keeps_series_bounded() {
         let ua = format!("scanner/{}", rng.token(12));
         reqs.push((method, path, ua));
     }
-    let sent = futures_util::stream::iter(reqs)
-        .map(|(method, path, ua)| {
-            let c = c.clone();
-            let url = format!("{base}{path}");
-            async move {
-                let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-                match c.request(m, &url).header("user-agent", ua).send().await {
-                    Ok(r) => {
-                        let s = r.status().as_u16();
-                        let _ = r.bytes().await;
-                        Some(s)
-                    }
-                    Err(_) => None,
-                }
-            }
-        })
-        .buffer_unordered(16)
-        .collect::<Vec<_>>()
-        .await;
+    let sent = send_all(&c, &base, reqs).await;
     let statuses: BTreeSet<u16> = sent.iter().flatten().copied().collect();
     let answered = sent.iter().flatten().count() as u64;
     assert!(answered >= 9_900, "only {answered} requests answered");

@@ -141,3 +141,32 @@ pub async fn serve_endpoint(endpoint: vsanobs_http::MetricsEndpoint) -> String {
     });
     format!("http://{addr}/metrics")
 }
+
+/// Sends `(method, path, user agent)` requests to `base`, 16 at a time; the status of each
+/// answered request (`None` when it failed), bodies read to the end.
+pub async fn send_all(
+    c: &reqwest::Client,
+    base: &str,
+    reqs: Vec<(&'static str, String, String)>,
+) -> Vec<Option<u16>> {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(reqs)
+        .map(|(method, path, ua)| {
+            let c = c.clone();
+            let url = format!("{base}{path}");
+            async move {
+                let m = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
+                match c.request(m, &url).header("user-agent", ua).send().await {
+                    Ok(r) => {
+                        let s = r.status().as_u16();
+                        let _ = r.bytes().await;
+                        Some(s)
+                    }
+                    Err(_) => None,
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await
+}
