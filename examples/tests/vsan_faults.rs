@@ -58,6 +58,38 @@ fn cluster_iops(rig: &Rig, cluster: &str) -> Option<f64> {
     .map(|s| s.value)
 }
 
+/// A host's exported `vsan_host_domclient_io_operations_total{op}` and the simulator's
+/// ground truth for it: the sum of its per-interval counts over every bucket collected.
+fn host_count_and_truth(
+    rig: &Rig,
+    sim: &Simulator,
+    host_name: &str,
+    node_uuid: &str,
+    op: &str,
+    now: i64,
+) -> (f64, f64) {
+    let fams = rig.families();
+    let total = samples(
+        &fams,
+        "vsan_host_domclient_io_operations_total",
+        &[("host_name", host_name), ("op", op)],
+    )
+    .next()
+    .expect("counter")
+    .value;
+    let label = if op == "read" {
+        "readCount"
+    } else {
+        "writeCount"
+    };
+    let want: f64 = sim
+        .buckets(T0 - 900, now)
+        .iter()
+        .map(|t| sim.raw_value("host-domclient", node_uuid, label, *t))
+        .sum();
+    (total, want)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_fault_only_hits_its_cluster() {
     let mut opts = engine_options();
@@ -134,20 +166,7 @@ async fn each_fault_only_hits_its_cluster() {
     assert_eq!(success(&rig, BAD), Some(1.0));
     let c = sim.cluster(BAD).expect("cluster").clone();
     let h = &c.hosts[0];
-    let fams = rig.families();
-    let total = samples(
-        &fams,
-        "vsan_host_domclient_io_operations_total",
-        &[("host_name", &h.name), ("op", "read")],
-    )
-    .next()
-    .expect("counter")
-    .value;
-    let want: f64 = sim
-        .buckets(T0 - 900, now)
-        .iter()
-        .map(|t| sim.raw_value("host-domclient", &h.node_uuid, "readCount", *t))
-        .sum();
+    let (total, want) = host_count_and_truth(&rig, &sim, &h.name, &h.node_uuid, "read", now);
     assert!(
         close(total, want),
         "counter {total} != ground truth {want}: a gap or a duplicate"
@@ -197,20 +216,7 @@ async fn empty_and_negative_buckets_serve_the_latest_complete_sample() {
         );
     }
     let h = &c.hosts[1];
-    let fams = rig.families();
-    let total = samples(
-        &fams,
-        "vsan_host_domclient_io_operations_total",
-        &[("host_name", &h.name), ("op", "write")],
-    )
-    .next()
-    .expect("counter")
-    .value;
-    let want: f64 = sim
-        .buckets(T0 - 900, now)
-        .iter()
-        .map(|t| sim.raw_value("host-domclient", &h.node_uuid, "writeCount", *t))
-        .sum();
+    let (total, want) = host_count_and_truth(&rig, &sim, &h.name, &h.node_uuid, "write", now);
     assert!(close(total, want), "{total} != {want}");
 }
 
