@@ -67,3 +67,25 @@ fn vsan_exporter_help_names_every_flag() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("never read from the command line"));
 }
+
+#[test]
+fn demo_services_take_only_a_listen_address() {
+    for bin in [
+        env!("CARGO_BIN_EXE_axum-demo"),
+        env!("CARGO_BIN_EXE_actix-demo"),
+    ] {
+        assert!(help(bin).contains("--web.listen-address"), "{bin}");
+        for bad in [
+            &["--web.listen-address"][..],
+            &["--other", "x"],
+            &["--web.listen-address", "nope"],
+        ] {
+            let out = Command::new(bin).args(bad).output().unwrap();
+            assert_eq!(out.status.code(), Some(2), "{bin} {bad:?}");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("usage:"),
+                "{bin} {bad:?}"
+            );
+        }
+    }
+}

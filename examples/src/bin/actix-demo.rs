@@ -11,35 +11,17 @@
 //! curl -H 'Accept: application/openmetrics-text' localhost:9104/metrics
 //! ```
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use vsanobs_core::Registry;
+use vsanobs_examples::vsan::cli::{only_listen_address, wants_help};
 use vsanobs_http::actix::HttpMetrics;
 use vsanobs_http::{MetricsEndpoint, RouteMetrics};
 
 const USAGE: &str = "usage: actix-demo [--web.listen-address HOST:PORT]\n\
                      default: --web.listen-address 127.0.0.1:9104";
-
-fn listen_address() -> Result<SocketAddr, String> {
-    let mut addr = "127.0.0.1:9104".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--web.listen-address" {
-            addr = args.next().ok_or("--web.listen-address needs HOST:PORT")?;
-        } else if let Some(v) = a.strip_prefix("--web.listen-address=") {
-            addr = v.to_owned();
-        } else if a == "-h" || a == "--help" {
-            return Err(String::new());
-        } else {
-            return Err(format!("unknown argument {a:?}"));
-        }
-    }
-    addr.parse()
-        .map_err(|e| format!("invalid --web.listen-address {addr:?}: {e}"))
-}
 
 async fn user(id: web::Path<u64>) -> String {
     format!("user {id}\n")
@@ -75,12 +57,14 @@ async fn fail() -> HttpResponse {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt().init();
-    let addr = match listen_address() {
+    if wants_help(std::env::args().skip(1)) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let addr = match only_listen_address(std::env::args().skip(1), "127.0.0.1:9104") {
         Ok(a) => a,
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("actix-demo: {e}");
-            }
+            eprintln!("actix-demo: {e}");
             eprintln!("{USAGE}");
             return ExitCode::from(2);
         }

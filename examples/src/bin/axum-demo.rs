@@ -11,7 +11,6 @@
 //! ```
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -24,6 +23,7 @@ use vsanobs_core::Registry;
 use vsanobs_core::alloc::{CountingAlloc, HeapCollector};
 use vsanobs_core::process::ProcessCollector;
 use vsanobs_core::runtime::{TokioCollector, spawn_tracked};
+use vsanobs_examples::vsan::cli::{only_listen_address, wants_help};
 use vsanobs_http::{HttpMetricsLayer, MetricsEndpoint, RouteMetrics};
 
 // Counts heap use for process_heap_* (within a few percent of plain System; docs/benchmarks.md).
@@ -32,24 +32,6 @@ static ALLOC: CountingAlloc<std::alloc::System> = CountingAlloc::new(std::alloc:
 
 const USAGE: &str = "usage: axum-demo [--web.listen-address HOST:PORT]\n\
                      default: --web.listen-address 127.0.0.1:9103";
-
-fn listen_address() -> Result<SocketAddr, String> {
-    let mut addr = "127.0.0.1:9103".to_owned();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        if a == "--web.listen-address" {
-            addr = args.next().ok_or("--web.listen-address needs HOST:PORT")?;
-        } else if let Some(v) = a.strip_prefix("--web.listen-address=") {
-            addr = v.to_owned();
-        } else if a == "-h" || a == "--help" {
-            return Err(String::new());
-        } else {
-            return Err(format!("unknown argument {a:?}"));
-        }
-    }
-    addr.parse()
-        .map_err(|e| format!("invalid --web.listen-address {addr:?}: {e}"))
-}
 
 async fn user(Path(id): Path<u64>) -> String {
     format!("user {id}\n")
@@ -121,12 +103,14 @@ fn app(registry: &Registry) -> Result<Router, vsanobs_core::RegistryError> {
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt().init();
-    let addr = match listen_address() {
+    if wants_help(std::env::args().skip(1)) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let addr = match only_listen_address(std::env::args().skip(1), "127.0.0.1:9103") {
         Ok(a) => a,
         Err(e) => {
-            if !e.is_empty() {
-                eprintln!("axum-demo: {e}");
-            }
+            eprintln!("axum-demo: {e}");
             eprintln!("{USAGE}");
             return ExitCode::from(2);
         }

@@ -118,6 +118,37 @@ pub fn listen_address(s: &str) -> Result<SocketAddr, ArgError> {
         .map_err(|_| ArgError::Invalid("web.listen-address"))
 }
 
+/// The listen address of a binary whose only flag is `--web.listen-address` (the demo
+/// services), `default` when it is not given.
+///
+/// ```
+/// use vsanobs_examples::vsan::cli::only_listen_address;
+/// let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+/// assert_eq!(only_listen_address(args(&[]), "127.0.0.1:9103").unwrap().port(), 9103);
+/// assert_eq!(
+///     only_listen_address(args(&["--web.listen-address=127.0.0.1:1234"]), "127.0.0.1:9103")
+///         .unwrap()
+///         .port(),
+///     1234
+/// );
+/// assert!(only_listen_address(args(&["--web.listen-address"]), "127.0.0.1:9103").is_err());
+/// assert!(only_listen_address(args(&["--other", "x"]), "127.0.0.1:9103").is_err());
+/// ```
+///
+/// # Errors
+/// Any other argument, a missing or unparsable address.
+pub fn only_listen_address(
+    args: impl IntoIterator<Item = String>,
+    default: &str,
+) -> Result<SocketAddr, ArgError> {
+    const NAME: &str = "web.listen-address";
+    let a = Args::parse(args, &[], &[NAME])?;
+    if a.pairs.iter().any(|(n, v)| n == NAME && v.is_none()) {
+        return Err(ArgError::Invalid(NAME));
+    }
+    listen_address(a.get(NAME).unwrap_or(default))
+}
+
 /// Installs a plain-text `tracing` subscriber at INFO (or the level in `VSAN_LOG`).
 pub fn init_logging() {
     let level = match std::env::var("VSAN_LOG").as_deref() {
