@@ -30,7 +30,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::endpoint::{Inner, MetricsEndpoint, ScrapeRequest, ScrapeResponse, too_many};
+use crate::endpoint::{Inner, MetricsEndpoint, Permit, ScrapeRequest, ScrapeResponse, too_many};
 
 /// Chunks in flight between the encoder and the connection (each at most about 64 KiB).
 const CHANNEL_CHUNKS: usize = 4;
@@ -187,8 +187,7 @@ impl MetricsEndpoint {
         let inner = self.inner.clone();
         let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_CHUNKS);
         let task = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            encode_into(&inner, &req, tx);
+            encode_into(&inner, &req, tx, permit);
         });
         let deadline = inner_timeout(&self.inner).map(|d| Box::pin(tokio::time::sleep(d)));
         let mut deadline = deadline;
@@ -270,11 +269,13 @@ fn whole(r: ScrapeResponse) -> ScrapeStream {
 }
 
 /// The encoding task: headers, then the body through the channel, then `Done` (only when
-/// the whole body was written).
-fn encode_into(inner: &Inner, req: &ScrapeRequest, tx: mpsc::Sender<Msg>) {
+/// the whole body was written). The scrape slot (`permit`) is given back before the last
+/// message, so a client that has its whole answer can scrape again at once.
+fn encode_into(inner: &Inner, req: &ScrapeRequest, tx: mpsc::Sender<Msg>, permit: Permit) {
     let p = match inner.prepare(req) {
         Ok(p) => p,
         Err(r) => {
+            drop(permit);
             let _ = tx.blocking_send(Msg::Whole(r));
             return;
         }
@@ -289,6 +290,7 @@ fn encode_into(inner: &Inner, req: &ScrapeRequest, tx: mpsc::Sender<Msg>) {
     } else {
         inner.write_body(&p, &mut w)
     };
+    drop(permit);
     match written {
         Ok(()) => {
             let _ = tx.blocking_send(Msg::Done);
