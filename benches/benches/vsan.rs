@@ -13,13 +13,13 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use vcsim::{SimConfig, Simulator};
+use vsan_exporter::client::ClientOptions;
+use vsan_exporter::config::Target;
+use vsan_exporter::engine::{Engine, EngineOptions};
+use vsan_exporter::secret::{Credentials, Secret};
 use vsanobs_core::model::{MetricKind, Value};
 use vsanobs_core::{Format, Registry};
-use vsanobs_examples::vsan::client::ClientOptions;
-use vsanobs_examples::vsan::config::Target;
-use vsanobs_examples::vsan::exporter::{EngineOptions, Exporter};
-use vsanobs_examples::vsan::secret::{Credentials, Secret};
-use vsanobs_examples::vsan::sim::{SimConfig, Simulator};
 
 const T0: i64 = 1_767_225_600;
 
@@ -60,7 +60,7 @@ fn vsan(c: &mut Criterion) {
         per_cluster_concurrency: 4,
         ..EngineOptions::default()
     };
-    let exporter = Exporter::new(vec![target], opts).expect("exporter");
+    let exporter = Engine::new(vec![target], opts).expect("exporter");
     let registry = Registry::new();
     registry
         .register_collector(exporter.collector())

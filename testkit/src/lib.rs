@@ -37,7 +37,9 @@
 //! leaves no server behind.
 
 mod check;
+pub mod cli;
 pub mod http;
+pub mod logs;
 mod prometheus;
 mod pushgateway;
 mod server;

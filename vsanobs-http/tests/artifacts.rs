@@ -14,7 +14,7 @@ fn assert_checked_in(rel: &str, generated: &str) {
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         on_disk == generated,
-        "{} is stale or missing: run `cargo run -p vsanobs-examples --bin gen-docs`",
+        "{} is stale or missing: run `cargo run -p gen-docs`",
         path.display()
     );
 }

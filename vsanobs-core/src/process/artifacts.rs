@@ -699,7 +699,7 @@ pub fn go_mapping_markdown() -> String {
     out.push_str("# Go metrics and their vsanobs counterparts\n\n");
     out.push_str(
         "Generated from `vsanobs_core::process::artifacts::GO_MAPPINGS` and the collectors' metric \
-         tables by `cargo run -p vsanobs-examples --bin gen-docs`; do not edit by hand.\n\n\
+         tables by `cargo run -p gen-docs`; do not edit by hand.\n\n\
          Dashboards built for Go services query the `process_*` names unchanged. The Go \
          runtime metrics map to the counting allocator (`CountingAlloc`, `process_heap_*`), \
          the tokio collector (`tokio_*`) and `<ns>_build_info`.\n\n",

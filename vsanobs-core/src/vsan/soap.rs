@@ -22,6 +22,10 @@
 use super::VsanError;
 use super::xml::Element;
 
+/// The cookie a vCenter's `SessionManager.Login` sets on `/sdk`; the same cookie
+/// authenticates calls to `/vsanHealth`.
+pub const SESSION_COOKIE: &str = "vmware_soap_session";
+
 /// One `VsanPerfEntityMetricCSV`: an entity, its sample timestamps and one CSV per metric.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EntityMetricCsv {

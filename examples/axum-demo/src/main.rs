@@ -1,0 +1,146 @@
+//! A small axum service with the vsanobs route middleware and /metrics on the same listener.
+//!
+//! ```text
+//! cargo run -p axum-demo -- --web.listen-address 127.0.0.1:9103
+//! curl localhost:9103/users/42
+//! curl -X POST localhost:9103/users
+//! curl localhost:9103/api/v1/items/7            # nested router
+//! curl -N localhost:9103/stream                  # streaming response
+//! curl localhost:9103/fail                       # a route that fails (500)
+//! curl -H 'Accept: application/openmetrics-text' localhost:9103/metrics
+//! ```
+
+use std::convert::Infallible;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use example_cli::{only_listen_address, wants_help};
+use vsanobs_core::Registry;
+use vsanobs_core::alloc::{CountingAlloc, HeapCollector};
+use vsanobs_core::process::ProcessCollector;
+use vsanobs_core::runtime::{TokioCollector, spawn_tracked};
+use vsanobs_http::{HttpMetricsLayer, MetricsEndpoint, RouteMetrics};
+
+// Counts heap use for process_heap_* (within a few percent of plain System; docs/benchmarks.md).
+#[global_allocator]
+static ALLOC: CountingAlloc<std::alloc::System> = CountingAlloc::new(std::alloc::System);
+
+const USAGE: &str = "usage: axum-demo [--web.listen-address HOST:PORT]\n\
+                     default: --web.listen-address 127.0.0.1:9103";
+
+async fn user(Path(id): Path<u64>) -> String {
+    format!("user {id}\n")
+}
+
+async fn item(Path(id): Path<String>) -> (StatusCode, String) {
+    if id == "missing" {
+        (StatusCode::NOT_FOUND, "no such item\n".to_owned())
+    } else {
+        (StatusCode::OK, format!("item {id}\n"))
+    }
+}
+
+async fn stream() -> Body {
+    let chunks = futures_util::stream::unfold(0u32, |i| async move {
+        if i == 10 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Some((Ok::<_, Infallible>(format!("tick {i}\n")), i + 1))
+    });
+    Body::from_stream(chunks)
+}
+
+async fn fail() -> (StatusCode, &'static str) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "this route always fails\n",
+    )
+}
+
+/// Process, heap, tokio and build-info metrics next to the route matrix.
+fn register_runtime_metrics(registry: &Registry) -> Result<(), vsanobs_core::RegistryError> {
+    registry.register_collector(ProcessCollector::new())?;
+    registry.register_collector(HeapCollector::new())?;
+    registry.register_collector(TokioCollector::new())?;
+    vsanobs_core::build_info!().register(registry)?;
+    // A background task per spawn site shows in tokio_tracked_tasks{site}.
+    spawn_tracked("demo_ticker", async {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+        }
+    });
+    Ok(())
+}
+
+fn app(registry: &Registry) -> Result<Router, vsanobs_core::RegistryError> {
+    register_runtime_metrics(registry)?;
+    let metrics = RouteMetrics::builder()
+        .group("/api", "api")
+        .body_sizes()
+        .register(registry)?;
+    let api = Router::new().route("/items/{id}", get(item));
+    let app = Router::new()
+        .route("/", get(|| async { "axum-demo: see /metrics\n" }))
+        .route("/users/{id}", get(user))
+        .route(
+            "/users",
+            post(|| async { (StatusCode::CREATED, "created\n") }),
+        )
+        .route("/stream", get(stream))
+        .route("/fail", get(fail))
+        .nest("/api/v1", api)
+        .layer(HttpMetricsLayer::from(metrics));
+    Ok(MetricsEndpoint::new(registry.clone()).mount(app))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt().init();
+    if wants_help(std::env::args().skip(1)) {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let addr = match only_listen_address(std::env::args().skip(1), "127.0.0.1:9103") {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("axum-demo: {e}");
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let registry = Registry::new();
+    let app = match app(&registry) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("axum-demo: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("axum-demo: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(%addr, "axum-demo listening; metrics on /metrics");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("axum-demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,1195 @@
+//! A vCenter + vSAN simulator speaking the real SOAP protocol: `/sdk` (vim25 sessions,
+//! service content, property collector) and `/vsanHealth` (`urn:vsan` performance manager),
+//! with a seeded, mutually consistent topology and data set and per-cluster fault injection.
+//! It serves plain HTTP ([`Simulator::serve`]) or HTTPS ([`Simulator::serve_tls`], with a
+//! certificate generated at start or loaded from PEM files: [`SimTls`]).
+//!
+//! # Example
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use vcsim::{SimConfig, SimTls, Simulator};
+//! let sim = Simulator::new(SimConfig { clusters: 2, hosts_per_cluster: 4, ..SimConfig::default() });
+//! let server = sim.clone().serve("127.0.0.1:0".parse()?).await?;
+//! assert_eq!(server.url(), format!("http://{}", server.addr()));
+//! // HTTPS: a CA and a certificate for 127.0.0.1/localhost; clients trust the CA file.
+//! let tls = SimTls::localhost()?;
+//! tls.write_ca_pem(std::path::Path::new("vcsim-ca.pem"))?;
+//! let secure = sim.serve_tls("127.0.0.1:0".parse()?, &tls).await?;
+//! assert!(secure.url().starts_with("https://127.0.0.1:"));
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use parking_lot::Mutex;
+use vsanobs_core::vsan::catalogue::{self, ENTITY_TYPES, Mapping};
+use vsanobs_core::vsan::csv::{
+    format_timestamp, format_xsd_datetime, parse_entity_ref, parse_xsd_datetime,
+};
+use vsanobs_core::vsan::soap::SESSION_COOKIE;
+use vsanobs_core::vsan::xml::{Element, escape};
+
+mod tls;
+
+use tls::TlsListener;
+pub use tls::{SimTls, SimTlsError};
+
+/// Size, data and credentials of a simulated vCenter.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Number of vSAN clusters.
+    pub clusters: usize,
+    /// Hosts per cluster.
+    pub hosts_per_cluster: usize,
+    /// Disk groups per host (one cache disk each).
+    pub disk_groups_per_host: usize,
+    /// Capacity disks per disk group.
+    pub capacity_disks_per_group: usize,
+    /// VMs per host.
+    pub vms_per_host: usize,
+    /// Physical NICs per host carrying vSAN traffic.
+    pub pnics_per_host: usize,
+    /// Sample interval in seconds (vSAN's default is 300).
+    pub interval_secs: i64,
+    /// Seed of every generated UUID and value.
+    pub seed: u64,
+    /// User accepted by `Login`.
+    pub user: String,
+    /// Password accepted by `Login`.
+    pub password: String,
+    /// Emit one label the catalogue does not know (`latencyP99Read` on host-domclient).
+    pub unknown_label: bool,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            clusters: 4,
+            hosts_per_cluster: 8,
+            disk_groups_per_host: 2,
+            capacity_disks_per_group: 2,
+            vms_per_host: 2,
+            pnics_per_host: 2,
+            interval_secs: 300,
+            seed: 7,
+            user: "administrator@vsphere.local".into(),
+            password: "VMware1!".into(),
+            unknown_label: true,
+        }
+    }
+}
+
+/// A fault injected into the `VsanPerfQueryPerf` calls of one cluster.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer normally after this delay.
+    Delay(Duration),
+    /// Answer with this HTTP status and a plain-text body (500, 503, 429...).
+    Status(u16),
+    /// Cut the XML in the middle.
+    Truncated,
+    /// Break a closing tag.
+    Malformed,
+    /// An HTML error page with status 200.
+    Html200,
+    /// `NotFound`: the performance service is off.
+    NotFound,
+    /// The newest bucket's values are empty.
+    EmptyValues,
+    /// The newest bucket's values are `-1`.
+    NegativeValues,
+    /// Close the connection in the middle of the body.
+    DropConnection,
+    /// The session is rejected (`NotAuthenticated`) as if it had expired.
+    ExpiredSession,
+}
+
+/// One simulated host.
+#[derive(Clone, Debug)]
+pub struct SimHost {
+    /// MoRef id (`host-101`).
+    pub moref: String,
+    /// Name (`esx-01-01.lab.local`).
+    pub name: String,
+    /// vSAN node UUID.
+    pub node_uuid: String,
+    /// Disk groups: (cache disk UUID, capacity disk UUIDs).
+    pub disk_groups: Vec<(String, Vec<String>)>,
+    /// VMs: (moref, name, instance UUID).
+    pub vms: Vec<(String, String, String)>,
+    /// vmnic names.
+    pub pnics: Vec<String>,
+}
+
+/// One simulated cluster.
+#[derive(Clone, Debug)]
+pub struct SimCluster {
+    /// MoRef id (`domain-c10`).
+    pub moref: String,
+    /// Name.
+    pub name: String,
+    /// vSAN cluster UUID.
+    pub uuid: String,
+    /// Hosts.
+    pub hosts: Vec<SimHost>,
+}
+
+/// Counters of what clients did.
+#[derive(Debug, Default)]
+pub struct SimStats {
+    /// Successful logins.
+    pub logins: AtomicU64,
+    /// Logouts.
+    pub logouts: AtomicU64,
+    /// `VsanPerfQueryPerf` calls received.
+    pub perf_queries: AtomicU64,
+    /// Calls rejected as not authenticated.
+    pub not_authenticated: AtomicU64,
+}
+
+struct Session {
+    calls: u64,
+}
+
+struct Inner {
+    cfg: SimConfig,
+    clusters: Vec<SimCluster>,
+    sessions: Mutex<HashMap<String, Session>>,
+    faults: Mutex<HashMap<String, Fault>>,
+    expire_after_calls: Mutex<Option<u64>>,
+    stats: SimStats,
+    clock_offset: AtomicI64,
+    frozen_now: AtomicI64,
+    token_seq: AtomicU64,
+    issued: Mutex<Vec<String>>,
+    random: std::collections::hash_map::RandomState,
+}
+
+/// The simulator: cheap to clone, shared between the server and the test that drives it.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("clusters", &self.inner.clusters.len())
+            .field("open_sessions", &self.open_sessions())
+            .finish_non_exhaustive()
+    }
+}
+
+fn mix(seed: u64, parts: &[&str], n: i64) -> u64 {
+    // FNV-1a over the parts, then splitmix64: deterministic across runs and platforms.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed;
+    for p in parts {
+        for b in p.bytes().chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    let mut z = h ^ (n as u64);
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn uuid(seed: u64, kind: &str, a: usize, b: usize, c: usize) -> String {
+    let (x, y, z) = (a.to_string(), b.to_string(), c.to_string());
+    let h1 = mix(seed, &[kind, &x, &y, &z], 1);
+    let h2 = mix(seed, &[kind, &x, &y, &z], 2);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        h1 >> 32,
+        (h1 >> 16) & 0xffff,
+        h1 & 0xffff,
+        h2 >> 48,
+        h2 & 0xffff_ffff_ffff
+    )
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Simulator {
+    /// Builds the topology from the config (deterministic for a given seed).
+    pub fn new(cfg: SimConfig) -> Simulator {
+        let s = cfg.seed;
+        let mut clusters = Vec::with_capacity(cfg.clusters);
+        let mut host_seq = 100;
+        let mut vm_seq = 1000;
+        for c in 0..cfg.clusters {
+            let mut hosts = Vec::with_capacity(cfg.hosts_per_cluster);
+            for h in 0..cfg.hosts_per_cluster {
+                host_seq += 1;
+                let disk_groups = (0..cfg.disk_groups_per_host)
+                    .map(|g| {
+                        let cache = uuid(s, "cache", c, h, g);
+                        let caps = (0..cfg.capacity_disks_per_group)
+                            .map(|k| uuid(s, "cap", c, h, g * 100 + k))
+                            .collect();
+                        (cache, caps)
+                    })
+                    .collect();
+                let vms = (0..cfg.vms_per_host)
+                    .map(|v| {
+                        vm_seq += 1;
+                        (
+                            format!("vm-{vm_seq}"),
+                            format!("app-{:02}-{:02}-{}", c + 1, h + 1, v + 1),
+                            uuid(s, "vm", c, h, v),
+                        )
+                    })
+                    .collect();
+                hosts.push(SimHost {
+                    moref: format!("host-{host_seq}"),
+                    name: format!("esx-{:02}-{:02}.lab.local", c + 1, h + 1),
+                    node_uuid: uuid(s, "node", c, h, 0),
+                    disk_groups,
+                    vms,
+                    pnics: (0..cfg.pnics_per_host)
+                        .map(|p| format!("vmnic{p}"))
+                        .collect(),
+                });
+            }
+            clusters.push(SimCluster {
+                moref: format!("domain-c{}", 10 + c),
+                name: format!("vsan-cluster-{:02}", c + 1),
+                uuid: uuid(s, "cluster", c, 0, 0),
+                hosts,
+            });
+        }
+        Simulator {
+            inner: Arc::new(Inner {
+                cfg,
+                clusters,
+                sessions: Mutex::new(HashMap::new()),
+                faults: Mutex::new(HashMap::new()),
+                expire_after_calls: Mutex::new(None),
+                stats: SimStats::default(),
+                clock_offset: AtomicI64::new(0),
+                frozen_now: AtomicI64::new(i64::MIN),
+                token_seq: AtomicU64::new(0),
+                issued: Mutex::new(Vec::new()),
+                random: std::collections::hash_map::RandomState::new(),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.cfg
+    }
+
+    /// The clusters.
+    pub fn clusters(&self) -> &[SimCluster] {
+        &self.inner.clusters
+    }
+
+    /// Counters of client activity.
+    pub fn stats(&self) -> &SimStats {
+        &self.inner.stats
+    }
+
+    /// Sessions logged in and neither logged out nor expired.
+    pub fn open_sessions(&self) -> usize {
+        self.inner.sessions.lock().len()
+    }
+
+    /// Injects a fault into one cluster's performance queries (by name or MoRef).
+    pub fn set_fault(&self, cluster: &str, fault: Fault) {
+        if let Some(c) = self.cluster(cluster) {
+            self.inner.faults.lock().insert(c.moref.clone(), fault);
+        }
+    }
+
+    /// Removes a cluster's fault.
+    pub fn clear_fault(&self, cluster: &str) {
+        if let Some(c) = self.cluster(cluster) {
+            self.inner.faults.lock().remove(&c.moref);
+        }
+    }
+
+    /// Ends every session on the server side, as an idle timeout does.
+    pub fn expire_sessions(&self) {
+        self.inner.sessions.lock().clear();
+    }
+
+    /// Expires each session after it has made `n` calls (None: never).
+    pub fn expire_after_calls(&self, n: Option<u64>) {
+        *self.inner.expire_after_calls.lock() = n;
+    }
+
+    /// Server time (Unix seconds).
+    pub fn now(&self) -> i64 {
+        let frozen = self.inner.frozen_now.load(Ordering::Relaxed);
+        if frozen != i64::MIN {
+            return frozen;
+        }
+        now_unix() + self.inner.clock_offset.load(Ordering::Relaxed)
+    }
+
+    /// Freezes server time at `t` (tests advance it with [`Self::advance`]).
+    pub fn freeze_at(&self, t: i64) {
+        self.inner.frozen_now.store(t, Ordering::Relaxed);
+    }
+
+    /// Moves server time forward.
+    pub fn advance(&self, secs: i64) {
+        let frozen = self.inner.frozen_now.load(Ordering::Relaxed);
+        if frozen != i64::MIN {
+            self.inner
+                .frozen_now
+                .store(frozen + secs, Ordering::Relaxed);
+        } else {
+            self.inner.clock_offset.fetch_add(secs, Ordering::Relaxed);
+        }
+    }
+
+    /// A cluster by name or MoRef.
+    pub fn cluster(&self, key: &str) -> Option<&SimCluster> {
+        self.inner
+            .clusters
+            .iter()
+            .find(|c| c.name == key || c.moref == key)
+    }
+
+    /// The entity UUIDs (as they appear after `<type>:`) of a type in a cluster.
+    pub fn entities(&self, cluster: &SimCluster, entity_type: &str) -> Vec<String> {
+        let hosts = cluster.hosts.iter();
+        match entity_type {
+            "cluster-domclient" | "cluster-domcompmgr" => vec![cluster.uuid.clone()],
+            "host-domclient" | "host-domcompmgr" | "vsan-host-net" => {
+                hosts.map(|h| h.node_uuid.clone()).collect()
+            }
+            "disk-group" | "cache-disk" => hosts
+                .flat_map(|h| h.disk_groups.iter().map(|g| g.0.clone()))
+                .collect(),
+            "capacity-disk" => hosts
+                .flat_map(|h| h.disk_groups.iter().flat_map(|g| g.1.iter().cloned()))
+                .collect(),
+            "virtual-machine" => hosts
+                .flat_map(|h| h.vms.iter().map(|v| v.2.clone()))
+                .collect(),
+            "vsan-pnic-net" => hosts
+                .flat_map(|h| h.pnics.iter().map(move |p| format!("{}|{p}", h.node_uuid)))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The metric labels the simulator reports for an entity type.
+    pub fn labels(&self, entity_type: &str) -> Vec<&'static str> {
+        let mut l: Vec<&'static str> = catalogue::labels_of(entity_type).map(|m| m.label).collect();
+        if self.inner.cfg.unknown_label && entity_type == "host-domclient" {
+            l.push("latencyP99Read");
+        }
+        l
+    }
+
+    /// Bucket end timestamps in `(start, end]` that the server has data for.
+    pub fn buckets(&self, start: i64, end: i64) -> Vec<i64> {
+        let iv = self.inner.cfg.interval_secs.max(1);
+        let end = end.min(self.now());
+        let first = (start.div_euclid(iv) + 1) * iv;
+        (0..)
+            .map(|k| first + k * iv)
+            .take_while(|t| *t <= end)
+            .collect()
+    }
+
+    /// Ground truth: the raw value vSAN reports for `label` of `entity` (the part after
+    /// `<type>:`) in the bucket ending at `t`. Units are the wire's: IO/s, bytes/s, µs,
+    /// percent, permille, counts per interval.
+    ///
+    /// Consistency: `*Count = iops × interval`, `throughput = iops × IO size`.
+    pub fn raw_value(&self, entity_type: &str, entity: &str, label: &str, t: i64) -> f64 {
+        let seed = self.inner.cfg.seed;
+        let iv = self.inner.cfg.interval_secs.max(1);
+        let Some(m) = catalogue::lookup(entity_type, label) else {
+            return (mix(seed, &[entity, label], t) % 5000) as f64;
+        };
+        let op = op_of(m);
+        let layer = if m.metric.name.contains("device_io") {
+            "dev"
+        } else {
+            "vsan"
+        };
+        let iops = |op: &str| 10 + (mix(seed, &[entity, "iops", layer, op], t) % 2000) as i64;
+        let name = m.metric.name;
+        let v = if name.ends_with("io_operations_total") {
+            iops(op) * iv
+        } else if name.ends_with("io_operations_per_second") {
+            iops(op)
+        } else if name.ends_with("io_bytes_per_second") {
+            iops(op) * 4096 * (1 + (mix(seed, &[entity, "size", layer, op], t) % 16) as i64)
+        } else if name.ends_with("_seconds") {
+            100 + (mix(seed, &[entity, label], t) % 9900) as i64
+        } else if m.conversion == catalogue::Conversion::PermilleToRatio {
+            (mix(seed, &[entity, label], t) % 10) as i64
+        } else if name.ends_with("_ratio") {
+            (mix(seed, &[entity, label], t) % 101) as i64
+        } else if name.ends_with("capacity_bytes") {
+            4_000_000_000_000
+        } else if name.ends_with("_used_bytes") || name.ends_with("_reserved_bytes") {
+            (mix(seed, &[entity, label], t) % 4_000_000_000_000) as i64
+        } else if name.ends_with("bytes_per_second") {
+            (mix(seed, &[entity, label], t) % 200_000_000) as i64
+        } else if name.ends_with("packets_per_second") {
+            (mix(seed, &[entity, label], t) % 50_000) as i64
+        } else {
+            (mix(seed, &[entity, label], t) % 256) as i64
+        };
+        v as f64
+    }
+
+    /// Serves the simulator over HTTP on `addr` (use port 0 for a free port).
+    ///
+    /// # Errors
+    /// Binding the listener.
+    pub async fn serve(self, addr: SocketAddr) -> std::io::Result<SimServer> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        Ok(self.spawn_server(listener, addr, "http", None))
+    }
+
+    /// Serves the simulator over HTTPS on `addr` with the certificate in `tls` (use port 0
+    /// for a free port). TLS handshakes run concurrently, each with a 10 s deadline; a
+    /// client that rejects the certificate only ends its own connection.
+    ///
+    /// # Errors
+    /// Binding the listener.
+    pub async fn serve_tls(self, addr: SocketAddr, tls: &SimTls) -> std::io::Result<SimServer> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let (listener, accept) = TlsListener::start(
+            listener,
+            addr,
+            tokio_rustls::TlsAcceptor::from(tls.config.clone()),
+        );
+        Ok(self.spawn_server(listener, addr, "https", Some(accept)))
+    }
+
+    /// Serves the router on `listener`; `accept` is the task that owns the socket when it is
+    /// not the listener itself (TLS), awaited by [`SimServer::stop`] so the port is free after.
+    fn spawn_server<L>(
+        self,
+        listener: L,
+        addr: SocketAddr,
+        scheme: &'static str,
+        accept: Option<tokio::task::JoinHandle<()>>,
+    ) -> SimServer
+    where
+        L: axum::serve::Listener<Addr = SocketAddr>,
+    {
+        let app = self.clone().router();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        SimServer {
+            addr,
+            scheme,
+            sim: self,
+            stop: Some(tx),
+            task: Some(task),
+            accept,
+        }
+    }
+
+    /// The axum router (`/sdk`, `/vsanHealth`).
+    pub fn router(self) -> axum::Router {
+        axum::Router::new()
+            .route("/sdk", post(sdk))
+            .route("/vsanHealth", post(vsan_health))
+            .with_state(self)
+    }
+
+    fn new_token(&self) -> String {
+        let n = self.inner.token_seq.fetch_add(1, Ordering::Relaxed);
+        let mut h = self.inner.random.build_hasher();
+        h.write_u64(n);
+        let a = h.finish();
+        h.write_u64(a);
+        let token = format!("{a:016x}{:016x}", h.finish());
+        let mut issued = self.inner.issued.lock();
+        if issued.len() < 100_000 {
+            issued.push(token.clone());
+        }
+        token
+    }
+
+    /// Every session token and key issued so far (the first 100,000), for leak tests.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.inner.issued.lock().clone()
+    }
+
+    fn session_ok(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = session_cookie(headers) else {
+            return false;
+        };
+        let limit = *self.inner.expire_after_calls.lock();
+        let mut sessions = self.inner.sessions.lock();
+        let Some(s) = sessions.get_mut(&token) else {
+            return false;
+        };
+        s.calls += 1;
+        if limit.is_some_and(|l| s.calls > l) {
+            sessions.remove(&token);
+            return false;
+        }
+        true
+    }
+}
+
+fn op_of(m: &Mapping) -> &'static str {
+    m.extra
+        .iter()
+        .find(|(k, _)| *k == "op")
+        .map(|(_, v)| *v)
+        .unwrap_or("")
+}
+
+/// A running simulator server; stops when dropped or on [`SimServer::stop`].
+#[derive(Debug)]
+pub struct SimServer {
+    addr: SocketAddr,
+    scheme: &'static str,
+    sim: Simulator,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    accept: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SimServer {
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    /// The vCenter URL (`http://127.0.0.1:port`, or `https://` from [`Simulator::serve_tls`]).
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+    /// The simulator behind it.
+    pub fn sim(&self) -> &Simulator {
+        &self.sim
+    }
+    /// Stops serving and waits for the server task; the port is closed when this returns.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        if let Some(t) = self.accept.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == SESSION_COOKIE).then(|| v.trim_matches('"').to_owned())
+        })
+}
+
+const ENV_OPEN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+<soapenv:Body>
+"#;
+const ENV_CLOSE: &str = "\n</soapenv:Body>\n</soapenv:Envelope>\n";
+
+fn envelope(body: &str) -> String {
+    let mut s = String::with_capacity(ENV_OPEN.len() + body.len() + ENV_CLOSE.len());
+    s.push_str(ENV_OPEN);
+    s.push_str(body);
+    s.push_str(ENV_CLOSE);
+    s
+}
+
+fn xml_response(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/xml; charset=utf-8"),
+    );
+    r
+}
+
+fn fault(ns: &str, kind: &str, message: &str) -> Response {
+    let body = format!(
+        "<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>{}</faultstring><detail><{kind}Fault xmlns=\"{ns}\" xsi:type=\"{kind}\"></{kind}Fault></detail></soapenv:Fault>",
+        escape(message)
+    );
+    xml_response(StatusCode::INTERNAL_SERVER_ERROR, envelope(&body))
+}
+
+fn rej(ns: &str, kind: &str, message: &str) -> Box<Response> {
+    Box::new(fault(ns, kind, message))
+}
+
+fn not_authenticated(sim: &Simulator, ns: &str) -> Response {
+    sim.inner
+        .stats
+        .not_authenticated
+        .fetch_add(1, Ordering::Relaxed);
+    fault(ns, "NotAuthenticated", "The session is not authenticated.")
+}
+
+fn parse_request(body: &Bytes) -> Result<Element, Box<Response>> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Box::new(fault("urn:vim25", "InvalidRequest", "request is not utf-8")))?;
+    let env = Element::parse(text).map_err(|e| {
+        fault(
+            "urn:vim25",
+            "InvalidRequest",
+            &format!("malformed request: {e}"),
+        )
+    })?;
+    env.child("Body")
+        .and_then(|b| b.children.first())
+        .cloned()
+        .ok_or_else(|| Box::new(fault("urn:vim25", "InvalidRequest", "no soap body")))
+}
+
+async fn sdk(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
+    let req = match parse_request(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let ns = "urn:vim25";
+    match req.name.as_str() {
+        "RetrieveServiceContent" => xml_response(StatusCode::OK, envelope(&service_content())),
+        "Login" => {
+            let user = req.child_text("userName").unwrap_or("");
+            let password = req.child_text("password").unwrap_or("");
+            if user != sim.inner.cfg.user || password != sim.inner.cfg.password {
+                return fault(
+                    ns,
+                    "InvalidLogin",
+                    "Cannot complete login due to an incorrect user name or password.",
+                );
+            }
+            let token = sim.new_token();
+            sim.inner
+                .sessions
+                .lock()
+                .insert(token.clone(), Session { calls: 0 });
+            sim.inner.stats.logins.fetch_add(1, Ordering::Relaxed);
+            let now = format_xsd_datetime(sim.now());
+            let body = format!(
+                "<LoginResponse xmlns=\"urn:vim25\"><returnval><key>{}</key><userName>{}</userName><fullName>Administrator vsphere.local</fullName><loginTime>{now}</loginTime><lastActiveTime>{now}</lastActiveTime><locale>en</locale><messageLocale>en</messageLocale><extensionSession>false</extensionSession><ipAddress>127.0.0.1</ipAddress><userAgent>vsanobs</userAgent><callCount>0</callCount></returnval></LoginResponse>",
+                sim.new_token(),
+                escape(user)
+            );
+            let mut r = xml_response(StatusCode::OK, envelope(&body));
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "{SESSION_COOKIE}=\"{token}\"; Path=/; HttpOnly; Secure;"
+            )) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        "Logout" => {
+            if let Some(token) = session_cookie(&headers)
+                && sim.inner.sessions.lock().remove(&token).is_some()
+            {
+                sim.inner.stats.logouts.fetch_add(1, Ordering::Relaxed);
+                return xml_response(
+                    StatusCode::OK,
+                    envelope("<LogoutResponse xmlns=\"urn:vim25\"></LogoutResponse>"),
+                );
+            }
+            not_authenticated(&sim, ns)
+        }
+        _ if !sim.session_ok(&headers) => not_authenticated(&sim, ns),
+        "CurrentTime" => xml_response(
+            StatusCode::OK,
+            envelope(&format!(
+                "<CurrentTimeResponse xmlns=\"urn:vim25\"><returnval>{}</returnval></CurrentTimeResponse>",
+                format_xsd_datetime(sim.now())
+            )),
+        ),
+        "CreateContainerView" => xml_response(
+            StatusCode::OK,
+            envelope(&format!(
+                "<CreateContainerViewResponse xmlns=\"urn:vim25\"><returnval type=\"ContainerView\">session[{}]</returnval></CreateContainerViewResponse>",
+                sim.new_token()
+            )),
+        ),
+        "DestroyView" => xml_response(
+            StatusCode::OK,
+            envelope("<DestroyViewResponse xmlns=\"urn:vim25\"></DestroyViewResponse>"),
+        ),
+        "RetrievePropertiesEx" | "RetrieveProperties" => {
+            xml_response(StatusCode::OK, envelope(&retrieve_properties(&sim, &req)))
+        }
+        other => fault(
+            ns,
+            "MethodNotFound",
+            &format!("method {other} is not implemented by the simulator"),
+        ),
+    }
+}
+
+fn service_content() -> String {
+    "<RetrieveServiceContentResponse xmlns=\"urn:vim25\"><returnval>\
+<rootFolder type=\"Folder\">group-d1</rootFolder>\
+<propertyCollector type=\"PropertyCollector\">propertyCollector</propertyCollector>\
+<viewManager type=\"ViewManager\">ViewManager</viewManager>\
+<about><name>VMware vCenter Server</name><fullName>VMware vCenter Server 8.0.2 build-22385739 (vsanobs simulator)</fullName><vendor>VMware, Inc.</vendor><version>8.0.2</version><build>22385739</build><osType>linux-x64</osType><productLineId>vpx</productLineId><apiType>VirtualCenter</apiType><apiVersion>8.0.2.0</apiVersion><instanceUuid>6f1d4d4a-0000-4000-8000-00000000c0de</instanceUuid></about>\
+<sessionManager type=\"SessionManager\">SessionManager</sessionManager>\
+</returnval></RetrieveServiceContentResponse>"
+        .to_owned()
+}
+
+fn prop(out: &mut String, name: &str, xsi_type: &str, inner: &str) {
+    let _ = write!(
+        out,
+        "<propSet><name>{name}</name><val xsi:type=\"{xsi_type}\">{inner}</val></propSet>"
+    );
+}
+
+fn retrieve_properties(sim: &Simulator, req: &Element) -> String {
+    let mut types: Vec<(String, Vec<String>)> = Vec::new();
+    for spec in req.children_named("specSet") {
+        for ps in spec.children_named("propSet") {
+            let ty = ps.child_text("type").unwrap_or("").to_owned();
+            let paths = ps
+                .children_named("pathSet")
+                .map(|p| p.text.clone())
+                .collect();
+            types.push((ty, paths));
+        }
+    }
+    let resp = if req.name == "RetrievePropertiesEx" {
+        "RetrievePropertiesExResponse"
+    } else {
+        "RetrievePropertiesResponse"
+    };
+    let mut out = format!("<{resp} xmlns=\"urn:vim25\">");
+    if req.name == "RetrievePropertiesEx" {
+        out.push_str("<returnval>");
+    }
+    let want = |paths: &[String], p: &str| paths.is_empty() || paths.iter().any(|x| x == p);
+    for (ty, paths) in &types {
+        for c in sim.clusters() {
+            match ty.as_str() {
+                "ClusterComputeResource" => {
+                    let _ = write!(
+                        out,
+                        "<objects><obj type=\"ClusterComputeResource\">{}</obj>",
+                        c.moref
+                    );
+                    if want(paths, "name") {
+                        prop(&mut out, "name", "xsd:string", &escape(&c.name));
+                    }
+                    if want(paths, "configurationEx") {
+                        prop(
+                            &mut out,
+                            "configurationEx",
+                            "ClusterConfigInfoEx",
+                            &format!(
+                                "<vsanConfigInfo><enabled>true</enabled><defaultConfig><uuid>{}</uuid><autoClaimStorage>false</autoClaimStorage></defaultConfig></vsanConfigInfo>",
+                                c.uuid
+                            ),
+                        );
+                    }
+                    out.push_str("</objects>");
+                }
+                "HostSystem" => {
+                    for h in &c.hosts {
+                        let _ = write!(out, "<objects><obj type=\"HostSystem\">{}</obj>", h.moref);
+                        if want(paths, "name") {
+                            prop(&mut out, "name", "xsd:string", &escape(&h.name));
+                        }
+                        if want(paths, "parent") {
+                            prop(&mut out, "parent", "ManagedObjectReference", &c.moref);
+                        }
+                        if want(paths, "config.vsanHostConfig") {
+                            let mut inner = format!(
+                                "<enabled>true</enabled><hostSystem type=\"HostSystem\">{}</hostSystem><clusterInfo><uuid>{}</uuid><nodeUuid>{}</nodeUuid></clusterInfo><storageInfo><autoClaimStorage>false</autoClaimStorage>",
+                                h.moref, c.uuid, h.node_uuid
+                            );
+                            for (i, (cache, caps)) in h.disk_groups.iter().enumerate() {
+                                let _ = write!(
+                                    inner,
+                                    "<diskMapping><ssd><canonicalName>naa.5000c5{:010x}</canonicalName><ssd>true</ssd><vsanDiskInfo><vsanUuid>{cache}</vsanUuid></vsanDiskInfo></ssd>",
+                                    i
+                                );
+                                for (k, cap) in caps.iter().enumerate() {
+                                    let _ = write!(
+                                        inner,
+                                        "<nonSsd><canonicalName>naa.5000c6{:06x}{:04x}</canonicalName><ssd>false</ssd><vsanDiskInfo><vsanUuid>{cap}</vsanUuid></vsanDiskInfo></nonSsd>",
+                                        i, k
+                                    );
+                                }
+                                inner.push_str("</diskMapping>");
+                            }
+                            inner.push_str("</storageInfo>");
+                            prop(
+                                &mut out,
+                                "config.vsanHostConfig",
+                                "VsanHostConfigInfo",
+                                &inner,
+                            );
+                        }
+                        out.push_str("</objects>");
+                    }
+                }
+                "VirtualMachine" => {
+                    for h in &c.hosts {
+                        for (moref, name, iu) in &h.vms {
+                            let _ =
+                                write!(out, "<objects><obj type=\"VirtualMachine\">{moref}</obj>");
+                            if want(paths, "name") {
+                                prop(&mut out, "name", "xsd:string", &escape(name));
+                            }
+                            if want(paths, "config.instanceUuid") {
+                                prop(&mut out, "config.instanceUuid", "xsd:string", iu);
+                            }
+                            if want(paths, "runtime.host") {
+                                prop(&mut out, "runtime.host", "ManagedObjectReference", &h.moref);
+                            }
+                            out.push_str("</objects>");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    if req.name == "RetrievePropertiesEx" {
+        out.push_str("</returnval>");
+    }
+    let _ = write!(out, "</{resp}>");
+    out
+}
+
+async fn vsan_health(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
+    let req = match parse_request(&body) {
+        Ok(r) => r,
+        Err(resp) => return *resp,
+    };
+    let ns = "urn:vsan";
+    if !sim.session_ok(&headers) {
+        return not_authenticated(&sim, ns);
+    }
+    match req.name.as_str() {
+        "VsanPerfQueryPerf" => query_perf(&sim, &req).await,
+        "VsanPerfGetSupportedEntityTypes" => {
+            xml_response(StatusCode::OK, envelope(&supported_entity_types(&sim)))
+        }
+        other => fault(
+            ns,
+            "MethodNotFound",
+            &format!("method {other} is not implemented by the simulator"),
+        ),
+    }
+}
+
+fn supported_entity_types(sim: &Simulator) -> String {
+    let mut out = String::from("<VsanPerfGetSupportedEntityTypesResponse xmlns=\"urn:vsan\">");
+    for et in ENTITY_TYPES {
+        let _ = write!(
+            out,
+            "<returnval><name>{}</name><id>{}</id><description>{}</description>",
+            et.id,
+            et.id,
+            escape(et.description)
+        );
+        for label in sim.labels(et.id) {
+            let unit = match catalogue::lookup(et.id, label).map(|m| (m.conversion, m.metric.name))
+            {
+                Some((catalogue::Conversion::MicrosToSeconds, _)) => "time_ms",
+                Some((catalogue::Conversion::PercentToRatio, _)) => "percentage",
+                Some((catalogue::Conversion::PermilleToRatio, _)) => "permille",
+                Some((_, n)) if n.ends_with("bytes_per_second") => "rate_bytes",
+                Some((_, n)) if n.ends_with("_bytes") => "size_bytes",
+                _ => "number",
+            };
+            let _ = write!(
+                out,
+                "<graphs><id>{label}</id><unit>{unit}</unit><metrics><label>{label}</label><metricsCollectInterval>{}</metricsCollectInterval></metrics></graphs>",
+                sim.inner.cfg.interval_secs
+            );
+        }
+        out.push_str("</returnval>");
+    }
+    out.push_str("</VsanPerfGetSupportedEntityTypesResponse>");
+    out
+}
+
+struct Spec {
+    entity_type: String,
+    ids: Option<Vec<String>>,
+    start: i64,
+    end: i64,
+    labels: Vec<String>,
+}
+
+fn parse_specs(req: &Element) -> Result<Vec<Spec>, Box<Response>> {
+    let ns = "urn:vsan";
+    let mut specs = Vec::new();
+    let mut wildcards = 0;
+    for s in req.children_named("querySpecs") {
+        let id = s.child_text("entityRefId").unwrap_or("").trim();
+        let e = parse_entity_ref(id).map_err(|_| {
+            rej(
+                ns,
+                "InvalidArgument",
+                &format!("Invalid Argument. entityRefId {id} is malformed."),
+            )
+        })?;
+        if catalogue::entity_type(e.entity_type).is_none() {
+            return Err(rej(
+                ns,
+                "InvalidArgument",
+                &format!(
+                    "Invalid Argument. Unsupported entity type {}.",
+                    e.entity_type
+                ),
+            ));
+        }
+        let rest = &id[e.entity_type.len() + 1..];
+        let ids = if rest == "*" {
+            wildcards += 1;
+            None
+        } else {
+            let list: Vec<String> = rest.split(',').map(str::to_owned).collect();
+            if list.len() > 1 {
+                wildcards += 1;
+            }
+            Some(list)
+        };
+        let time = |n: &str| -> Result<i64, Box<Response>> {
+            let t = s.child_text(n).ok_or_else(|| {
+                rej(
+                    ns,
+                    "InvalidArgument",
+                    &format!("Invalid Argument. {n} must be set."),
+                )
+            })?;
+            parse_xsd_datetime(t).map_err(|_| {
+                rej(
+                    ns,
+                    "InvalidArgument",
+                    &format!("Invalid Argument. {n} is malformed."),
+                )
+            })
+        };
+        let (start, end) = (time("startTime")?, time("endTime")?);
+        if end < start || end - start > 86_400 {
+            return Err(rej(
+                ns,
+                "InvalidArgument",
+                "Invalid Argument. The time range must be under 24 hours.",
+            ));
+        }
+        let labels = s
+            .children_named("labels")
+            .map(|l| l.text.trim().to_owned())
+            .collect();
+        specs.push(Spec {
+            entity_type: e.entity_type.to_owned(),
+            ids,
+            start,
+            end,
+            labels,
+        });
+    }
+    if specs.is_empty() {
+        return Err(rej(
+            ns,
+            "InvalidArgument",
+            "Invalid Argument. querySpecs must not be empty.",
+        ));
+    }
+    if wildcards > 1 || (wildcards == 1 && specs.len() > 1) {
+        return Err(rej(
+            ns,
+            "InvalidArgument",
+            "Invalid Argument. Only one wildcard query allowed in query specs.",
+        ));
+    }
+    if specs.len() > 100 {
+        return Err(rej(
+            ns,
+            "InvalidArgument",
+            "Invalid Argument. At most 100 query specs are allowed.",
+        ));
+    }
+    Ok(specs)
+}
+
+async fn query_perf(sim: &Simulator, req: &Element) -> Response {
+    sim.inner.stats.perf_queries.fetch_add(1, Ordering::Relaxed);
+    let ns = "urn:vsan";
+    let specs = match parse_specs(req) {
+        Ok(s) => s,
+        Err(r) => return *r,
+    };
+    let cluster = match req
+        .child_text("cluster")
+        .and_then(|c| sim.cluster(c.trim()))
+    {
+        Some(c) => c.clone(),
+        None => {
+            return fault(
+                ns,
+                "NotFound",
+                "The object or item referred to could not be found.",
+            );
+        }
+    };
+    let fault_now = sim.inner.faults.lock().get(&cluster.moref).cloned();
+    match &fault_now {
+        Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,
+        Some(Fault::Status(code)) => {
+            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut r = (status, "upstream error\n").into_response();
+            if *code == 429 {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            return r;
+        }
+        Some(Fault::Html200) => {
+            let mut r = (StatusCode::OK, "<!DOCTYPE html>\n<html><head><title>Service Unavailable</title></head><body><h1>503 Service Unavailable</h1></body></html>\n").into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+            return r;
+        }
+        Some(Fault::NotFound) => {
+            return fault(
+                ns,
+                "NotFound",
+                "The object or item referred to could not be found.",
+            );
+        }
+        Some(Fault::ExpiredSession) => return not_authenticated(sim, ns),
+        _ => {}
+    }
+    let mut out = String::from("<VsanPerfQueryPerfResponse xmlns=\"urn:vsan\">");
+    for spec in &specs {
+        let all = sim.entities(&cluster, &spec.entity_type);
+        let chosen: Vec<&String> = match &spec.ids {
+            None => all.iter().collect(),
+            Some(ids) => all.iter().filter(|e| ids.iter().any(|i| i == *e)).collect(),
+        };
+        let buckets = sim.buckets(spec.start, spec.end);
+        let sample_info: Vec<String> = buckets.iter().map(|t| format_timestamp(*t)).collect();
+        let sample_info = sample_info.join(",");
+        let labels: Vec<&str> = sim
+            .labels(&spec.entity_type)
+            .into_iter()
+            .filter(|l| spec.labels.is_empty() || spec.labels.iter().any(|x| x == l))
+            .collect();
+        for e in chosen {
+            let _ = write!(
+                out,
+                "<returnval xsi:type=\"VsanPerfEntityMetricCSV\"><entityRefId>{}:{}</entityRefId><sampleInfo>{sample_info}</sampleInfo>",
+                spec.entity_type,
+                escape(e)
+            );
+            for label in &labels {
+                let _ = write!(
+                    out,
+                    "<value xsi:type=\"VsanPerfMetricSeriesCSV\"><metricId xsi:type=\"VsanPerfMetricId\"><label>{label}</label><metricsCollectInterval>{}</metricsCollectInterval></metricId><values>",
+                    sim.inner.cfg.interval_secs
+                );
+                for (i, t) in buckets.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let last = i + 1 == buckets.len();
+                    match &fault_now {
+                        Some(Fault::EmptyValues) if last => {}
+                        Some(Fault::NegativeValues) if last => out.push_str("-1"),
+                        _ => {
+                            let v = sim.raw_value(&spec.entity_type, e, label, *t);
+                            let _ = write!(out, "{v}");
+                        }
+                    }
+                }
+                out.push_str("</values></value>");
+            }
+            out.push_str("</returnval>");
+        }
+    }
+    out.push_str("</VsanPerfQueryPerfResponse>");
+    let body = envelope(&out);
+    match &fault_now {
+        Some(Fault::Truncated) => {
+            let mut cut = body.len() / 2;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            xml_response(StatusCode::OK, body[..cut].to_owned())
+        }
+        Some(Fault::Malformed) => xml_response(
+            StatusCode::OK,
+            body.replacen("</returnval>", "</returnvalue>", 1).replacen(
+                "<soapenv:Body>",
+                "<soapenv:Body><broken>",
+                1,
+            ),
+        ),
+        Some(Fault::DropConnection) => {
+            let half = Bytes::from(body.into_bytes());
+            let first = half.slice(..half.len() / 2);
+            let stream = futures_util::stream::iter(vec![
+                Ok::<Bytes, std::io::Error>(first),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "connection dropped by fault injection",
+                )),
+            ]);
+            let mut r = Response::new(Body::from_stream(stream));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/xml; charset=utf-8"),
+            );
+            r
+        }
+        _ => xml_response(StatusCode::OK, body),
+    }
+}

@@ -1,0 +1,667 @@
+//! A vCenter SOAP client for what the exporter needs: `SessionManager.Login` on `/sdk` (the
+//! `vmware_soap_session` cookie), the inventory that names clusters, hosts, disks and VMs,
+//! and `VsanPerfQueryPerf` on `/vsanHealth`.
+//!
+//! Session discipline: one login; when a call finds the session expired, exactly one
+//! re-login runs and every request in flight waits for it and retries once; keep-alive
+//! connections; [`VcenterClient::logout`] on shutdown.
+//!
+//! TLS (rustls with Mozilla's root certificates from `webpki-roots`, no OpenSSL): verification is
+//! on by default; `ca_file` adds the CA certificates of a PEM file (checked when the client is
+//! built: a missing or non-PEM file is a [`ClientError::CaFile`]); `insecure` turns
+//! verification off and is only honoured when set explicitly, with a warning logged (the
+//! exporter also exports it as `vsan_exporter_insecure_tls 1`). A failed handshake, e.g. an
+//! untrusted certificate, is a [`ClientError::Tls`] with the reason `tls`.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use vsan_exporter::client::{ClientError, ClientOptions, VcenterClient};
+//! use vsan_exporter::secret::{Credentials, Secret};
+//! let opts = ClientOptions {
+//!     url: "https://vc.example.com".into(),
+//!     credentials: Credentials { user: "monitor@vsphere.local".into(), password: Secret::new("pw") },
+//!     insecure: false,
+//!     ca_file: Some("/nonexistent/vc-ca.pem".into()),
+//!     request_timeout: Duration::from_secs(30),
+//! };
+//! // The CA file is read when the client is built, before any connection.
+//! let err = VcenterClient::new(opts.clone()).unwrap_err();
+//! assert!(matches!(err, ClientError::CaFile { .. }));
+//! assert_eq!(err.reason(), "tls_config");
+//! // Without it, verification uses the built-in roots.
+//! let client = VcenterClient::new(ClientOptions { ca_file: None, ..opts }).unwrap();
+//! assert_eq!(client.base_url(), "https://vc.example.com");
+//! ```
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use vsanobs_core::vsan::VsanError;
+use vsanobs_core::vsan::csv::{format_xsd_datetime, parse_xsd_datetime};
+use vsanobs_core::vsan::soap::{
+    EntityMetricCsv, FaultKind, SESSION_COOKIE, parse_body, parse_query_perf_response,
+};
+use vsanobs_core::vsan::xml::{Element, escape};
+
+use crate::secret::{Credentials, Secret};
+
+/// How to reach and authenticate to one vCenter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientOptions {
+    /// Base URL (`https://vc.example.com`); `/sdk` and `/vsanHealth` are appended.
+    pub url: String,
+    /// User and password.
+    pub credentials: Credentials,
+    /// Skip TLS certificate verification (explicit opt-in only).
+    pub insecure: bool,
+    /// Extra CA certificate (PEM) to trust.
+    pub ca_file: Option<PathBuf>,
+    /// Timeout of one HTTP request.
+    pub request_timeout: Duration,
+}
+
+/// Why a vCenter call failed. Messages never contain credentials or session tokens.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// Transport failure (connect, reset, body read).
+    #[error("http request failed")]
+    Http(#[source] reqwest::Error),
+    /// The TLS handshake failed: the certificate is not trusted (unknown CA, wrong name,
+    /// expired) or the server does not speak TLS.
+    #[error("tls handshake failed")]
+    Tls(#[source] reqwest::Error),
+    /// A non-SOAP error status.
+    #[error("http status {status}")]
+    Status {
+        /// The status code.
+        status: u16,
+    },
+    /// The response was not a usable SOAP answer, or a SOAP fault.
+    #[error("bad response")]
+    Soap(#[source] VsanError),
+    /// The login response carried no session cookie.
+    #[error("login response without session cookie")]
+    NoSessionCookie,
+    /// The CA file could not be read or parsed.
+    #[error("cannot use ca file {path:?}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The call took longer than its deadline.
+    #[error("timed out")]
+    Timeout,
+}
+
+impl ClientError {
+    /// A short stable reason for `vsan_exporter_fetch_errors_total{reason}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ClientError::Http(e) if e.is_timeout() => "timeout",
+            ClientError::Http(e) if e.is_connect() => "connect",
+            ClientError::Http(_) => "connection",
+            ClientError::Tls(_) => "tls",
+            ClientError::Status { status: 429 } => "http_429",
+            ClientError::Status { status } if *status >= 500 => "http_5xx",
+            ClientError::Status { .. } => "http_status",
+            ClientError::Soap(e) => e.reason(),
+            ClientError::NoSessionCookie => "login",
+            ClientError::CaFile { .. } => "tls_config",
+            ClientError::Timeout => "timeout",
+        }
+    }
+
+    /// Classifies a transport error: a TLS failure anywhere in its chain is [`ClientError::Tls`].
+    fn transport(e: reqwest::Error) -> ClientError {
+        if is_tls_error(&e) {
+            ClientError::Tls(e)
+        } else {
+            ClientError::Http(e)
+        }
+    }
+
+    fn is_not_authenticated(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Soap(VsanError::Fault {
+                kind: FaultKind::NotAuthenticated,
+                ..
+            })
+        )
+    }
+}
+
+/// True when a rustls error is somewhere in `e`'s source chain, also inside (nested)
+/// `io::Error`s, whose `source()` skips the error they wrap.
+fn is_tls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        cur = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
+}
+
+/// Reads the CA certificates of a PEM file, each checked to be a parsable X.509 certificate.
+fn load_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ClientError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let fail = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::CaFile {
+        path: path.to_owned(),
+        source,
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(Box::new(e)))?;
+    let ders = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(Box::new(e)))?;
+    if ders.is_empty() {
+        return Err(fail("no pem certificate in file".into()));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    let mut certs = Vec::with_capacity(ders.len());
+    for der in ders {
+        certs.push(reqwest::Certificate::from_der(&der).map_err(|e| fail(Box::new(e)))?);
+        roots.add(der).map_err(|e| fail(Box::new(e)))?;
+    }
+    Ok(certs)
+}
+
+/// One cluster in the inventory.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterInv {
+    /// MoRef id.
+    pub moref: String,
+    /// Name.
+    pub name: String,
+    /// vSAN cluster UUID (None when vSAN is off).
+    pub uuid: Option<String>,
+    /// Hosts of the cluster.
+    pub hosts: Vec<HostInv>,
+    /// VMs running on its hosts.
+    pub vms: Vec<VmInv>,
+}
+
+/// One host.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HostInv {
+    /// MoRef id.
+    pub moref: String,
+    /// Name.
+    pub name: String,
+    /// vSAN node UUID.
+    pub node_uuid: Option<String>,
+    /// vSAN disk UUIDs with `true` for cache disks.
+    pub disks: Vec<(String, bool)>,
+}
+
+/// One VM.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VmInv {
+    /// Name.
+    pub name: String,
+    /// `config.instanceUuid`.
+    pub instance_uuid: String,
+}
+
+struct Session {
+    generation: u64,
+    token: Secret,
+}
+
+/// A vCenter SOAP client shared by all collection tasks of one vCenter.
+pub struct VcenterClient {
+    http: reqwest::Client,
+    base: String,
+    credentials: Credentials,
+    session: RwLock<Option<Session>>,
+    generation: AtomicU64,
+    login_lock: tokio::sync::Mutex<()>,
+    logins: AtomicU64,
+}
+
+impl std::fmt::Debug for VcenterClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VcenterClient")
+            .field("base", &self.base)
+            .field("user", &self.credentials.user)
+            .field("logins", &self.logins())
+            .finish_non_exhaustive()
+    }
+}
+
+fn envelope(body: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+    )
+}
+
+impl VcenterClient {
+    /// Builds the client (no network traffic yet).
+    ///
+    /// # Errors
+    /// [`ClientError::CaFile`] when the CA file cannot be read, is not PEM or holds no valid
+    /// certificate; [`ClientError::Http`] when the TLS stack cannot be set up.
+    pub fn new(opts: ClientOptions) -> Result<VcenterClient, ClientError> {
+        let mut b = reqwest::Client::builder()
+            .use_rustls_tls()
+            .timeout(opts.request_timeout)
+            .connect_timeout(opts.request_timeout.min(Duration::from_secs(10)))
+            // Reused within a collection; an idle connection keeps its read buffer (up to
+            // ~400 KiB after a large vSAN answer), so at most 4 stay, for 1 s.
+            .pool_idle_timeout(Duration::from_secs(1))
+            .pool_max_idle_per_host(4)
+            .tcp_keepalive(Duration::from_secs(30))
+            .user_agent(concat!("vsanobs-vsan-exporter/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &opts.ca_file {
+            for cert in load_ca_file(path)? {
+                b = b.add_root_certificate(cert);
+            }
+        }
+        if opts.insecure {
+            tracing::warn!(url = %opts.url, "TLS certificate verification is DISABLED for this vCenter (insecure mode): the connection can be intercepted");
+            b = b.danger_accept_invalid_certs(true);
+        }
+        Ok(VcenterClient {
+            http: b.build().map_err(ClientError::Http)?,
+            base: opts.url.trim_end_matches('/').to_owned(),
+            credentials: opts.credentials,
+            session: RwLock::new(None),
+            generation: AtomicU64::new(0),
+            login_lock: tokio::sync::Mutex::new(()),
+            logins: AtomicU64::new(0),
+        })
+    }
+
+    /// Logins performed so far (the first one included).
+    pub fn logins(&self) -> u64 {
+        self.logins.load(Ordering::Relaxed)
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        action: &str,
+        body: &str,
+        token: Option<&Secret>,
+    ) -> Result<String, ClientError> {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+            .header("SOAPAction", action)
+            .body(envelope(body));
+        if let Some(t) = token {
+            req = req.header(
+                reqwest::header::COOKIE,
+                format!("{SESSION_COOKIE}=\"{}\"", t.expose()),
+            );
+        }
+        let resp = req.send().await.map_err(ClientError::transport)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.map_err(ClientError::Http)?;
+        match status {
+            200 => Ok(text),
+            500 => match parse_body(&text) {
+                Err(e @ VsanError::Fault { .. }) => Err(ClientError::Soap(e)),
+                _ => Err(ClientError::Status { status }),
+            },
+            _ => {
+                let _ = headers;
+                Err(ClientError::Status { status })
+            }
+        }
+    }
+
+    async fn login_now(&self) -> Result<(), ClientError> {
+        let body = format!(
+            "<Login xmlns=\"urn:vim25\"><_this type=\"SessionManager\">SessionManager</_this><userName>{}</userName><password>{}</password></Login>",
+            escape(&self.credentials.user),
+            escape(self.credentials.password.expose())
+        );
+        let resp = self
+            .http
+            .post(format!("{}/sdk", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
+            .header("SOAPAction", "urn:vim25/8.0.2.0")
+            .body(envelope(&body))
+            .send()
+            .await
+            .map_err(ClientError::transport)?;
+        let status = resp.status().as_u16();
+        let cookie = resp
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| {
+                let first = v.split(';').next()?.trim();
+                let (k, val) = first.split_once('=')?;
+                (k == SESSION_COOKIE).then(|| Secret::new(val.trim_matches('"')))
+            });
+        let text = resp.text().await.map_err(ClientError::Http)?;
+        if status != 200 {
+            return Err(match parse_body(&text) {
+                Err(e @ VsanError::Fault { .. }) => ClientError::Soap(e),
+                _ => ClientError::Status { status },
+            });
+        }
+        parse_body(&text).map_err(ClientError::Soap)?;
+        let token = cookie.ok_or(ClientError::NoSessionCookie)?;
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        *self.session.write() = Some(Session { generation, token });
+        self.logins.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(url = %self.base, user = %self.credentials.user, "logged in to vCenter");
+        Ok(())
+    }
+
+    /// Logs in unless a session newer than `seen` exists; concurrent callers share one login.
+    async fn relogin(&self, seen: u64) -> Result<(), ClientError> {
+        let _guard = self.login_lock.lock().await;
+        if self.generation.load(Ordering::Acquire) != seen {
+            return Ok(());
+        }
+        self.login_now().await
+    }
+
+    fn current(&self) -> Option<(u64, Secret)> {
+        self.session
+            .read()
+            .as_ref()
+            .map(|s| (s.generation, s.token.clone()))
+    }
+
+    /// Makes sure a session exists (logs in once if not).
+    ///
+    /// # Errors
+    /// The login's error.
+    pub async fn ensure_session(&self) -> Result<(), ClientError> {
+        if self.current().is_none() {
+            self.relogin(self.generation.load(Ordering::Acquire))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One authenticated call; on `NotAuthenticated`, one shared re-login and one retry.
+    async fn call(&self, path: &str, action: &str, body: &str) -> Result<String, ClientError> {
+        for attempt in 0..2 {
+            let (generation, token) = match self.current() {
+                Some(s) => s,
+                None => {
+                    self.relogin(self.generation.load(Ordering::Acquire))
+                        .await?;
+                    self.current().ok_or(ClientError::NoSessionCookie)?
+                }
+            };
+            match self.post(path, action, body, Some(&token)).await {
+                Err(e) if attempt == 0 && e.is_not_authenticated() => {
+                    tracing::info!(url = %self.base, "vCenter session expired; logging in again");
+                    self.relogin(generation).await?;
+                }
+                other => return other,
+            }
+        }
+        Err(ClientError::Timeout)
+    }
+
+    /// vCenter's clock (`ServiceInstance.CurrentTime`), as Unix seconds.
+    ///
+    /// # Errors
+    /// Transport, status or SOAP errors.
+    pub async fn current_time(&self) -> Result<i64, ClientError> {
+        let text = self
+            .call("/sdk", "urn:vim25/8.0.2.0", "<CurrentTime xmlns=\"urn:vim25\"><_this type=\"ServiceInstance\">ServiceInstance</_this></CurrentTime>")
+            .await?;
+        let body = parse_body(&text).map_err(ClientError::Soap)?;
+        let t = body
+            .child_text("returnval")
+            .ok_or(ClientError::Soap(VsanError::Unexpected {
+                reason: "CurrentTime without returnval",
+            }))?;
+        parse_xsd_datetime(t).map_err(ClientError::Soap)
+    }
+
+    /// Clusters (with vSAN UUIDs), their hosts (node UUIDs, disks) and VMs.
+    ///
+    /// # Errors
+    /// Transport, status or SOAP errors.
+    pub async fn inventory(&self) -> Result<Vec<ClusterInv>, ClientError> {
+        let sc = self
+            .post("/sdk", "urn:vim25/8.0.2.0", "<RetrieveServiceContent xmlns=\"urn:vim25\"><_this type=\"ServiceInstance\">ServiceInstance</_this></RetrieveServiceContent>", None)
+            .await?;
+        let sc = parse_body(&sc).map_err(ClientError::Soap)?;
+        let rv = sc
+            .child("returnval")
+            .ok_or(ClientError::Soap(VsanError::Unexpected {
+                reason: "service content without returnval",
+            }))?;
+        let root = rv.child_text("rootFolder").unwrap_or("group-d1").to_owned();
+        let pc = rv
+            .child_text("propertyCollector")
+            .unwrap_or("propertyCollector")
+            .to_owned();
+        let vm_mgr = rv
+            .child_text("viewManager")
+            .unwrap_or("ViewManager")
+            .to_owned();
+        let view_text = self
+            .call(
+                "/sdk",
+                "urn:vim25/8.0.2.0",
+                &format!(
+                    "<CreateContainerView xmlns=\"urn:vim25\"><_this type=\"ViewManager\">{}</_this><container type=\"Folder\">{}</container><type>ClusterComputeResource</type><type>HostSystem</type><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>",
+                    escape(&vm_mgr),
+                    escape(&root)
+                ),
+            )
+            .await?;
+        let view = parse_body(&view_text).map_err(ClientError::Soap)?;
+        let view = view.child_text("returnval").unwrap_or("").to_owned();
+        let mut spec = String::new();
+        for (ty, paths) in [
+            ("ClusterComputeResource", &["name", "configurationEx"][..]),
+            (
+                "HostSystem",
+                &["name", "parent", "config.vsanHostConfig"][..],
+            ),
+            (
+                "VirtualMachine",
+                &["name", "config.instanceUuid", "runtime.host"][..],
+            ),
+        ] {
+            let _ = write!(spec, "<propSet><type>{ty}</type>");
+            for p in paths {
+                let _ = write!(spec, "<pathSet>{p}</pathSet>");
+            }
+            spec.push_str("</propSet>");
+        }
+        let body = format!(
+            "<RetrievePropertiesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">{}</_this><specSet>{spec}<objectSet><obj type=\"ContainerView\">{}</obj><skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>traverseEntities</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet><options></options></RetrievePropertiesEx>",
+            escape(&pc),
+            escape(&view)
+        );
+        let text = self.call("/sdk", "urn:vim25/8.0.2.0", &body).await?;
+        let _ = self
+            .call("/sdk", "urn:vim25/8.0.2.0", &format!("<DestroyView xmlns=\"urn:vim25\"><_this type=\"ContainerView\">{}</_this></DestroyView>", escape(&view)))
+            .await;
+        let resp = parse_body(&text).map_err(ClientError::Soap)?;
+        Ok(build_inventory(&resp))
+    }
+
+    /// `VsanPerfQueryPerf` with one wildcard spec for `entity_type` over `(start, end]`.
+    ///
+    /// # Errors
+    /// Transport, status, SOAP faults (`NotFound` when the performance service is off) or a
+    /// malformed response.
+    pub async fn query_perf(
+        &self,
+        cluster_moref: &str,
+        entity_type: &str,
+        start: i64,
+        end: i64,
+    ) -> Result<Vec<EntityMetricCsv>, ClientError> {
+        self.query_perf_with(
+            cluster_moref,
+            entity_type,
+            start,
+            end,
+            parse_query_perf_response,
+        )
+        .await
+    }
+
+    /// [`query_perf`](Self::query_perf) with the answer's body handed to `parse` (the
+    /// exporter parses it as it stages it, without building the entity list first).
+    ///
+    /// # Errors
+    /// As [`query_perf`](Self::query_perf); `parse` errors are [`ClientError::Soap`].
+    pub async fn query_perf_with<T>(
+        &self,
+        cluster_moref: &str,
+        entity_type: &str,
+        start: i64,
+        end: i64,
+        parse: impl FnOnce(&str) -> Result<T, VsanError>,
+    ) -> Result<T, ClientError> {
+        let body = format!(
+            "<VsanPerfQueryPerf xmlns=\"urn:vsan\"><_this type=\"VsanPerformanceManager\">vsan-performance-manager</_this><querySpecs><entityRefId>{}:*</entityRefId><startTime>{}</startTime><endTime>{}</endTime></querySpecs><cluster type=\"ClusterComputeResource\">{}</cluster></VsanPerfQueryPerf>",
+            escape(entity_type),
+            format_xsd_datetime(start),
+            format_xsd_datetime(end),
+            escape(cluster_moref)
+        );
+        let text = self.call("/vsanHealth", "urn:vsan/", &body).await?;
+        parse(&text).map_err(ClientError::Soap)
+    }
+
+    /// Ends the session (best effort; nothing happens when there is none).
+    pub async fn logout(&self) {
+        let Some((_, token)) = self.current() else {
+            return;
+        };
+        let res = self
+            .post("/sdk", "urn:vim25/8.0.2.0", "<Logout xmlns=\"urn:vim25\"><_this type=\"SessionManager\">SessionManager</_this></Logout>", Some(&token))
+            .await;
+        *self.session.write() = None;
+        match res {
+            Ok(_) => tracing::info!(url = %self.base, "logged out of vCenter"),
+            Err(e) => tracing::warn!(url = %self.base, error = %e, "logout failed"),
+        }
+    }
+}
+
+fn prop<'a>(obj: &'a Element, name: &str) -> Option<&'a Element> {
+    obj.children_named("propSet")
+        .find(|p| p.child_text("name") == Some(name))
+        .and_then(|p| p.child("val"))
+}
+
+fn build_inventory(resp: &Element) -> Vec<ClusterInv> {
+    let root = resp.child("returnval").unwrap_or(resp);
+    let mut clusters: Vec<ClusterInv> = Vec::new();
+    let mut hosts: Vec<(String, HostInv)> = Vec::new();
+    let mut vms: Vec<(String, VmInv)> = Vec::new();
+    for o in root.children_named("objects") {
+        let Some(obj) = o.child("obj") else { continue };
+        let moref = obj.text.trim().to_owned();
+        let name = prop(o, "name")
+            .map(|v| v.text.clone())
+            .unwrap_or_else(|| moref.clone());
+        match obj.attr("type") {
+            Some("ClusterComputeResource") => {
+                let uuid = prop(o, "configurationEx")
+                    .and_then(|c| c.path(&["vsanConfigInfo", "defaultConfig", "uuid"]))
+                    .map(|u| u.text.trim().to_owned());
+                clusters.push(ClusterInv {
+                    moref,
+                    name,
+                    uuid,
+                    ..ClusterInv::default()
+                });
+            }
+            Some("HostSystem") => {
+                let parent = prop(o, "parent")
+                    .map(|p| p.text.trim().to_owned())
+                    .unwrap_or_default();
+                let cfg = prop(o, "config.vsanHostConfig");
+                let node_uuid = cfg
+                    .and_then(|c| c.path(&["clusterInfo", "nodeUuid"]))
+                    .map(|u| u.text.trim().to_owned());
+                let mut disks = Vec::new();
+                if let Some(storage) = cfg.and_then(|c| c.child("storageInfo")) {
+                    for dm in storage.children_named("diskMapping") {
+                        if let Some(u) = dm.path(&["ssd", "vsanDiskInfo", "vsanUuid"]) {
+                            disks.push((u.text.trim().to_owned(), true));
+                        }
+                        for n in dm.children_named("nonSsd") {
+                            if let Some(u) = n.path(&["vsanDiskInfo", "vsanUuid"]) {
+                                disks.push((u.text.trim().to_owned(), false));
+                            }
+                        }
+                    }
+                }
+                hosts.push((
+                    parent,
+                    HostInv {
+                        moref,
+                        name,
+                        node_uuid,
+                        disks,
+                    },
+                ));
+            }
+            Some("VirtualMachine") => {
+                let host = prop(o, "runtime.host")
+                    .map(|p| p.text.trim().to_owned())
+                    .unwrap_or_default();
+                if let Some(iu) = prop(o, "config.instanceUuid") {
+                    vms.push((
+                        host,
+                        VmInv {
+                            name,
+                            instance_uuid: iu.text.trim().to_owned(),
+                        },
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut host_cluster: HashMap<String, usize> = HashMap::new();
+    for (parent, h) in hosts {
+        if let Some(i) = clusters.iter().position(|c| c.moref == parent) {
+            host_cluster.insert(h.moref.clone(), i);
+            clusters[i].hosts.push(h);
+        }
+    }
+    for (host, vm) in vms {
+        if let Some(&i) = host_cluster.get(&host) {
+            clusters[i].vms.push(vm);
+        }
+    }
+    clusters
+}

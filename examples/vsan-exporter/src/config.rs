@@ -1,0 +1,213 @@
+//! The exporter's configuration: from the environment (`VCENTER_URL`, `VCENTER_USER`,
+//! `VCENTER_PASSWORD` or `VCENTER_PASSWORD_FILE`) or a JSON file listing several vCenters
+//! and clusters. Passwords never come from the command line.
+//!
+//! # Example
+//!
+//! ```
+//! use vsan_exporter::config::FileConfig;
+//! let c: FileConfig = serde_json::from_str(r#"{"vcenters":[{"name":"vc1","url":"https://vc1",
+//!     "user":"monitor@vsphere.local","password_env":"VC1_PASSWORD","clusters":["prod"]}]}"#).unwrap();
+//! assert_eq!(c.vcenters[0].clusters.as_deref(), Some(&["prod".to_string()][..]));
+//! assert_eq!(format!("{:?}", c).contains("VC1_PASSWORD"), true);
+//! ```
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::client::ClientOptions;
+use crate::secret::{Credentials, Secret};
+
+/// One vCenter in the config file.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VcenterConfig {
+    /// The `vcenter` label value.
+    pub name: String,
+    /// Base URL.
+    pub url: String,
+    /// User name.
+    pub user: String,
+    /// File holding the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// Skip TLS verification (logged, and exported as `vsan_exporter_insecure_tls 1`).
+    #[serde(default)]
+    pub insecure: bool,
+    /// Extra CA certificate (PEM).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Only these clusters (names); all vSAN clusters when absent.
+    #[serde(default)]
+    pub clusters: Option<Vec<String>>,
+}
+
+/// The config file.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// vCenters to collect from.
+    pub vcenters: Vec<VcenterConfig>,
+    /// Seconds between collections (default 60).
+    #[serde(default)]
+    pub interval_seconds: Option<u64>,
+    /// Per-cluster collection timeout in seconds (default 30).
+    #[serde(default)]
+    pub cluster_timeout_seconds: Option<u64>,
+    /// Bound on concurrent vCenter requests (default 16).
+    #[serde(default)]
+    pub max_concurrent_requests: Option<usize>,
+}
+
+/// Why a configuration is unusable. Never contains a password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A required variable or field is missing.
+    #[error("missing {0}")]
+    Missing(&'static str),
+    /// The password file could not be read.
+    #[error("cannot read password file {path:?}")]
+    PasswordFile {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file could not be read.
+    #[error("cannot read config file {path:?}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The config file is not valid.
+    #[error("invalid config file {path:?}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A resolved vCenter target.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// The `vcenter` label value.
+    pub name: String,
+    /// Connection options (credentials inside, printed as `<secret>`).
+    pub client: ClientOptions,
+    /// Cluster name filter.
+    pub clusters: Option<Vec<String>>,
+}
+
+fn password(file: Option<&PathBuf>, env: Option<&str>) -> Result<Secret, ConfigError> {
+    if let Some(path) = file {
+        return Secret::from_file(path).map_err(|source| ConfigError::PasswordFile {
+            path: path.clone(),
+            source,
+        });
+    }
+    if let Some(var) = env {
+        return std::env::var(var)
+            .map(Secret::new)
+            .map_err(|_| ConfigError::Missing("password environment variable"));
+    }
+    Err(ConfigError::Missing(
+        "password (password_file or password_env)",
+    ))
+}
+
+impl FileConfig {
+    /// Reads and parses a config file.
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] or [`ConfigError::Parse`].
+    pub fn load(path: &std::path::Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        serde_json::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Resolves passwords and builds the targets.
+    ///
+    /// # Errors
+    /// A missing or unreadable password.
+    pub fn targets(&self, request_timeout: Duration) -> Result<Vec<Target>, ConfigError> {
+        self.vcenters
+            .iter()
+            .map(|v| {
+                Ok(Target {
+                    name: v.name.clone(),
+                    client: ClientOptions {
+                        url: v.url.clone(),
+                        credentials: Credentials {
+                            user: v.user.clone(),
+                            password: password(
+                                v.password_file.as_ref(),
+                                v.password_env.as_deref(),
+                            )?,
+                        },
+                        insecure: v.insecure,
+                        ca_file: v.ca_file.clone(),
+                        request_timeout,
+                    },
+                    clusters: v.clusters.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The target described by `VCENTER_URL`, `VCENTER_USER` and `VCENTER_PASSWORD` or
+/// `VCENTER_PASSWORD_FILE`; `Ok(None)` when `VCENTER_URL` is unset.
+///
+/// # Errors
+/// `VCENTER_URL` set but the user or password missing.
+pub fn target_from_env(
+    insecure: bool,
+    ca_file: Option<PathBuf>,
+    request_timeout: Duration,
+) -> Result<Option<Target>, ConfigError> {
+    let Ok(url) = std::env::var("VCENTER_URL") else {
+        return Ok(None);
+    };
+    let user = std::env::var("VCENTER_USER").map_err(|_| ConfigError::Missing("VCENTER_USER"))?;
+    let file = std::env::var_os("VCENTER_PASSWORD_FILE").map(PathBuf::from);
+    let password = if file.is_some() {
+        password(file.as_ref(), None)?
+    } else {
+        password(None, Some("VCENTER_PASSWORD"))?
+    };
+    let name = url
+        .trim_start_matches("https://")
+        .trim_start_matches("http://")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("vcenter")
+        .to_owned();
+    Ok(Some(Target {
+        name,
+        client: ClientOptions {
+            url,
+            credentials: Credentials { user, password },
+            insecure,
+            ca_file,
+            request_timeout,
+        },
+        clusters: None,
+    }))
+}

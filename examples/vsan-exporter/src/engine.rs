@@ -1,0 +1,927 @@
+//! The vSAN exporter's collection engine: background collection per cluster with a bound on
+//! concurrent vCenter requests and a timeout per cluster, results kept per cluster and
+//! served by a [`Collector`] (a scrape never waits on vCenter), counters accumulated from
+//! per-interval deltas, and the last sample time per cluster persisted in the state file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use vsanobs_core::model::{MetricDesc, MetricFamily, MetricKind, Number};
+use vsanobs_core::vsan::VsanError;
+use vsanobs_core::vsan::catalogue::{self, ENTITY_TYPES};
+use vsanobs_core::vsan::mapping::map_entity;
+use vsanobs_core::vsan::soap::for_each_entity;
+use vsanobs_core::{CollectError, Collector, FamilySink};
+
+use crate::store::{ColumnMetric, NONE, Names, Staged, Strings, Tables};
+
+use crate::client::{ClientError, ClusterInv, VcenterClient};
+use crate::config::Target;
+use crate::state::StateFile;
+
+/// Exporter self-metrics.
+pub mod self_metrics {
+    use vsanobs_core::model::{MetricDesc, MetricKind};
+
+    /// `vsan_exporter_collect_success`.
+    pub const COLLECT_SUCCESS: MetricDesc = MetricDesc {
+        name: "vsan_exporter_collect_success",
+        kind: MetricKind::Gauge,
+        help: "1 if the last collection of the cluster succeeded completely, else 0.",
+        unit: None,
+        labels: &["vcenter", "cluster_name"],
+    };
+    /// `vsan_exporter_collect_duration_seconds`.
+    pub const COLLECT_DURATION: MetricDesc = MetricDesc {
+        name: "vsan_exporter_collect_duration_seconds",
+        kind: MetricKind::Gauge,
+        help: "Duration of the last collection of the cluster.",
+        unit: Some("seconds"),
+        labels: &["vcenter", "cluster_name"],
+    };
+    /// `vsan_exporter_fetch_errors_total`.
+    pub const FETCH_ERRORS: MetricDesc = MetricDesc {
+        name: "vsan_exporter_fetch_errors_total",
+        kind: MetricKind::Counter,
+        help: "Failed vCenter requests, by reason.",
+        unit: None,
+        labels: &["vcenter", "cluster_name", "reason"],
+    };
+    /// `vsan_exporter_last_sample_timestamp_seconds`.
+    pub const LAST_SAMPLE: MetricDesc = MetricDesc {
+        name: "vsan_exporter_last_sample_timestamp_seconds",
+        kind: MetricKind::Gauge,
+        help: "Unix time of the newest vSAN sample accounted for, per entity type.",
+        unit: Some("seconds"),
+        labels: &["vcenter", "cluster_name", "entity_type"],
+    };
+    /// `vsan_exporter_unknown_label_series`.
+    pub const UNKNOWN_LABELS: MetricDesc = MetricDesc {
+        name: "vsan_exporter_unknown_label_series",
+        kind: MetricKind::Gauge,
+        help: "Series exported from metric labels the catalogue does not know (as sanitised raw gauges).",
+        unit: None,
+        labels: &["vcenter", "cluster_name"],
+    };
+    /// `vsan_exporter_insecure_tls`.
+    pub const INSECURE_TLS: MetricDesc = MetricDesc {
+        name: "vsan_exporter_insecure_tls",
+        kind: MetricKind::Gauge,
+        help: "1 if TLS certificate verification is disabled for the vCenter.",
+        unit: None,
+        labels: &["vcenter"],
+    };
+    /// `vsan_exporter_logins_total`.
+    pub const LOGINS: MetricDesc = MetricDesc {
+        name: "vsan_exporter_logins_total",
+        kind: MetricKind::Counter,
+        help: "SOAP logins performed (the first one and every re-login after a session expired).",
+        unit: None,
+        labels: &["vcenter"],
+    };
+    /// Every self-metric, for generated docs.
+    pub const ALL: &[MetricDesc] = &[
+        COLLECT_SUCCESS,
+        COLLECT_DURATION,
+        FETCH_ERRORS,
+        LAST_SAMPLE,
+        UNKNOWN_LABELS,
+        INSECURE_TLS,
+        LOGINS,
+    ];
+}
+
+/// Engine options.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Time between collections.
+    pub interval: Duration,
+    /// Deadline of one cluster's collection.
+    pub cluster_timeout: Duration,
+    /// Bound on concurrent vCenter requests (all vCenters together).
+    pub max_concurrent_requests: usize,
+    /// Concurrent entity-type requests per cluster (1 for a cluster that was slow).
+    pub per_cluster_concurrency: usize,
+    /// How far back the first query of a cluster reaches, in seconds.
+    pub lookback_secs: i64,
+    /// Where the last sample times are persisted.
+    pub state_file: Option<PathBuf>,
+    /// Gauge series whose newest sample is older than this (seconds) are dropped.
+    pub stale_after_secs: i64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            interval: Duration::from_secs(60),
+            cluster_timeout: Duration::from_secs(30),
+            max_concurrent_requests: 16,
+            per_cluster_concurrency: 4,
+            lookback_secs: 900,
+            state_file: None,
+            stale_after_secs: 3600,
+        }
+    }
+}
+
+#[derive(Default)]
+struct ClusterData {
+    vcenter: String,
+    name: String,
+    key: String,
+    success: Option<bool>,
+    duration: f64,
+    slow: bool,
+    errors: BTreeMap<&'static str, u64>,
+    last_sample: BTreeMap<String, i64>,
+    tables: Tables,
+    unknown_series: BTreeMap<&'static str, usize>,
+}
+
+/// One cluster: its published data, its interned label values and a lock that serialises
+/// its collections.
+struct ClusterSlot {
+    data: Mutex<ClusterData>,
+    /// Locked after `data` when both are needed.
+    strings: Mutex<Strings>,
+    collecting: tokio::sync::Mutex<()>,
+}
+
+/// How long a vCenter's inventory (clusters, hosts, disks, VMs and their names) is reused
+/// before it is fetched again. An answer naming an entity the inventory does not know makes
+/// the next collection fetch it anyway, so a new host or VM is named one collection later.
+/// The answer is megabytes of XML for a large vCenter, read into an element tree; telegraf's
+/// vSphere input rediscovers objects every 300 s as well.
+const INVENTORY_REFRESH: Duration = Duration::from_secs(300);
+
+/// An inventory and when it was fetched.
+type CachedInventory = Option<(Instant, Arc<[ClusterInv]>)>;
+
+struct TargetRt {
+    spec: Target,
+    client: Arc<VcenterClient>,
+    inventory: Mutex<CachedInventory>,
+    /// Set when an answer named an entity the cached inventory does not know.
+    stale: AtomicBool,
+}
+
+impl TargetRt {
+    fn new(spec: Target) -> Result<Arc<TargetRt>, EngineError> {
+        let client =
+            VcenterClient::new(spec.client.clone()).map_err(|source| EngineError::Client {
+                name: spec.name.clone(),
+                source,
+            })?;
+        Ok(Arc::new(TargetRt {
+            spec,
+            client: Arc::new(client),
+            inventory: Mutex::new(None),
+            stale: AtomicBool::new(false),
+        }))
+    }
+}
+
+struct Shared {
+    opts: EngineOptions,
+    targets: parking_lot::RwLock<Vec<Arc<TargetRt>>>,
+    clusters: Mutex<BTreeMap<String, Arc<ClusterSlot>>>,
+    state: Mutex<StateFile>,
+    semaphore: tokio::sync::Semaphore,
+    cycles: AtomicU64,
+}
+
+/// The engine: create it, [`Engine::spawn`] the loop, register [`Engine::collector`].
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("targets", &self.shared.targets.read().len())
+            .field("cycles", &self.cycles())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// A vCenter client could not be built.
+    #[error("vcenter {name}: cannot create client")]
+    Client {
+        /// The vCenter label.
+        name: String,
+        /// The cause.
+        #[source]
+        source: ClientError,
+    },
+}
+
+impl Engine {
+    /// Builds the engine and loads the state file (a corrupt one is logged and ignored).
+    ///
+    /// # Errors
+    /// A client that cannot be built (CA file, TLS).
+    pub fn new(targets: Vec<Target>, opts: EngineOptions) -> Result<Engine, EngineError> {
+        let state = match &opts.state_file {
+            Some(p) => StateFile::load(p).unwrap_or_else(|e| {
+                tracing::warn!(path = %p.display(), error = %e, "ignoring unreadable state file");
+                StateFile::default()
+            }),
+            None => StateFile::default(),
+        };
+        let targets = targets
+            .into_iter()
+            .map(TargetRt::new)
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        let permits = opts.max_concurrent_requests.max(1);
+        Ok(Engine {
+            shared: Arc::new(Shared {
+                opts,
+                targets: parking_lot::RwLock::new(targets),
+                clusters: Mutex::new(BTreeMap::new()),
+                state: Mutex::new(state),
+                semaphore: tokio::sync::Semaphore::new(permits),
+                cycles: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Replaces the vCenters and clusters to collect (a reloaded config file). A vCenter whose
+    /// URL, credentials and TLS settings did not change keeps its client and session; removed
+    /// vCenters are logged out and their series dropped.
+    ///
+    /// # Errors
+    /// A new client that cannot be built; the previous targets then stay in place.
+    pub async fn set_targets(&self, targets: Vec<Target>) -> Result<(), EngineError> {
+        let old = self.shared.targets.read().clone();
+        let mut next = Vec::with_capacity(targets.len());
+        for spec in targets {
+            match old
+                .iter()
+                .find(|t| t.spec.name == spec.name && t.spec.client == spec.client)
+            {
+                Some(t) => next.push(Arc::new(TargetRt {
+                    spec,
+                    client: t.client.clone(),
+                    inventory: Mutex::new(None),
+                    stale: AtomicBool::new(false),
+                })),
+                None => next.push(TargetRt::new(spec)?),
+            }
+        }
+        *self.shared.targets.write() = next.clone();
+        for t in old
+            .iter()
+            .filter(|t| !next.iter().any(|n| Arc::ptr_eq(&n.client, &t.client)))
+        {
+            t.client.logout().await;
+        }
+        self.shared.clusters.lock().retain(|_, c| {
+            let c = c.data.lock();
+            next.iter().any(|t| {
+                t.spec.name == c.vcenter
+                    && (c.name.is_empty()
+                        || t.spec.clusters.as_ref().is_none_or(|f| f.contains(&c.name)))
+            })
+        });
+        tracing::info!(vcenters = next.len(), "collection targets updated");
+        Ok(())
+    }
+
+    /// Completed collection cycles.
+    pub fn cycles(&self) -> u64 {
+        self.shared.cycles.load(Ordering::Acquire)
+    }
+
+    /// The collector serving the latest results (every family), named `vsan`.
+    pub fn collector(&self) -> VsanCollector {
+        VsanCollector::new(self.shared.clone(), 0, 1)
+    }
+
+    /// `count` collectors (at least 1) that together serve the same families as
+    /// [`collector`](Self::collector), each family in exactly one of them (by a stable hash of
+    /// its name), named `vsan_0`, `vsan_1`, ...; with `count == 1`, the single `vsan`
+    /// collector. Register all of them: the registry encodes one collector's families before
+    /// it runs the next, so a scrape holds only one share of the owned samples at a time.
+    pub fn collectors(&self, count: usize) -> Vec<VsanCollector> {
+        let count = count.max(1) as u64;
+        (0..count)
+            .map(|i| VsanCollector::new(self.shared.clone(), i, count))
+            .collect()
+    }
+
+    /// Runs collections every `interval` until `stop` resolves, then logs out.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop);
+        let mut tick = tokio::time::interval(self.shared.opts.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = tick.tick() => {}
+            }
+            tokio::select! {
+                _ = &mut stop => break,
+                _ = self.collect_once() => {}
+            }
+        }
+        self.shutdown().await;
+    }
+
+    /// Logs out of every vCenter.
+    pub async fn shutdown(&self) {
+        let targets = self.shared.targets.read().clone();
+        for t in &targets {
+            t.client.logout().await;
+        }
+    }
+
+    /// One collection of every cluster of every vCenter.
+    pub async fn collect_once(&self) {
+        let targets = self.shared.targets.read().clone();
+        let futs = targets.iter().map(|t| self.collect_target(t));
+        futures_util::future::join_all(futs).await;
+        self.shared.cycles.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn cluster_entry(&self, vcenter: &str, name: &str, key: &str) -> Arc<ClusterSlot> {
+        let mut map = self.shared.clusters.lock();
+        map.entry(format!("{vcenter}\u{0}{name}"))
+            .or_insert_with(|| {
+                let state = self.shared.state.lock();
+                let last_sample = state
+                    .clusters
+                    .get(key)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                Arc::new(ClusterSlot {
+                    data: Mutex::new(ClusterData {
+                        vcenter: vcenter.to_owned(),
+                        name: name.to_owned(),
+                        key: key.to_owned(),
+                        last_sample,
+                        ..ClusterData::default()
+                    }),
+                    strings: Mutex::default(),
+                    collecting: tokio::sync::Mutex::new(()),
+                })
+            })
+            .clone()
+    }
+
+    fn fail_known_clusters(&self, t: &TargetRt, reason: &'static str) {
+        let map = self.shared.clusters.lock();
+        let mut any = false;
+        for c in map.values() {
+            let mut c = c.data.lock();
+            if c.vcenter == t.spec.name {
+                c.success = Some(false);
+                *c.errors.entry(reason).or_default() += 1;
+                any = true;
+            }
+        }
+        drop(map);
+        if !any {
+            let c = self.cluster_entry(&t.spec.name, "", "");
+            let mut c = c.data.lock();
+            c.success = Some(false);
+            *c.errors.entry(reason).or_default() += 1;
+        }
+    }
+
+    async fn collect_target(&self, t: &TargetRt) {
+        let cached = t
+            .inventory
+            .lock()
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < INVENTORY_REFRESH && !t.stale.load(Ordering::Acquire))
+            .map(|(_, inv)| inv.clone());
+        let inv = {
+            let _permit = self.shared.semaphore.acquire().await;
+            tokio::time::timeout(self.shared.opts.cluster_timeout, async {
+                let now = t.client.current_time().await?;
+                let inv = match cached {
+                    Some(inv) => inv,
+                    None => {
+                        t.stale.store(false, Ordering::Release);
+                        let inv: Arc<[ClusterInv]> = t.client.inventory().await?.into();
+                        *t.inventory.lock() = Some((Instant::now(), inv.clone()));
+                        inv
+                    }
+                };
+                Ok::<_, ClientError>((now, inv))
+            })
+            .await
+        };
+        let (now, inv) = match inv {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::warn!(vcenter = %t.spec.name, reason = e.reason(), error = %ErrChain(&e), "inventory failed");
+                self.fail_known_clusters(t, e.reason());
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(vcenter = %t.spec.name, "inventory timed out");
+                self.fail_known_clusters(t, "timeout");
+                return;
+            }
+        };
+        let clusters: Vec<&ClusterInv> = inv
+            .iter()
+            .filter(|c| c.uuid.is_some())
+            .filter(|c| t.spec.clusters.as_ref().is_none_or(|f| f.contains(&c.name)))
+            .collect();
+        let futs = clusters.iter().map(|c| self.collect_cluster(t, c, now));
+        futures_util::future::join_all(futs).await;
+    }
+
+    async fn collect_cluster(&self, t: &TargetRt, inv: &ClusterInv, now: i64) {
+        let uuid = inv.uuid.clone().unwrap_or_default();
+        let key = format!("{}/{uuid}", t.spec.name);
+        let slot = self.cluster_entry(&t.spec.name, &inv.name, &key);
+        // One collection of a cluster at a time: answers are staged against the high-water
+        // marks read below, which only this collection moves.
+        let _collecting = slot.collecting.lock().await;
+        let started = Instant::now();
+        let (slow, windows) = {
+            let c = slot.data.lock();
+            let windows: Vec<(usize, i64, Option<i64>)> = ENTITY_TYPES
+                .iter()
+                .enumerate()
+                .map(|(i, et)| {
+                    let after = c.last_sample.get(et.id).copied();
+                    let start = after
+                        .unwrap_or(now - self.shared.opts.lookback_secs)
+                        .max(now - 86_000);
+                    (i, start, after)
+                })
+                .collect();
+            (c.slow, windows)
+        };
+        let conc = if slow {
+            1
+        } else {
+            self.shared.opts.per_cluster_concurrency.max(1)
+        };
+        let per_cluster = Arc::new(tokio::sync::Semaphore::new(conc));
+        let names = Arc::new(names_of(&mut slot.strings.lock(), &t.spec.name, inv));
+        // Each answer is parsed as it streams in and staged in the compact form; the staged
+        // answers are published together with the state file, under the cluster lock: a
+        // scrape never sees counters the state file does not account for.
+        let staged: Arc<Mutex<Vec<Staged>>> = Arc::default();
+        // Dropping the set (on timeout) aborts the requests still running.
+        let mut set = tokio::task::JoinSet::new();
+        for (et, start, after) in windows.into_iter().filter(|(_, s, _)| *s < now) {
+            let shared = self.shared.clone();
+            let client = t.client.clone();
+            let moref = inv.moref.clone();
+            let (slot, staged, per_cluster, names) = (
+                slot.clone(),
+                staged.clone(),
+                per_cluster.clone(),
+                names.clone(),
+            );
+            let (vcenter, cluster) = (t.spec.name.clone(), inv.name.clone());
+            set.spawn(async move {
+                let et_id = ENTITY_TYPES[et].id;
+                let res = {
+                    let _slot = per_cluster.acquire_owned().await;
+                    let _permit = shared.semaphore.acquire().await;
+                    client
+                        .query_perf_with(&moref, et_id, start, now, |xml| {
+                            stage(xml, et, after, &names, &slot.strings, &cluster)
+                        })
+                        .await
+                };
+                match res {
+                    Ok(s) => {
+                        staged.lock().push(s);
+                        true
+                    }
+                    Err(e) => {
+                        tracing::warn!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, reason = e.reason(), error = %ErrChain(&e), "vSAN query failed");
+                        *slot.data.lock().errors.entry(e.reason()).or_default() += 1;
+                        false
+                    }
+                }
+            });
+        }
+        let fut = async move {
+            let mut ok = true;
+            while let Some(r) = set.join_next().await {
+                ok &= matches!(r, Ok(true));
+            }
+            ok
+        };
+        let ok = match tokio::time::timeout(self.shared.opts.cluster_timeout, fut).await {
+            Ok(ok) => ok,
+            Err(_) => {
+                tracing::warn!(vcenter = %t.spec.name, cluster = %inv.name, "cluster collection timed out");
+                *slot.data.lock().errors.entry("timeout").or_default() += 1;
+                false
+            }
+        };
+        drop(names);
+        let staged = std::mem::take(&mut *staged.lock());
+        if staged.iter().any(|s| s.unresolved > 0) {
+            tracing::debug!(vcenter = %t.spec.name, cluster = %inv.name, "answer names entities the inventory does not know: fetching it next time");
+            t.stale.store(true, Ordering::Release);
+        }
+        let any = !staged.is_empty();
+        let elapsed = started.elapsed();
+        let mut c = slot.data.lock();
+        for s in staged {
+            publish(&mut c, s, self.shared.opts.stale_after_secs);
+        }
+        c.success = Some(ok);
+        c.duration = elapsed.as_secs_f64();
+        c.slow = !ok || elapsed > self.shared.opts.cluster_timeout / 2;
+        tracing::debug!(vcenter = %t.spec.name, cluster = %inv.name, series = c.tables.series(), table_bytes = c.tables.heap_bytes(), "collection published");
+        let mut state = self.shared.state.lock();
+        for (et, ts) in &c.last_sample {
+            state.set(&c.key, et, *ts);
+        }
+        if let Some(path) = &self.shared.opts.state_file
+            && any
+            && let Err(e) = state.save(path)
+        {
+            tracing::warn!(path = %path.display(), error = %ErrChain(&e), "cannot write state file");
+        }
+        drop(state);
+        // Names of entities that went away: drop them once they are a fair share.
+        let mut strings = slot.strings.lock();
+        let used = referenced(&c.tables, strings.len());
+        if strings.len() - used > 32 && (strings.len() - used) * 4 > strings.len() {
+            strings.compact(&mut c.tables.tables);
+        }
+    }
+}
+
+struct ErrChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for ErrChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut s = self.0.source();
+        while let Some(e) = s {
+            write!(f, ": {e}")?;
+            s = e.source();
+        }
+        Ok(())
+    }
+}
+
+/// The inventory's names of one cluster, interned.
+fn names_of(strings: &mut Strings, vcenter: &str, inv: &ClusterInv) -> Names {
+    let _ = vcenter;
+    let mut names = Names {
+        cluster_uuid: strings.intern(inv.uuid.as_deref().unwrap_or_default()),
+        ..Names::default()
+    };
+    for h in &inv.hosts {
+        let node = h.node_uuid.as_deref().unwrap_or_default();
+        let ids = (strings.intern(&h.name), strings.intern(node));
+        for (d, _) in &h.disks {
+            names.disks.insert(d.clone(), ids);
+        }
+        names.hosts.insert(node.to_owned(), ids);
+    }
+    for v in &inv.vms {
+        names
+            .vms
+            .insert(v.instance_uuid.clone(), strings.intern(&v.name));
+    }
+    names
+}
+
+/// Parses one answer as it streams and stages it: entity type `et` (index into
+/// [`ENTITY_TYPES`]), counter intervals after `after` only.
+fn stage(
+    xml: &str,
+    et: usize,
+    after: Option<i64>,
+    names: &Names,
+    strings: &Mutex<Strings>,
+    cluster: &str,
+) -> Result<Staged, VsanError> {
+    let info = &ENTITY_TYPES[et];
+    let mut staged = Staged::new(et);
+    tracing::debug!(cluster = %cluster, entity_type = info.id, bytes = xml.len(), "staging answer");
+    for_each_entity(xml, |csv| {
+        let m = match map_entity(csv, after) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(cluster = %cluster, entity = %csv.entity_ref_id, reason = e.reason(), error = %e, "skipping entity");
+                staged.bad += 1;
+                return;
+            }
+        };
+        if m.entity_type != info.id {
+            return;
+        }
+        if !names.knows(info.scope, &m.uuid) {
+            staged.unresolved += 1;
+        }
+        let key = names.key(&mut strings.lock(), info.scope, &m.uuid, m.sub.as_deref());
+        staged.add(key, &m);
+    })?;
+    Ok(staged)
+}
+
+/// Publishes one staged answer: merges its series, counts its bad entities and unknown
+/// labels, moves the entity type's high-water mark and drops stale gauges.
+fn publish(c: &mut ClusterData, s: Staged, stale_after: i64) {
+    let et = s.info().id;
+    if s.bad > 0 {
+        *c.errors.entry("bad_value").or_default() += s.bad;
+    }
+    c.unknown_series.insert(et, s.unknown);
+    let newest = s.newest;
+    c.tables.merge(s);
+    if let Some(n) = newest {
+        let prev = c.last_sample.get(et).copied().unwrap_or(i64::MIN);
+        if n > prev {
+            c.last_sample.insert(et.to_owned(), n);
+        }
+        c.tables.drop_stale(n.saturating_sub(stale_after));
+    }
+}
+
+/// How many of `len` interned strings the tables refer to.
+fn referenced(tables: &Tables, len: usize) -> usize {
+    let mut used = vec![false; len];
+    for t in &tables.tables {
+        for key in &t.keys {
+            for &s in key.iter().filter(|s| **s != NONE) {
+                if let Some(u) = used.get_mut(s as usize) {
+                    *u = true;
+                }
+            }
+        }
+    }
+    used.iter().filter(|u| **u).count()
+}
+
+/// Where a scrape's families go: the registry's [`FamilySink`], with the current family's
+/// type remembered so a sample is written as a counter or a gauge.
+struct Emit<'s, 'a> {
+    sink: &'s mut FamilySink<'a>,
+    kind: MetricKind,
+}
+
+impl Emit<'_, '_> {
+    fn family(&mut self, name: &str, help: &str, unit: Option<&str>, kind: MetricKind) {
+        self.kind = kind;
+        self.sink.family(name, help, unit, kind);
+    }
+
+    /// A sample of the current family; `labels` are concatenated.
+    fn sample(&mut self, labels: &[&[(&str, &str)]], value: Number) {
+        match self.kind {
+            MetricKind::Counter => self.sink.counter(labels, value),
+            _ => self.sink.gauge(labels, value),
+        }
+    }
+}
+
+/// Serves the engine's latest results; never touches the network.
+///
+/// [`Engine::collector`] gives one collector for every family;
+/// [`Engine::collectors`] splits the families between several collectors by a stable hash
+/// of their name, so each builds only its share of a scrape, and the registry encodes and
+/// frees one share before it runs the next: the transient memory of a scrape is the largest
+/// share, not the whole exporter.
+pub struct VsanCollector {
+    shared: Arc<Shared>,
+    name: String,
+    /// `(index, count)`: this collector serves the families whose name hashes to `index`.
+    shard: (u64, u64),
+}
+
+impl std::fmt::Debug for VsanCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VsanCollector")
+            .field("name", &self.name)
+            .field("shard", &self.shard)
+            .finish_non_exhaustive()
+    }
+}
+
+/// FNV-1a of a family name: stable across runs and platforms, so a family always lands in
+/// the same collector.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Emits one cluster's samples of a self-metric family: the cluster, its `vcenter` and
+/// `cluster_name` labels, the family and the sink.
+type SelfSamples = dyn Fn(&ClusterData, &[(&str, &str)], &mut Lazy<'_>, &mut Emit<'_, '_>);
+
+/// Emits the family header once, before its first sample.
+struct Lazy<'a> {
+    desc: &'a MetricDesc,
+    open: bool,
+}
+
+impl Lazy<'_> {
+    fn sample(&mut self, out: &mut Emit<'_, '_>, labels: &[&[(&str, &str)]], value: Number) {
+        if !self.open {
+            out.family(
+                self.desc.name,
+                self.desc.help,
+                self.desc.unit,
+                self.desc.kind,
+            );
+            self.open = true;
+        }
+        out.sample(labels, value);
+    }
+}
+
+impl VsanCollector {
+    fn new(shared: Arc<Shared>, index: u64, count: u64) -> VsanCollector {
+        let name = if count == 1 {
+            "vsan".to_owned()
+        } else {
+            format!("vsan_{index}")
+        };
+        VsanCollector {
+            shared,
+            name,
+            shard: (index, count),
+        }
+    }
+
+    /// Whether this collector serves family `name`.
+    fn serves(&self, name: &str) -> bool {
+        let (index, count) = self.shard;
+        count <= 1 || name_hash(name) % count == index
+    }
+
+    fn slots(&self) -> Vec<Arc<ClusterSlot>> {
+        self.shared.clusters.lock().values().cloned().collect()
+    }
+
+    /// Every family this collector serves: the vSAN series (catalogue families first, then
+    /// those of unknown labels), then the self-metrics.
+    fn emit(&self, out: &mut Emit<'_, '_>) {
+        let slots = self.slots();
+        for desc in catalogue::METRICS.iter().filter(|d| self.serves(d.name)) {
+            emit_series(out, &slots, desc.name);
+        }
+        let mut unknown = BTreeSet::new();
+        for slot in &slots {
+            let c = slot.data.lock();
+            for t in &c.tables.tables {
+                for col in &t.columns {
+                    if let ColumnMetric::Unknown(n) = &col.metric
+                        && self.serves(n)
+                        && !catalogue::METRICS.iter().any(|d| d.name == &**n)
+                        && !unknown.contains(&**n)
+                    {
+                        unknown.insert(n.to_string());
+                    }
+                }
+            }
+        }
+        for name in &unknown {
+            emit_series(out, &slots, name);
+        }
+        self.emit_self(out, &slots);
+    }
+
+    fn emit_self(&self, out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>]) {
+        use self_metrics as sm;
+        let targets = self.shared.targets.read().clone();
+        if self.serves(sm::INSECURE_TLS.name) {
+            let mut f = Lazy {
+                desc: &sm::INSECURE_TLS,
+                open: false,
+            };
+            for t in &targets {
+                let v = Number::Int(i64::from(t.spec.client.insecure));
+                f.sample(out, &[&[("vcenter", &t.spec.name)]], v);
+            }
+        }
+        if self.serves(sm::LOGINS.name) {
+            let mut f = Lazy {
+                desc: &sm::LOGINS,
+                open: false,
+            };
+            for t in &targets {
+                let v = Number::Uint(t.client.logins());
+                f.sample(out, &[&[("vcenter", &t.spec.name)]], v);
+            }
+        }
+        let each = |out: &mut Emit<'_, '_>, desc: &MetricDesc, emit: &SelfSamples| {
+            if !self.serves(desc.name) {
+                return;
+            }
+            let mut f = Lazy { desc, open: false };
+            for slot in slots {
+                let c = slot.data.lock();
+                let id = [
+                    ("vcenter", c.vcenter.as_str()),
+                    ("cluster_name", c.name.as_str()),
+                ];
+                emit(&c, &id, &mut f, out);
+            }
+        };
+        each(out, &sm::COLLECT_SUCCESS, &|c, id, f, out| {
+            if let Some(ok) = c.success {
+                f.sample(out, &[id], Number::Int(i64::from(ok)));
+            }
+        });
+        each(out, &sm::COLLECT_DURATION, &|c, id, f, out| {
+            if c.success.is_some() {
+                f.sample(out, &[id], Number::Float(c.duration));
+            }
+        });
+        each(out, &sm::FETCH_ERRORS, &|c, id, f, out| {
+            for (reason, n) in &c.errors {
+                f.sample(out, &[id, &[("reason", reason)]], Number::Uint(*n));
+            }
+        });
+        each(out, &sm::LAST_SAMPLE, &|c, id, f, out| {
+            for (et, ts) in &c.last_sample {
+                f.sample(out, &[id, &[("entity_type", et)]], Number::Int(*ts));
+            }
+        });
+        each(out, &sm::UNKNOWN_LABELS, &|c, id, f, out| {
+            if !c.name.is_empty() {
+                let n = c.unknown_series.values().sum::<usize>();
+                f.sample(out, &[id], Number::Int(n as i64));
+            }
+        });
+    }
+}
+
+/// The samples of vSAN family `name` in every cluster, each cluster locked in turn.
+fn emit_series(out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>], name: &str) {
+    let mut open = false;
+    for slot in slots {
+        let c = slot.data.lock();
+        if c.name.is_empty() {
+            continue;
+        }
+        let strings = slot.strings.lock();
+        for (t, et) in c.tables.tables.iter().zip(ENTITY_TYPES) {
+            let label_names = et.scope.labels();
+            for col in t.columns.iter().filter(|c| c.metric.name() == name) {
+                let counter = col.metric.is_counter();
+                let extra = col.metric.extra();
+                for (key, cell) in t.keys.iter().zip(&col.cells) {
+                    if !cell.is_set() {
+                        continue;
+                    }
+                    if !open {
+                        let (help, unit, kind) = col.metric.family();
+                        out.family(name, help, unit, kind);
+                        open = true;
+                    }
+                    let mut pairs = [("", ""); 6];
+                    pairs[0] = ("vcenter", c.vcenter.as_str());
+                    pairs[1] = ("cluster_name", c.name.as_str());
+                    let n = label_names.len().min(pairs.len());
+                    for (j, pair) in pairs.iter_mut().enumerate().take(n).skip(2) {
+                        *pair = (label_names[j], strings.get(key[j - 2]));
+                    }
+                    let _ = counter;
+                    out.sample(&[&pairs[..n], extra], Number::Float(cell.value()));
+                }
+            }
+        }
+    }
+}
+
+impl Collector for VsanCollector {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+        FamilySink::collect_owned(out, |sink| self.collect_into(sink))
+    }
+
+    /// Streams every series from the compact tables: labels are borrowed from the cluster's
+    /// interned strings, nothing is built per series.
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+        self.emit(&mut Emit {
+            sink,
+            kind: MetricKind::Gauge,
+        });
+        Ok(())
+    }
+}

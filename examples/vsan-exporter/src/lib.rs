@@ -1,0 +1,21 @@
+//! # vsan-exporter
+//!
+//! The vSAN performance exporter built on vsanobs: it collects `VsanPerfQueryPerf` answers
+//! from each configured vCenter (or from the built-in [`vcsim`] simulator when none is
+//! given) and serves them on `/metrics`.
+//!
+//! - [`engine`]: background collection per cluster, the scrape-time collectors, self-metrics.
+//! - `store`: compact per-cluster tables the engine keeps between collections.
+//! - [`client`]: the vCenter SOAP client (login, inventory, vSAN queries, TLS).
+//! - [`config`]: the `--config.file` format and `VCENTER_*` environment.
+//! - [`secret`]: credentials that never reach logs or output.
+//! - [`state`]: the state file that carries the last sample time across restarts.
+//!
+//! The binary (`src/main.rs`) wires these together; `scripts/run` builds and runs it.
+
+pub mod client;
+pub mod config;
+pub mod engine;
+pub mod secret;
+pub mod state;
+mod store;

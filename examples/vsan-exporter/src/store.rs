@@ -1,0 +1,694 @@
+//! Compact storage of one cluster's vSAN series: per entity type, a table of entities (label
+//! values interned once per cluster) by catalogue columns, each cell one value and one
+//! timestamp (16 bytes a series); answers are staged in the same form as they arrive and
+//! merged when the cluster's collection completes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use vsanobs_core::model::MetricKind;
+use vsanobs_core::vsan::catalogue::{ENTITY_TYPES, EntityTypeInfo, Mapping, Scope};
+use vsanobs_core::vsan::mapping::{MappedEntity, MetricRef};
+
+/// Help of the families exported from labels the catalogue does not know.
+pub(crate) const UNKNOWN_HELP: &str =
+    "vSAN metric label not in the catalogue, exported raw (no unit conversion).";
+
+/// Index of an interned string; [`NONE`] for an unused key slot.
+pub(crate) type Sid = u32;
+/// An unused key slot.
+pub(crate) const NONE: Sid = Sid::MAX;
+
+/// Label values of one cluster, each stored once: entities refer to them by index.
+#[derive(Debug, Default)]
+pub(crate) struct Strings {
+    list: Vec<Arc<str>>,
+    index: HashMap<Arc<str>, Sid>,
+}
+
+impl Strings {
+    /// The index of `s`, added when new.
+    pub(crate) fn intern(&mut self, s: &str) -> Sid {
+        if let Some(&i) = self.index.get(s) {
+            return i;
+        }
+        let i = Sid::try_from(self.list.len()).unwrap_or(NONE - 1);
+        let a: Arc<str> = Arc::from(s);
+        self.list.push(a.clone());
+        self.index.insert(a, i);
+        i
+    }
+
+    /// The string of an index (empty for [`NONE`] or an unknown index).
+    pub(crate) fn get(&self, i: Sid) -> &str {
+        self.list.get(i as usize).map_or("", |s| s)
+    }
+
+    /// Number of strings held.
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Keeps only the strings `tables` refer to and renumbers the tables' keys.
+    pub(crate) fn compact(&mut self, tables: &mut [Table]) {
+        let mut remap: Vec<Sid> = vec![NONE; self.list.len()];
+        let mut list = Vec::new();
+        for t in tables.iter() {
+            for key in &t.keys {
+                for &s in key.iter().filter(|s| **s != NONE) {
+                    if let Some(slot) = remap.get_mut(s as usize)
+                        && *slot == NONE
+                    {
+                        *slot = Sid::try_from(list.len()).unwrap_or(NONE - 1);
+                        list.push(self.list[s as usize].clone());
+                    }
+                }
+            }
+        }
+        for t in tables.iter_mut() {
+            for key in &mut t.keys {
+                for s in key.iter_mut().filter(|s| **s != NONE) {
+                    *s = remap.get(*s as usize).copied().unwrap_or(NONE);
+                }
+            }
+            t.reindex();
+        }
+        self.index = list
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as Sid))
+            .collect();
+        self.list = list;
+    }
+}
+
+/// An entity's label values after `vcenter` and `cluster_name` (which the cluster holds):
+/// `cluster_uuid` then up to three scope labels (`host_name`, `host_uuid`, `disk_uuid` /
+/// `vmnic`, or `vm_name`), in the order of [`Scope::labels`]. Equal keys are equal label sets.
+pub(crate) type EntityKey = [Sid; 4];
+
+/// Where a column's values go.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ColumnMetric {
+    /// A catalogue row.
+    Known(&'static Mapping),
+    /// A label the catalogue does not know, by its sanitised gauge name.
+    Unknown(Box<str>),
+}
+
+impl ColumnMetric {
+    /// The family name.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            ColumnMetric::Known(m) => m.metric.name,
+            ColumnMetric::Unknown(name) => name,
+        }
+    }
+
+    /// True for accumulated counters (catalogue rows of per-interval deltas).
+    pub(crate) fn is_counter(&self) -> bool {
+        matches!(self, ColumnMetric::Known(m) if m.is_delta())
+    }
+
+    /// Help, unit and type of the family.
+    pub(crate) fn family(&self) -> (&'static str, Option<&'static str>, MetricKind) {
+        match self {
+            ColumnMetric::Known(m) => (m.metric.help, m.metric.unit, m.metric.kind),
+            ColumnMetric::Unknown(_) => (UNKNOWN_HELP, None, MetricKind::Gauge),
+        }
+    }
+
+    /// The catalogue labels that follow the entity labels (`op="read"`).
+    pub(crate) fn extra(&self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            ColumnMetric::Known(m) => m.extra,
+            ColumnMetric::Unknown(_) => &[],
+        }
+    }
+
+    /// True when values of `r` go to this column. Unknown labels whose names sanitise
+    /// alike share a column, as they share a series.
+    fn is(&self, r: &MetricRef) -> bool {
+        match (self, r) {
+            (ColumnMetric::Known(a), MetricRef::Known(b)) => std::ptr::eq(*a, *b),
+            (ColumnMetric::Unknown(a), MetricRef::Unknown(b)) => **a == **b,
+            _ => false,
+        }
+    }
+}
+
+/// Sample times are stored as seconds after this instant (2001-09-09) in a `u32`, which
+/// reaches 2137; earlier and later times are clamped to the ends (vSAN did not exist
+/// before 2014).
+const EPOCH: i64 = 1_000_000_000;
+
+/// One series: a gauge's latest value and its sample time, or a counter's running total and
+/// the time of the newest interval it contains (`i64::MIN`: none yet). A NaN value means no
+/// series (vSAN values are finite and totals of finite values are never NaN). Packed to 12
+/// bytes (the value is read and written by copy, never by reference).
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(C, packed(4))]
+pub(crate) struct Cell {
+    value: f64,
+    /// Seconds after [`EPOCH`]; 0 for `i64::MIN`.
+    stamp: u32,
+}
+
+impl Cell {
+    const EMPTY: Cell = Cell {
+        value: f64::NAN,
+        stamp: 0,
+    };
+
+    pub(crate) fn new(value: f64, stamp: i64) -> Cell {
+        let stamp = if stamp == i64::MIN {
+            0
+        } else {
+            (stamp.saturating_sub(EPOCH)).clamp(1, i64::from(u32::MAX)) as u32
+        };
+        Cell { value, stamp }
+    }
+
+    /// The value (NaN: no series).
+    pub(crate) fn value(&self) -> f64 {
+        self.value
+    }
+
+    /// The sample time (`i64::MIN`: none).
+    pub(crate) fn stamp(&self) -> i64 {
+        match self.stamp {
+            0 => i64::MIN,
+            s => EPOCH + i64::from(s),
+        }
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        !self.value().is_nan()
+    }
+}
+
+/// One catalogue row (or unknown label) of an entity type: a cell per entity of the table.
+#[derive(Debug)]
+pub(crate) struct Column {
+    pub(crate) metric: ColumnMetric,
+    pub(crate) cells: Vec<Cell>,
+}
+
+/// The series of one entity type in one cluster: entities x columns.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    pub(crate) keys: Vec<EntityKey>,
+    index: HashMap<EntityKey, u32>,
+    pub(crate) columns: Vec<Column>,
+}
+
+impl Table {
+    /// The row of `key`, added (with no series) when new.
+    fn row(&mut self, key: EntityKey) -> usize {
+        if let Some(&r) = self.index.get(&key) {
+            return r as usize;
+        }
+        let r = self.keys.len();
+        self.keys.push(key);
+        self.index.insert(key, r as u32);
+        for c in &mut self.columns {
+            c.cells.push(Cell::EMPTY);
+        }
+        r
+    }
+
+    /// The column of a metric, added when new.
+    fn column_of(&mut self, metric: &ColumnMetric) -> usize {
+        if let Some(i) = self.columns.iter().position(|c| c.metric == *metric) {
+            return i;
+        }
+        self.columns.push(Column {
+            metric: metric.clone(),
+            cells: vec![Cell::EMPTY; self.keys.len()],
+        });
+        self.columns.len() - 1
+    }
+
+    /// The column a mapped value goes to, added when new.
+    fn column_for(&mut self, r: &MetricRef) -> usize {
+        if let Some(i) = self.columns.iter().position(|c| c.metric.is(r)) {
+            return i;
+        }
+        let metric = match r {
+            MetricRef::Known(m) => ColumnMetric::Known(m),
+            other => ColumnMetric::Unknown(other.name().into()),
+        };
+        self.column_of(&metric)
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (*k, i as u32))
+            .collect();
+    }
+
+    /// Series held.
+    pub(crate) fn series(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|c| c.cells.iter().filter(|c| c.is_set()).count())
+            .sum()
+    }
+
+    /// Drops gauges whose sample is at or before `cutoff`, then entities left with no
+    /// series at all (counters are never dropped).
+    fn drop_stale(&mut self, cutoff: i64) {
+        for c in self.columns.iter_mut().filter(|c| !c.metric.is_counter()) {
+            for cell in c.cells.iter_mut().filter(|c| c.stamp() <= cutoff) {
+                *cell = Cell::EMPTY;
+            }
+        }
+        let live: Vec<bool> = (0..self.keys.len())
+            .map(|r| self.columns.iter().any(|c| c.cells[r].is_set()))
+            .collect();
+        if live.iter().all(|l| *l) {
+            return;
+        }
+        let mut r = 0;
+        self.keys.retain(|_| {
+            r += 1;
+            live[r - 1]
+        });
+        for c in &mut self.columns {
+            let mut r = 0;
+            c.cells.retain(|_| {
+                r += 1;
+                live[r - 1]
+            });
+        }
+        self.columns.retain(|c| c.cells.iter().any(Cell::is_set));
+        self.reindex();
+    }
+
+    /// Memory the table holds (capacity, not length), for tests and the figures.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.keys.capacity() * size_of::<EntityKey>()
+            + self.index.capacity() * (size_of::<EntityKey>() + size_of::<u32>() + 1)
+            + self
+                .columns
+                .iter()
+                .map(|c| c.cells.capacity() * size_of::<Cell>() + size_of::<Column>())
+                .sum::<usize>()
+    }
+}
+
+/// UUID -> interned names of one cluster's inventory, for one collection.
+#[derive(Debug, Default)]
+pub(crate) struct Names {
+    pub(crate) cluster_uuid: Sid,
+    pub(crate) hosts: HashMap<String, (Sid, Sid)>,
+    pub(crate) disks: HashMap<String, (Sid, Sid)>,
+    pub(crate) vms: HashMap<String, Sid>,
+}
+
+impl Names {
+    /// Whether the inventory names an entity of this scope and UUID.
+    pub(crate) fn knows(&self, scope: Scope, uuid: &str) -> bool {
+        match scope {
+            Scope::Host | Scope::Pnic => self.hosts.contains_key(uuid),
+            Scope::Disk => self.disks.contains_key(uuid),
+            Scope::Vm => self.vms.contains_key(uuid),
+            _ => true,
+        }
+    }
+
+    /// The key of an entity: host, disk and VM UUIDs resolved to names (an unknown UUID
+    /// stands for its own name; a disk of no known host has empty host labels).
+    pub(crate) fn key(
+        &self,
+        strings: &mut Strings,
+        scope: Scope,
+        uuid: &str,
+        sub: Option<&str>,
+    ) -> EntityKey {
+        let host = |strings: &mut Strings| match self.hosts.get(uuid) {
+            Some(&(name, node)) => (name, node),
+            None => {
+                let own = strings.intern(uuid);
+                (own, own)
+            }
+        };
+        let c = self.cluster_uuid;
+        match scope {
+            Scope::Cluster => [c, NONE, NONE, NONE],
+            Scope::Host => {
+                let (n, u) = host(strings);
+                [c, n, u, NONE]
+            }
+            Scope::Pnic => {
+                let (n, u) = host(strings);
+                [c, n, u, strings.intern(sub.unwrap_or(""))]
+            }
+            Scope::Disk => {
+                let (n, u) = match self.disks.get(uuid) {
+                    Some(&ids) => ids,
+                    None => {
+                        let empty = strings.intern("");
+                        (empty, empty)
+                    }
+                };
+                [c, n, u, strings.intern(uuid)]
+            }
+            Scope::Vm => {
+                let vm = match self.vms.get(uuid) {
+                    Some(&v) => v,
+                    None => strings.intern(uuid),
+                };
+                [c, vm, NONE, NONE]
+            }
+            _ => [c, NONE, NONE, NONE],
+        }
+    }
+}
+
+/// One successful answer (one entity type) of a cluster's collection, not yet published:
+/// gauges as their latest sample, counters as the sum of their new intervals.
+#[derive(Debug)]
+pub(crate) struct Staged {
+    /// Position of the entity type in [`ENTITY_TYPES`].
+    pub(crate) et: usize,
+    pub(crate) table: Table,
+    /// Newest sample time seen in the answer.
+    pub(crate) newest: Option<i64>,
+    /// Series exported from unknown labels.
+    pub(crate) unknown: usize,
+    /// Entities skipped for a bad id, timestamp or value.
+    pub(crate) bad: u64,
+    /// Entities the inventory did not name.
+    pub(crate) unresolved: usize,
+}
+
+impl Staged {
+    /// An empty answer for entity type `et` (an index into [`ENTITY_TYPES`]).
+    pub(crate) fn new(et: usize) -> Staged {
+        Staged {
+            et,
+            table: Table::default(),
+            newest: None,
+            unknown: 0,
+            bad: 0,
+            unresolved: 0,
+        }
+    }
+
+    /// The entity type.
+    pub(crate) fn info(&self) -> &'static EntityTypeInfo {
+        &ENTITY_TYPES[self.et]
+    }
+
+    /// Adds one mapped entity under `key`.
+    pub(crate) fn add(&mut self, key: EntityKey, m: &MappedEntity) {
+        self.unknown += m.unknown_labels;
+        let row = self.table.row(key);
+        for g in &m.gauges {
+            let col = self.table.column_for(&g.metric);
+            self.newest = self.newest.max(Some(g.timestamp));
+            self.table.columns[col].cells[row] = Cell::new(g.value, g.timestamp);
+        }
+        for d in &m.deltas {
+            let col = self.table.column_of(&ColumnMetric::Known(d.mapping));
+            let cell = &mut self.table.columns[col].cells[row];
+            if !cell.is_set() {
+                *cell = Cell::new(0.0, i64::MIN);
+            }
+            if let Some(t) = d.samples.last() {
+                self.newest = self.newest.max(Some(t.0));
+            }
+            // Each interval once, as the accumulator does: samples come oldest first.
+            for &(t, v) in &d.samples {
+                if t > cell.stamp() && v >= 0.0 {
+                    *cell = Cell::new(cell.value() + v, t);
+                }
+            }
+        }
+    }
+}
+
+/// The published series of one cluster: one table per entity type of [`ENTITY_TYPES`].
+#[derive(Debug)]
+pub(crate) struct Tables {
+    pub(crate) tables: Vec<Table>,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Tables {
+            tables: ENTITY_TYPES.iter().map(|_| Table::default()).collect(),
+        }
+    }
+}
+
+impl Tables {
+    /// Merges a staged answer: gauges replace the previous sample, counters add their new
+    /// intervals to the running total. The staged sums were taken over samples newer than
+    /// the entity type's high-water mark when the answer was staged, which no other
+    /// collection of the cluster moves in between (collections of a cluster are serialised).
+    pub(crate) fn merge(&mut self, staged: Staged) {
+        let Some(live) = self.tables.get_mut(staged.et) else {
+            return;
+        };
+        let cols: Vec<usize> = staged
+            .table
+            .columns
+            .iter()
+            .map(|c| live.column_of(&c.metric))
+            .collect();
+        for (r, key) in staged.table.keys.iter().enumerate() {
+            let row = live.row(*key);
+            for (c, &lc) in staged.table.columns.iter().zip(&cols) {
+                let cell = c.cells[r];
+                if !cell.is_set() {
+                    continue;
+                }
+                let dst = &mut live.columns[lc].cells[row];
+                if c.metric.is_counter() && dst.is_set() {
+                    *dst = Cell::new(dst.value() + cell.value(), dst.stamp().max(cell.stamp()));
+                } else {
+                    *dst = cell;
+                }
+            }
+        }
+    }
+
+    /// Drops every gauge of the cluster sampled at or before `cutoff`.
+    pub(crate) fn drop_stale(&mut self, cutoff: i64) {
+        for t in &mut self.tables {
+            t.drop_stale(cutoff);
+        }
+    }
+
+    /// Series held.
+    pub(crate) fn series(&self) -> usize {
+        self.tables.iter().map(Table::series).sum()
+    }
+
+    /// Bytes the tables hold.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.tables.iter().map(Table::heap_bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use vsanobs_core::vsan::map_entity;
+    use vsanobs_core::vsan::soap::{EntityMetricCsv, MetricSeriesCsv};
+
+    use super::*;
+
+    const HOST: usize = 2; // host-domclient
+    const T: i64 = 1_704_103_200;
+
+    fn entity(uuid: &str, t0: i64, reads: &str, latency: &str) -> MappedEntity {
+        let ts = |t: i64| vsanobs_core::vsan::csv::format_timestamp(t);
+        let csv = EntityMetricCsv {
+            entity_ref_id: format!("host-domclient:{uuid}"),
+            sample_info: format!("{},{}", ts(t0), ts(t0 + 300)),
+            series: vec![
+                MetricSeriesCsv {
+                    label: "readCount".into(),
+                    interval: Some(300),
+                    values: reads.into(),
+                },
+                MetricSeriesCsv {
+                    label: "latencyAvgRead".into(),
+                    interval: Some(300),
+                    values: latency.into(),
+                },
+                MetricSeriesCsv {
+                    label: "someNewLabel".into(),
+                    interval: Some(300),
+                    values: "7,8".into(),
+                },
+            ],
+        };
+        map_entity(&csv, None).expect("valid entity")
+    }
+
+    fn names(strings: &mut Strings) -> Names {
+        let mut n = Names {
+            cluster_uuid: strings.intern("52c0"),
+            ..Names::default()
+        };
+        n.hosts
+            .insert("h1".into(), (strings.intern("esx-1"), strings.intern("h1")));
+        n
+    }
+
+    fn value(t: &Table, name: &str, key: &EntityKey) -> Option<f64> {
+        let r = t.keys.iter().position(|k| k == key)?;
+        let col = t.columns.iter().find(|c| c.metric.name() == name)?;
+        Some(col.cells[r].value()).filter(|v| !v.is_nan())
+    }
+
+    #[test]
+    fn counters_add_each_interval_once_and_gauges_keep_the_latest() {
+        let mut strings = Strings::default();
+        let n = names(&mut strings);
+        let key = n.key(&mut strings, Scope::Host, "h1", None);
+        let mut tables = Tables::default();
+
+        let mut s = Staged::new(HOST);
+        s.add(key, &entity("h1", T, "100,200", "1000,-1"));
+        assert_eq!(s.newest, Some(T + 300));
+        assert_eq!(s.unknown, 1);
+        tables.merge(s);
+        let t = &tables.tables[HOST];
+        assert_eq!(
+            value(t, "vsan_host_domclient_io_operations_total", &key),
+            Some(300.0)
+        );
+        // -1 is "no data": the latest complete latency sample is the first one.
+        assert_eq!(
+            value(t, "vsan_host_domclient_io_latency_seconds", &key),
+            Some(0.001)
+        );
+        assert_eq!(
+            value(t, "vsan_host_domclient_some_new_label", &key),
+            Some(8.0)
+        );
+        assert_eq!(tables.series(), 3);
+
+        // The next answer holds only newer intervals (the query window starts after the
+        // high-water mark); a repeated timestamp inside one answer counts once.
+        let mut s = Staged::new(HOST);
+        s.add(key, &entity("h1", T + 600, "50,", "2000,3000"));
+        s.add(key, &entity("h1", T + 600, "50,", "2000,3000"));
+        tables.merge(s);
+        let t = &tables.tables[HOST];
+        assert_eq!(
+            value(t, "vsan_host_domclient_io_operations_total", &key),
+            Some(350.0)
+        );
+        assert_eq!(
+            value(t, "vsan_host_domclient_io_latency_seconds", &key),
+            Some(0.003)
+        );
+        assert_eq!(tables.series(), 3);
+        assert_eq!(strings.get(key[1]), "esx-1");
+    }
+
+    #[test]
+    fn stale_gauges_go_counters_stay_and_unused_names_are_dropped() {
+        let mut strings = Strings::default();
+        let n = names(&mut strings);
+        let kept = n.key(&mut strings, Scope::Host, "h1", None);
+        // A host the inventory does not know is named by its UUID (and makes the exporter
+        // fetch the inventory again).
+        assert!(n.knows(Scope::Host, "h1") && !n.knows(Scope::Host, "h2"));
+        assert!(n.knows(Scope::Cluster, "any"));
+        let gone = n.key(&mut strings, Scope::Host, "h2", None);
+        assert_eq!(strings.get(gone[1]), "h2");
+        let mut tables = Tables::default();
+        let mut s = Staged::new(HOST);
+        s.add(kept, &entity("h1", T, "100,200", "1000,2000"));
+        let mut gauges_only = entity("h2", T, "", "1000,2000");
+        gauges_only.deltas.clear();
+        s.add(gone, &gauges_only);
+        tables.merge(s);
+        assert_eq!(tables.tables[HOST].keys.len(), 2);
+
+        // Everything sampled at or before T + 300 is stale: h2 had only gauges and goes.
+        tables.drop_stale(T + 300);
+        let t = &tables.tables[HOST];
+        assert_eq!(t.keys, [kept]);
+        assert_eq!(
+            value(t, "vsan_host_domclient_io_operations_total", &kept),
+            Some(300.0)
+        );
+        assert_eq!(
+            value(t, "vsan_host_domclient_io_latency_seconds", &kept),
+            None
+        );
+        assert_eq!(tables.series(), 1);
+
+        let before = strings.len();
+        strings.compact(&mut tables.tables);
+        assert!(strings.len() < before, "{} -> {}", before, strings.len());
+        let key = tables.tables[HOST].keys[0];
+        assert_eq!(
+            [
+                strings.get(key[0]),
+                strings.get(key[1]),
+                strings.get(key[2])
+            ],
+            ["52c0", "esx-1", "h1"]
+        );
+        // Lookups still find the renumbered entity.
+        let mut s = Staged::new(HOST);
+        s.add(key, &entity("h1", T + 600, "1,", ""));
+        tables.merge(s);
+        assert_eq!(tables.tables[HOST].keys.len(), 1);
+        assert_eq!(
+            value(
+                &tables.tables[HOST],
+                "vsan_host_domclient_io_operations_total",
+                &key
+            ),
+            Some(301.0)
+        );
+    }
+
+    #[test]
+    fn cell_times_round_trip() {
+        for t in [i64::MIN, EPOCH + 1, T, T + 300, EPOCH + i64::from(u32::MAX)] {
+            let c = Cell::new(1.5, t);
+            assert_eq!((c.value(), c.stamp()), (1.5, t));
+        }
+        // Out of range: clamped, never "no time".
+        assert_eq!(Cell::new(0.0, 0).stamp(), EPOCH + 1);
+        assert_eq!(
+            Cell::new(0.0, i64::MAX).stamp(),
+            EPOCH + i64::from(u32::MAX)
+        );
+        assert!(!Cell::EMPTY.is_set() && Cell::new(0.0, i64::MIN).is_set());
+    }
+
+    #[test]
+    fn a_series_costs_tens_of_bytes() {
+        let mut strings = Strings::default();
+        let mut n = names(&mut strings);
+        let mut tables = Tables::default();
+        let mut s = Staged::new(HOST);
+        for h in 0..500 {
+            let uuid = format!("u{h}");
+            n.hosts.insert(
+                uuid.clone(),
+                (strings.intern(&format!("esx-{h}")), strings.intern(&uuid)),
+            );
+            let key = n.key(&mut strings, Scope::Host, &uuid, None);
+            s.add(key, &entity(&uuid, T, "1,2", "3,4"));
+        }
+        tables.merge(s);
+        let per_series = tables.heap_bytes() / tables.series();
+        assert!(per_series < 40, "{per_series} bytes per series");
+        assert_eq!(size_of::<Cell>(), 12);
+    }
+}
