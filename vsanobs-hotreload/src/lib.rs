@@ -72,25 +72,36 @@
 #![forbid(unsafe_code)]
 
 pub mod artifacts;
+mod builder;
+mod engine;
 mod error;
 mod format;
+mod handle;
 mod heap;
+mod hex;
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub mod http;
 mod manager;
 pub mod metrics;
+mod outcome;
+mod pipeline;
+mod reloader;
 #[cfg(unix)]
 mod signals;
 #[cfg(feature = "signature")]
 mod signature;
+mod trigger;
 mod watch;
 pub mod workers;
 
+pub use builder::{
+    DEFAULT_DEBOUNCE, DEFAULT_GRACE, DEFAULT_MAX_SIZE, DEFAULT_TIMEOUT, ReloadManagerBuilder,
+};
 pub use error::{BoxError, BuildError, ReloadError};
 pub use format::Format;
-pub use manager::{
-    CachedConfig, ConfigHandle, DEFAULT_DEBOUNCE, DEFAULT_GRACE, DEFAULT_MAX_SIZE, DEFAULT_TIMEOUT,
-    ReloadManager, ReloadManagerBuilder, ReloadOutcome, ReloadStatus, Trigger,
-};
+pub use handle::{CachedConfig, ConfigHandle};
+pub use manager::ReloadManager;
 pub use metrics::ReloadResult;
+pub use outcome::{ReloadOutcome, ReloadStatus};
+pub use trigger::Trigger;
 pub use workers::{Cancelled, WorkerGuard};
