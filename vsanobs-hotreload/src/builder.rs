@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use vsanobs_core::Registry;
 
+use crate::config_format::ConfigFormat;
 use crate::engine::Engine;
 use crate::error::{BoxError, BuildError, ReloadError};
-use crate::format::Format;
 use crate::heap::MemSnapshot;
 use crate::hex;
 use crate::manager::ReloadManager;
@@ -91,7 +91,7 @@ impl<C> fmt::Debug for ReloadManagerBuilder<C> {
 
 impl<C: Send + Sync + 'static> ReloadManagerBuilder<C> {
     /// Parses the file with a serde format.
-    pub fn format(mut self, format: Format) -> Self
+    pub fn format(mut self, format: ConfigFormat) -> Self
     where
         C: DeserializeOwned,
     {
@@ -105,7 +105,7 @@ impl<C: Send + Sync + 'static> ReloadManagerBuilder<C> {
     where
         C: DeserializeOwned,
     {
-        self.parser = Format::from_path(&self.path)
+        self.parser = ConfigFormat::from_path(&self.path)
             .map(|format| -> Parser<C> { Arc::new(move |text: &str| format.parse::<C>(text)) });
         self
     }

@@ -111,12 +111,12 @@ impl<C: Send + Sync + 'static> ConfigHandle<C> {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use vsanobs_hotreload::{Format, ReloadManager};
+/// use vsanobs_hotreload::{ConfigFormat, ReloadManager};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("limit.json");
 /// std::fs::write(&path, "10")?;
-/// let manager = ReloadManager::<u32>::builder(&path).format(Format::Json).watch(false).build()?;
+/// let manager = ReloadManager::<u32>::builder(&path).format(ConfigFormat::Json).watch(false).build()?;
 /// let mut limit = manager.handle().cached();
 /// assert_eq!(**limit.load(), 10);
 /// std::fs::write(&path, "20")?;

@@ -7,13 +7,13 @@
 //! ```
 //! # #[cfg(feature = "axum")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use vsanobs_hotreload::{Format, ReloadManager};
+//! use vsanobs_hotreload::{ConfigFormat, ReloadManager};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("app.json");
 //! std::fs::write(&path, "{}")?;
 //! let manager = ReloadManager::<serde_json::Value>::builder(&path)
-//!     .format(Format::Json)
+//!     .format(ConfigFormat::Json)
 //!     .watch(false)
 //!     .build()?;
 //! let app: axum::Router = axum::Router::new()

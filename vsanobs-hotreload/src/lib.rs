@@ -20,7 +20,7 @@
 //! # #[cfg(feature = "yaml")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use vsanobs_core::Registry;
-//! use vsanobs_hotreload::{Format, ReloadManager};
+//! use vsanobs_hotreload::{ConfigFormat, ReloadManager};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Config { greeting: String }
@@ -31,7 +31,7 @@
 //!
 //! let registry = Registry::new();
 //! let manager = ReloadManager::<Config>::builder(&path)
-//!     .format(Format::Yaml)
+//!     .format(ConfigFormat::Yaml)
 //!     .register(&registry)
 //!     .build()?; // watches the directory by default
 //! let config = manager.handle(); // cheap to clone, hand it to every task
@@ -51,8 +51,8 @@
 //!
 //! | feature | adds | pulls in |
 //! |---|---|---|
-//! | `yaml` (default) | [`Format::Yaml`] | `serde_yaml_ng` |
-//! | `toml` (default) | [`Format::Toml`] | `toml` (parser only) |
+//! | `yaml` (default) | [`ConfigFormat::Yaml`] | `serde_yaml_ng` |
+//! | `toml` (default) | [`ConfigFormat::Toml`] | `toml` (parser only) |
 //! | `signature` | `ReloadManagerBuilder::signature_key`: ed25519 signature file check | `ed25519-dalek` |
 //! | `axum` | `http::axum_router`: `POST /-/reload` | `axum`, `tokio` (`rt`) |
 //! | `actix` | `http::actix_service`: `POST /-/reload` | `actix-web` |
@@ -73,9 +73,9 @@
 
 pub mod artifacts;
 mod builder;
+mod config_format;
 mod engine;
 mod error;
-mod format;
 mod handle;
 mod heap;
 mod hex;
@@ -97,8 +97,8 @@ pub mod workers;
 pub use builder::{
     DEFAULT_DEBOUNCE, DEFAULT_GRACE, DEFAULT_MAX_SIZE, DEFAULT_TIMEOUT, ReloadManagerBuilder,
 };
+pub use config_format::ConfigFormat;
 pub use error::{BoxError, BuildError, ReloadError};
-pub use format::Format;
 pub use handle::{CachedConfig, ConfigHandle};
 pub use manager::ReloadManager;
 pub use metrics::ReloadResult;

@@ -5,8 +5,8 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use vsanobs_core::{Format as Exposition, Registry};
-//! use vsanobs_hotreload::{Format, ReloadManager, ReloadResult, ReloadStatus};
+//! use vsanobs_core::{Format, Registry};
+//! use vsanobs_hotreload::{ConfigFormat, ReloadManager, ReloadResult, ReloadStatus};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Cfg { port: u16 }
@@ -17,7 +17,7 @@
 //!
 //! let registry = Registry::new();
 //! let manager = ReloadManager::<Cfg>::builder(&path)
-//!     .format(Format::Json)
+//!     .format(ConfigFormat::Json)
 //!     .validate(|c: &Cfg| if c.port == 0 { Err("port must not be 0") } else { Ok(()) })
 //!     .register(&registry)
 //!     .watch(false)
@@ -34,7 +34,7 @@
 //! assert_eq!(manager.reload()?.status, ReloadStatus::Applied);
 //! assert_eq!(config.load().port, 9090);
 //!
-//! let text = registry.encode_to_string(Exposition::PrometheusText);
+//! let text = registry.encode_to_string(Format::PrometheusText);
 //! assert!(text.contains("hot_reload_updates_total{result=\"fail\"} 1\n"));
 //! assert!(text.contains("hot_reload_total 2\n")); // the initial load counts
 //! # Ok(()) }
