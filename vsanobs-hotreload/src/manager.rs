@@ -1,50 +1,5 @@
 //! [`ReloadManager`]: loads a config file, keeps the live value in an `ArcSwap`, and reloads
 //! it on file changes, signals, HTTP or [`ReloadManager::reload`].
-//!
-//! # Example
-//!
-//! ```
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use vsanobs_core::{Format, Registry};
-//! use vsanobs_hotreload::{ConfigFormat, ReloadManager, ReloadResult, ReloadStatus};
-//!
-//! #[derive(serde::Deserialize)]
-//! struct Cfg { port: u16 }
-//!
-//! let dir = tempfile::tempdir()?;
-//! let path = dir.path().join("app.json");
-//! std::fs::write(&path, r#"{"port": 8080}"#)?;
-//!
-//! let registry = Registry::new();
-//! let manager = ReloadManager::<Cfg>::builder(&path)
-//!     .format(ConfigFormat::Json)
-//!     .validate(|c: &Cfg| if c.port == 0 { Err("port must not be 0") } else { Ok(()) })
-//!     .register(&registry)
-//!     .watch(false)
-//!     .build()?;
-//! let config = manager.handle();
-//! assert_eq!(config.load().port, 8080);
-//!
-//! std::fs::write(&path, r#"{"port": 0}"#)?;
-//! let err = manager.reload().unwrap_err();
-//! assert_eq!(err.result(), ReloadResult::Fail);
-//! assert_eq!(config.load().port, 8080); // the old value keeps serving
-//!
-//! std::fs::write(&path, r#"{"port": 9090}"#)?;
-//! assert_eq!(manager.reload()?.status, ReloadStatus::Applied);
-//! assert_eq!(config.load().port, 9090);
-//!
-//! let text = registry.encode_to_string(Format::PrometheusText);
-//! assert!(text.contains("hot_reload_updates_total{result=\"fail\"} 1\n"));
-//! assert!(text.contains("hot_reload_total 2\n")); // the initial load counts
-//! # Ok(()) }
-//! ```
-//!
-//! ## Note
-//! Reading the live config is an `arc-swap` load: no lock, no allocation. A reload runs its
-//! read/parse/validate stages on a short-lived thread so that a timeout can abandon a stuck
-//! parser while the old value keeps serving (an abandoned stage finishes on its own thread and
-//! its result is dropped); reloads are rare, so the thread costs nothing that matters.
 
 use std::fmt;
 use std::path::Path;
@@ -63,10 +18,55 @@ use crate::trigger::Trigger;
 use crate::watch::WatchTask;
 use crate::workers::WorkerGuard;
 
-/// Loads a config file of type `C` and keeps it live; see the [module docs](self).
+/// Loads a config file of type `C` and keeps it live; from [`ReloadManager::builder`].
 ///
 /// Dropping the manager stops its file watcher and signal thread; [`ConfigHandle`]s keep
 /// serving the last live value.
+///
+/// # Example
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use vsanobs_core::{Format, Registry};
+/// use vsanobs_hotreload::{ConfigFormat, ReloadManager, ReloadResult, ReloadStatus};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Cfg { port: u16 }
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("app.json");
+/// std::fs::write(&path, r#"{"port": 8080}"#)?;
+///
+/// let registry = Registry::new();
+/// let manager = ReloadManager::<Cfg>::builder(&path)
+///     .format(ConfigFormat::Json)
+///     .validate(|c: &Cfg| if c.port == 0 { Err("port must not be 0") } else { Ok(()) })
+///     .register(&registry)
+///     .watch(false)
+///     .build()?;
+/// let config = manager.handle();
+/// assert_eq!(config.load().port, 8080);
+///
+/// std::fs::write(&path, r#"{"port": 0}"#)?;
+/// let err = manager.reload().unwrap_err();
+/// assert_eq!(err.result(), ReloadResult::Fail);
+/// assert_eq!(config.load().port, 8080); // the old value keeps serving
+///
+/// std::fs::write(&path, r#"{"port": 9090}"#)?;
+/// assert_eq!(manager.reload()?.status, ReloadStatus::Applied);
+/// assert_eq!(config.load().port, 9090);
+///
+/// let text = registry.encode_to_string(Format::PrometheusText);
+/// assert!(text.contains("hot_reload_updates_total{result=\"fail\"} 1\n"));
+/// assert!(text.contains("hot_reload_total 2\n")); // the initial load counts
+/// # Ok(()) }
+/// ```
+///
+/// ## Note
+/// Reading the live config is an `arc-swap` load: no lock, no allocation. A reload runs its
+/// read/parse/validate stages on a short-lived thread so that a timeout can abandon a stuck
+/// parser while the old value keeps serving (an abandoned stage finishes on its own thread and
+/// its result is dropped); reloads are rare, so the thread costs nothing that matters.
 pub struct ReloadManager<C> {
     engine: Arc<Engine<C>>,
     _watch: Option<WatchTask>,
