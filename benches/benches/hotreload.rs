@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde::Deserialize;
-use vsanobs_hotreload::{Format, ReloadManager};
+use vsanobs_hotreload::{ConfigFormat, ReloadManager};
 
 #[derive(Debug, Deserialize)]
 struct Config {
@@ -105,7 +105,7 @@ fn read_while_reloading(c: &mut Criterion) {
         let path = file(dir.path(), "handle.json");
         let manager = Arc::new(
             ReloadManager::<Config>::builder(&path)
-                .format(Format::Json)
+                .format(ConfigFormat::Json)
                 .watch(false)
                 .build()
                 .expect("manager"),

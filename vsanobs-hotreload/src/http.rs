@@ -7,13 +7,13 @@
 //! ```
 //! # #[cfg(feature = "axum")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use vsanobs_hotreload::{Format, ReloadManager};
+//! use vsanobs_hotreload::{ConfigFormat, ReloadManager};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("app.json");
 //! std::fs::write(&path, "{}")?;
 //! let manager = ReloadManager::<serde_json::Value>::builder(&path)
-//!     .format(Format::Json)
+//!     .format(ConfigFormat::Json)
 //!     .watch(false)
 //!     .build()?;
 //! let app: axum::Router = axum::Router::new()
@@ -29,7 +29,10 @@
 //! manager's timeout).
 
 use crate::error::ReloadError;
-use crate::manager::{ConfigHandle, ReloadOutcome, ReloadStatus, Trigger};
+use crate::handle::ConfigHandle;
+use crate::outcome::{ReloadOutcome, ReloadStatus};
+use crate::reloader::Reloader;
+use crate::trigger::Trigger;
 
 /// The path both frameworks serve.
 pub const RELOAD_PATH: &str = "/-/reload";
@@ -57,6 +60,13 @@ fn answer(result: Result<ReloadOutcome, ReloadError>) -> (u16, String) {
     }
 }
 
+/// Reloads for a `POST /-/reload` request; [`ReloadError::Closed`] once the manager is gone.
+fn reload(reloader: &Reloader) -> Result<ReloadOutcome, ReloadError> {
+    reloader
+        .reload(Trigger::Http)
+        .unwrap_or(Err(ReloadError::Closed))
+}
+
 /// A router with `POST /-/reload` that reloads through `handle`; merge it into your app.
 #[cfg(feature = "axum")]
 pub fn axum_router<C, S>(handle: ConfigHandle<C>) -> axum::Router<S>
@@ -67,13 +77,13 @@ where
     use axum::http::StatusCode;
     use axum::routing::post;
 
+    let reloader = handle.reloader();
     axum::Router::new().route(
         RELOAD_PATH,
         post(move || {
-            let handle = handle.clone();
+            let reloader = reloader.clone();
             async move {
-                let joined =
-                    tokio::task::spawn_blocking(move || handle.reload_from(Trigger::Http)).await;
+                let joined = tokio::task::spawn_blocking(move || reload(&reloader)).await;
                 let (code, body) = match joined {
                     Ok(result) => answer(result),
                     Err(e) => (500, format!("failed to reload config: {e}\n")),
@@ -97,10 +107,11 @@ where
     use actix_web::http::StatusCode;
     use actix_web::{HttpResponse, web};
 
+    let reloader = handle.reloader();
     web::resource(RELOAD_PATH).route(web::post().to(move || {
-        let handle = handle.clone();
+        let reloader = reloader.clone();
         async move {
-            let (code, body) = match web::block(move || handle.reload_from(Trigger::Http)).await {
+            let (code, body) = match web::block(move || reload(&reloader)).await {
                 Ok(result) => answer(result),
                 Err(e) => (500, format!("failed to reload config: {e}\n")),
             };

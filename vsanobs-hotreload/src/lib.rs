@@ -20,7 +20,7 @@
 //! # #[cfg(feature = "yaml")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use vsanobs_core::Registry;
-//! use vsanobs_hotreload::{Format, ReloadManager};
+//! use vsanobs_hotreload::{ConfigFormat, ReloadManager};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Config { greeting: String }
@@ -31,7 +31,7 @@
 //!
 //! let registry = Registry::new();
 //! let manager = ReloadManager::<Config>::builder(&path)
-//!     .format(Format::Yaml)
+//!     .format(ConfigFormat::Yaml)
 //!     .register(&registry)
 //!     .build()?; // watches the directory by default
 //! let config = manager.handle(); // cheap to clone, hand it to every task
@@ -51,8 +51,8 @@
 //!
 //! | feature | adds | pulls in |
 //! |---|---|---|
-//! | `yaml` (default) | [`Format::Yaml`] | `serde_yaml_ng` |
-//! | `toml` (default) | [`Format::Toml`] | `toml` (parser only) |
+//! | `yaml` (default) | [`ConfigFormat::Yaml`] | `serde_yaml_ng` |
+//! | `toml` (default) | [`ConfigFormat::Toml`] | `toml` (parser only) |
 //! | `signature` | `ReloadManagerBuilder::signature_key`: ed25519 signature file check | `ed25519-dalek` |
 //! | `axum` | `http::axum_router`: `POST /-/reload` | `axum`, `tokio` (`rt`) |
 //! | `actix` | `http::actix_service`: `POST /-/reload` | `actix-web` |
@@ -72,25 +72,36 @@
 #![forbid(unsafe_code)]
 
 pub mod artifacts;
+mod builder;
+mod config_format;
+mod engine;
 mod error;
-mod format;
+mod handle;
 mod heap;
+mod hex;
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub mod http;
 mod manager;
 pub mod metrics;
+mod outcome;
+mod pipeline;
+mod reloader;
 #[cfg(unix)]
 mod signals;
 #[cfg(feature = "signature")]
 mod signature;
+mod trigger;
 mod watch;
 pub mod workers;
 
-pub use error::{BoxError, BuildError, ReloadError};
-pub use format::Format;
-pub use manager::{
-    CachedConfig, ConfigHandle, DEFAULT_DEBOUNCE, DEFAULT_GRACE, DEFAULT_MAX_SIZE, DEFAULT_TIMEOUT,
-    ReloadManager, ReloadManagerBuilder, ReloadOutcome, ReloadStatus, Trigger,
+pub use builder::{
+    DEFAULT_DEBOUNCE, DEFAULT_GRACE, DEFAULT_MAX_SIZE, DEFAULT_TIMEOUT, ReloadManagerBuilder,
 };
+pub use config_format::ConfigFormat;
+pub use error::{BoxError, BuildError, ReloadError};
+pub use handle::{CachedConfig, ConfigHandle};
+pub use manager::ReloadManager;
 pub use metrics::ReloadResult;
+pub use outcome::{ReloadOutcome, ReloadStatus};
+pub use trigger::Trigger;
 pub use workers::{Cancelled, WorkerGuard};

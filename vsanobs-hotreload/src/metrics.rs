@@ -285,7 +285,7 @@ fn register_unit<M: vsanobs_core::Metric>(
     }
 }
 
-pub(crate) fn unix_now() -> f64 {
+fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())

@@ -1,12 +1,11 @@
 //! `SIGHUP` and `SIGUSR1` trigger a reload (Unix).
 
-use std::sync::Weak;
-
 use signal_hook::consts::{SIGHUP, SIGUSR1};
 use signal_hook::iterator::{Handle, Signals};
 
 use crate::error::BuildError;
-use crate::manager::{Inner, Trigger};
+use crate::reloader::Reloader;
+use crate::trigger::Trigger;
 
 /// The signal thread; dropping it closes the signal iterator and ends the thread.
 pub(crate) struct SignalTask {
@@ -20,19 +19,17 @@ impl std::fmt::Debug for SignalTask {
 }
 
 impl SignalTask {
-    pub(crate) fn start<C: Send + Sync + 'static>(
-        inner: Weak<Inner<C>>,
-    ) -> Result<Self, BuildError> {
+    pub(crate) fn start(reloader: Reloader) -> Result<Self, BuildError> {
         let mut signals = Signals::new([SIGHUP, SIGUSR1]).map_err(BuildError::Signal)?;
         let handle = signals.handle();
         std::thread::Builder::new()
             .name("hot-reload-signal".into())
             .spawn(move || {
                 for signal in signals.forever() {
-                    let Some(manager) = inner.upgrade() else {
+                    if reloader.reload(Trigger::Signal(signal)).is_none() {
+                        // The manager is gone.
                         return;
-                    };
-                    let _ = manager.reload(Trigger::Signal(signal));
+                    }
                 }
             })
             .map_err(BuildError::Spawn)?;

@@ -5,18 +5,7 @@ use std::path::Path;
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::error::ReloadError;
-
-fn decode_hex(text: &str) -> Option<[u8; 64]> {
-    let text = text.trim();
-    if text.len() != 128 {
-        return None;
-    }
-    let mut out = [0u8; 64];
-    for (i, chunk) in text.as_bytes().chunks(2).enumerate() {
-        out[i] = u8::from_str_radix(std::str::from_utf8(chunk).ok()?, 16).ok()?;
-    }
-    Some(out)
-}
+use crate::hex;
 
 /// Verifies the signature in `sig_path` (64 raw bytes or 128 hex digits) over `bytes`.
 pub(crate) fn verify(key: &VerifyingKey, sig_path: &Path, bytes: &[u8]) -> Result<(), ReloadError> {
@@ -24,16 +13,16 @@ pub(crate) fn verify(key: &VerifyingKey, sig_path: &Path, bytes: &[u8]) -> Resul
         reason: "cannot read signature file",
         source: Some(Box::new(e)),
     })?;
-    let sig: [u8; 64] =
-        match <[u8; 64]>::try_from(raw.as_slice()) {
-            Ok(s) => s,
-            Err(_) => std::str::from_utf8(&raw).ok().and_then(decode_hex).ok_or(
-                ReloadError::Signature {
-                    reason: "signature file is neither 64 bytes nor 128 hex digits",
-                    source: None,
-                },
-            )?,
-        };
+    let sig: [u8; 64] = match <[u8; 64]>::try_from(raw.as_slice()) {
+        Ok(s) => s,
+        Err(_) => std::str::from_utf8(&raw)
+            .ok()
+            .and_then(hex::decode::<64>)
+            .ok_or(ReloadError::Signature {
+                reason: "signature file is neither 64 bytes nor 128 hex digits",
+                source: None,
+            })?,
+    };
     key.verify_strict(bytes, &Signature::from_bytes(&sig))
         .map_err(|e| ReloadError::Signature {
             reason: "signature does not match the config",

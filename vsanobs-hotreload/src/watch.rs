@@ -4,14 +4,14 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::Weak;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use notify::{EventKind, RecursiveMode, Watcher as _};
 
 use crate::error::BuildError;
-use crate::manager::{Inner, Trigger};
+use crate::reloader::Reloader;
+use crate::trigger::Trigger;
 
 enum Msg {
     Fs(notify::Result<notify::Event>),
@@ -60,8 +60,8 @@ fn relevant(event: &notify::Event, dir: &Path, file_name: &OsString) -> bool {
 }
 
 impl WatchTask {
-    pub(crate) fn start<C: Send + Sync + 'static>(
-        inner: Weak<Inner<C>>,
+    pub(crate) fn start(
+        reloader: Reloader,
         path: &Path,
         file_name: OsString,
         debounce: Duration,
@@ -94,7 +94,7 @@ impl WatchTask {
         };
         std::thread::Builder::new()
             .name("hot-reload-watch".into())
-            .spawn(move || task.run(&inner))
+            .spawn(move || task.run(&reloader))
             .map_err(BuildError::Spawn)?;
         Ok(WatchTask { stop: tx })
     }
@@ -142,7 +142,7 @@ impl Watch {
         }
     }
 
-    fn run<C: Send + Sync + 'static>(mut self, inner: &Weak<Inner<C>>) {
+    fn run(mut self, reloader: &Reloader) {
         let mut watching = true;
         loop {
             if watching {
@@ -187,11 +187,11 @@ impl Watch {
                     self.dir.display()
                 );
             }
-            let Some(manager) = inner.upgrade() else {
-                return;
-            };
             // Errors are counted and logged by the reload itself.
-            let _ = manager.reload(Trigger::Watch);
+            if reloader.reload(Trigger::Watch).is_none() {
+                // The manager is gone.
+                return;
+            }
         }
     }
 }

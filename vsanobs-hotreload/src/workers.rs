@@ -6,7 +6,7 @@
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
-//! use vsanobs_hotreload::{Format, ReloadManager};
+//! use vsanobs_hotreload::{ConfigFormat, ReloadManager};
 //!
 //! #[derive(serde::Deserialize)]
 //! struct Cfg { workers: u32 }
@@ -14,7 +14,7 @@
 //! let dir = tempfile::tempdir()?;
 //! let path = dir.path().join("app.json");
 //! std::fs::write(&path, r#"{"workers": 2}"#)?;
-//! let manager = ReloadManager::<Cfg>::builder(&path).format(Format::Json).watch(false).build()?;
+//! let manager = ReloadManager::<Cfg>::builder(&path).format(ConfigFormat::Json).watch(false).build()?;
 //!
 //! let guard = manager.worker();
 //! assert_eq!(guard.generation(), 1);

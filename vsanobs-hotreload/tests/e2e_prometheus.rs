@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use vsanobs_core::Registry;
 use vsanobs_hotreload::artifacts::{RulesConfig, rules_yaml};
-use vsanobs_hotreload::{Format, ReloadManager};
+use vsanobs_hotreload::{ConfigFormat, ReloadManager};
 use vsanobs_testkit::{Prometheus, PrometheusConfig};
 
 fn firing<'a>(alerts: &'a Value, name: &str) -> Vec<&'a Value> {
@@ -29,7 +29,7 @@ fn failed_reloads_fire_the_failure_ratio_alert_in_prometheus() {
     std::fs::write(&path, r#"{"port": 1}"#).unwrap();
     let registry = Registry::new();
     let manager = ReloadManager::<serde_json::Value>::builder(&path)
-        .format(Format::Json)
+        .format(ConfigFormat::Json)
         .watch(false)
         .register(&registry)
         .build()

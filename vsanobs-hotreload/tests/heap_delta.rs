@@ -6,7 +6,7 @@ use std::alloc::System;
 
 use vsanobs_core::Registry;
 use vsanobs_core::alloc::CountingAlloc;
-use vsanobs_hotreload::{Format, ReloadManager};
+use vsanobs_hotreload::{ConfigFormat, ReloadManager};
 
 #[global_allocator]
 static ALLOC: CountingAlloc<System> = CountingAlloc::new(System);
@@ -30,7 +30,7 @@ fn heap_delta_measures_the_new_config() {
     std::fs::write(&path, config(10)).unwrap();
     let registry = Registry::new();
     let m = ReloadManager::<Cfg>::builder(&path)
-        .format(Format::Json)
+        .format(ConfigFormat::Json)
         .watch(false)
         .register(&registry)
         .build()

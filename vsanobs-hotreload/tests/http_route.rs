@@ -6,12 +6,12 @@ use std::path::Path;
 
 use common::result_count;
 use vsanobs_core::Registry;
-use vsanobs_hotreload::{Format, ReloadManager};
+use vsanobs_hotreload::{ConfigFormat, ReloadManager};
 
 fn manager(path: &Path, registry: &Registry) -> ReloadManager<serde_json::Value> {
     std::fs::write(path, r#"{"v": 1}"#).unwrap();
     ReloadManager::<serde_json::Value>::builder(path)
-        .format(Format::Json)
+        .format(ConfigFormat::Json)
         .watch(false)
         .register(registry)
         .build()

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{capture_logs, metric, result_count, wait_until};
 use serde::Deserialize;
 use vsanobs_core::Registry;
-use vsanobs_hotreload::{Format, ReloadError, ReloadManager, ReloadResult, ReloadStatus};
+use vsanobs_hotreload::{ConfigFormat, ReloadError, ReloadManager, ReloadResult, ReloadStatus};
 
 #[derive(Debug, Deserialize, PartialEq, Clone)]
 struct Cfg {
@@ -32,7 +32,7 @@ fn setup(initial: &str) -> (tempfile::TempDir, PathBuf, Registry) {
 
 fn manager(path: &Path, registry: &Registry) -> ReloadManager<Cfg> {
     ReloadManager::<Cfg>::builder(path)
-        .format(Format::Yaml)
+        .format(ConfigFormat::Yaml)
         .validate(|c: &Cfg| {
             if c.port == 0 {
                 Err("port must not be 0")
@@ -247,7 +247,7 @@ fn panicking_parser_is_a_failed_reload() {
 fn bad_input_is_a_failed_reload_never_a_partial_config() {
     let (dir, path, registry) = setup(GOOD);
     let m = ReloadManager::<Cfg>::builder(&path)
-        .format(Format::Yaml)
+        .format(ConfigFormat::Yaml)
         .max_size(64)
         .timeout(Duration::from_secs(2))
         .register(&registry)
@@ -293,7 +293,7 @@ fn bad_input_is_a_failed_reload_never_a_partial_config() {
 fn deleted_watch_directory_is_a_failed_reload_not_a_crash() {
     let (dir, path, registry) = setup(GOOD);
     let m = ReloadManager::<Cfg>::builder(&path)
-        .format(Format::Yaml)
+        .format(ConfigFormat::Yaml)
         .debounce(Duration::from_millis(100))
         .register(&registry)
         .build()
@@ -391,7 +391,7 @@ fn json_and_toml_formats_and_custom_parser() {
     let toml = dir.path().join("a.toml");
     write(&toml, "name = \"t\"\nport = 4\n");
     let m = ReloadManager::<Cfg>::builder(&toml)
-        .format(Format::Toml)
+        .format(ConfigFormat::Toml)
         .watch(false)
         .build()
         .unwrap();
@@ -421,7 +421,7 @@ fn handle_does_not_keep_the_manager_alive() {
 fn workers_of_replaced_generations_are_cancelled_and_counted() {
     let (_d, path, registry) = setup(GOOD);
     let m = ReloadManager::<Cfg>::builder(&path)
-        .format(Format::Yaml)
+        .format(ConfigFormat::Yaml)
         .grace_period(Duration::from_millis(100))
         .register(&registry)
         .watch(false)

@@ -5,7 +5,7 @@ mod common;
 
 use ed25519_dalek::{Signer, SigningKey};
 use vsanobs_core::Registry;
-use vsanobs_hotreload::{Format, ReloadError, ReloadManager};
+use vsanobs_hotreload::{ConfigFormat, ReloadError, ReloadManager};
 
 #[test]
 fn only_signed_configs_are_applied() {
@@ -20,7 +20,7 @@ fn only_signed_configs_are_applied() {
     sign(r#"{"v": 1}"#);
     let registry = Registry::new();
     let m = ReloadManager::<serde_json::Value>::builder(&path)
-        .format(Format::Json)
+        .format(ConfigFormat::Json)
         .signature_key(key.verifying_key())
         .watch(false)
         .register(&registry)

@@ -23,7 +23,7 @@ use axum::Router;
 use axum::routing::get;
 use serde::Deserialize;
 use vsanobs_core::Registry;
-use vsanobs_hotreload::{ConfigHandle, Format, ReloadManager};
+use vsanobs_hotreload::{ConfigFormat, ConfigHandle, ReloadManager};
 
 const DEFAULT_CONFIG: &str = "\
 # reload-demo configuration: edit me while the service runs.
@@ -178,7 +178,7 @@ fn main() {
         tracing::warn!("process metrics unavailable: {e}");
     }
     let manager = match ReloadManager::<Config>::builder(&args.config)
-        .format(Format::Yaml)
+        .format(ConfigFormat::Yaml)
         .validate(validate)
         .signals(true)
         .grace_period(Duration::from_secs(5))

@@ -212,7 +212,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         // The vCenter list hot-reloads (file watch or SIGHUP); the
         // collection options are read once at start.
         let manager = vsanobs_hotreload::ReloadManager::<FileConfig>::builder(path)
-            .format(vsanobs_hotreload::Format::Json)
+            .format(vsanobs_hotreload::ConfigFormat::Json)
             .watch(true)
             .signals(true)
             .validate(move |c: &FileConfig| c.targets(timeout).map(|_| ()))

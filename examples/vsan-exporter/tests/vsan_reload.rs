@@ -74,7 +74,7 @@ fn config_file_reloads_through_vsanobs_hotreload() {
     std::fs::write(&path, &one).expect("write");
     let registry = vsanobs_core::Registry::new();
     let manager = vsanobs_hotreload::ReloadManager::<FileConfig>::builder(&path)
-        .format(vsanobs_hotreload::Format::Json)
+        .format(vsanobs_hotreload::ConfigFormat::Json)
         .validate(|c: &FileConfig| c.targets(Duration::from_secs(1)).map(|_| ()))
         .watch(false)
         .signals(false)

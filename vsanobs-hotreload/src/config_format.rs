@@ -3,14 +3,14 @@
 //! # Example
 //!
 //! ```
-//! use vsanobs_hotreload::Format;
+//! use vsanobs_hotreload::ConfigFormat;
 //!
 //! #[derive(serde::Deserialize, Debug, PartialEq)]
 //! struct Cfg { port: u16 }
 //!
-//! assert_eq!(Format::from_path("app.json".as_ref()), Some(Format::Json));
-//! assert_eq!(Format::Json.parse::<Cfg>(r#"{"port": 8080}"#).unwrap(), Cfg { port: 8080 });
-//! assert!(Format::Json.parse::<Cfg>(r#"{"port": 80"#).is_err());
+//! assert_eq!(ConfigFormat::from_path("app.json".as_ref()), Some(ConfigFormat::Json));
+//! assert_eq!(ConfigFormat::Json.parse::<Cfg>(r#"{"port": 8080}"#).unwrap(), Cfg { port: 8080 });
+//! assert!(ConfigFormat::Json.parse::<Cfg>(r#"{"port": 80"#).is_err());
 //! ```
 
 use std::path::Path;
@@ -22,7 +22,7 @@ use crate::error::BoxError;
 /// A serde format for the config file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum Format {
+pub enum ConfigFormat {
     /// JSON (`serde_json`).
     Json,
     /// YAML (`serde_yaml_ng`), feature `yaml`.
@@ -33,15 +33,15 @@ pub enum Format {
     Toml,
 }
 
-impl Format {
+impl ConfigFormat {
     /// The format named by the file extension (`json`, `yaml`/`yml`, `toml`), when enabled.
-    pub fn from_path(path: &Path) -> Option<Format> {
+    pub fn from_path(path: &Path) -> Option<ConfigFormat> {
         match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
-            "json" => Some(Format::Json),
+            "json" => Some(ConfigFormat::Json),
             #[cfg(feature = "yaml")]
-            "yaml" | "yml" => Some(Format::Yaml),
+            "yaml" | "yml" => Some(ConfigFormat::Yaml),
             #[cfg(feature = "toml")]
-            "toml" => Some(Format::Toml),
+            "toml" => Some(ConfigFormat::Toml),
             _ => None,
         }
     }
@@ -52,11 +52,11 @@ impl Format {
     /// The format's own error, which says where the text is wrong.
     pub fn parse<C: DeserializeOwned>(self, text: &str) -> Result<C, BoxError> {
         match self {
-            Format::Json => Ok(serde_json::from_str(text)?),
+            ConfigFormat::Json => Ok(serde_json::from_str(text)?),
             #[cfg(feature = "yaml")]
-            Format::Yaml => Ok(serde_yaml_ng::from_str(text)?),
+            ConfigFormat::Yaml => Ok(serde_yaml_ng::from_str(text)?),
             #[cfg(feature = "toml")]
-            Format::Toml => Ok(toml::from_str(text)?),
+            ConfigFormat::Toml => Ok(toml::from_str(text)?),
         }
     }
 }
@@ -78,27 +78,39 @@ mod tests {
             port: 1,
         };
         assert_eq!(
-            Format::Json
+            ConfigFormat::Json
                 .parse::<Cfg>(r#"{"name":"a","port":1}"#)
                 .unwrap(),
             ok
         );
         #[cfg(feature = "yaml")]
         {
-            assert_eq!(Format::Yaml.parse::<Cfg>("name: a\nport: 1\n").unwrap(), ok);
-            assert!(Format::Yaml.parse::<Cfg>("name: a\nport: [\n").is_err());
-            assert_eq!(Format::from_path(Path::new("x.YML")), Some(Format::Yaml));
+            assert_eq!(
+                ConfigFormat::Yaml
+                    .parse::<Cfg>("name: a\nport: 1\n")
+                    .unwrap(),
+                ok
+            );
+            assert!(
+                ConfigFormat::Yaml
+                    .parse::<Cfg>("name: a\nport: [\n")
+                    .is_err()
+            );
+            assert_eq!(
+                ConfigFormat::from_path(Path::new("x.YML")),
+                Some(ConfigFormat::Yaml)
+            );
         }
         #[cfg(feature = "toml")]
         {
             assert_eq!(
-                Format::Toml
+                ConfigFormat::Toml
                     .parse::<Cfg>("name = \"a\"\nport = 1\n")
                     .unwrap(),
                 ok
             );
-            assert!(Format::Toml.parse::<Cfg>("name = \n").is_err());
+            assert!(ConfigFormat::Toml.parse::<Cfg>("name = \n").is_err());
         }
-        assert_eq!(Format::from_path(Path::new("x.ini")), None);
+        assert_eq!(ConfigFormat::from_path(Path::new("x.ini")), None);
     }
 }
