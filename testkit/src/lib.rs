@@ -17,6 +17,11 @@
 //! that is not installed is an error naming it and saying `run scripts/test to install it`:
 //! tests never skip silently. `scripts/test` installs everything with `apt-get` and `pip`.
 //!
+//! A test that measures process-wide state (heap counters, threads, descriptors, resident
+//! memory) calls [`quiet::rerun_alone`] to run alone in a child process of its test binary,
+//! so it passes under plain `cargo test`, which runs a file's tests as threads of one
+//! process, as well as under `cargo nextest`.
+//!
 //! # Example
 //!
 //! ```
@@ -42,6 +47,7 @@ pub mod http;
 pub mod logs;
 mod prometheus;
 mod pushgateway;
+pub mod quiet;
 mod server;
 mod victoria;
 

@@ -1,21 +1,17 @@
 //! `CountingAlloc<System>` as the global allocator of this test binary: snapshot deltas and
 //! `process_heap_*` against allocations of known size.
+//!
+//! The totals are process-wide, so each test measures alone in a process of its own
+//! ([`rerun_alone`]): no other test, and no harness thread, allocates meanwhile.
 
 use std::alloc::System;
-use std::sync::Mutex;
 
 use vsanobs_core::alloc::{CountingAlloc, HeapCollector, HeapSnapshot, is_installed};
 use vsanobs_core::{Format, Registry};
+use vsanobs_testkit::quiet::rerun_alone;
 
 #[global_allocator]
 static GLOBAL: CountingAlloc<System> = CountingAlloc::new(System);
-
-/// The totals are process-wide: tests that assert exact deltas must not overlap.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn heap_inuse(registry: &Registry) -> f64 {
     let text = registry.encode_to_string(Format::PrometheusText);
@@ -28,7 +24,9 @@ fn heap_inuse(registry: &Registry) -> f64 {
 
 #[test]
 fn delta_around_region_that_keeps_n_bytes_reports_n() {
-    let _g = serial();
+    if rerun_alone() {
+        return;
+    }
     for n in [1usize, 100, 4096, 1 << 20, 3 * 1024 * 1024 + 7] {
         let before = HeapSnapshot::now();
         // Temporary allocations inside the region are freed again and must cancel out.
@@ -49,7 +47,9 @@ fn delta_around_region_that_keeps_n_bytes_reports_n() {
 
 #[test]
 fn realloc_moves_inuse_by_the_size_difference() {
-    let _g = serial();
+    if rerun_alone() {
+        return;
+    }
     let mut v: Vec<u8> = Vec::with_capacity(1000);
     let before = HeapSnapshot::now();
     v.reserve_exact(9000); // len 0: grows to exactly 9000
@@ -61,7 +61,9 @@ fn realloc_moves_inuse_by_the_size_difference() {
 
 #[test]
 fn holding_64_mib_raises_process_heap_inuse_bytes_and_dropping_brings_it_back() {
-    let _g = serial();
+    if rerun_alone() {
+        return;
+    }
     assert!(is_installed());
     let registry = Registry::new();
     registry.register_collector(HeapCollector::new()).unwrap();
@@ -93,7 +95,9 @@ fn holding_64_mib_raises_process_heap_inuse_bytes_and_dropping_brings_it_back() 
 
 #[test]
 fn counts_from_many_threads_add_up() {
-    let _g = serial();
+    if rerun_alone() {
+        return;
+    }
     let before = HeapSnapshot::now();
     let handles: Vec<_> = (0..8)
         .map(|_| {
