@@ -73,15 +73,18 @@ extern crate self as vsanobs_core;
 #[allow(unsafe_code)]
 pub mod alloc;
 pub mod build_info;
+pub mod clock;
 pub mod encoding;
 pub mod export;
 pub mod family;
+pub mod hex;
 pub mod labels;
 pub mod metrics;
 pub mod model;
 pub mod pool;
 pub mod process;
 pub mod registry;
+pub mod report;
 pub mod runtime;
 mod sink;
 mod sync;

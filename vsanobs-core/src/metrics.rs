@@ -26,7 +26,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
@@ -57,13 +56,6 @@ impl TraceContext {
     }
 }
 
-fn now_unix() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 #[derive(Debug, Default)]
 struct ExemplarSlot {
     /// Set once an exemplar was stored, so scrapes of series that never had one (most of
@@ -82,7 +74,7 @@ impl ExemplarSlot {
                 trace_id: ctx.trace_id,
                 span_id: ctx.span_id,
                 value,
-                timestamp: now_unix(),
+                timestamp: crate::clock::unix_seconds(),
             });
             drop(g);
             if !self.set.load(Ordering::Relaxed) {

@@ -73,10 +73,10 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
+use crate::clock;
 use crate::model::{MetricDesc, MetricFamily, MetricKind, Number, Sample as SeriesSample, Value};
 use crate::registry::{CollectError, Collector};
 use crate::sync::{AtomicU64, AtomicUsize, Backoff, Ordering, fence};
@@ -131,16 +131,8 @@ impl Sample {
 
     /// A sample stamped with the current wall-clock time.
     pub fn now(series: u64, value: f64) -> Self {
-        Sample::new(series, value, now_ms())
+        Sample::new(series, value, clock::unix_millis())
     }
-}
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Why a pool could not be created.

@@ -38,6 +38,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::RwLock;
 
 use crate::encoding::{Format, StreamEncoder, TextEncoder, Visitor};
+use crate::report::panic_message;
 pub use crate::sink::FamilySink;
 
 /// Bytes [`Registry::write_to`] gathers before handing them to its writer.
@@ -772,11 +773,7 @@ impl Registry {
                 for n in &claimed {
                     taken.remove(n);
                 }
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "non-string panic".to_owned());
+                let msg = panic_message(&*panic);
                 tracing::error!(collector = %c.name, panic = %msg, "collector panicked; its output is dropped");
                 false
             }

@@ -69,6 +69,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::encoding::{Format, TextEncoder, Visitor};
 use crate::model::{MetricDesc, MetricFamily, MetricKind, Value};
+use crate::report::error_chain;
 use crate::{Counter, Family, Gauge, LabelSet, LabelValue, Registry, RegistryError};
 
 #[cfg(any(feature = "push", feature = "remote-write", feature = "otlp"))]
@@ -704,26 +705,10 @@ impl Worker {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 fn seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
+    h.write_u128(crate::clock::since_epoch().as_nanos());
     h.finish() | 1
 }
 
@@ -851,7 +836,7 @@ struct Shared {
 
 impl Shared {
     fn push_now(&self) {
-        let batch = Batch::new(self.registry.gather(), crate::pool::now_ms());
+        let batch = Batch::new(self.registry.gather(), crate::clock::unix_millis());
         for w in &self.workers {
             w.enqueue(batch.clone());
         }

@@ -251,13 +251,6 @@ fn gauge_u(v: u64) -> Option<Value> {
     )))
 }
 
-fn now_unix() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// System constants from `sysconf(3)`.
 #[cfg(unix)]
 #[allow(unsafe_code)]
@@ -409,7 +402,8 @@ mod linux {
                             Ok(b) => {
                                 let start = b as f64 + s.starttime as f64 / hz;
                                 values[START] = gauge_f(start);
-                                values[UPTIME] = gauge_f((now_unix() - start).max(0.0));
+                                values[UPTIME] =
+                                    gauge_f((crate::clock::unix_seconds() - start).max(0.0));
                             }
                             Err(e) => fail(&btime_path, e),
                         }
