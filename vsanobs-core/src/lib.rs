@@ -74,9 +74,11 @@ extern crate self as vsanobs_core;
 pub mod alloc;
 pub mod build_info;
 pub mod clock;
+pub mod collector;
 pub mod encoding;
 pub mod export;
 pub mod family;
+mod gather;
 pub mod hex;
 pub mod labels;
 pub mod metrics;
@@ -86,23 +88,23 @@ pub mod process;
 pub mod registry;
 pub mod report;
 pub mod runtime;
-mod sink;
 mod sync;
 #[cfg(feature = "test-util")]
 pub mod testutil;
 pub mod vsan;
 
+pub use collector::{CollectError, Collector, FamilySink};
 pub use encoding::{Format, negotiate};
 pub use family::{DEFAULT_SERIES_CAP, Family};
-pub use labels::{LabelSet, LabelValue};
+pub use labels::{LabelSet, LabelValue, OVERFLOW_LABEL_VALUE};
 pub use metrics::{
     BucketError, Counter, DEFAULT_DURATION_BUCKETS, FloatCounter, FloatGauge, Gauge, Histogram,
     Info, Metric, TraceContext, exponential_buckets, linear_buckets,
 };
 pub use pool::{PoolMetrics, SamplePool};
 pub use registry::{
-    COLLECTOR_SUCCESS_METRIC, CollectError, Collector, FamilySink, OVERFLOW_LABEL_VALUE, Registry,
-    RegistryBuilder, RegistryError, SELF_METRICS, SERIES_OVERFLOW_METRIC, global,
+    COLLECTOR_SUCCESS_METRIC, Registry, RegistryBuilder, RegistryError, SELF_METRICS,
+    SERIES_OVERFLOW_METRIC, global,
 };
 pub use vsanobs_derive::{LabelSet, LabelValue};
 

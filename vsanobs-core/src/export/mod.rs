@@ -67,7 +67,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::encoding::{Format, TextEncoder, Visitor};
+use crate::encoding::{Format, TextEncoder};
+use crate::gather::visit_families;
 use crate::model::{MetricDesc, MetricFamily, MetricKind, Value};
 use crate::report::error_chain;
 use crate::{Counter, Family, Gauge, LabelSet, LabelValue, Registry, RegistryError};
@@ -179,14 +180,6 @@ fn family_samples(f: &MetricFamily) -> usize {
             _ => 1,
         })
         .sum()
-}
-
-/// Replays owned families into a [`Visitor`] (an encoder).
-pub(crate) fn visit_families(fams: &[MetricFamily], v: &mut dyn Visitor) {
-    for fam in fams {
-        v.family(&fam.name, &fam.help, fam.unit.as_deref(), fam.kind);
-        crate::registry::visit_samples(fam, &[], v);
-    }
 }
 
 // ----------------------------------------------------------------------------------- errors

@@ -1,0 +1,111 @@
+//! [`Collector`]: values computed at scrape time, written into the registry's [`FamilySink`].
+//!
+//! # Example
+//!
+//! ```
+//! use vsanobs_core::collector::{CollectError, Collector, FamilySink};
+//! use vsanobs_core::model::{MetricFamily, MetricKind, Number};
+//! use vsanobs_core::{Format, Registry};
+//!
+//! /// The length of some queue, read at scrape time.
+//! #[derive(Debug)]
+//! struct QueueDepth(Vec<(&'static str, usize)>);
+//!
+//! impl Collector for QueueDepth {
+//!     fn name(&self) -> &str { "queues" }
+//!     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+//!         FamilySink::collect_owned(out, |sink| self.collect_into(sink))
+//!     }
+//!     fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+//!         sink.family("queue_depth", "Items waiting.", None, MetricKind::Gauge);
+//!         for (queue, len) in &self.0 {
+//!             sink.gauge(&[&[("queue", *queue)]], Number::Int(*len as i64));
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let r = Registry::new();
+//! r.register_collector(QueueDepth(vec![("ingest", 3), ("retry", 0)]))?;
+//! assert_eq!(
+//!     r.encode_to_string(Format::PrometheusText),
+//!     "# HELP queue_depth Items waiting.\n\
+//!      # TYPE queue_depth gauge\n\
+//!      queue_depth{queue=\"ingest\"} 3\n\
+//!      queue_depth{queue=\"retry\"} 0\n\
+//!      # HELP vsanobs_scrape_collector_success Whether the collector succeeded on the last scrape (1) or failed (0).\n\
+//!      # TYPE vsanobs_scrape_collector_success gauge\n\
+//!      vsanobs_scrape_collector_success{collector=\"queues\"} 1\n"
+//! );
+//! # Ok::<(), vsanobs_core::RegistryError>(())
+//! ```
+//!
+//! ## Note
+//! A collector runs on every scrape and every gather, on the caller's thread. Writing series
+//! into the sink with borrowed labels builds nothing per series; the registry checks each one
+//! as it arrives and the encoder writes it straight into the scrape's buffer.
+
+mod error;
+mod sink;
+
+pub use self::error::CollectError;
+pub use self::sink::FamilySink;
+use crate::model::MetricFamily;
+
+/// Values computed at scrape time (process statistics, a cache's size, an external system).
+///
+/// A collector that returns an error, panics or produces an invalid family does not fail the
+/// scrape: its valid families are still served (none of them if it panicked), the failure is
+/// logged, and `vsanobs_scrape_collector_success{collector="<name>"}` reads 0.
+///
+/// # Example
+///
+/// ```
+/// use vsanobs_core::model::{MetricFamily, MetricKind, Sample};
+/// use vsanobs_core::{CollectError, Collector, Format, Registry};
+///
+/// #[derive(Debug)]
+/// struct Uptime;
+/// impl Collector for Uptime {
+///     fn name(&self) -> &str { "uptime" }
+///     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+///         out.push(MetricFamily::new("app_uptime_seconds", "Uptime.", MetricKind::Gauge)
+///             .with_sample(Sample::gauge(12.5)));
+///         Ok(())
+///     }
+/// }
+///
+/// let r = Registry::new();
+/// r.register_collector(Uptime).unwrap();
+/// let text = r.encode_to_string(Format::PrometheusText);
+/// assert!(text.contains("app_uptime_seconds 12.5\n"));
+/// assert!(text.contains("vsanobs_scrape_collector_success{collector=\"uptime\"} 1\n"));
+/// ```
+pub trait Collector: Send + Sync + 'static {
+    /// A short stable name, used as the `collector` label.
+    fn name(&self) -> &str;
+    /// Appends the current families to `out`.
+    ///
+    /// # Errors
+    /// Return an error when some values could not be read; families already pushed are
+    /// still exported.
+    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError>;
+
+    /// Streams the current families into `sink`, series by series with borrowed labels,
+    /// instead of building owned families: what a scrape calls. Override it when a
+    /// collector exports many series (see [`FamilySink`] for an example), and implement
+    /// [`collect`](Self::collect) with [`FamilySink::collect_owned`].
+    ///
+    /// The default calls [`collect`](Self::collect) and pushes each family.
+    ///
+    /// # Errors
+    /// As for [`collect`](Self::collect): what was written before the error is exported.
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+        let mut fams = Vec::new();
+        let result = self.collect(&mut fams);
+        for f in fams {
+            sink.push(f);
+        }
+        result
+    }
+}
