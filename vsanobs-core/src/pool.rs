@@ -77,8 +77,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::clock;
+use crate::collector::{CollectError, Collector, FamilySink};
 use crate::model::{MetricDesc, MetricFamily, MetricKind, Number, Sample as SeriesSample, Value};
-use crate::registry::{CollectError, Collector};
 use crate::sync::{AtomicU64, AtomicUsize, Backoff, Ordering, fence};
 
 /// The metric families [`PoolMetrics`] exports.
@@ -493,7 +493,7 @@ impl Collector for PoolMetrics {
         "vsanobs_pool"
     }
 
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         let pools = self.pools.lock().clone();
         if pools.is_empty() {
             return Ok(());
@@ -515,7 +515,9 @@ impl Collector for PoolMetrics {
                 value: Value::Gauge(Number::Int(i64::try_from(p.capacity()).unwrap_or(i64::MAX))),
             });
         }
-        out.extend([d, w, c]);
+        for fam in [d, w, c] {
+            sink.push(fam);
+        }
         Ok(())
     }
 }

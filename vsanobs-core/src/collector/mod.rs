@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use vsanobs_core::collector::{CollectError, Collector, FamilySink};
-//! use vsanobs_core::model::{MetricFamily, MetricKind, Number};
+//! use vsanobs_core::model::{MetricKind, Number};
 //! use vsanobs_core::{Format, Registry};
 //!
 //! /// The length of some queue, read at scrape time.
@@ -13,9 +13,6 @@
 //!
 //! impl Collector for QueueDepth {
 //!     fn name(&self) -> &str { "queues" }
-//!     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-//!         FamilySink::collect_owned(out, |sink| self.collect_into(sink))
-//!     }
 //!     fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
 //!         sink.family("queue_depth", "Items waiting.", None, MetricKind::Gauge);
 //!         for (queue, len) in &self.0 {
@@ -30,11 +27,11 @@
 //! assert_eq!(
 //!     r.encode_to_string(Format::PrometheusText),
 //!     "# HELP queue_depth Items waiting.\n\
-//!      # TYPE queue_depth gauge\n\
+//!      ## TYPE queue_depth gauge\n\
 //!      queue_depth{queue=\"ingest\"} 3\n\
 //!      queue_depth{queue=\"retry\"} 0\n\
-//!      # HELP vsanobs_scrape_collector_success Whether the collector succeeded on the last scrape (1) or failed (0).\n\
-//!      # TYPE vsanobs_scrape_collector_success gauge\n\
+//!      ## HELP vsanobs_scrape_collector_success Whether the collector succeeded on the last scrape (1) or failed (0).\n\
+//!      ## TYPE vsanobs_scrape_collector_success gauge\n\
 //!      vsanobs_scrape_collector_success{collector=\"queues\"} 1\n"
 //! );
 //! # Ok::<(), vsanobs_core::RegistryError>(())
@@ -54,6 +51,9 @@ use crate::model::MetricFamily;
 
 /// Values computed at scrape time (process statistics, a cache's size, an external system).
 ///
+/// Implement [`name`](Self::name) and [`collect_into`](Self::collect_into); the owned form,
+/// [`collect`](Self::collect), is provided.
+///
 /// A collector that returns an error, panics or produces an invalid family does not fail the
 /// scrape: its valid families are still served (none of them if it panicked), the failure is
 /// logged, and `vsanobs_scrape_collector_success{collector="<name>"}` reads 0.
@@ -62,14 +62,15 @@ use crate::model::MetricFamily;
 ///
 /// ```
 /// use vsanobs_core::model::{MetricFamily, MetricKind, Sample};
-/// use vsanobs_core::{CollectError, Collector, Format, Registry};
+/// use vsanobs_core::{CollectError, Collector, FamilySink, Format, Registry};
 ///
 /// #[derive(Debug)]
 /// struct Uptime;
 /// impl Collector for Uptime {
 ///     fn name(&self) -> &str { "uptime" }
-///     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-///         out.push(MetricFamily::new("app_uptime_seconds", "Uptime.", MetricKind::Gauge)
+///     fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+///         // A whole owned family; stream many series with `sink.family` + `sink.gauge`.
+///         sink.push(MetricFamily::new("app_uptime_seconds", "Uptime.", MetricKind::Gauge)
 ///             .with_sample(Sample::gauge(12.5)));
 ///         Ok(())
 ///     }
@@ -80,32 +81,41 @@ use crate::model::MetricFamily;
 /// let text = r.encode_to_string(Format::PrometheusText);
 /// assert!(text.contains("app_uptime_seconds 12.5\n"));
 /// assert!(text.contains("vsanobs_scrape_collector_success{collector=\"uptime\"} 1\n"));
+///
+/// // The same values as owned families, for a push exporter or a test.
+/// let mut owned = Vec::new();
+/// Uptime.collect(&mut owned).unwrap();
+/// assert_eq!(owned, [MetricFamily::new("app_uptime_seconds", "Uptime.", MetricKind::Gauge)
+///     .with_sample(Sample::gauge(12.5))]);
 /// ```
 pub trait Collector: Send + Sync + 'static {
     /// A short stable name, used as the `collector` label.
     fn name(&self) -> &str;
-    /// Appends the current families to `out`.
-    ///
-    /// # Errors
-    /// Return an error when some values could not be read; families already pushed are
-    /// still exported.
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError>;
 
-    /// Streams the current families into `sink`, series by series with borrowed labels,
-    /// instead of building owned families: what a scrape calls. Override it when a
-    /// collector exports many series (see [`FamilySink`] for an example), and implement
-    /// [`collect`](Self::collect) with [`FamilySink::collect_owned`].
+    /// Writes the current families into `sink`: what a scrape and a gather call.
     ///
-    /// The default calls [`collect`](Self::collect) and pushes each family.
+    /// Stream series with borrowed labels ([`FamilySink::family`], then
+    /// [`FamilySink::counter`] / [`gauge`](FamilySink::gauge) / [`unknown`](FamilySink::unknown)
+    /// for each series), or hand over whole owned families with [`FamilySink::push`]. Every
+    /// family and series is checked as it arrives; an invalid one is dropped alone.
     ///
     /// # Errors
-    /// As for [`collect`](Self::collect): what was written before the error is exported.
-    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
-        let mut fams = Vec::new();
-        let result = self.collect(&mut fams);
-        for f in fams {
-            sink.push(f);
-        }
-        result
+    /// Return an error when some values could not be read; what was written before the
+    /// error is still exported.
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError>;
+
+    /// Appends the current families to `out` as owned values, for push exporters and tests:
+    /// [`collect_into`](Self::collect_into) run against a sink that builds owned families
+    /// ([`FamilySink::collect_owned`]). Names carry no registry prefix and no type suffix
+    /// (`jobs`, not `app_jobs_total`), as [`Registry::gather`](crate::Registry::gather)
+    /// gives them without the prefix.
+    ///
+    /// Provided; an implementation has no reason to replace it.
+    ///
+    /// # Errors
+    /// The error [`collect_into`](Self::collect_into) returned, or an error saying that
+    /// invalid samples or families were dropped (the valid ones are still in `out`).
+    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+        FamilySink::collect_owned(out, |sink| self.collect_into(sink))
     }
 }

@@ -62,7 +62,7 @@ struct Open {
 /// # Example
 ///
 /// ```
-/// use vsanobs_core::model::{MetricFamily, MetricKind, Number};
+/// use vsanobs_core::model::{MetricKind, Number};
 /// use vsanobs_core::{CollectError, Collector, FamilySink, Format, Registry};
 ///
 /// /// Free space of some volumes, kept as plain data.
@@ -71,9 +71,6 @@ struct Open {
 ///
 /// impl Collector for Volumes {
 ///     fn name(&self) -> &str { "volumes" }
-///     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-///         FamilySink::collect_owned(out, |sink| self.collect_into(sink))
-///     }
 ///     fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
 ///         sink.family("volume_free_bytes", "Free space.", Some("bytes"), MetricKind::Gauge);
 ///         let site = [("site", "ams")];
@@ -153,13 +150,10 @@ impl<'a> FamilySink<'a> {
         (self.ok, self.claimed)
     }
 
-    /// Runs `f` against a sink that builds owned families into `out`: how a collector that
-    /// implements [`Collector::collect_into`](crate::Collector::collect_into) implements
-    /// [`Collector::collect`](crate::Collector::collect). Names are not prefixed (the
-    /// registry does that when it serves them).
-    ///
-    /// Do not call it from a `collect_into` that is the trait's default (which calls
-    /// `collect`): the two would call each other forever.
+    /// Runs `f` against a sink that builds owned families into `out`: what
+    /// [`Collector::collect`](crate::Collector::collect) does with
+    /// [`Collector::collect_into`](crate::Collector::collect_into). Names are not prefixed
+    /// (the registry does that when it serves them).
     ///
     /// # Errors
     /// `f`'s error, or an error saying how many samples or families were dropped as invalid
@@ -216,10 +210,8 @@ impl<'a> FamilySink<'a> {
         self.series(labels, MetricKind::Unknown, value);
     }
 
-    /// A whole owned family, of any type; checked as [`Collector::collect`]'s output is
-    /// (an invalid family is dropped whole). Ends the current family.
-    ///
-    /// [`Collector::collect`]: crate::Collector::collect
+    /// A whole owned family, of any type: its name, help, unit, label names, series and
+    /// values are checked, and an invalid family is dropped whole. Ends the current family.
     pub fn push(&mut self, mut fam: MetricFamily) {
         self.cur = None;
         fam.name = base_name(&fam.name, fam.kind).to_owned();

@@ -46,8 +46,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::alloc::{counter_value, family};
-use crate::model::{MetricDesc, MetricFamily, MetricKind, Number, Value};
-use crate::registry::{CollectError, Collector};
+use crate::collector::{CollectError, Collector, FamilySink};
+use crate::model::{MetricDesc, MetricKind, Number, Value};
 
 /// The families [`ProcessCollector`] exports, in output order. Names, types and help text
 /// are client_golang's where it has the metric.
@@ -222,11 +222,11 @@ impl Collector for ProcessCollector {
         "process"
     }
 
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         let (values, errors) = self.read_all();
         for (desc, v) in PROCESS_METRICS.iter().zip(values) {
             if let Some(v) = v {
-                out.push(family(desc, v));
+                sink.push(family(desc, v));
             }
         }
         let mut errors = errors.into_iter();
