@@ -573,11 +573,11 @@ fn assert_send_sync() {
 
 #[test]
 fn library_self_metrics_keep_their_names_under_a_prefix() {
-    use vsanobs_core::pool::{PoolMetrics, Sample as PoolSample, SamplePool};
+    use vsanobs_core::pool::{PoolMetrics, SamplePool, TimestampedSample};
     let r = Registry::builder().prefix("svc").build().unwrap();
     let pool = SamplePool::new("ingest", 1).unwrap();
-    pool.push(PoolSample::new(1, 1.0, 1));
-    pool.push(PoolSample::new(2, 2.0, 2));
+    pool.push(TimestampedSample::new(1, 1.0, 1));
+    pool.push(TimestampedSample::new(2, 2.0, 2));
     let m = PoolMetrics::new();
     m.add(&pool);
     r.register_collector(m).unwrap();
