@@ -49,10 +49,12 @@
 //! | `otlp` | `export::otlp`: OTLP over HTTP/protobuf | reqwest, prost, opentelemetry-proto |
 //! | `push-tls` | HTTPS for the push exporters | rustls, webpki roots |
 //!
-//! Always present: the metric model, both text encoders, [`process`] and [`alloc`]
-//! (process and heap collectors, `CountingAlloc`), [`build_info`](mod@build_info), [`pool`] (the lock-free
-//! `SamplePool`), the [`export`] pipeline and its `Exporter` trait, and [`vsan`] (the vSAN
-//! counter catalogue and parsers, no I/O). Features only add items. The default build has no
+//! Always present: the metric model, the [`registry`] and the [`collector`] interface, both
+//! text encoders, [`process`] and [`alloc`] (process and heap collectors, `CountingAlloc`),
+//! [`build_info`](mod@build_info), [`pool`] (the lock-free `SamplePool`), the [`export`]
+//! pipeline and its `Exporter` trait, [`vsan`] (the vSAN counter catalogue and parsers, no
+//! I/O), and three small helpers other crates share: [`clock`] (Unix time), [`report`] (error
+//! chains, panic messages) and [`hex`]. Features only add items. The default build has no
 //! HTTP server, no async runtime and no protobuf.
 //!
 //! ## Platforms

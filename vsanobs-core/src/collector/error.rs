@@ -1,6 +1,6 @@
 //! [`CollectError`]: why a [`Collector`](super::Collector) could not produce all of its values.
 
-/// Why a [`Collector`] could not produce (all of) its values. Keeps the cause.
+/// Why a [`Collector`](super::Collector) could not produce (all of) its values. Keeps the cause.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct CollectError {

@@ -1,6 +1,6 @@
-//! Push export: the [`Exporter`] trait and the [`PushPipeline`] that gathers a [`Registry`]
-//! on an interval and hands each snapshot ([`Batch`]) to every exporter, with retries,
-//! a bounded buffer per exporter and self-metrics.
+//! Push export: the [`Exporter`] trait and the [`PushPipeline`] that gathers a
+//! [`Registry`](crate::Registry) on an interval and hands each snapshot ([`Batch`]) to every
+//! exporter, with retries, a bounded buffer per exporter and self-metrics.
 //!
 //! # Example
 //!

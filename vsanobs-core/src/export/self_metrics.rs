@@ -67,7 +67,7 @@ pub enum DropReason {
     EncodeError,
     /// A non-retryable error other than a rejection.
     Failed,
-    /// The retry limit of the [`RetryPolicy`] was reached.
+    /// The retry limit of the [`RetryPolicy`](super::RetryPolicy) was reached.
     RetriesExhausted,
     /// Still unsent when the shutdown deadline passed.
     Shutdown,

@@ -287,7 +287,7 @@ impl Registry {
         Ok(())
     }
 
-    /// Convenience: creates, registers and returns a [`Counter`](Counter).
+    /// Convenience: creates, registers and returns a [`Counter`].
     ///
     /// # Errors
     /// As [`register`](Self::register).
@@ -297,7 +297,7 @@ impl Registry {
         Ok(c)
     }
 
-    /// Convenience: creates, registers and returns a [`Gauge`](Gauge).
+    /// Convenience: creates, registers and returns a [`Gauge`].
     ///
     /// # Errors
     /// As [`register`](Self::register).
@@ -307,7 +307,7 @@ impl Registry {
         Ok(g)
     }
 
-    /// Convenience: creates, registers and returns a [`Histogram`](Histogram).
+    /// Convenience: creates, registers and returns a [`Histogram`].
     ///
     /// # Errors
     /// As [`register`](Self::register).
