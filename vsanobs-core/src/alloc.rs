@@ -49,8 +49,8 @@
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use crate::collector::{CollectError, Collector, FamilySink};
 use crate::model::{MetricDesc, MetricFamily, MetricKind, Number, Sample, Value};
+use crate::registry::{CollectError, Collector, FamilySink};
 
 /// How many threads can own a private counter slot at the same time; the others share one.
 pub const THREAD_SLOTS: usize = 64;

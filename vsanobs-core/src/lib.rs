@@ -49,8 +49,8 @@
 //! | `otlp` | `export::otlp`: OTLP over HTTP/protobuf | reqwest, prost, opentelemetry-proto |
 //! | `push-tls` | HTTPS for the push exporters | rustls, webpki roots |
 //!
-//! Always present: the metric model, the [`registry`] and the [`collector`] interface, both
-//! text encoders, [`process`] and [`alloc`] (process and heap collectors, `CountingAlloc`),
+//! Always present: the metric model, the [`registry`] (with the [`Collector`] interface),
+//! both text encoders, [`process`] and [`alloc`] (process and heap collectors, `CountingAlloc`),
 //! [`build_info`](mod@build_info), [`pool`] (the lock-free `SamplePool`), the [`export`]
 //! pipeline and its `Exporter` trait, [`vsan`] (the vSAN counter catalogue and parsers, no
 //! I/O), and three small helpers other crates share: [`clock`] (Unix time), [`report`] (error
@@ -76,7 +76,6 @@ extern crate self as vsanobs_core;
 pub mod alloc;
 pub mod build_info;
 pub mod clock;
-pub mod collector;
 pub mod encoding;
 pub mod export;
 pub mod family;
@@ -95,7 +94,6 @@ mod sync;
 pub mod testutil;
 pub mod vsan;
 
-pub use collector::{CollectError, Collector, FamilySink};
 pub use encoding::{Format, negotiate};
 pub use family::{DEFAULT_SERIES_CAP, Family};
 pub use labels::{LabelSet, LabelValue, OVERFLOW_LABEL_VALUE};
@@ -105,8 +103,8 @@ pub use metrics::{
 };
 pub use pool::{PoolMetrics, SamplePool};
 pub use registry::{
-    COLLECTOR_SUCCESS_METRIC, Registry, RegistryBuilder, RegistryError, SELF_METRICS,
-    SERIES_OVERFLOW_METRIC, global,
+    COLLECTOR_SUCCESS_METRIC, CollectError, Collector, FamilySink, Registry, RegistryBuilder,
+    RegistryError, SELF_METRICS, SERIES_OVERFLOW_METRIC, global,
 };
 pub use vsanobs_derive::{LabelSet, LabelValue};
 

@@ -83,8 +83,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::clock;
-use crate::collector::{CollectError, Collector, FamilySink};
 use crate::model::{MetricDesc, MetricFamily, MetricKind, Number, Sample, Value};
+use crate::registry::{CollectError, Collector, FamilySink};
 use crate::sync::{AtomicU64, AtomicUsize, Backoff, Ordering, fence};
 
 /// The metric families [`PoolMetrics`] exports.

@@ -88,10 +88,10 @@ mod imp {
     use tokio::runtime::Handle;
     use tokio::task::JoinHandle;
 
-    use crate::collector::{CollectError, Collector, FamilySink};
     use crate::encoding::Visitor;
     use crate::labels::LabelsRef;
     use crate::model::{Exemplar, MetricDesc, MetricFamily, MetricKind, Number, Sample, Value};
+    use crate::registry::{CollectError, Collector, FamilySink};
     use crate::{Family, Gauge, LabelSet};
 
     #[derive(Clone, Debug, PartialEq, Eq, Hash, LabelSet)]

@@ -46,8 +46,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::alloc::{counter_value, family};
-use crate::collector::{CollectError, Collector, FamilySink};
 use crate::model::{MetricDesc, MetricKind, Number, Value};
+use crate::registry::{CollectError, Collector, FamilySink};
 
 /// The families [`ProcessCollector`] exports, in output order. Names, types and help text
 /// are client_golang's where it has the metric.

@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use super::sink::FamilySink;
 use super::{CollectorEntry, Registry};
-use crate::collector::FamilySink;
 use crate::encoding::Visitor;
 use crate::gather::{Gatherer, visit_samples};
 use crate::report::panic_message;

@@ -1,4 +1,5 @@
-//! [`RegistryError`]: why the registry refused a registration or a lookup.
+//! The registry's errors: [`RegistryError`] (a registration or lookup was refused) and
+//! [`CollectError`] (a collector could not produce all of its values).
 
 /// Why a registration was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,4 +60,37 @@ pub enum RegistryError {
         /// The collector name.
         name: String,
     },
+}
+
+/// Why a [`Collector`](super::Collector) could not produce (all of) its values. Keeps the cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct CollectError {
+    message: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl CollectError {
+    /// An error with a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        CollectError {
+            message: message.into(),
+            source: None,
+        }
+    }
+    /// An error with a message and the underlying cause.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        CollectError {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+    /// The message, without the cause.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }

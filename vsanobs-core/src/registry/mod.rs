@@ -31,26 +31,29 @@
 //! then encodes without holding it, so collectors may themselves use the registry.
 
 mod collect;
+mod collector;
 mod error;
 mod global;
-pub(crate) mod naming;
+mod naming;
 mod output;
 mod registerable;
 mod self_metrics;
+mod sink;
 
 use std::fmt;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-pub use self::error::RegistryError;
+pub use self::collector::Collector;
+pub use self::error::{CollectError, RegistryError};
 pub use self::global::global;
 use self::naming::{Namespace, base_name, claimed_names};
 #[doc(hidden)]
 pub use self::registerable::DynMetric;
 pub use self::registerable::Registerable;
 pub use self::self_metrics::{COLLECTOR_SUCCESS_METRIC, SELF_METRICS, SERIES_OVERFLOW_METRIC};
-pub use crate::collector::{CollectError, Collector, FamilySink};
+pub use self::sink::FamilySink;
 pub use crate::labels::OVERFLOW_LABEL_VALUE;
 use crate::metrics::{Counter, Gauge, Histogram};
 use crate::model::MetricKind;

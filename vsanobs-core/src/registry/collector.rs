@@ -1,52 +1,7 @@
 //! [`Collector`]: values computed at scrape time, written into the registry's [`FamilySink`].
-//!
-//! # Example
-//!
-//! ```
-//! use vsanobs_core::collector::{CollectError, Collector, FamilySink};
-//! use vsanobs_core::model::{MetricKind, Number};
-//! use vsanobs_core::{Format, Registry};
-//!
-//! /// The length of some queue, read at scrape time.
-//! #[derive(Debug)]
-//! struct QueueDepth(Vec<(&'static str, usize)>);
-//!
-//! impl Collector for QueueDepth {
-//!     fn name(&self) -> &str { "queues" }
-//!     fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
-//!         sink.family("queue_depth", "Items waiting.", None, MetricKind::Gauge);
-//!         for (queue, len) in &self.0 {
-//!             sink.gauge(&[&[("queue", *queue)]], Number::Int(*len as i64));
-//!         }
-//!         Ok(())
-//!     }
-//! }
-//!
-//! let r = Registry::new();
-//! r.register_collector(QueueDepth(vec![("ingest", 3), ("retry", 0)]))?;
-//! assert_eq!(
-//!     r.encode_to_string(Format::PrometheusText),
-//!     "# HELP queue_depth Items waiting.\n\
-//!      ## TYPE queue_depth gauge\n\
-//!      queue_depth{queue=\"ingest\"} 3\n\
-//!      queue_depth{queue=\"retry\"} 0\n\
-//!      ## HELP vsanobs_scrape_collector_success Whether the collector succeeded on the last scrape (1) or failed (0).\n\
-//!      ## TYPE vsanobs_scrape_collector_success gauge\n\
-//!      vsanobs_scrape_collector_success{collector=\"queues\"} 1\n"
-//! );
-//! # Ok::<(), vsanobs_core::RegistryError>(())
-//! ```
-//!
-//! ## Note
-//! A collector runs on every scrape and every gather, on the caller's thread. Writing series
-//! into the sink with borrowed labels builds nothing per series; the registry checks each one
-//! as it arrives and the encoder writes it straight into the scrape's buffer.
 
-mod error;
-mod sink;
-
-pub use self::error::CollectError;
-pub use self::sink::FamilySink;
+use super::error::CollectError;
+use super::sink::FamilySink;
 use crate::model::MetricFamily;
 
 /// Values computed at scrape time (process statistics, a cache's size, an external system).
@@ -58,7 +13,11 @@ use crate::model::MetricFamily;
 /// scrape: its valid families are still served (none of them if it panicked), the failure is
 /// logged, and `vsanobs_scrape_collector_success{collector="<name>"}` reads 0.
 ///
-/// # Example
+/// A collector runs on every scrape and every gather, on the caller's thread. Series written
+/// into the sink with borrowed labels build nothing per series; the registry checks each one
+/// as it arrives and the encoder writes it straight into the scrape's buffer.
+///
+/// # Examples
 ///
 /// ```
 /// use vsanobs_core::model::{MetricFamily, MetricKind, Sample};
@@ -87,6 +46,42 @@ use crate::model::MetricFamily;
 /// Uptime.collect(&mut owned).unwrap();
 /// assert_eq!(owned, [MetricFamily::new("app_uptime_seconds", "Uptime.", MetricKind::Gauge)
 ///     .with_sample(Sample::gauge(12.5))]);
+/// ```
+///
+/// A collector that mirrors many series streams them with borrowed labels:
+///
+/// ```
+/// use vsanobs_core::model::{MetricKind, Number};
+/// use vsanobs_core::{CollectError, Collector, FamilySink, Format, Registry};
+///
+/// /// The length of some queue, read at scrape time.
+/// #[derive(Debug)]
+/// struct QueueDepth(Vec<(&'static str, usize)>);
+///
+/// impl Collector for QueueDepth {
+///     fn name(&self) -> &str { "queues" }
+///     fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+///         sink.family("queue_depth", "Items waiting.", None, MetricKind::Gauge);
+///         for (queue, len) in &self.0 {
+///             sink.gauge(&[&[("queue", *queue)]], Number::Int(*len as i64));
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let r = Registry::new();
+/// r.register_collector(QueueDepth(vec![("ingest", 3), ("retry", 0)]))?;
+/// assert_eq!(
+///     r.encode_to_string(Format::PrometheusText),
+///     "# HELP queue_depth Items waiting.\n\
+///      ## TYPE queue_depth gauge\n\
+///      queue_depth{queue=\"ingest\"} 3\n\
+///      queue_depth{queue=\"retry\"} 0\n\
+///      ## HELP vsanobs_scrape_collector_success Whether the collector succeeded on the last scrape (1) or failed (0).\n\
+///      ## TYPE vsanobs_scrape_collector_success gauge\n\
+///      vsanobs_scrape_collector_success{collector=\"queues\"} 1\n"
+/// );
+/// # Ok::<(), vsanobs_core::RegistryError>(())
 /// ```
 pub trait Collector: Send + Sync + 'static {
     /// A short stable name, used as the `collector` label.

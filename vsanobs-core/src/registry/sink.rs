@@ -5,11 +5,11 @@ use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
 
 use super::error::CollectError;
+use super::naming::{Namespace, base_name, claimed_names};
 use crate::encoding::Visitor;
 use crate::gather::{Gatherer, visit_samples};
 use crate::labels::{LabelsRef, OwnLabels, is_valid_label_name};
 use crate::model::{MetricFamily, MetricKind, Number, Value};
-use crate::registry::naming::{Namespace, base_name, claimed_names};
 
 /// Where a family stands while its samples arrive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
