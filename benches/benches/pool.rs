@@ -21,12 +21,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use crossbeam_queue::ArrayQueue;
-use vsanobs_core::pool::{Sample, SamplePool};
+use vsanobs_core::pool::{SamplePool, TimestampedSample};
 
 const BATCH: usize = 256;
 
-fn sample(i: u64) -> Sample {
-    Sample::new(i, i as f64, i as i64)
+fn sample(i: u64) -> TimestampedSample {
+    TimestampedSample::new(i, i as f64, i as i64)
 }
 
 fn push_drain_1thread(c: &mut Criterion) {

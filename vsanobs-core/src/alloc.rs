@@ -50,7 +50,7 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use crate::model::{MetricDesc, MetricFamily, MetricKind, Number, Sample, Value};
-use crate::registry::{CollectError, Collector};
+use crate::registry::{CollectError, Collector, FamilySink};
 
 /// How many threads can own a private counter slot at the same time; the others share one.
 pub const THREAD_SLOTS: usize = 64;
@@ -470,7 +470,7 @@ impl Collector for HeapCollector {
         "heap"
     }
 
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         if !is_installed() {
             return Err(CollectError::new(
                 "no CountingAlloc is the global allocator; heap metrics unavailable",
@@ -485,7 +485,7 @@ impl Collector for HeapCollector {
             counter_value(Number::Uint(s.allocated_bytes())),
         ];
         for (desc, v) in HEAP_METRICS.iter().zip(values) {
-            out.push(family(desc, v));
+            sink.push(family(desc, v));
         }
         Ok(())
     }
@@ -564,7 +564,7 @@ impl Collector for JemallocCollector {
         "jemalloc"
     }
 
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         use tikv_jemalloc_ctl::{epoch, stats};
         // jemalloc caches its statistics; advancing the epoch refreshes them.
         if let Err(e) = epoch::advance() {
@@ -586,7 +586,7 @@ impl Collector for JemallocCollector {
             match read() {
                 Ok(v) => {
                     let v = i64::try_from(v).unwrap_or(i64::MAX);
-                    out.push(family(desc, Value::Gauge(Number::Int(v))));
+                    sink.push(family(desc, Value::Gauge(Number::Int(v))));
                 }
                 Err(e) => {
                     first_error.get_or_insert((desc.name, e));

@@ -153,6 +153,10 @@ pub fn is_valid_label_name(name: &str) -> bool {
     !name.starts_with("__") && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
 }
 
+/// The value every label of a family's overflow series carries (the series that label sets
+/// refused past the family's series cap share).
+pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
+
 /// Labels of one series as a [`Visitor`](crate::encoding::Visitor) sees them: the registry's
 /// constant labels followed by the series' own.
 #[derive(Clone, Copy)]
@@ -165,7 +169,7 @@ pub struct LabelsRef<'a> {
 pub(crate) enum OwnLabels<'a> {
     None,
     Typed(&'static [&'static str], &'a dyn ErasedLabelSet),
-    /// Every label of the set carries [`OVERFLOW_LABEL_VALUE`](crate::OVERFLOW_LABEL_VALUE).
+    /// Every label of the set carries [`OVERFLOW_LABEL_VALUE`].
     Overflow(&'static [&'static str]),
     Pairs(&'a [(String, String)]),
     /// One extra pair (used for library self-metrics such as `{family="..."}`).
@@ -225,7 +229,7 @@ impl<'a> LabelsRef<'a> {
             }
             OwnLabels::Overflow(names) => {
                 for n in names {
-                    f(n, crate::OVERFLOW_LABEL_VALUE);
+                    f(n, OVERFLOW_LABEL_VALUE);
                 }
             }
             OwnLabels::Pairs(p) => {

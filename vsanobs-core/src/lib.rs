@@ -49,10 +49,12 @@
 //! | `otlp` | `export::otlp`: OTLP over HTTP/protobuf | reqwest, prost, opentelemetry-proto |
 //! | `push-tls` | HTTPS for the push exporters | rustls, webpki roots |
 //!
-//! Always present: the metric model, both text encoders, [`process`] and [`alloc`]
-//! (process and heap collectors, `CountingAlloc`), [`build_info`](mod@build_info), [`pool`] (the lock-free
-//! `SamplePool`), the [`export`] pipeline and its `Exporter` trait, and [`vsan`] (the vSAN
-//! counter catalogue and parsers, no I/O). Features only add items. The default build has no
+//! Always present: the metric model, the [`registry`] (with the [`Collector`] interface),
+//! both text encoders, [`process`] and [`alloc`] (process and heap collectors, `CountingAlloc`),
+//! [`build_info`](mod@build_info), [`pool`] (the lock-free `SamplePool`), the [`export`]
+//! pipeline and its `Exporter` trait, [`vsan`] (the vSAN counter catalogue and parsers, no
+//! I/O), and three small helpers other crates share: [`clock`] (Unix time), [`report`] (error
+//! chains, panic messages) and [`hex`]. Features only add items. The default build has no
 //! HTTP server, no async runtime and no protobuf.
 //!
 //! ## Platforms
@@ -73,17 +75,20 @@ extern crate self as vsanobs_core;
 #[allow(unsafe_code)]
 pub mod alloc;
 pub mod build_info;
+pub mod clock;
 pub mod encoding;
 pub mod export;
 pub mod family;
+mod gather;
+pub mod hex;
 pub mod labels;
 pub mod metrics;
 pub mod model;
 pub mod pool;
 pub mod process;
 pub mod registry;
+pub mod report;
 pub mod runtime;
-mod sink;
 mod sync;
 #[cfg(feature = "test-util")]
 pub mod testutil;
@@ -91,15 +96,15 @@ pub mod vsan;
 
 pub use encoding::{Format, negotiate};
 pub use family::{DEFAULT_SERIES_CAP, Family};
-pub use labels::{LabelSet, LabelValue};
+pub use labels::{LabelSet, LabelValue, OVERFLOW_LABEL_VALUE};
 pub use metrics::{
     BucketError, Counter, DEFAULT_DURATION_BUCKETS, FloatCounter, FloatGauge, Gauge, Histogram,
     Info, Metric, TraceContext, exponential_buckets, linear_buckets,
 };
 pub use pool::{PoolMetrics, SamplePool};
 pub use registry::{
-    COLLECTOR_SUCCESS_METRIC, CollectError, Collector, FamilySink, OVERFLOW_LABEL_VALUE, Registry,
-    RegistryBuilder, RegistryError, SELF_METRICS, SERIES_OVERFLOW_METRIC, global,
+    COLLECTOR_SUCCESS_METRIC, CollectError, Collector, FamilySink, Registry, RegistryBuilder,
+    RegistryError, SELF_METRICS, SERIES_OVERFLOW_METRIC, global,
 };
 pub use vsanobs_derive::{LabelSet, LabelValue};
 

@@ -69,21 +69,12 @@ pub struct Exemplar {
 impl Exemplar {
     /// The trace id as 32 lowercase hex digits.
     pub fn trace_id_hex(&self) -> String {
-        hex(&self.trace_id)
+        crate::hex::encode(&self.trace_id)
     }
     /// The span id as 16 lowercase hex digits.
     pub fn span_id_hex(&self) -> String {
-        hex(&self.span_id)
+        crate::hex::encode(&self.span_id)
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-    }
-    s
 }
 
 /// A numeric value that remembers whether it is an integer, so integers print without a

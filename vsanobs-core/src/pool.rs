@@ -1,21 +1,27 @@
 //! [`SamplePool`]: a bounded, lock-free, multi-producer multi-consumer ring of fixed-size
-//! [`Sample`]s that drops the oldest sample when full.
+//! [`TimestampedSample`]s that drops the oldest sample when full.
 //!
 //! # Example
 //!
 //! ```
-//! use vsanobs_core::pool::{PoolMetrics, Sample, SamplePool};
+//! use vsanobs_core::pool::{PoolMetrics, SamplePool, TimestampedSample};
 //! use vsanobs_core::{Format, Registry};
 //!
 //! let pool = SamplePool::new("ingest", 2)?;
-//! assert_eq!(pool.push(Sample::new(1, 0.5, 1_000)), None);
-//! assert_eq!(pool.push(Sample::new(2, 1.5, 2_000)), None);
+//! assert_eq!(pool.push(TimestampedSample::new(1, 0.5, 1_000)), None);
+//! assert_eq!(pool.push(TimestampedSample::new(2, 1.5, 2_000)), None);
 //! // Full: the oldest sample is evicted, handed back and counted.
-//! assert_eq!(pool.push(Sample::new(3, 2.5, 3_000)), Some(Sample::new(1, 0.5, 1_000)));
+//! assert_eq!(
+//!     pool.push(TimestampedSample::new(3, 2.5, 3_000)),
+//!     Some(TimestampedSample::new(1, 0.5, 1_000))
+//! );
 //!
 //! let mut batch = Vec::new();
 //! assert_eq!(pool.drain(&mut batch, 10), 2);
-//! assert_eq!(batch, [Sample::new(2, 1.5, 2_000), Sample::new(3, 2.5, 3_000)]);
+//! assert_eq!(
+//!     batch,
+//!     [TimestampedSample::new(2, 1.5, 2_000), TimestampedSample::new(3, 2.5, 3_000)]
+//! );
 //!
 //! let registry = Registry::new();
 //! let metrics = PoolMetrics::new();
@@ -35,10 +41,10 @@
 //! `head`. When the ring is full a producer evicts the oldest sample by moving `head` itself
 //! (the same CAS a consumer would do), so producers and consumers never both own a slot.
 //!
-//! Because a [`Sample`] is three 64-bit words, the slot payload is stored in three relaxed
-//! atomics instead of an `UnsafeCell`: the stamps order the accesses, and the module contains
-//! no `unsafe` at all. The cost is nil on x86-64 and AArch64 (relaxed loads and stores are
-//! plain moves), and loom can check the protocol including the payload.
+//! Because a [`TimestampedSample`] is three 64-bit words, the slot payload is stored in three
+//! relaxed atomics instead of an `UnsafeCell`: the stamps order the accesses, and the module
+//! contains no `unsafe` at all. The cost is nil on x86-64 and AArch64 (relaxed loads and stores
+//! are plain moves), and loom can check the protocol including the payload.
 //!
 //! ## Guarantees
 //! - [`push`](SamplePool::push) never allocates and never takes a lock. It completes in a
@@ -73,12 +79,12 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
-use crate::model::{MetricDesc, MetricFamily, MetricKind, Number, Sample as SeriesSample, Value};
-use crate::registry::{CollectError, Collector};
+use crate::clock;
+use crate::model::{MetricDesc, MetricFamily, MetricKind, Number, Sample, Value};
+use crate::registry::{CollectError, Collector, FamilySink};
 use crate::sync::{AtomicU64, AtomicUsize, Backoff, Ordering, fence};
 
 /// The metric families [`PoolMetrics`] exports.
@@ -108,9 +114,10 @@ pub const POOL_METRICS: &[MetricDesc] = &[
 
 /// One raw sample: a series key chosen by the producer, a value and a timestamp.
 ///
-/// `Copy`, 24 bytes, no heap: what a hot loop can afford to record.
+/// `Copy`, 24 bytes, no heap: what a hot loop can afford to record. (Not to be confused with
+/// [`model::Sample`](crate::model::Sample), one labelled series of an owned family snapshot.)
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
-pub struct Sample {
+pub struct TimestampedSample {
     /// The series this value belongs to (an id the producer maps to a name and labels).
     pub series: u64,
     /// The value.
@@ -119,10 +126,10 @@ pub struct Sample {
     pub timestamp_ms: i64,
 }
 
-impl Sample {
+impl TimestampedSample {
     /// A sample with an explicit timestamp (milliseconds since the Unix epoch).
     pub const fn new(series: u64, value: f64, timestamp_ms: i64) -> Self {
-        Sample {
+        TimestampedSample {
             series,
             value,
             timestamp_ms,
@@ -131,16 +138,8 @@ impl Sample {
 
     /// A sample stamped with the current wall-clock time.
     pub fn now(series: u64, value: f64) -> Self {
-        Sample::new(series, value, now_ms())
+        TimestampedSample::new(series, value, clock::unix_millis())
     }
-}
-
-/// Milliseconds since the Unix epoch (0 if the clock is before it).
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Why a pool could not be created.
@@ -176,15 +175,15 @@ struct Slot {
 
 impl Slot {
     #[inline]
-    fn write(&self, s: Sample) {
+    fn write(&self, s: TimestampedSample) {
         self.series.store(s.series, Ordering::Relaxed);
         self.value.store(s.value.to_bits(), Ordering::Relaxed);
         self.timestamp
             .store(s.timestamp_ms as u64, Ordering::Relaxed);
     }
     #[inline]
-    fn read(&self) -> Sample {
-        Sample {
+    fn read(&self) -> TimestampedSample {
+        TimestampedSample {
             series: self.series.load(Ordering::Relaxed),
             value: f64::from_bits(self.value.load(Ordering::Relaxed)),
             timestamp_ms: self.timestamp.load(Ordering::Relaxed) as i64,
@@ -202,7 +201,8 @@ struct Inner {
     name: String,
 }
 
-/// A bounded lock-free ring of [`Sample`]s; see the [module docs](self). Cloning shares it.
+/// A bounded lock-free ring of [`TimestampedSample`]s; see the [module docs](self). Cloning
+/// shares it.
 #[derive(Clone)]
 pub struct SamplePool {
     inner: Arc<Inner>,
@@ -277,7 +277,7 @@ impl SamplePool {
     /// Adds a sample. Never blocks on a consumer, never allocates. When the pool is full the
     /// oldest sample is evicted, counted, and returned.
     #[inline]
-    pub fn push(&self, sample: Sample) -> Option<Sample> {
+    pub fn push(&self, sample: TimestampedSample) -> Option<TimestampedSample> {
         match self.push_inner(sample, true) {
             Ok(evicted) => evicted,
             // Unreachable with `evict = true`; report the sample as not kept.
@@ -291,12 +291,16 @@ impl SamplePool {
     /// # Errors
     /// The sample itself when the pool is full.
     #[inline]
-    pub fn try_push(&self, sample: Sample) -> Result<(), Sample> {
+    pub fn try_push(&self, sample: TimestampedSample) -> Result<(), TimestampedSample> {
         self.push_inner(sample, false).map(drop)
     }
 
     #[inline]
-    fn push_inner(&self, sample: Sample, evict: bool) -> Result<Option<Sample>, Sample> {
+    fn push_inner(
+        &self,
+        sample: TimestampedSample,
+        evict: bool,
+    ) -> Result<Option<TimestampedSample>, TimestampedSample> {
         let inner = &*self.inner;
         let mut backoff = Backoff::new();
         let mut tail = inner.tail.0.load(Ordering::Relaxed);
@@ -373,7 +377,7 @@ impl SamplePool {
 
     /// Removes the oldest sample, if any.
     #[inline]
-    pub fn pop(&self) -> Option<Sample> {
+    pub fn pop(&self) -> Option<TimestampedSample> {
         let inner = &*self.inner;
         let mut backoff = Backoff::new();
         let mut head = inner.head.0.load(Ordering::Relaxed);
@@ -423,7 +427,7 @@ impl SamplePool {
     /// Moves up to `max` of the oldest samples into `out` (appending, oldest first) and
     /// returns how many it moved. Several consumers may drain at once; each sample goes to
     /// exactly one of them.
-    pub fn drain(&self, out: &mut Vec<Sample>, max: usize) -> usize {
+    pub fn drain(&self, out: &mut Vec<TimestampedSample>, max: usize) -> usize {
         let want = max.min(self.len());
         out.reserve(want);
         let mut n = 0;
@@ -501,7 +505,7 @@ impl Collector for PoolMetrics {
         "vsanobs_pool"
     }
 
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         let pools = self.pools.lock().clone();
         if pools.is_empty() {
             return Ok(());
@@ -513,17 +517,19 @@ impl Collector for PoolMetrics {
         let mut w = MetricFamily::new(waiting.name, waiting.help, waiting.kind);
         let mut c = MetricFamily::new(capacity.name, capacity.help, capacity.kind);
         for p in &pools {
-            d.push(SeriesSample::counter_int(p.dropped()).with_label("pool", p.name()));
+            d.push(Sample::counter_int(p.dropped()).with_label("pool", p.name()));
             w.push(
-                SeriesSample::gauge_int(i64::try_from(p.len()).unwrap_or(i64::MAX))
+                Sample::gauge_int(i64::try_from(p.len()).unwrap_or(i64::MAX))
                     .with_label("pool", p.name()),
             );
-            c.push(SeriesSample {
+            c.push(Sample {
                 labels: vec![("pool".to_owned(), p.name().to_owned())],
                 value: Value::Gauge(Number::Int(i64::try_from(p.capacity()).unwrap_or(i64::MAX))),
             });
         }
-        out.extend([d, w, c]);
+        for fam in [d, w, c] {
+            sink.push(fam);
+        }
         Ok(())
     }
 }
@@ -550,12 +556,12 @@ mod tests {
         let p = SamplePool::new("p", 3).unwrap();
         assert!(p.is_empty());
         for i in 0..3 {
-            assert_eq!(p.push(Sample::new(i, i as f64, i as i64)), None);
+            assert_eq!(p.push(TimestampedSample::new(i, i as f64, i as i64)), None);
         }
         assert_eq!(p.len(), 3);
-        assert_eq!(p.pop(), Some(Sample::new(0, 0.0, 0)));
+        assert_eq!(p.pop(), Some(TimestampedSample::new(0, 0.0, 0)));
         assert_eq!(p.len(), 2);
-        assert_eq!(p.push(Sample::new(3, 3.0, 3)), None);
+        assert_eq!(p.push(TimestampedSample::new(3, 3.0, 3)), None);
         let mut v = Vec::new();
         assert_eq!(p.drain(&mut v, 2), 2);
         assert_eq!(v.iter().map(|s| s.series).collect::<Vec<_>>(), [1, 2]);
@@ -572,7 +578,7 @@ mod tests {
             let n = (cap * 5 + 3) as u64;
             let mut evicted = Vec::new();
             for i in 0..n {
-                if let Some(old) = p.push(Sample::new(i, -(i as f64), i as i64)) {
+                if let Some(old) = p.push(TimestampedSample::new(i, -(i as f64), i as i64)) {
                     evicted.push(old.series);
                 }
             }
@@ -581,8 +587,8 @@ mod tests {
             assert_eq!(p.len(), cap);
             let mut v = Vec::new();
             p.drain(&mut v, usize::MAX);
-            let want: Vec<Sample> = (n - cap as u64..n)
-                .map(|i| Sample::new(i, -(i as f64), i as i64))
+            let want: Vec<TimestampedSample> = (n - cap as u64..n)
+                .map(|i| TimestampedSample::new(i, -(i as f64), i as i64))
                 .collect();
             assert_eq!(v, want, "cap {cap}");
         }
@@ -591,15 +597,15 @@ mod tests {
     #[test]
     fn pool_try_push_refuses_when_full() {
         let p = SamplePool::new("p", 2).unwrap();
-        assert_eq!(p.try_push(Sample::new(1, 1.0, 1)), Ok(()));
-        assert_eq!(p.try_push(Sample::new(2, 2.0, 2)), Ok(()));
+        assert_eq!(p.try_push(TimestampedSample::new(1, 1.0, 1)), Ok(()));
+        assert_eq!(p.try_push(TimestampedSample::new(2, 2.0, 2)), Ok(()));
         assert_eq!(
-            p.try_push(Sample::new(3, 3.0, 3)),
-            Err(Sample::new(3, 3.0, 3))
+            p.try_push(TimestampedSample::new(3, 3.0, 3)),
+            Err(TimestampedSample::new(3, 3.0, 3))
         );
         assert_eq!(p.dropped(), 0);
         assert_eq!(p.pop().map(|s| s.series), Some(1));
-        assert_eq!(p.try_push(Sample::new(3, 3.0, 3)), Ok(()));
+        assert_eq!(p.try_push(TimestampedSample::new(3, 3.0, 3)), Ok(()));
         let mut v = Vec::new();
         p.drain(&mut v, 10);
         assert_eq!(v.iter().map(|s| s.series).collect::<Vec<_>>(), [2, 3]);
@@ -609,7 +615,7 @@ mod tests {
     fn pool_preserves_payload_bits() {
         let p = SamplePool::new("p", 4).unwrap();
         for v in [f64::NAN, f64::INFINITY, -0.0, f64::MIN_POSITIVE] {
-            p.push(Sample::new(u64::MAX, v, i64::MIN));
+            p.push(TimestampedSample::new(u64::MAX, v, i64::MIN));
             let got = p.pop().unwrap();
             assert_eq!(got.value.to_bits(), v.to_bits());
             assert_eq!(got.series, u64::MAX);

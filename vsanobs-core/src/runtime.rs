@@ -91,7 +91,7 @@ mod imp {
     use crate::encoding::Visitor;
     use crate::labels::LabelsRef;
     use crate::model::{Exemplar, MetricDesc, MetricFamily, MetricKind, Number, Sample, Value};
-    use crate::registry::{CollectError, Collector};
+    use crate::registry::{CollectError, Collector, FamilySink};
     use crate::{Family, Gauge, LabelSet};
 
     #[derive(Clone, Debug, PartialEq, Eq, Hash, LabelSet)]
@@ -229,14 +229,14 @@ mod imp {
             "tokio"
         }
 
-        fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+        fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
             let handle = self.handle.clone().or_else(|| Handle::try_current().ok());
             let result = match &handle {
                 Some(h) => {
                     let m = h.metrics();
-                    out.push(gauge_family(&TOKIO_METRICS[0], m.num_workers()));
-                    out.push(gauge_family(&TOKIO_METRICS[1], m.num_alive_tasks()));
-                    out.push(gauge_family(&TOKIO_METRICS[2], m.global_queue_depth()));
+                    sink.push(gauge_family(&TOKIO_METRICS[0], m.num_workers()));
+                    sink.push(gauge_family(&TOKIO_METRICS[1], m.num_alive_tasks()));
+                    sink.push(gauge_family(&TOKIO_METRICS[2], m.global_queue_depth()));
                     Ok(())
                 }
                 None => Err(CollectError::new(
@@ -249,7 +249,7 @@ mod imp {
                 let d = &TOKIO_METRICS[3];
                 let mut fam = MetricFamily::new(d.name, d.help, d.kind);
                 fam.samples = samples.0;
-                out.push(fam);
+                sink.push(fam);
             }
             result
         }

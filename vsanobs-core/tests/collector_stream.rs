@@ -33,9 +33,6 @@ impl Collector for Streaming {
     fn name(&self) -> &str {
         "disks_stream"
     }
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        FamilySink::collect_owned(out, |s| self.collect_into(s))
-    }
     fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         sink.family(
             "disk_io_bytes_total",
@@ -68,7 +65,7 @@ impl Collector for Owned {
     fn name(&self) -> &str {
         "disks_owned"
     }
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         let mut f = MetricFamily::new("disk_io_bytes_total", "Bytes moved.", MetricKind::Counter)
             .with_unit("bytes");
         for h in 0..self.0.hosts {
@@ -83,8 +80,8 @@ impl Collector for Owned {
                 }
             }
         }
-        out.push(f);
-        out.push(
+        sink.push(f);
+        sink.push(
             MetricFamily::new("disk_count", "Disks known.", MetricKind::Gauge)
                 .with_sample(Sample::gauge_int((self.0.hosts * self.0.disks) as i64)),
         );
@@ -191,9 +188,6 @@ impl Collector for Sloppy {
     fn name(&self) -> &str {
         "sloppy"
     }
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        FamilySink::collect_owned(out, |s| self.collect_into(s))
-    }
     fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         // A series before any family.
         sink.gauge(&[], Number::Int(1));
@@ -288,9 +282,6 @@ struct Panicky(Arc<AtomicBool>);
 impl Collector for Panicky {
     fn name(&self) -> &str {
         "panicky"
-    }
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        FamilySink::collect_owned(out, |s| self.collect_into(s))
     }
     fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         sink.family("half_written", "Half.", None, MetricKind::Gauge);

@@ -3,8 +3,8 @@
 
 use vsanobs_core::model::{Bucket, MetricFamily, MetricKind, Number, Sample, Value};
 use vsanobs_core::{
-    CollectError, Collector, Counter, Family, FloatCounter, FloatGauge, Format, Gauge, Histogram,
-    Info, LabelSet, LabelValue, Registry, RegistryError, TraceContext, negotiate,
+    CollectError, Collector, Counter, Family, FamilySink, FloatCounter, FloatGauge, Format, Gauge,
+    Histogram, Info, LabelSet, LabelValue, Registry, RegistryError, TraceContext, negotiate,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, LabelValue)]
@@ -331,8 +331,8 @@ impl Collector for Good {
     fn name(&self) -> &str {
         "good"
     }
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        out.push(
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+        sink.push(
             MetricFamily::new("good_value", "Good.", MetricKind::Gauge)
                 .with_sample(Sample::gauge(1.0)),
         );
@@ -346,8 +346,8 @@ impl Collector for Partial {
     fn name(&self) -> &str {
         "partial"
     }
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        out.push(
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+        sink.push(
             MetricFamily::new("partial_ok", "Readable part.", MetricKind::Gauge)
                 .with_sample(Sample::gauge(2.0)),
         );
@@ -364,8 +364,8 @@ impl Collector for Panics {
     fn name(&self) -> &str {
         "panics"
     }
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        out.push(
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+        sink.push(
             MetricFamily::new("never_seen", "x", MetricKind::Gauge).with_sample(Sample::gauge(1.0)),
         );
         panic!("collector bug")
@@ -378,15 +378,15 @@ impl Collector for Invalid {
     fn name(&self) -> &str {
         "invalid"
     }
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         // Collides with a registered family, a bad name, a bad histogram, and one good family.
-        out.push(
+        sink.push(
             MetricFamily::new("taken", "x", MetricKind::Gauge).with_sample(Sample::gauge(1.0)),
         );
-        out.push(
+        sink.push(
             MetricFamily::new("bad-name", "x", MetricKind::Gauge).with_sample(Sample::gauge(1.0)),
         );
-        out.push(
+        sink.push(
             MetricFamily::new("bad_hist", "x", MetricKind::Histogram).with_sample(Sample {
                 labels: vec![],
                 value: Value::Histogram {
@@ -400,7 +400,7 @@ impl Collector for Invalid {
                 },
             }),
         );
-        out.push(
+        sink.push(
             MetricFamily::new("neg_total", "x", MetricKind::Counter).with_sample(Sample {
                 labels: vec![],
                 value: Value::Counter {
@@ -409,7 +409,7 @@ impl Collector for Invalid {
                 },
             }),
         );
-        out.push(
+        sink.push(
             MetricFamily::new("still_served", "x", MetricKind::Gauge)
                 .with_sample(Sample::gauge(7.0)),
         );
@@ -573,11 +573,11 @@ fn assert_send_sync() {
 
 #[test]
 fn library_self_metrics_keep_their_names_under_a_prefix() {
-    use vsanobs_core::pool::{PoolMetrics, Sample as PoolSample, SamplePool};
+    use vsanobs_core::pool::{PoolMetrics, SamplePool, TimestampedSample};
     let r = Registry::builder().prefix("svc").build().unwrap();
     let pool = SamplePool::new("ingest", 1).unwrap();
-    pool.push(PoolSample::new(1, 1.0, 1));
-    pool.push(PoolSample::new(2, 2.0, 2));
+    pool.push(TimestampedSample::new(1, 1.0, 1));
+    pool.push(TimestampedSample::new(2, 2.0, 2));
     let m = PoolMetrics::new();
     m.add(&pool);
     r.register_collector(m).unwrap();

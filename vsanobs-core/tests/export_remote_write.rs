@@ -14,7 +14,7 @@ use vsanobs_core::export::remote_write::RemoteWriteExporter;
 use vsanobs_core::export::{ExportMetrics, PushPipeline, RetryPolicy};
 use vsanobs_core::model::{MetricFamily, MetricKind, Sample};
 use vsanobs_core::{
-    CollectError, Collector, Counter, Family, FloatGauge, Format, LabelSet, Registry,
+    CollectError, Collector, Counter, Family, FamilySink, FloatGauge, Format, LabelSet, Registry,
 };
 use vsanobs_testkit::{Prometheus, PrometheusConfig, VictoriaMetrics, vector_samples};
 
@@ -177,9 +177,9 @@ impl Collector for Ticks {
     fn name(&self) -> &str {
         "ticks"
     }
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         let n = self.0.fetch_add(1, Ordering::SeqCst) + 1;
-        out.push(
+        sink.push(
             MetricFamily::new("outage_ticks", "Batches gathered.", MetricKind::Counter)
                 .with_sample(Sample::counter_int(n)),
         );

@@ -6,14 +6,14 @@
 #![cfg(loom)]
 
 use loom::thread;
-use vsanobs_core::pool::{Sample, SamplePool};
+use vsanobs_core::pool::{SamplePool, TimestampedSample};
 
 /// A sample whose three words are derived from one number, so a torn read is detected.
-fn s(i: u64) -> Sample {
-    Sample::new(i, i as f64 * 0.5, -(i as i64))
+fn s(i: u64) -> TimestampedSample {
+    TimestampedSample::new(i, i as f64 * 0.5, -(i as i64))
 }
 
-fn check_whole(x: &Sample) {
+fn check_whole(x: &TimestampedSample) {
     assert_eq!(x.value, x.series as f64 * 0.5, "torn sample {x:?}");
     assert_eq!(x.timestamp_ms, -(x.series as i64), "torn sample {x:?}");
 }
@@ -164,7 +164,7 @@ fn loom_try_push_with_consumer() {
                 thread::spawn(move || p.try_push(s(i)).err().map(|x| x.series))
             })
             .collect();
-        let mut got: Vec<Sample> = pool.pop().into_iter().collect();
+        let mut got: Vec<TimestampedSample> = pool.pop().into_iter().collect();
         let refused: Vec<u64> = handles
             .into_iter()
             .filter_map(|h| h.join().unwrap())

@@ -4,7 +4,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use vsanobs_core::pool::{Sample, SamplePool};
+use vsanobs_core::pool::{SamplePool, TimestampedSample};
 
 struct Counting;
 
@@ -49,13 +49,13 @@ fn pool_push_allocates_nothing() {
 
     let before = allocs();
     for i in 0..1024u64 {
-        assert!(pool.push(Sample::new(i, i as f64, 0)).is_none());
+        assert!(pool.push(TimestampedSample::new(i, i as f64, 0)).is_none());
     }
     assert_eq!(allocs() - before, 0, "push into free slots allocated");
 
     let before = allocs();
     for i in 0..100_000u64 {
-        assert!(pool.push(Sample::new(i, i as f64, 0)).is_some());
+        assert!(pool.push(TimestampedSample::new(i, i as f64, 0)).is_some());
     }
     assert_eq!(allocs() - before, 0, "push into a full pool allocated");
     assert_eq!(pool.dropped(), 100_000);

@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use vsanobs_core::pool::{PoolMetrics, Sample, SamplePool};
+use vsanobs_core::pool::{PoolMetrics, SamplePool, TimestampedSample};
 use vsanobs_core::{Format, Registry};
 
 const PER_PRODUCER: u64 = 50_000;
 
-fn run(capacity: usize, producers: u64) -> (Vec<Sample>, u64) {
+fn run(capacity: usize, producers: u64) -> (Vec<TimestampedSample>, u64) {
     let pool = SamplePool::new("t", capacity).unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let consumer = {
@@ -33,7 +33,10 @@ fn run(capacity: usize, producers: u64) -> (Vec<Sample>, u64) {
                 let mut evicted = 0u64;
                 for i in 0..PER_PRODUCER {
                     let id = p << 32 | i;
-                    if pool.push(Sample::new(id, id as f64, i as i64)).is_some() {
+                    if pool
+                        .push(TimestampedSample::new(id, id as f64, i as i64))
+                        .is_some()
+                    {
                         evicted += 1;
                     }
                 }
@@ -48,7 +51,7 @@ fn run(capacity: usize, producers: u64) -> (Vec<Sample>, u64) {
     (got, pool.dropped())
 }
 
-fn check(got: &[Sample], dropped: u64, producers: u64) {
+fn check(got: &[TimestampedSample], dropped: u64, producers: u64) {
     assert_eq!(got.len() as u64 + dropped, producers * PER_PRODUCER);
     let mut last = vec![None::<u64>; producers as usize];
     for s in got {
@@ -87,9 +90,9 @@ fn pool_metrics_exported() {
     assert!(!metrics.add(&a.clone()));
     registry.register_collector(metrics).unwrap();
     for i in 0..5 {
-        a.push(Sample::new(i, 0.0, 0));
+        a.push(TimestampedSample::new(i, 0.0, 0));
     }
-    b.push(Sample::new(9, 0.0, 0));
+    b.push(TimestampedSample::new(9, 0.0, 0));
     let text = registry.encode_to_string(Format::PrometheusText);
     for line in [
         "vsanobs_pool_dropped_samples_total{pool=\"a\"} 3\n",

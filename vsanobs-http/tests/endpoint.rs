@@ -8,8 +8,7 @@ use std::io::Read;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use vsanobs_core::model::MetricFamily;
-use vsanobs_core::{CollectError, Collector, Registry};
+use vsanobs_core::{CollectError, Collector, FamilySink, Registry};
 use vsanobs_http::MetricsEndpoint;
 
 fn client() -> reqwest::Client {
@@ -163,7 +162,7 @@ impl Collector for Gate {
     fn name(&self) -> &str {
         "gate"
     }
-    fn collect(&self, _out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect_into(&self, _sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         let (m, cv) = &*self.0;
         let mut g = m.lock().unwrap();
         g.1 += 1;

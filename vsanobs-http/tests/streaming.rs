@@ -14,7 +14,9 @@ use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vsanobs_core::alloc::{CountingAlloc, HeapSnapshot};
 use vsanobs_core::model::{MetricFamily, MetricKind};
-use vsanobs_core::{CollectError, Collector, Counter, Family, Format, LabelSet, Registry};
+use vsanobs_core::{
+    CollectError, Collector, Counter, Family, FamilySink, Format, LabelSet, Registry,
+};
 use vsanobs_http::MetricsEndpoint;
 use vsanobs_testkit::quiet::rerun_alone;
 
@@ -217,9 +219,9 @@ impl Collector for Sleepy {
     fn name(&self) -> &str {
         "sleepy"
     }
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         std::thread::sleep(self.0);
-        out.push(MetricFamily::new("late_value", "Late.", MetricKind::Gauge));
+        sink.push(MetricFamily::new("late_value", "Late.", MetricKind::Gauge));
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use vsanobs_core::model::{MetricDesc, MetricFamily, MetricKind, Number};
+use vsanobs_core::model::{MetricDesc, MetricKind, Number};
 use vsanobs_core::vsan::VsanError;
 use vsanobs_core::vsan::catalogue::{self, ENTITY_TYPES};
 use vsanobs_core::vsan::mapping::map_entity;
@@ -909,10 +909,6 @@ fn emit_series(out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>], name: &str) {
 impl Collector for VsanCollector {
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        FamilySink::collect_owned(out, |sink| self.collect_into(sink))
     }
 
     /// Streams every series from the compact tables: labels are borrowed from the cluster's

@@ -1,6 +1,7 @@
 use std::io;
 
 use super::{Format, Visitor, escape_help, escape_label_value, write_float, write_number};
+use crate::hex;
 use crate::labels::LabelsRef;
 use crate::model::{Exemplar, MetricKind, Number};
 
@@ -74,21 +75,14 @@ impl<'a> TextEncoder<'a> {
         let Some(ex) = ex else { return };
         let out = &mut *self.out;
         out.push_str(" # {trace_id=\"");
-        push_hex(out, &ex.trace_id);
+        hex::encode_into(out, &ex.trace_id);
         out.push_str("\",span_id=\"");
-        push_hex(out, &ex.span_id);
+        hex::encode_into(out, &ex.span_id);
         out.push_str("\"} ");
         write_float(out, ex.value);
         out.push(' ');
         // Millisecond precision, as OpenMetrics timestamps are usually written.
         write_float(out, (ex.timestamp * 1000.0).round() / 1000.0);
-    }
-}
-
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    for b in bytes {
-        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
     }
 }
 

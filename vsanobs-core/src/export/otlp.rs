@@ -337,7 +337,7 @@ impl OtlpBuilder {
             check_header(k, v)?;
         }
         // Millisecond resolution, like batch timestamps, so start <= time always holds.
-        let start = u64::try_from(crate::pool::now_ms())
+        let start = u64::try_from(crate::clock::unix_millis())
             .unwrap_or(0)
             .saturating_mul(1_000_000);
         Ok(OtlpExporter {

@@ -212,7 +212,7 @@ impl PushgatewayExporter {
         registry: &Registry,
         timeout: Duration,
     ) -> Result<(), ExportError> {
-        let batch = Batch::new(registry.gather(), crate::pool::now_ms());
+        let batch = Batch::new(registry.gather(), crate::clock::unix_millis());
         self.export(&batch, timeout)
     }
 

@@ -46,8 +46,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::alloc::{counter_value, family};
-use crate::model::{MetricDesc, MetricFamily, MetricKind, Number, Value};
-use crate::registry::{CollectError, Collector};
+use crate::model::{MetricDesc, MetricKind, Number, Value};
+use crate::registry::{CollectError, Collector, FamilySink};
 
 /// The families [`ProcessCollector`] exports, in output order. Names, types and help text
 /// are client_golang's where it has the metric.
@@ -222,11 +222,11 @@ impl Collector for ProcessCollector {
         "process"
     }
 
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
         let (values, errors) = self.read_all();
         for (desc, v) in PROCESS_METRICS.iter().zip(values) {
             if let Some(v) = v {
-                out.push(family(desc, v));
+                sink.push(family(desc, v));
             }
         }
         let mut errors = errors.into_iter();
@@ -249,13 +249,6 @@ fn gauge_u(v: u64) -> Option<Value> {
     Some(Value::Gauge(Number::Int(
         i64::try_from(v).unwrap_or(i64::MAX),
     )))
-}
-
-fn now_unix() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 /// System constants from `sysconf(3)`.
@@ -409,7 +402,8 @@ mod linux {
                             Ok(b) => {
                                 let start = b as f64 + s.starttime as f64 / hz;
                                 values[START] = gauge_f(start);
-                                values[UPTIME] = gauge_f((now_unix() - start).max(0.0));
+                                values[UPTIME] =
+                                    gauge_f((crate::clock::unix_seconds() - start).max(0.0));
                             }
                             Err(e) => fail(&btime_path, e),
                         }

@@ -5,8 +5,8 @@
 
 use vsanobs_core::model::{MetricFamily, MetricKind, Sample};
 use vsanobs_core::{
-    CollectError, Collector, Counter, Family, FloatCounter, FloatGauge, Gauge, Histogram, Info,
-    LabelSet, LabelValue, Registry, TraceContext,
+    CollectError, Collector, Counter, Family, FamilySink, FloatCounter, FloatGauge, Gauge,
+    Histogram, Info, LabelSet, LabelValue, Registry, TraceContext,
 };
 
 /// Label values that must survive encoding, a real scrape and a query unchanged:
@@ -63,14 +63,14 @@ impl Collector for Pools {
     fn name(&self) -> &str {
         "pools"
     }
-    fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-        out.push(
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+        sink.push(
             MetricFamily::new("conf_pool_size_bytes", "Pool size.", MetricKind::Gauge)
                 .with_unit("bytes")
                 .with_sample(Sample::gauge_int(4096).with_label("pool", "small"))
                 .with_sample(Sample::gauge(1.5e9).with_label("pool", "large")),
         );
-        out.push(
+        sink.push(
             MetricFamily::new(
                 "conf_pool_evictions",
                 "Pool evictions.",
@@ -79,7 +79,7 @@ impl Collector for Pools {
             .with_sample(Sample::counter_int(12).with_label("pool", "small"))
             .with_sample(Sample::counter(0.5).with_label("pool", "large")),
         );
-        out.push(
+        sink.push(
             MetricFamily::new("conf_pool", "Pool configuration.", MetricKind::Info)
                 .with_sample(Sample::info().with_label("policy", "lru")),
         );

@@ -1,57 +1,15 @@
-//! [`FamilySink`]: where a [`Collector`](crate::Collector) streams its families, sample by
-//! sample, without building owned [`MetricFamily`] values.
-//!
-//! A collector that exports many series (an exporter mirroring another system) overrides
-//! [`Collector::collect_into`](crate::Collector::collect_into) and writes each series with
-//! borrowed labels; the registry validates as it goes and the encoder writes the text
-//! straight into the scrape's buffer.
-//!
-//! # Example
-//!
-//! ```
-//! use vsanobs_core::model::{MetricFamily, MetricKind, Number};
-//! use vsanobs_core::{CollectError, Collector, FamilySink, Format, Registry};
-//!
-//! /// Free space of some volumes, kept as plain data.
-//! #[derive(Debug)]
-//! struct Volumes(Vec<(String, f64)>);
-//!
-//! impl Collector for Volumes {
-//!     fn name(&self) -> &str { "volumes" }
-//!     fn collect(&self, out: &mut Vec<MetricFamily>) -> Result<(), CollectError> {
-//!         FamilySink::collect_owned(out, |sink| self.collect_into(sink))
-//!     }
-//!     fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
-//!         sink.family("volume_free_bytes", "Free space.", Some("bytes"), MetricKind::Gauge);
-//!         let site = [("site", "ams")];
-//!         for (name, free) in &self.0 {
-//!             sink.gauge(&[&site, &[("volume", name.as_str())]], Number::Float(*free));
-//!         }
-//!         Ok(())
-//!     }
-//! }
-//!
-//! let r = Registry::new();
-//! r.register_collector(Volumes(vec![("a".into(), 10.0), ("b".into(), 2.5)])).unwrap();
-//! let text = r.encode_to_string(Format::PrometheusText);
-//! assert!(text.contains("volume_free_bytes{site=\"ams\",volume=\"a\"} 10.0\n"));
-//! assert!(text.contains("volume_free_bytes{site=\"ams\",volume=\"b\"} 2.5\n"));
-//!
-//! // The same collector, owned (for push exporters or tests).
-//! let mut owned = Vec::new();
-//! Volumes(vec![("a".into(), 1.0)]).collect(&mut owned).unwrap();
-//! assert_eq!(owned[0].samples.len(), 1);
-//! ```
+//! [`FamilySink`]: where a collector writes its families, series by series with borrowed
+//! labels, checked as they arrive.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
 
+use super::error::CollectError;
+use super::naming::{Namespace, base_name, claimed_names};
 use crate::encoding::Visitor;
-use crate::labels::{LabelsRef, OwnLabels};
-use crate::model::{MetricFamily, MetricKind, Number};
-use crate::registry::{
-    CollectError, Gatherer, Registry, base_name, claimed_names, validate_samples, visit_samples,
-};
+use crate::gather::{Gatherer, visit_samples};
+use crate::labels::{LabelsRef, OwnLabels, is_valid_label_name};
+use crate::model::{MetricFamily, MetricKind, Number, Value};
 
 /// Where a family stands while its samples arrive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,8 +58,43 @@ struct Open {
 /// Repeated series are found by a 64-bit hash of the label values; two different series
 /// with the same hash would drop the second one (for a family of 100,000 series the chance
 /// is about one in 3.7 billion).
+///
+/// # Example
+///
+/// ```
+/// use vsanobs_core::model::{MetricKind, Number};
+/// use vsanobs_core::{CollectError, Collector, FamilySink, Format, Registry};
+///
+/// /// Free space of some volumes, kept as plain data.
+/// #[derive(Debug)]
+/// struct Volumes(Vec<(String, f64)>);
+///
+/// impl Collector for Volumes {
+///     fn name(&self) -> &str { "volumes" }
+///     fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+///         sink.family("volume_free_bytes", "Free space.", Some("bytes"), MetricKind::Gauge);
+///         let site = [("site", "ams")];
+///         for (name, free) in &self.0 {
+///             sink.gauge(&[&site, &[("volume", name.as_str())]], Number::Float(*free));
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let r = Registry::new();
+/// r.register_collector(Volumes(vec![("a".into(), 10.0), ("b".into(), 2.5)])).unwrap();
+/// let text = r.encode_to_string(Format::PrometheusText);
+/// assert!(text.contains("volume_free_bytes{site=\"ams\",volume=\"a\"} 10.0\n"));
+/// assert!(text.contains("volume_free_bytes{site=\"ams\",volume=\"b\"} 2.5\n"));
+///
+/// // The same collector, owned (for push exporters or tests).
+/// let mut owned = Vec::new();
+/// Volumes(vec![("a".into(), 1.0)]).collect(&mut owned).unwrap();
+/// assert_eq!(owned[0].samples.len(), 1);
+/// ```
 pub struct FamilySink<'a> {
-    registry: &'a Registry,
+    /// The prefix and constant labels every family is checked against.
+    ns: &'a Namespace,
     consts: &'a [(String, String)],
     keep: &'a dyn Fn(&str) -> bool,
     taken: &'a mut HashSet<String>,
@@ -132,7 +125,7 @@ fn flat<'l>(
 
 impl<'a> FamilySink<'a> {
     pub(crate) fn new(
-        registry: &'a Registry,
+        ns: &'a Namespace,
         consts: &'a [(String, String)],
         keep: &'a dyn Fn(&str) -> bool,
         taken: &'a mut HashSet<String>,
@@ -140,7 +133,7 @@ impl<'a> FamilySink<'a> {
         collector: &'a str,
     ) -> Self {
         FamilySink {
-            registry,
+            ns,
             consts,
             keep,
             taken,
@@ -157,13 +150,10 @@ impl<'a> FamilySink<'a> {
         (self.ok, self.claimed)
     }
 
-    /// Runs `f` against a sink that builds owned families into `out`: how a collector that
-    /// implements [`Collector::collect_into`](crate::Collector::collect_into) implements
-    /// [`Collector::collect`](crate::Collector::collect). Names are not prefixed (the
-    /// registry does that when it serves them).
-    ///
-    /// Do not call it from a `collect_into` that is the trait's default (which calls
-    /// `collect`): the two would call each other forever.
+    /// Runs `f` against a sink that builds owned families into `out`: what
+    /// [`Collector::collect`](crate::Collector::collect) does with
+    /// [`Collector::collect_into`](crate::Collector::collect_into). Names are not prefixed
+    /// (the registry does that when it serves them).
     ///
     /// # Errors
     /// `f`'s error, or an error saying how many samples or families were dropped as invalid
@@ -172,11 +162,11 @@ impl<'a> FamilySink<'a> {
         out: &mut Vec<MetricFamily>,
         f: impl FnOnce(&mut FamilySink<'_>) -> Result<(), CollectError>,
     ) -> Result<(), CollectError> {
-        let registry = Registry::new();
+        let ns = Namespace::default();
         let mut taken = HashSet::new();
         let mut g = Gatherer::default();
         let keep = |_: &str| true;
-        let mut sink = FamilySink::new(&registry, &[], &keep, &mut taken, &mut g, "owned");
+        let mut sink = FamilySink::new(&ns, &[], &keep, &mut taken, &mut g, "owned");
         let result = f(&mut sink);
         let (ok, _) = sink.finish();
         out.extend(g.families);
@@ -220,10 +210,8 @@ impl<'a> FamilySink<'a> {
         self.series(labels, MetricKind::Unknown, value);
     }
 
-    /// A whole owned family, of any type; checked as [`Collector::collect`]'s output is
-    /// (an invalid family is dropped whole). Ends the current family.
-    ///
-    /// [`Collector::collect`]: crate::Collector::collect
+    /// A whole owned family, of any type: its name, help, unit, label names, series and
+    /// values are checked, and an invalid family is dropped whole. Ends the current family.
     pub fn push(&mut self, mut fam: MetricFamily) {
         self.cur = None;
         fam.name = base_name(&fam.name, fam.kind).to_owned();
@@ -232,7 +220,7 @@ impl<'a> FamilySink<'a> {
             .first()
             .map(|s| s.labels.iter().map(|(k, _)| k.as_str()).collect())
             .unwrap_or_default();
-        let full = match self.registry.check_family(
+        let full = match self.ns.check_family(
             &fam.name,
             &fam.help,
             fam.unit.as_deref(),
@@ -294,7 +282,7 @@ impl<'a> FamilySink<'a> {
         let Some(cur) = self.cur.as_mut() else { return };
         let names: Vec<&str> = flat(labels).map(|(k, _)| *k).collect();
         let checked =
-            self.registry
+            self.ns
                 .check_family(&cur.name, &cur.help, cur.unit.as_deref(), cur.kind, &names);
         let full = match checked {
             Ok(full) => full,
@@ -376,4 +364,57 @@ impl<'a> FamilySink<'a> {
             _ => self.out.unknown(l, value),
         }
     }
+}
+
+/// Checks an owned family a collector handed over whole: label names, repeated series,
+/// value types, counter values and histogram buckets.
+fn validate_samples(fam: &MetricFamily) -> Result<(), &'static str> {
+    let mut seen = HashSet::new();
+    for s in &fam.samples {
+        let mut names = HashSet::new();
+        for (k, _) in &s.labels {
+            if !is_valid_label_name(k) || !names.insert(k.as_str()) {
+                return Err("invalid or repeated label name");
+            }
+        }
+        if !seen.insert(&s.labels) {
+            return Err("two series with the same labels");
+        }
+        let kind_ok = matches!(
+            (&s.value, fam.kind),
+            (Value::Counter { .. }, MetricKind::Counter)
+                | (Value::Gauge(_), MetricKind::Gauge)
+                | (Value::Histogram { .. }, MetricKind::Histogram)
+                | (Value::Info, MetricKind::Info)
+                | (Value::Unknown(_), MetricKind::Unknown)
+        );
+        if !kind_ok {
+            return Err("sample value does not match the family type");
+        }
+        match &s.value {
+            Value::Counter { value, .. } => {
+                let v = value.as_f64();
+                if v.is_nan() || v < 0.0 {
+                    return Err("counter value is negative or NaN");
+                }
+            }
+            Value::Histogram { buckets, .. } => {
+                if buckets
+                    .last()
+                    .is_none_or(|b| b.upper_bound != f64::INFINITY)
+                {
+                    return Err("histogram does not end with a +Inf bucket");
+                }
+                for w in buckets.windows(2) {
+                    if w[1].upper_bound <= w[0].upper_bound
+                        || w[1].cumulative_count < w[0].cumulative_count
+                    {
+                        return Err("histogram buckets are not increasing");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
