@@ -42,3 +42,26 @@ pub fn encode_into(out: &mut String, bytes: &[u8]) {
         out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
 }
+
+/// Exactly `2 * N` hex digits (either case, surrounding whitespace ignored) as `N` bytes;
+/// `None` for any other text.
+///
+/// # Example
+///
+/// ```
+/// assert_eq!(vsanobs_core::hex::decode::<2>(" 0aFf\n"), Some([0x0a, 0xff]));
+/// assert_eq!(vsanobs_core::hex::decode::<2>("0aF"), None);
+/// assert_eq!(vsanobs_core::hex::decode::<1>("zz"), None);
+/// ```
+pub fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let text = text.trim();
+    if text.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, pair) in text.as_bytes().chunks(2).enumerate() {
+        let digits = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(digits, 16).ok()?;
+    }
+    Some(out)
+}

@@ -14,7 +14,6 @@ use crate::config_format::ConfigFormat;
 use crate::engine::Engine;
 use crate::error::{BoxError, BuildError, ReloadError};
 use crate::heap::MemSnapshot;
-use crate::hex;
 use crate::manager::ReloadManager;
 use crate::metrics::{DEFAULT_DURATION_BUCKETS, ReloadMetrics, ReloadResult, hash53};
 use crate::pipeline::{Hook, Parser, Pipeline, Staged, run_bounded};
@@ -23,6 +22,7 @@ use crate::reloader::Reloader;
 use crate::signals::SignalTask;
 use crate::trigger::Trigger;
 use crate::watch::WatchTask;
+use vsanobs_core::hex;
 
 /// Default cap on the config file size: 4 MiB.
 pub const DEFAULT_MAX_SIZE: u64 = 4 * 1024 * 1024;

@@ -11,13 +11,13 @@ use parking_lot::Mutex;
 
 use crate::error::ReloadError;
 use crate::heap::MemSnapshot;
-use crate::hex;
 use crate::metrics::{ReloadMetrics, ReloadResult, hash53};
 use crate::outcome::{ReloadOutcome, ReloadStatus};
 use crate::pipeline::{Pipeline, Staged, run_bounded};
 use crate::reloader::Reload;
 use crate::trigger::Trigger;
 use crate::workers::{Generations, WorkerGuard};
+use vsanobs_core::hex;
 
 struct State {
     live_digest: [u8; 32],

@@ -11,7 +11,6 @@
 //! ```
 
 use std::error::Error as StdError;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -135,13 +134,7 @@ impl ReloadError {
     /// assert_eq!(err.chain(), "config rejected by validation: port must not be 0");
     /// ```
     pub fn chain(&self) -> String {
-        let mut out = self.to_string();
-        let mut cur = self.source();
-        while let Some(e) = cur {
-            let _ = write!(out, ": {e}");
-            cur = e.source();
-        }
-        out
+        vsanobs_core::report::error_chain(self)
     }
 }
 

@@ -78,7 +78,6 @@ mod engine;
 mod error;
 mod handle;
 mod heap;
-mod hex;
 #[cfg(any(feature = "axum", feature = "actix"))]
 pub mod http;
 mod manager;

@@ -10,13 +10,13 @@ use arc_swap::Guard;
 use crate::engine::Engine;
 use crate::error::ReloadError;
 use crate::handle::ConfigHandle;
-use crate::hex;
 use crate::outcome::ReloadOutcome;
 #[cfg(unix)]
 use crate::signals::SignalTask;
 use crate::trigger::Trigger;
 use crate::watch::WatchTask;
 use crate::workers::WorkerGuard;
+use vsanobs_core::hex;
 
 /// Loads a config file of type `C` and keeps it live; from [`ReloadManager::builder`].
 ///

@@ -15,8 +15,6 @@
 //! Every series is pre-bound when the manager registers, so recording an attempt is a few
 //! atomic operations and no lookup.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use vsanobs_core::model::{MetricDesc, MetricKind};
 use vsanobs_core::{Counter, Family, FloatGauge, Gauge, Histogram, LabelSet, LabelValue, Registry};
 
@@ -266,7 +264,7 @@ impl ReloadMetrics {
         if result == ReloadResult::Success {
             self.total.inc();
             self.last_ok.set(1);
-            self.last_success.set(unix_now());
+            self.last_success.set(vsanobs_core::clock::unix_seconds());
         } else {
             self.failed.inc();
             self.last_ok.set(0);
@@ -283,13 +281,6 @@ fn register_unit<M: vsanobs_core::Metric>(
         Some(unit) => registry.register_with_unit(desc.name, desc.help, unit, metric),
         None => registry.register(desc.name, desc.help, metric),
     }
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
 }
 
 #[cfg(test)]

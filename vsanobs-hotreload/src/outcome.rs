@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::hex;
+use vsanobs_core::hex;
 
 /// What a reload call did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

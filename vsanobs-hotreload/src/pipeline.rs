@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use crate::error::{BoxError, ReloadError};
-use crate::hex;
+use vsanobs_core::hex;
 
 /// Turns the file's text into a config.
 pub(crate) type Parser<C> = Arc<dyn Fn(&str) -> Result<C, BoxError> + Send + Sync>;
@@ -112,16 +112,6 @@ impl<C> Pipeline<C> {
     }
 }
 
-fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = p.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
-    }
-}
-
 /// Runs `f` on a new thread and waits at most until `deadline`.
 pub(crate) fn run_bounded<T: Send + 'static>(
     deadline: Instant,
@@ -132,8 +122,11 @@ pub(crate) fn run_bounded<T: Send + 'static>(
     std::thread::Builder::new()
         .name("hot-reload-stage".into())
         .spawn(move || {
-            let r = catch_unwind(AssertUnwindSafe(f))
-                .unwrap_or_else(|p| Err(ReloadError::Panicked(panic_message(&*p))));
+            let r = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+                Err(ReloadError::Panicked(vsanobs_core::report::panic_message(
+                    &*p,
+                )))
+            });
             let _ = tx.send(r);
         })
         .map_err(ReloadError::Spawn)?;

@@ -5,7 +5,7 @@ use std::path::Path;
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::error::ReloadError;
-use crate::hex;
+use vsanobs_core::hex;
 
 /// Verifies the signature in `sig_path` (64 raw bytes or 128 hex digits) over `bytes`.
 pub(crate) fn verify(key: &VerifyingKey, sig_path: &Path, bytes: &[u8]) -> Result<(), ReloadError> {

@@ -187,13 +187,7 @@ fn main() {
     {
         Ok(m) => m,
         Err(e) => {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(&format!(": {s}"));
-                src = s.source();
-            }
-            eprintln!("reload-demo: {msg}");
+            eprintln!("reload-demo: {}", vsanobs_core::report::error_chain(&e));
             std::process::exit(1);
         }
     };
