@@ -39,7 +39,7 @@ pub mod soap;
 pub(crate) mod xml;
 
 pub use catalogue::{Conversion, Mapping, lookup};
-pub use mapping::{DeltaAccumulator, MappedEntity, map_entity};
+pub use mapping::{DeltaAccumulator, DeltaTotal, MappedEntity, map_entity};
 pub use normalise::{NormalisedId, normalise_counter_id};
 pub use soap::{EntityMetricCsv, FaultKind, MetricSeriesCsv, parse_query_perf_response};
 
