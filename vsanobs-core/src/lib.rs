@@ -48,14 +48,14 @@
 //! | `remote-write` | `export::remote_write`: Prometheus remote write 1.0 | reqwest, prost, snap |
 //! | `otlp` | `export::otlp`: OTLP over HTTP/protobuf | reqwest, prost, opentelemetry-proto |
 //! | `push-tls` | HTTPS for the push exporters | rustls, webpki roots |
+//! | `vsan` | `vsan`: the vSAN counter catalogue, the `VsanPerfQueryPerf` CSV mapping and `vsan::protocol` (the vCenter SOAP calls an exporter and a simulator exchange); no I/O | quick-xml |
 //!
 //! Always present: the metric model, the [`registry`] (with the [`Collector`] interface),
 //! both text encoders, [`process`] and [`alloc`] (process and heap collectors, `CountingAlloc`),
 //! [`build_info`](mod@build_info), [`pool`] (the lock-free `SamplePool`), the [`export`]
-//! pipeline and its `Exporter` trait, [`vsan`] (the vSAN counter catalogue and parsers, no
-//! I/O), and three small helpers other crates share: [`clock`] (Unix time), [`report`] (error
-//! chains, panic messages) and [`hex`]. Features only add items. The default build has no
-//! HTTP server, no async runtime and no protobuf.
+//! pipeline and its `Exporter` trait, and three small helpers other crates share: [`clock`]
+//! (Unix time), [`report`] (error chains, panic messages) and [`hex`]. Features only add
+//! items. The default build has no HTTP server, no async runtime, no protobuf and no XML.
 //!
 //! ## Platforms
 //!
@@ -68,6 +68,7 @@
 //! Rust 1.85 (edition 2024).
 
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[allow(unused_extern_crates)]
 extern crate self as vsanobs_core;
@@ -92,6 +93,8 @@ pub mod runtime;
 mod sync;
 #[cfg(feature = "test-util")]
 pub mod testutil;
+#[cfg(feature = "vsan")]
+#[cfg_attr(docsrs, doc(cfg(feature = "vsan")))]
 pub mod vsan;
 
 pub use encoding::{Format, negotiate};

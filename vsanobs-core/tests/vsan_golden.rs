@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use vsanobs_core::vsan::mapping::{DeltaAccumulator, MetricRef, map_entity};
+use vsanobs_core::vsan::mapping::{DeltaAccumulator, DeltaTotal, MetricRef, map_entity};
 use vsanobs_core::vsan::{VsanError, parse_query_perf_response};
 
 fn golden_dir() -> PathBuf {
@@ -171,4 +171,52 @@ fn fixtures_behave_as_documented() {
         parse_query_perf_response(&read("truncated.xml")),
         Err(VsanError::Truncated)
     ));
+}
+
+/// The interval-delta rule, once for every user: `DeltaAccumulator` (keyed series, as the
+/// golden files above use it) and `DeltaTotal` (one series, as the exporter's compact store
+/// uses it) give the same totals for the same samples, one at a time or in batches.
+#[test]
+fn the_delta_rule_is_one_rule() {
+    let e = parse_query_perf_response(
+        &std::fs::read_to_string(golden_dir().join("host_domclient.xml")).expect("fixture"),
+    )
+    .expect("parse");
+    let m = map_entity(&e[0], None).expect("map");
+    let reads = m
+        .deltas
+        .iter()
+        .find(|d| d.mapping.label == "readCount")
+        .expect("readCount");
+    // Replays, "no data" (negative, NaN) and an out-of-order interval around the real samples.
+    let mut samples = reads.samples.clone();
+    samples.extend([
+        (1_704_103_200, 5.0),
+        (1_704_103_800, -1.0),
+        (1_704_103_800, f64::NAN),
+    ]);
+    samples.push((1_704_104_100, 7.0));
+    samples.push((1_704_103_800, 11.0));
+
+    let mut batch = DeltaAccumulator::new();
+    let mut one_by_one = DeltaAccumulator::new();
+    let mut single = DeltaTotal::new();
+    for &(t, v) in &samples {
+        one_by_one.add_one("reads", t, v);
+        single.add(t, v);
+    }
+    let total = batch.add("reads", &samples);
+    assert_eq!(total, 138_900.0 + 141_000.0 + 7.0);
+    assert_eq!(one_by_one.get(&"reads"), Some(total));
+    assert_eq!(single.total(), total);
+    assert_eq!(batch.series(&"reads"), Some(single));
+    assert_eq!(single.newest(), Some(1_704_104_100));
+    // Restored from its parts (as a store keeps them), a series goes on by the same rule.
+    let mut restored = DeltaTotal::from_parts(single.total(), single.newest());
+    assert_eq!(
+        restored.add(1_704_104_100, 1.0),
+        total,
+        "replay after restore"
+    );
+    assert_eq!(restored.add(1_704_104_400, 1.0), total + 1.0);
 }

@@ -34,12 +34,24 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use parking_lot::Mutex;
+use vsanobs_core::vsan::VsanError;
 use vsanobs_core::vsan::catalogue::{self, ENTITY_TYPES, Mapping};
-use vsanobs_core::vsan::csv::{
-    format_timestamp, format_xsd_datetime, parse_entity_ref, parse_xsd_datetime,
+use vsanobs_core::vsan::csv::{format_timestamp, parse_entity_ref};
+use vsanobs_core::vsan::protocol::inventory::{
+    ClusterObject, ClusterVsanConfig, CreateContainerView, DestroyView, DiskMapping, HostObject,
+    HostVsanConfig, InventoryObject, RetrieveProperties, RetrieveResult, VmObject, VsanDisk,
 };
-use vsanobs_core::vsan::soap::SESSION_COOKIE;
-use vsanobs_core::vsan::xml::{Element, escape};
+use vsanobs_core::vsan::protocol::perf::{
+    PerfEntityType, PerfGraph, QueryPerfResponseWriter, SupportedEntityTypes,
+};
+use vsanobs_core::vsan::protocol::session::{
+    About, CurrentTime, Logout, ServiceContent, UserSession,
+};
+use vsanobs_core::vsan::protocol::{
+    Fault as SoapFault, IncomingRequest, Method, SDK_PATH, SESSION_COOKIE, VIM25_NAMESPACE,
+    VSAN_HEALTH_PATH, VSAN_NAMESPACE,
+};
+use vsanobs_core::vsan::soap::{EntityMetricCsv, FaultKind, MetricSeriesCsv};
 
 mod tls;
 
@@ -523,8 +535,8 @@ impl Simulator {
     /// The axum router (`/sdk`, `/vsanHealth`).
     pub fn router(self) -> axum::Router {
         axum::Router::new()
-            .route("/sdk", post(sdk))
-            .route("/vsanHealth", post(vsan_health))
+            .route(SDK_PATH, post(sdk))
+            .route(VSAN_HEALTH_PATH, post(vsan_health))
             .with_state(self)
     }
 
@@ -631,20 +643,6 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         })
 }
 
-const ENV_OPEN: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
-<soapenv:Body>
-"#;
-const ENV_CLOSE: &str = "\n</soapenv:Body>\n</soapenv:Envelope>\n";
-
-fn envelope(body: &str) -> String {
-    let mut s = String::with_capacity(ENV_OPEN.len() + body.len() + ENV_CLOSE.len());
-    s.push_str(ENV_OPEN);
-    s.push_str(body);
-    s.push_str(ENV_CLOSE);
-    s
-}
-
 fn xml_response(status: StatusCode, body: String) -> Response {
     let mut r = (status, body).into_response();
     r.headers_mut().insert(
@@ -654,15 +652,18 @@ fn xml_response(status: StatusCode, body: String) -> Response {
     r
 }
 
-fn fault(ns: &str, kind: &str, message: &str) -> Response {
-    let body = format!(
-        "<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>{}</faultstring><detail><{kind}Fault xmlns=\"{ns}\" xsi:type=\"{kind}\"></{kind}Fault></detail></soapenv:Fault>",
-        escape(message)
-    );
-    xml_response(StatusCode::INTERNAL_SERVER_ERROR, envelope(&body))
+fn ok(body: String) -> Response {
+    xml_response(StatusCode::OK, body)
 }
 
-fn rej(ns: &str, kind: &str, message: &str) -> Box<Response> {
+fn fault(ns: &str, kind: FaultKind, message: &str) -> Response {
+    xml_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        SoapFault::new(kind, message).encode(ns),
+    )
+}
+
+fn rej(ns: &str, kind: FaultKind, message: &str) -> Box<Response> {
     Box::new(fault(ns, kind, message))
 }
 
@@ -671,23 +672,39 @@ fn not_authenticated(sim: &Simulator, ns: &str) -> Response {
         .stats
         .not_authenticated
         .fetch_add(1, Ordering::Relaxed);
-    fault(ns, "NotAuthenticated", "The session is not authenticated.")
+    fault(
+        ns,
+        FaultKind::NotAuthenticated,
+        "The session is not authenticated.",
+    )
 }
 
-fn parse_request(body: &Bytes) -> Result<Element, Box<Response>> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| Box::new(fault("urn:vim25", "InvalidRequest", "request is not utf-8")))?;
-    let env = Element::parse(text).map_err(|e| {
-        fault(
-            "urn:vim25",
-            "InvalidRequest",
-            &format!("malformed request: {e}"),
+fn method_not_found(ns: &str, req: &IncomingRequest) -> Response {
+    fault(
+        ns,
+        FaultKind::MethodNotFound,
+        &format!(
+            "method {} is not implemented by the simulator",
+            req.method_name()
+        ),
+    )
+}
+
+fn parse_request(body: &Bytes) -> Result<IncomingRequest, Box<Response>> {
+    let text = std::str::from_utf8(body).map_err(|_| {
+        rej(
+            VIM25_NAMESPACE,
+            FaultKind::InvalidRequest,
+            "request is not utf-8",
         )
     })?;
-    env.child("Body")
-        .and_then(|b| b.children.first())
-        .cloned()
-        .ok_or_else(|| Box::new(fault("urn:vim25", "InvalidRequest", "no soap body")))
+    IncomingRequest::decode(text).map_err(|e| {
+        rej(
+            VIM25_NAMESPACE,
+            FaultKind::InvalidRequest,
+            &format!("malformed request: {e}"),
+        )
+    })
 }
 
 async fn sdk(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
@@ -695,32 +712,34 @@ async fn sdk(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> R
         Ok(r) => r,
         Err(resp) => return *resp,
     };
-    let ns = "urn:vim25";
-    match req.name.as_str() {
-        "RetrieveServiceContent" => xml_response(StatusCode::OK, envelope(&service_content())),
-        "Login" => {
-            let user = req.child_text("userName").unwrap_or("");
-            let password = req.child_text("password").unwrap_or("");
-            if user != sim.inner.cfg.user || password != sim.inner.cfg.password {
-                return fault(
-                    ns,
-                    "InvalidLogin",
-                    "Cannot complete login due to an incorrect user name or password.",
-                );
-            }
+    let ns = VIM25_NAMESPACE;
+    match req.method() {
+        Method::RetrieveServiceContent => ok(service_content().encode()),
+        Method::Login => {
+            let cfg = &sim.inner.cfg;
+            let login = match req.login() {
+                Ok(l) if l.user_name == cfg.user && l.password == cfg.password => l,
+                _ => {
+                    return fault(
+                        ns,
+                        FaultKind::InvalidLogin,
+                        "Cannot complete login due to an incorrect user name or password.",
+                    );
+                }
+            };
             let token = sim.new_token();
             sim.inner
                 .sessions
                 .lock()
                 .insert(token.clone(), Session { calls: 0 });
             sim.inner.stats.logins.fetch_add(1, Ordering::Relaxed);
-            let now = format_xsd_datetime(sim.now());
-            let body = format!(
-                "<LoginResponse xmlns=\"urn:vim25\"><returnval><key>{}</key><userName>{}</userName><fullName>Administrator vsphere.local</fullName><loginTime>{now}</loginTime><lastActiveTime>{now}</lastActiveTime><locale>en</locale><messageLocale>en</messageLocale><extensionSession>false</extensionSession><ipAddress>127.0.0.1</ipAddress><userAgent>vsanobs</userAgent><callCount>0</callCount></returnval></LoginResponse>",
-                sim.new_token(),
-                escape(user)
-            );
-            let mut r = xml_response(StatusCode::OK, envelope(&body));
+            let session = UserSession {
+                key: sim.new_token(),
+                user_name: login.user_name,
+                full_name: "Administrator vsphere.local".into(),
+                login_time: sim.now(),
+            };
+            let mut r = ok(session.encode());
             if let Ok(v) = HeaderValue::from_str(&format!(
                 "{SESSION_COOKIE}=\"{token}\"; Path=/; HttpOnly; Secure;"
             )) {
@@ -728,168 +747,109 @@ async fn sdk(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> R
             }
             r
         }
-        "Logout" => {
+        Method::Logout => {
             if let Some(token) = session_cookie(&headers)
                 && sim.inner.sessions.lock().remove(&token).is_some()
             {
                 sim.inner.stats.logouts.fetch_add(1, Ordering::Relaxed);
-                return xml_response(
-                    StatusCode::OK,
-                    envelope("<LogoutResponse xmlns=\"urn:vim25\"></LogoutResponse>"),
-                );
+                return ok(Logout.encode_response());
             }
             not_authenticated(&sim, ns)
         }
         _ if !sim.session_ok(&headers) => not_authenticated(&sim, ns),
-        "CurrentTime" => xml_response(
-            StatusCode::OK,
-            envelope(&format!(
-                "<CurrentTimeResponse xmlns=\"urn:vim25\"><returnval>{}</returnval></CurrentTimeResponse>",
-                format_xsd_datetime(sim.now())
-            )),
-        ),
-        "CreateContainerView" => xml_response(
-            StatusCode::OK,
-            envelope(&format!(
-                "<CreateContainerViewResponse xmlns=\"urn:vim25\"><returnval type=\"ContainerView\">session[{}]</returnval></CreateContainerViewResponse>",
-                sim.new_token()
-            )),
-        ),
-        "DestroyView" => xml_response(
-            StatusCode::OK,
-            envelope("<DestroyViewResponse xmlns=\"urn:vim25\"></DestroyViewResponse>"),
-        ),
-        "RetrievePropertiesEx" | "RetrieveProperties" => {
-            xml_response(StatusCode::OK, envelope(&retrieve_properties(&sim, &req)))
-        }
-        other => fault(
-            ns,
-            "MethodNotFound",
-            &format!("method {other} is not implemented by the simulator"),
-        ),
+        Method::CurrentTime => ok(CurrentTime.encode_response(sim.now())),
+        Method::CreateContainerView => ok(CreateContainerView::encode_response(&format!(
+            "session[{}]",
+            sim.new_token()
+        ))),
+        Method::DestroyView => ok(DestroyView::encode_response()),
+        Method::RetrieveProperties => match req.retrieve_properties() {
+            Ok(q) => ok(retrieve_properties(&sim, &q).encode(q.extended)),
+            Err(e) => fault(ns, FaultKind::InvalidRequest, &e.to_string()),
+        },
+        _ => method_not_found(ns, &req),
     }
 }
 
-fn service_content() -> String {
-    "<RetrieveServiceContentResponse xmlns=\"urn:vim25\"><returnval>\
-<rootFolder type=\"Folder\">group-d1</rootFolder>\
-<propertyCollector type=\"PropertyCollector\">propertyCollector</propertyCollector>\
-<viewManager type=\"ViewManager\">ViewManager</viewManager>\
-<about><name>VMware vCenter Server</name><fullName>VMware vCenter Server 8.0.2 build-22385739 (vsanobs simulator)</fullName><vendor>VMware, Inc.</vendor><version>8.0.2</version><build>22385739</build><osType>linux-x64</osType><productLineId>vpx</productLineId><apiType>VirtualCenter</apiType><apiVersion>8.0.2.0</apiVersion><instanceUuid>6f1d4d4a-0000-4000-8000-00000000c0de</instanceUuid></about>\
-<sessionManager type=\"SessionManager\">SessionManager</sessionManager>\
-</returnval></RetrieveServiceContentResponse>"
-        .to_owned()
+fn service_content() -> ServiceContent {
+    ServiceContent {
+        root_folder: "group-d1".into(),
+        property_collector: "propertyCollector".into(),
+        view_manager: "ViewManager".into(),
+        session_manager: "SessionManager".into(),
+        about: About {
+            name: "VMware vCenter Server".into(),
+            full_name: "VMware vCenter Server 8.0.2 build-22385739 (vsanobs simulator)".into(),
+            vendor: "VMware, Inc.".into(),
+            version: "8.0.2".into(),
+            build: "22385739".into(),
+            os_type: "linux-x64".into(),
+            product_line_id: "vpx".into(),
+            api_type: "VirtualCenter".into(),
+            api_version: "8.0.2.0".into(),
+            instance_uuid: "6f1d4d4a-0000-4000-8000-00000000c0de".into(),
+        },
+    }
 }
 
-fn prop(out: &mut String, name: &str, xsi_type: &str, inner: &str) {
-    let _ = write!(
-        out,
-        "<propSet><name>{name}</name><val xsi:type=\"{xsi_type}\">{inner}</val></propSet>"
-    );
-}
-
-fn retrieve_properties(sim: &Simulator, req: &Element) -> String {
-    let mut types: Vec<(String, Vec<String>)> = Vec::new();
-    for spec in req.children_named("specSet") {
-        for ps in spec.children_named("propSet") {
-            let ty = ps.child_text("type").unwrap_or("").to_owned();
-            let paths = ps
-                .children_named("pathSet")
-                .map(|p| p.text.clone())
-                .collect();
-            types.push((ty, paths));
-        }
-    }
-    let resp = if req.name == "RetrievePropertiesEx" {
-        "RetrievePropertiesExResponse"
-    } else {
-        "RetrievePropertiesResponse"
-    };
-    let mut out = format!("<{resp} xmlns=\"urn:vim25\">");
-    if req.name == "RetrievePropertiesEx" {
-        out.push_str("<returnval>");
-    }
-    let want = |paths: &[String], p: &str| paths.is_empty() || paths.iter().any(|x| x == p);
-    for (ty, paths) in &types {
+/// The objects of every cluster of the types asked for, with the properties asked for.
+fn retrieve_properties(sim: &Simulator, q: &RetrieveProperties) -> RetrieveResult {
+    let mut objects = Vec::new();
+    for spec in &q.specs {
+        let want = |p: &str| spec.wants(p).then_some(());
         for c in sim.clusters() {
-            match ty.as_str() {
-                "ClusterComputeResource" => {
-                    let _ = write!(
-                        out,
-                        "<objects><obj type=\"ClusterComputeResource\">{}</obj>",
-                        c.moref
-                    );
-                    if want(paths, "name") {
-                        prop(&mut out, "name", "xsd:string", &escape(&c.name));
-                    }
-                    if want(paths, "configurationEx") {
-                        prop(
-                            &mut out,
-                            "configurationEx",
-                            "ClusterConfigInfoEx",
-                            &format!(
-                                "<vsanConfigInfo><enabled>true</enabled><defaultConfig><uuid>{}</uuid><autoClaimStorage>false</autoClaimStorage></defaultConfig></vsanConfigInfo>",
-                                c.uuid
-                            ),
-                        );
-                    }
-                    out.push_str("</objects>");
-                }
+            match spec.kind.as_str() {
+                "ClusterComputeResource" => objects.push(InventoryObject::Cluster(ClusterObject {
+                    moref: c.moref.clone(),
+                    name: want("name").map(|()| c.name.clone()),
+                    vsan: want("configurationEx").map(|()| ClusterVsanConfig {
+                        enabled: true,
+                        uuid: Some(c.uuid.clone()),
+                    }),
+                })),
                 "HostSystem" => {
                     for h in &c.hosts {
-                        let _ = write!(out, "<objects><obj type=\"HostSystem\">{}</obj>", h.moref);
-                        if want(paths, "name") {
-                            prop(&mut out, "name", "xsd:string", &escape(&h.name));
-                        }
-                        if want(paths, "parent") {
-                            prop(&mut out, "parent", "ManagedObjectReference", &c.moref);
-                        }
-                        if want(paths, "config.vsanHostConfig") {
-                            let mut inner = format!(
-                                "<enabled>true</enabled><hostSystem type=\"HostSystem\">{}</hostSystem><clusterInfo><uuid>{}</uuid><nodeUuid>{}</nodeUuid></clusterInfo><storageInfo><autoClaimStorage>false</autoClaimStorage>",
-                                h.moref, c.uuid, h.node_uuid
-                            );
-                            for (i, (cache, caps)) in h.disk_groups.iter().enumerate() {
-                                let _ = write!(
-                                    inner,
-                                    "<diskMapping><ssd><canonicalName>naa.5000c5{:010x}</canonicalName><ssd>true</ssd><vsanDiskInfo><vsanUuid>{cache}</vsanUuid></vsanDiskInfo></ssd>",
-                                    i
-                                );
-                                for (k, cap) in caps.iter().enumerate() {
-                                    let _ = write!(
-                                        inner,
-                                        "<nonSsd><canonicalName>naa.5000c6{:06x}{:04x}</canonicalName><ssd>false</ssd><vsanDiskInfo><vsanUuid>{cap}</vsanUuid></vsanDiskInfo></nonSsd>",
-                                        i, k
-                                    );
-                                }
-                                inner.push_str("</diskMapping>");
-                            }
-                            inner.push_str("</storageInfo>");
-                            prop(
-                                &mut out,
-                                "config.vsanHostConfig",
-                                "VsanHostConfigInfo",
-                                &inner,
-                            );
-                        }
-                        out.push_str("</objects>");
+                        let disk_mappings = h
+                            .disk_groups
+                            .iter()
+                            .enumerate()
+                            .map(|(i, (cache, caps))| DiskMapping {
+                                cache: VsanDisk {
+                                    canonical_name: format!("naa.5000c5{i:010x}"),
+                                    vsan_uuid: Some(cache.clone()),
+                                },
+                                capacity: caps
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(k, cap)| VsanDisk {
+                                        canonical_name: format!("naa.5000c6{i:06x}{k:04x}"),
+                                        vsan_uuid: Some(cap.clone()),
+                                    })
+                                    .collect(),
+                            })
+                            .collect();
+                        objects.push(InventoryObject::Host(HostObject {
+                            moref: h.moref.clone(),
+                            name: want("name").map(|()| h.name.clone()),
+                            parent: want("parent").map(|()| c.moref.clone()),
+                            vsan: want("config.vsanHostConfig").map(|()| HostVsanConfig {
+                                enabled: true,
+                                cluster_uuid: Some(c.uuid.clone()),
+                                node_uuid: Some(h.node_uuid.clone()),
+                                disk_mappings,
+                            }),
+                        }));
                     }
                 }
                 "VirtualMachine" => {
                     for h in &c.hosts {
                         for (moref, name, iu) in &h.vms {
-                            let _ =
-                                write!(out, "<objects><obj type=\"VirtualMachine\">{moref}</obj>");
-                            if want(paths, "name") {
-                                prop(&mut out, "name", "xsd:string", &escape(name));
-                            }
-                            if want(paths, "config.instanceUuid") {
-                                prop(&mut out, "config.instanceUuid", "xsd:string", iu);
-                            }
-                            if want(paths, "runtime.host") {
-                                prop(&mut out, "runtime.host", "ManagedObjectReference", &h.moref);
-                            }
-                            out.push_str("</objects>");
+                            objects.push(InventoryObject::Vm(VmObject {
+                                moref: moref.clone(),
+                                name: want("name").map(|()| name.clone()),
+                                instance_uuid: want("config.instanceUuid").map(|()| iu.clone()),
+                                host: want("runtime.host").map(|()| h.moref.clone()),
+                            }));
                         }
                     }
                 }
@@ -897,11 +857,7 @@ fn retrieve_properties(sim: &Simulator, req: &Element) -> String {
             }
         }
     }
-    if req.name == "RetrievePropertiesEx" {
-        out.push_str("</returnval>");
-    }
-    let _ = write!(out, "</{resp}>");
-    out
+    RetrieveResult { objects }
 }
 
 async fn vsan_health(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
@@ -909,53 +865,52 @@ async fn vsan_health(State(sim): State<Simulator>, headers: HeaderMap, body: Byt
         Ok(r) => r,
         Err(resp) => return *resp,
     };
-    let ns = "urn:vsan";
+    let ns = VSAN_NAMESPACE;
     if !sim.session_ok(&headers) {
         return not_authenticated(&sim, ns);
     }
-    match req.name.as_str() {
-        "VsanPerfQueryPerf" => query_perf(&sim, &req).await,
-        "VsanPerfGetSupportedEntityTypes" => {
-            xml_response(StatusCode::OK, envelope(&supported_entity_types(&sim)))
-        }
-        other => fault(
-            ns,
-            "MethodNotFound",
-            &format!("method {other} is not implemented by the simulator"),
-        ),
+    match req.method() {
+        Method::VsanPerfQueryPerf => query_perf(&sim, &req).await,
+        Method::VsanPerfGetSupportedEntityTypes => ok(supported_entity_types(&sim).encode()),
+        _ => method_not_found(ns, &req),
     }
 }
 
-fn supported_entity_types(sim: &Simulator) -> String {
-    let mut out = String::from("<VsanPerfGetSupportedEntityTypesResponse xmlns=\"urn:vsan\">");
-    for et in ENTITY_TYPES {
-        let _ = write!(
-            out,
-            "<returnval><name>{}</name><id>{}</id><description>{}</description>",
-            et.id,
-            et.id,
-            escape(et.description)
-        );
-        for label in sim.labels(et.id) {
-            let unit = match catalogue::lookup(et.id, label).map(|m| (m.conversion, m.metric.name))
-            {
-                Some((catalogue::Conversion::MicrosToSeconds, _)) => "time_ms",
-                Some((catalogue::Conversion::PercentToRatio, _)) => "percentage",
-                Some((catalogue::Conversion::PermilleToRatio, _)) => "permille",
-                Some((_, n)) if n.ends_with("bytes_per_second") => "rate_bytes",
-                Some((_, n)) if n.ends_with("_bytes") => "size_bytes",
-                _ => "number",
-            };
-            let _ = write!(
-                out,
-                "<graphs><id>{label}</id><unit>{unit}</unit><metrics><label>{label}</label><metricsCollectInterval>{}</metricsCollectInterval></metrics></graphs>",
-                sim.inner.cfg.interval_secs
-            );
-        }
-        out.push_str("</returnval>");
-    }
-    out.push_str("</VsanPerfGetSupportedEntityTypesResponse>");
-    out
+fn interval_u32(sim: &Simulator) -> u32 {
+    u32::try_from(sim.inner.cfg.interval_secs).unwrap_or(u32::MAX)
+}
+
+fn supported_entity_types(sim: &Simulator) -> SupportedEntityTypes {
+    let types = ENTITY_TYPES
+        .iter()
+        .map(|et| PerfEntityType {
+            name: et.id.to_owned(),
+            description: et.description.to_owned(),
+            graphs: sim
+                .labels(et.id)
+                .into_iter()
+                .map(|label| {
+                    let unit = match catalogue::lookup(et.id, label)
+                        .map(|m| (m.conversion, m.metric.name))
+                    {
+                        Some((catalogue::Conversion::MicrosToSeconds, _)) => "time_ms",
+                        Some((catalogue::Conversion::PercentToRatio, _)) => "percentage",
+                        Some((catalogue::Conversion::PermilleToRatio, _)) => "permille",
+                        Some((_, n)) if n.ends_with("bytes_per_second") => "rate_bytes",
+                        Some((_, n)) if n.ends_with("_bytes") => "size_bytes",
+                        _ => "number",
+                    };
+                    PerfGraph {
+                        id: label.to_owned(),
+                        unit: unit.to_owned(),
+                        label: label.to_owned(),
+                        interval: interval_u32(sim),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    SupportedEntityTypes { types }
 }
 
 struct Spec {
@@ -966,28 +921,24 @@ struct Spec {
     labels: Vec<String>,
 }
 
-fn parse_specs(req: &Element) -> Result<Vec<Spec>, Box<Response>> {
-    let ns = "urn:vsan";
+fn parse_specs(req: &IncomingRequest) -> Result<(Option<String>, Vec<Spec>), Box<Response>> {
+    let ns = VSAN_NAMESPACE;
+    let invalid = |msg: &str| rej(ns, FaultKind::InvalidArgument, msg);
+    let query = req.perf_query().map_err(|e| match e {
+        VsanError::Unexpected { reason } => invalid(&format!("Invalid Argument. {reason}.")),
+        e => invalid(&format!("Invalid Argument. {e}.")),
+    })?;
     let mut specs = Vec::new();
     let mut wildcards = 0;
-    for s in req.children_named("querySpecs") {
-        let id = s.child_text("entityRefId").unwrap_or("").trim();
-        let e = parse_entity_ref(id).map_err(|_| {
-            rej(
-                ns,
-                "InvalidArgument",
-                &format!("Invalid Argument. entityRefId {id} is malformed."),
-            )
-        })?;
+    for s in &query.specs {
+        let id = s.entity_ref_id.as_str();
+        let e = parse_entity_ref(id)
+            .map_err(|_| invalid(&format!("Invalid Argument. entityRefId {id} is malformed.")))?;
         if catalogue::entity_type(e.entity_type).is_none() {
-            return Err(rej(
-                ns,
-                "InvalidArgument",
-                &format!(
-                    "Invalid Argument. Unsupported entity type {}.",
-                    e.entity_type
-                ),
-            ));
+            return Err(invalid(&format!(
+                "Invalid Argument. Unsupported entity type {}.",
+                e.entity_type
+            )));
         }
         let rest = &id[e.entity_type.len() + 1..];
         let ids = if rest == "*" {
@@ -1000,82 +951,54 @@ fn parse_specs(req: &Element) -> Result<Vec<Spec>, Box<Response>> {
             }
             Some(list)
         };
-        let time = |n: &str| -> Result<i64, Box<Response>> {
-            let t = s.child_text(n).ok_or_else(|| {
-                rej(
-                    ns,
-                    "InvalidArgument",
-                    &format!("Invalid Argument. {n} must be set."),
-                )
-            })?;
-            parse_xsd_datetime(t).map_err(|_| {
-                rej(
-                    ns,
-                    "InvalidArgument",
-                    &format!("Invalid Argument. {n} is malformed."),
-                )
-            })
-        };
-        let (start, end) = (time("startTime")?, time("endTime")?);
+        let start = s
+            .start
+            .ok_or_else(|| invalid("Invalid Argument. startTime must be set."))?;
+        let end = s
+            .end
+            .ok_or_else(|| invalid("Invalid Argument. endTime must be set."))?;
         if end < start || end - start > 86_400 {
-            return Err(rej(
-                ns,
-                "InvalidArgument",
+            return Err(invalid(
                 "Invalid Argument. The time range must be under 24 hours.",
             ));
         }
-        let labels = s
-            .children_named("labels")
-            .map(|l| l.text.trim().to_owned())
-            .collect();
         specs.push(Spec {
             entity_type: e.entity_type.to_owned(),
             ids,
             start,
             end,
-            labels,
+            labels: s.labels.clone(),
         });
     }
     if specs.is_empty() {
-        return Err(rej(
-            ns,
-            "InvalidArgument",
-            "Invalid Argument. querySpecs must not be empty.",
-        ));
+        return Err(invalid("Invalid Argument. querySpecs must not be empty."));
     }
     if wildcards > 1 || (wildcards == 1 && specs.len() > 1) {
-        return Err(rej(
-            ns,
-            "InvalidArgument",
+        return Err(invalid(
             "Invalid Argument. Only one wildcard query allowed in query specs.",
         ));
     }
     if specs.len() > 100 {
-        return Err(rej(
-            ns,
-            "InvalidArgument",
+        return Err(invalid(
             "Invalid Argument. At most 100 query specs are allowed.",
         ));
     }
-    Ok(specs)
+    Ok((query.cluster, specs))
 }
 
-async fn query_perf(sim: &Simulator, req: &Element) -> Response {
+async fn query_perf(sim: &Simulator, req: &IncomingRequest) -> Response {
     sim.inner.stats.perf_queries.fetch_add(1, Ordering::Relaxed);
-    let ns = "urn:vsan";
-    let specs = match parse_specs(req) {
+    let ns = VSAN_NAMESPACE;
+    let (cluster, specs) = match parse_specs(req) {
         Ok(s) => s,
         Err(r) => return *r,
     };
-    let cluster = match req
-        .child_text("cluster")
-        .and_then(|c| sim.cluster(c.trim()))
-    {
+    let cluster = match cluster.as_deref().and_then(|c| sim.cluster(c)) {
         Some(c) => c.clone(),
         None => {
             return fault(
                 ns,
-                "NotFound",
+                FaultKind::NotFound,
                 "The object or item referred to could not be found.",
             );
         }
@@ -1101,14 +1024,15 @@ async fn query_perf(sim: &Simulator, req: &Element) -> Response {
         Some(Fault::NotFound) => {
             return fault(
                 ns,
-                "NotFound",
+                FaultKind::NotFound,
                 "The object or item referred to could not be found.",
             );
         }
         Some(Fault::ExpiredSession) => return not_authenticated(sim, ns),
         _ => {}
     }
-    let mut out = String::from("<VsanPerfQueryPerfResponse xmlns=\"urn:vsan\">");
+    let mut answer = QueryPerfResponseWriter::new();
+    let mut entity = EntityMetricCsv::default();
     for spec in &specs {
         let all = sim.entities(&cluster, &spec.entity_type);
         let chosen: Vec<&String> = match &spec.ids {
@@ -1117,46 +1041,41 @@ async fn query_perf(sim: &Simulator, req: &Element) -> Response {
         };
         let buckets = sim.buckets(spec.start, spec.end);
         let sample_info: Vec<String> = buckets.iter().map(|t| format_timestamp(*t)).collect();
-        let sample_info = sample_info.join(",");
+        entity.sample_info = sample_info.join(",");
         let labels: Vec<&str> = sim
             .labels(&spec.entity_type)
             .into_iter()
             .filter(|l| spec.labels.is_empty() || spec.labels.iter().any(|x| x == l))
             .collect();
         for e in chosen {
-            let _ = write!(
-                out,
-                "<returnval xsi:type=\"VsanPerfEntityMetricCSV\"><entityRefId>{}:{}</entityRefId><sampleInfo>{sample_info}</sampleInfo>",
-                spec.entity_type,
-                escape(e)
-            );
+            entity.entity_ref_id = format!("{}:{e}", spec.entity_type);
+            entity.series.clear();
             for label in &labels {
-                let _ = write!(
-                    out,
-                    "<value xsi:type=\"VsanPerfMetricSeriesCSV\"><metricId xsi:type=\"VsanPerfMetricId\"><label>{label}</label><metricsCollectInterval>{}</metricsCollectInterval></metricId><values>",
-                    sim.inner.cfg.interval_secs
-                );
+                let mut values = String::new();
                 for (i, t) in buckets.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        values.push(',');
                     }
                     let last = i + 1 == buckets.len();
                     match &fault_now {
                         Some(Fault::EmptyValues) if last => {}
-                        Some(Fault::NegativeValues) if last => out.push_str("-1"),
+                        Some(Fault::NegativeValues) if last => values.push_str("-1"),
                         _ => {
                             let v = sim.raw_value(&spec.entity_type, e, label, *t);
-                            let _ = write!(out, "{v}");
+                            let _ = write!(values, "{v}");
                         }
                     }
                 }
-                out.push_str("</values></value>");
+                entity.series.push(MetricSeriesCsv {
+                    label: (*label).to_owned(),
+                    interval: Some(interval_u32(sim)),
+                    values,
+                });
             }
-            out.push_str("</returnval>");
+            answer.push(&entity);
         }
     }
-    out.push_str("</VsanPerfQueryPerfResponse>");
-    let body = envelope(&out);
+    let body = answer.finish();
     match &fault_now {
         Some(Fault::Truncated) => {
             let mut cut = body.len() / 2;

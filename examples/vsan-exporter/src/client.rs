@@ -1,6 +1,7 @@
 //! A vCenter SOAP client for what the exporter needs: `SessionManager.Login` on `/sdk` (the
 //! `vmware_soap_session` cookie), the inventory that names clusters, hosts, disks and VMs,
-//! and `VsanPerfQueryPerf` on `/vsanHealth`.
+//! and `VsanPerfQueryPerf` on `/vsanHealth`. Requests and answers are the typed calls of
+//! `vsanobs_core::vsan::protocol` (feature `vsan`), the same the simulator serves with.
 //!
 //! Session discipline: one login; when a call finds the session expired, exactly one
 //! re-login runs and every request in flight waits for it and retries once; keep-alive
@@ -36,18 +37,24 @@
 //! ```
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
 use vsanobs_core::vsan::VsanError;
-use vsanobs_core::vsan::csv::{format_xsd_datetime, parse_xsd_datetime};
-use vsanobs_core::vsan::soap::{
-    EntityMetricCsv, FaultKind, SESSION_COOKIE, parse_body, parse_query_perf_response,
+use vsanobs_core::vsan::protocol::inventory::{
+    CreateContainerView, DestroyView, InventoryObject, PropertySpec, RetrieveProperties,
+    RetrieveResult,
 };
-use vsanobs_core::vsan::xml::{Element, escape};
+use vsanobs_core::vsan::protocol::perf::{PerfQuery, PerfQuerySpec};
+use vsanobs_core::vsan::protocol::session::{
+    CurrentTime, Login, Logout, RetrieveServiceContent, ServiceContent, UserSession,
+};
+use vsanobs_core::vsan::protocol::{
+    Fault, SDK_PATH, SESSION_COOKIE, VIM25_SOAP_ACTION, VSAN_HEALTH_PATH, VSAN_SOAP_ACTION,
+};
+use vsanobs_core::vsan::soap::{EntityMetricCsv, FaultKind, parse_query_perf_response};
 
 use crate::secret::{Credentials, Secret};
 
@@ -247,12 +254,6 @@ impl std::fmt::Debug for VcenterClient {
     }
 }
 
-fn envelope(body: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
-    )
-}
-
 impl VcenterClient {
     /// Builds the client (no network traffic yet).
     ///
@@ -304,7 +305,7 @@ impl VcenterClient {
         &self,
         path: &str,
         action: &str,
-        body: &str,
+        envelope: String,
         token: Option<&Secret>,
     ) -> Result<String, ClientError> {
         let mut req = self
@@ -312,7 +313,7 @@ impl VcenterClient {
             .post(format!("{}{path}", self.base))
             .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
             .header("SOAPAction", action)
-            .body(envelope(body));
+            .body(envelope);
         if let Some(t) = token {
             req = req.header(
                 reqwest::header::COOKIE,
@@ -325,9 +326,9 @@ impl VcenterClient {
         let text = resp.text().await.map_err(ClientError::Http)?;
         match status {
             200 => Ok(text),
-            500 => match parse_body(&text) {
-                Err(e @ VsanError::Fault { .. }) => Err(ClientError::Soap(e)),
-                _ => Err(ClientError::Status { status }),
+            500 => match Fault::decode(&text) {
+                Some(f) => Err(ClientError::Soap(f.into())),
+                None => Err(ClientError::Status { status }),
             },
             _ => {
                 let _ = headers;
@@ -337,17 +338,17 @@ impl VcenterClient {
     }
 
     async fn login_now(&self) -> Result<(), ClientError> {
-        let body = format!(
-            "<Login xmlns=\"urn:vim25\"><_this type=\"SessionManager\">SessionManager</_this><userName>{}</userName><password>{}</password></Login>",
-            escape(&self.credentials.user),
-            escape(self.credentials.password.expose())
-        );
+        let body = Login::new(
+            self.credentials.user.as_str(),
+            self.credentials.password.expose(),
+        )
+        .encode();
         let resp = self
             .http
-            .post(format!("{}/sdk", self.base))
+            .post(format!("{}{SDK_PATH}", self.base))
             .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
-            .header("SOAPAction", "urn:vim25/8.0.2.0")
-            .body(envelope(&body))
+            .header("SOAPAction", VIM25_SOAP_ACTION)
+            .body(body)
             .send()
             .await
             .map_err(ClientError::transport)?;
@@ -364,12 +365,12 @@ impl VcenterClient {
             });
         let text = resp.text().await.map_err(ClientError::Http)?;
         if status != 200 {
-            return Err(match parse_body(&text) {
-                Err(e @ VsanError::Fault { .. }) => ClientError::Soap(e),
-                _ => ClientError::Status { status },
+            return Err(match Fault::decode(&text) {
+                Some(f) => ClientError::Soap(f.into()),
+                None => ClientError::Status { status },
             });
         }
-        parse_body(&text).map_err(ClientError::Soap)?;
+        UserSession::decode(&text).map_err(ClientError::Soap)?;
         let token = cookie.ok_or(ClientError::NoSessionCookie)?;
         let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         *self.session.write() = Some(Session { generation, token });
@@ -417,7 +418,7 @@ impl VcenterClient {
                     self.current().ok_or(ClientError::NoSessionCookie)?
                 }
             };
-            match self.post(path, action, body, Some(&token)).await {
+            match self.post(path, action, body.to_owned(), Some(&token)).await {
                 Err(e) if attempt == 0 && e.is_not_authenticated() => {
                     tracing::info!(url = %self.base, "vCenter session expired; logging in again");
                     self.relogin(generation).await?;
@@ -434,15 +435,9 @@ impl VcenterClient {
     /// Transport, status or SOAP errors.
     pub async fn current_time(&self) -> Result<i64, ClientError> {
         let text = self
-            .call("/sdk", "urn:vim25/8.0.2.0", "<CurrentTime xmlns=\"urn:vim25\"><_this type=\"ServiceInstance\">ServiceInstance</_this></CurrentTime>")
+            .call(SDK_PATH, VIM25_SOAP_ACTION, &CurrentTime.encode())
             .await?;
-        let body = parse_body(&text).map_err(ClientError::Soap)?;
-        let t = body
-            .child_text("returnval")
-            .ok_or(ClientError::Soap(VsanError::Unexpected {
-                reason: "CurrentTime without returnval",
-            }))?;
-        parse_xsd_datetime(t).map_err(ClientError::Soap)
+        CurrentTime::decode_response(&text).map_err(ClientError::Soap)
     }
 
     /// Clusters (with vSAN UUIDs), their hosts (node UUIDs, disks) and VMs.
@@ -451,65 +446,49 @@ impl VcenterClient {
     /// Transport, status or SOAP errors.
     pub async fn inventory(&self) -> Result<Vec<ClusterInv>, ClientError> {
         let sc = self
-            .post("/sdk", "urn:vim25/8.0.2.0", "<RetrieveServiceContent xmlns=\"urn:vim25\"><_this type=\"ServiceInstance\">ServiceInstance</_this></RetrieveServiceContent>", None)
-            .await?;
-        let sc = parse_body(&sc).map_err(ClientError::Soap)?;
-        let rv = sc
-            .child("returnval")
-            .ok_or(ClientError::Soap(VsanError::Unexpected {
-                reason: "service content without returnval",
-            }))?;
-        let root = rv.child_text("rootFolder").unwrap_or("group-d1").to_owned();
-        let pc = rv
-            .child_text("propertyCollector")
-            .unwrap_or("propertyCollector")
-            .to_owned();
-        let vm_mgr = rv
-            .child_text("viewManager")
-            .unwrap_or("ViewManager")
-            .to_owned();
-        let view_text = self
-            .call(
-                "/sdk",
-                "urn:vim25/8.0.2.0",
-                &format!(
-                    "<CreateContainerView xmlns=\"urn:vim25\"><_this type=\"ViewManager\">{}</_this><container type=\"Folder\">{}</container><type>ClusterComputeResource</type><type>HostSystem</type><type>VirtualMachine</type><recursive>true</recursive></CreateContainerView>",
-                    escape(&vm_mgr),
-                    escape(&root)
-                ),
+            .post(
+                SDK_PATH,
+                VIM25_SOAP_ACTION,
+                RetrieveServiceContent.encode(),
+                None,
             )
             .await?;
-        let view = parse_body(&view_text).map_err(ClientError::Soap)?;
-        let view = view.child_text("returnval").unwrap_or("").to_owned();
-        let mut spec = String::new();
-        for (ty, paths) in [
-            ("ClusterComputeResource", &["name", "configurationEx"][..]),
-            (
-                "HostSystem",
-                &["name", "parent", "config.vsanHostConfig"][..],
-            ),
-            (
-                "VirtualMachine",
-                &["name", "config.instanceUuid", "runtime.host"][..],
-            ),
-        ] {
-            let _ = write!(spec, "<propSet><type>{ty}</type>");
-            for p in paths {
-                let _ = write!(spec, "<pathSet>{p}</pathSet>");
-            }
-            spec.push_str("</propSet>");
-        }
-        let body = format!(
-            "<RetrievePropertiesEx xmlns=\"urn:vim25\"><_this type=\"PropertyCollector\">{}</_this><specSet>{spec}<objectSet><obj type=\"ContainerView\">{}</obj><skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>traverseEntities</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet><options></options></RetrievePropertiesEx>",
-            escape(&pc),
-            escape(&view)
-        );
-        let text = self.call("/sdk", "urn:vim25/8.0.2.0", &body).await?;
+        let sc = ServiceContent::decode(&sc).map_err(ClientError::Soap)?;
+        let view = CreateContainerView {
+            view_manager: sc.view_manager,
+            container: sc.root_folder,
+            types: vec![
+                "ClusterComputeResource".into(),
+                "HostSystem".into(),
+                "VirtualMachine".into(),
+            ],
+            recursive: true,
+        };
+        let view_text = self
+            .call(SDK_PATH, VIM25_SOAP_ACTION, &view.encode())
+            .await?;
+        let view = CreateContainerView::decode_response(&view_text).map_err(ClientError::Soap)?;
+        let query = RetrieveProperties {
+            collector: sc.property_collector,
+            view: view.clone(),
+            specs: vec![
+                PropertySpec::new("ClusterComputeResource", &["name", "configurationEx"]),
+                PropertySpec::new("HostSystem", &["name", "parent", "config.vsanHostConfig"]),
+                PropertySpec::new(
+                    "VirtualMachine",
+                    &["name", "config.instanceUuid", "runtime.host"],
+                ),
+            ],
+            extended: true,
+        };
+        let text = self
+            .call(SDK_PATH, VIM25_SOAP_ACTION, &query.encode())
+            .await?;
         let _ = self
-            .call("/sdk", "urn:vim25/8.0.2.0", &format!("<DestroyView xmlns=\"urn:vim25\"><_this type=\"ContainerView\">{}</_this></DestroyView>", escape(&view)))
+            .call(SDK_PATH, VIM25_SOAP_ACTION, &DestroyView { view }.encode())
             .await;
-        let resp = parse_body(&text).map_err(ClientError::Soap)?;
-        Ok(build_inventory(&resp))
+        let resp = RetrieveResult::decode(&text).map_err(ClientError::Soap)?;
+        Ok(build_inventory(resp))
     }
 
     /// `VsanPerfQueryPerf` with one wildcard spec for `entity_type` over `(start, end]`.
@@ -547,14 +526,13 @@ impl VcenterClient {
         end: i64,
         parse: impl FnOnce(&str) -> Result<T, VsanError>,
     ) -> Result<T, ClientError> {
-        let body = format!(
-            "<VsanPerfQueryPerf xmlns=\"urn:vsan\"><_this type=\"VsanPerformanceManager\">vsan-performance-manager</_this><querySpecs><entityRefId>{}:*</entityRefId><startTime>{}</startTime><endTime>{}</endTime></querySpecs><cluster type=\"ClusterComputeResource\">{}</cluster></VsanPerfQueryPerf>",
-            escape(entity_type),
-            format_xsd_datetime(start),
-            format_xsd_datetime(end),
-            escape(cluster_moref)
-        );
-        let text = self.call("/vsanHealth", "urn:vsan/", &body).await?;
+        let query = PerfQuery {
+            cluster: Some(cluster_moref.to_owned()),
+            specs: vec![PerfQuerySpec::wildcard(entity_type, start, end)],
+        };
+        let text = self
+            .call(VSAN_HEALTH_PATH, VSAN_SOAP_ACTION, &query.encode())
+            .await?;
         parse(&text).map_err(ClientError::Soap)
     }
 
@@ -564,7 +542,7 @@ impl VcenterClient {
             return;
         };
         let res = self
-            .post("/sdk", "urn:vim25/8.0.2.0", "<Logout xmlns=\"urn:vim25\"><_this type=\"SessionManager\">SessionManager</_this></Logout>", Some(&token))
+            .post(SDK_PATH, VIM25_SOAP_ACTION, Logout.encode(), Some(&token))
             .await;
         *self.session.write() = None;
         match res {
@@ -574,76 +552,52 @@ impl VcenterClient {
     }
 }
 
-fn prop<'a>(obj: &'a Element, name: &str) -> Option<&'a Element> {
-    obj.children_named("propSet")
-        .find(|p| p.child_text("name") == Some(name))
-        .and_then(|p| p.child("val"))
-}
-
-fn build_inventory(resp: &Element) -> Vec<ClusterInv> {
-    let root = resp.child("returnval").unwrap_or(resp);
+/// Clusters with their hosts and VMs, from the objects of one `RetrievePropertiesEx`.
+fn build_inventory(resp: RetrieveResult) -> Vec<ClusterInv> {
     let mut clusters: Vec<ClusterInv> = Vec::new();
     let mut hosts: Vec<(String, HostInv)> = Vec::new();
     let mut vms: Vec<(String, VmInv)> = Vec::new();
-    for o in root.children_named("objects") {
-        let Some(obj) = o.child("obj") else { continue };
-        let moref = obj.text.trim().to_owned();
-        let name = prop(o, "name")
-            .map(|v| v.text.clone())
-            .unwrap_or_else(|| moref.clone());
-        match obj.attr("type") {
-            Some("ClusterComputeResource") => {
-                let uuid = prop(o, "configurationEx")
-                    .and_then(|c| c.path(&["vsanConfigInfo", "defaultConfig", "uuid"]))
-                    .map(|u| u.text.trim().to_owned());
-                clusters.push(ClusterInv {
-                    moref,
-                    name,
-                    uuid,
-                    ..ClusterInv::default()
-                });
-            }
-            Some("HostSystem") => {
-                let parent = prop(o, "parent")
-                    .map(|p| p.text.trim().to_owned())
-                    .unwrap_or_default();
-                let cfg = prop(o, "config.vsanHostConfig");
-                let node_uuid = cfg
-                    .and_then(|c| c.path(&["clusterInfo", "nodeUuid"]))
-                    .map(|u| u.text.trim().to_owned());
+    for o in resp.objects {
+        match o {
+            InventoryObject::Cluster(c) => clusters.push(ClusterInv {
+                name: c.name.unwrap_or_else(|| c.moref.clone()),
+                uuid: c.vsan.and_then(|v| v.uuid),
+                moref: c.moref,
+                ..ClusterInv::default()
+            }),
+            InventoryObject::Host(h) => {
+                let mut node_uuid = None;
                 let mut disks = Vec::new();
-                if let Some(storage) = cfg.and_then(|c| c.child("storageInfo")) {
-                    for dm in storage.children_named("diskMapping") {
-                        if let Some(u) = dm.path(&["ssd", "vsanDiskInfo", "vsanUuid"]) {
-                            disks.push((u.text.trim().to_owned(), true));
+                if let Some(v) = h.vsan {
+                    node_uuid = v.node_uuid;
+                    for dm in v.disk_mappings {
+                        if let Some(u) = dm.cache.vsan_uuid {
+                            disks.push((u, true));
                         }
-                        for n in dm.children_named("nonSsd") {
-                            if let Some(u) = n.path(&["vsanDiskInfo", "vsanUuid"]) {
-                                disks.push((u.text.trim().to_owned(), false));
-                            }
-                        }
+                        disks.extend(
+                            dm.capacity
+                                .into_iter()
+                                .filter_map(|d| Some((d.vsan_uuid?, false))),
+                        );
                     }
                 }
                 hosts.push((
-                    parent,
+                    h.parent.unwrap_or_default(),
                     HostInv {
-                        moref,
-                        name,
+                        name: h.name.unwrap_or_else(|| h.moref.clone()),
+                        moref: h.moref,
                         node_uuid,
                         disks,
                     },
                 ));
             }
-            Some("VirtualMachine") => {
-                let host = prop(o, "runtime.host")
-                    .map(|p| p.text.trim().to_owned())
-                    .unwrap_or_default();
-                if let Some(iu) = prop(o, "config.instanceUuid") {
+            InventoryObject::Vm(v) => {
+                if let Some(instance_uuid) = v.instance_uuid {
                     vms.push((
-                        host,
+                        v.host.unwrap_or_default(),
                         VmInv {
-                            name,
-                            instance_uuid: iu.text.trim().to_owned(),
+                            name: v.name.unwrap_or_else(|| v.moref.clone()),
+                            instance_uuid,
                         },
                     ));
                 }

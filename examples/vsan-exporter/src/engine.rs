@@ -301,20 +301,34 @@ impl Engine {
         self.shared.cycles.load(Ordering::Acquire)
     }
 
-    /// The collector serving the latest results (every family), named `vsan`.
+    /// One collector serving the latest results (every family), named `vsan`: for a
+    /// registry that wants the exporter as one unit. The binary registers
+    /// [`collectors`](Self::collectors) instead.
     pub fn collector(&self) -> VsanCollector {
-        VsanCollector::new(self.shared.clone(), 0, 1)
+        VsanCollector::new(self.shared.clone(), Part::All)
     }
 
-    /// `count` collectors (at least 1) that together serve the same families as
-    /// [`collector`](Self::collector), each family in exactly one of them (by a stable hash of
-    /// its name), named `vsan_0`, `vsan_1`, ...; with `count == 1`, the single `vsan`
-    /// collector. Register all of them: the registry encodes one collector's families before
-    /// it runs the next, so a scrape holds only one share of the owned samples at a time.
-    pub fn collectors(&self, count: usize) -> Vec<VsanCollector> {
-        let count = count.max(1) as u64;
-        (0..count)
-            .map(|i| VsanCollector::new(self.shared.clone(), i, count))
+    /// The collectors that together serve the same families as
+    /// [`collector`](Self::collector), each family in exactly one of them, named after what
+    /// they serve (the `collector` label of `vsanobs_scrape_collector_success`):
+    ///
+    /// - one per catalogue family, named after the family
+    ///   (`vsan_capacity_disk_device_io_latency_seconds`);
+    /// - one per entity type for the families of metric labels the catalogue does not know,
+    ///   named `<entity type prefix>_unknown_labels` (`vsan_host_domclient_unknown_labels`);
+    /// - `vsan_exporter` for the exporter's self-metrics (`vsan_exporter_*`).
+    ///
+    /// A registry encodes one collector's families before it runs the next, so a scrape
+    /// holds one family's samples at a time, not the whole exporter's. (Collectors per
+    /// vCenter or per cluster cannot do this: every cluster exports the same families, and
+    /// a registry takes each family from one collector only.)
+    pub fn collectors(&self) -> Vec<VsanCollector> {
+        let families = catalogue::METRICS.iter().map(Part::Family);
+        let unknown = (0..ENTITY_TYPES.len()).map(Part::UnknownLabels);
+        families
+            .chain(unknown)
+            .chain([Part::SelfMetrics])
+            .map(|part| VsanCollector::new(self.shared.clone(), part))
             .collect()
     }
 
@@ -696,33 +710,46 @@ impl Emit<'_, '_> {
 
 /// Serves the engine's latest results; never touches the network.
 ///
-/// [`Engine::collector`] gives one collector for every family;
-/// [`Engine::collectors`] splits the families between several collectors by a stable hash
-/// of their name, so each builds only its share of a scrape, and the registry encodes and
-/// frees one share before it runs the next: the transient memory of a scrape is the largest
-/// share, not the whole exporter.
+/// [`Engine::collector`] gives one collector for every family; [`Engine::collectors`] one
+/// per family (and one for unknown labels per entity type, one for self-metrics), so each
+/// builds only its family of a scrape, and the registry encodes and frees it before it runs
+/// the next: the transient memory of a scrape is the largest family, not the whole exporter.
 pub struct VsanCollector {
     shared: Arc<Shared>,
     name: String,
-    /// `(index, count)`: this collector serves the families whose name hashes to `index`.
-    shard: (u64, u64),
+    part: Part,
+}
+
+/// What one collector serves.
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    /// Everything (`vsan`).
+    All,
+    /// One catalogue family.
+    Family(&'static MetricDesc),
+    /// The families of unknown labels of one entity type (index into [`ENTITY_TYPES`]).
+    UnknownLabels(usize),
+    /// The exporter's self-metrics.
+    SelfMetrics,
+}
+
+impl Part {
+    fn name(self) -> String {
+        match self {
+            Part::All => "vsan".to_owned(),
+            Part::Family(desc) => desc.name.to_owned(),
+            Part::UnknownLabels(et) => format!("{}_unknown_labels", ENTITY_TYPES[et].prefix),
+            Part::SelfMetrics => "vsan_exporter".to_owned(),
+        }
+    }
 }
 
 impl std::fmt::Debug for VsanCollector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VsanCollector")
             .field("name", &self.name)
-            .field("shard", &self.shard)
             .finish_non_exhaustive()
     }
-}
-
-/// FNV-1a of a family name: stable across runs and platforms, so a family always lands in
-/// the same collector.
-fn name_hash(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Emits one cluster's samples of a self-metric family: the cluster, its `vcenter` and
@@ -751,23 +778,12 @@ impl Lazy<'_> {
 }
 
 impl VsanCollector {
-    fn new(shared: Arc<Shared>, index: u64, count: u64) -> VsanCollector {
-        let name = if count == 1 {
-            "vsan".to_owned()
-        } else {
-            format!("vsan_{index}")
-        };
+    fn new(shared: Arc<Shared>, part: Part) -> VsanCollector {
         VsanCollector {
             shared,
-            name,
-            shard: (index, count),
+            name: part.name(),
+            part,
         }
-    }
-
-    /// Whether this collector serves family `name`.
-    fn serves(&self, name: &str) -> bool {
-        let (index, count) = self.shard;
-        count <= 1 || name_hash(name) % count == index
     }
 
     fn slots(&self) -> Vec<Arc<ClusterSlot>> {
@@ -778,57 +794,40 @@ impl VsanCollector {
     /// those of unknown labels), then the self-metrics.
     fn emit(&self, out: &mut Emit<'_, '_>) {
         let slots = self.slots();
-        for desc in catalogue::METRICS.iter().filter(|d| self.serves(d.name)) {
-            emit_series(out, &slots, desc.name);
-        }
-        let mut unknown = BTreeSet::new();
-        for slot in &slots {
-            let c = slot.data.lock();
-            for t in &c.tables.tables {
-                for col in &t.columns {
-                    if let ColumnMetric::Unknown(n) = &col.metric
-                        && self.serves(n)
-                        && !catalogue::METRICS.iter().any(|d| d.name == &**n)
-                        && !unknown.contains(&**n)
-                    {
-                        unknown.insert(n.to_string());
-                    }
+        match self.part {
+            Part::All => {
+                for desc in catalogue::METRICS {
+                    emit_series(out, &slots, desc.name);
                 }
+                emit_unknown(out, &slots, None);
+                self.emit_self(out, &slots);
             }
+            Part::Family(desc) => emit_series(out, &slots, desc.name),
+            Part::UnknownLabels(et) => emit_unknown(out, &slots, Some(et)),
+            Part::SelfMetrics => self.emit_self(out, &slots),
         }
-        for name in &unknown {
-            emit_series(out, &slots, name);
-        }
-        self.emit_self(out, &slots);
     }
 
     fn emit_self(&self, out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>]) {
         use self_metrics as sm;
         let targets = self.shared.targets.read().clone();
-        if self.serves(sm::INSECURE_TLS.name) {
-            let mut f = Lazy {
-                desc: &sm::INSECURE_TLS,
-                open: false,
-            };
-            for t in &targets {
-                let v = Number::Int(i64::from(t.spec.client.insecure));
-                f.sample(out, &[&[("vcenter", &t.spec.name)]], v);
-            }
+        let mut f = Lazy {
+            desc: &sm::INSECURE_TLS,
+            open: false,
+        };
+        for t in &targets {
+            let v = Number::Int(i64::from(t.spec.client.insecure));
+            f.sample(out, &[&[("vcenter", &t.spec.name)]], v);
         }
-        if self.serves(sm::LOGINS.name) {
-            let mut f = Lazy {
-                desc: &sm::LOGINS,
-                open: false,
-            };
-            for t in &targets {
-                let v = Number::Uint(t.client.logins());
-                f.sample(out, &[&[("vcenter", &t.spec.name)]], v);
-            }
+        let mut f = Lazy {
+            desc: &sm::LOGINS,
+            open: false,
+        };
+        for t in &targets {
+            let v = Number::Uint(t.client.logins());
+            f.sample(out, &[&[("vcenter", &t.spec.name)]], v);
         }
         let each = |out: &mut Emit<'_, '_>, desc: &MetricDesc, emit: &SelfSamples| {
-            if !self.serves(desc.name) {
-                return;
-            }
             let mut f = Lazy { desc, open: false };
             for slot in slots {
                 let c = slot.data.lock();
@@ -865,6 +864,31 @@ impl VsanCollector {
                 f.sample(out, &[id], Number::Int(n as i64));
             }
         });
+    }
+}
+
+/// The families of unknown labels (of entity type `et`, or of all), in name order; a name
+/// that is also a catalogue family's is served with that family.
+fn emit_unknown(out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>], et: Option<usize>) {
+    let mut unknown = BTreeSet::new();
+    for slot in slots {
+        let c = slot.data.lock();
+        for (i, t) in c.tables.tables.iter().enumerate() {
+            if et.is_some_and(|et| et != i) {
+                continue;
+            }
+            for col in &t.columns {
+                if let ColumnMetric::Unknown(n) = &col.metric
+                    && !catalogue::METRICS.iter().any(|d| d.name == &**n)
+                    && !unknown.contains(&**n)
+                {
+                    unknown.insert(n.to_string());
+                }
+            }
+        }
+    }
+    for name in &unknown {
+        emit_series(out, slots, name);
     }
 }
 

@@ -118,11 +118,6 @@ fn notify_when_sent(
 /// The exporter's build-info family (`vsan_exporter_build_info`).
 const BUILD_INFO_NAME: &str = "vsan_exporter_build_info";
 
-/// How many collectors share the vSAN families (see `Engine::collectors`). The streaming
-/// /metrics path holds one collector's encoded output at a time: with 64 shares the largest
-/// is about the largest family (2.1 MiB of text at 16 clusters x 32 hosts; 5.3 MiB with 16).
-const COLLECTOR_SHARDS: usize = 64;
-
 const FLAGS: &[&str] = &["vcenter.insecure"];
 const KNOWN: &[&str] = &[
     "web.listen-address",
@@ -284,9 +279,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     registry.register_collector(vsanobs_core::process::ProcessCollector::new())?;
     registry.register_collector(vsanobs_core::alloc::HeapCollector::new())?;
     let exporter = Engine::new(targets, opts)?;
-    // The vSAN families are split between COLLECTOR_SHARDS collectors: a scrape then holds
-    // the encoded text of one share at a time instead of all ~100,000 series at once.
-    for c in exporter.collectors(COLLECTOR_SHARDS) {
+    // One collector per vSAN family (named after it), per entity type for unknown labels
+    // and one for the self-metrics (see `Engine::collectors`): the streaming /metrics path
+    // holds one collector's encoded text at a time, at most the largest family's (about
+    // 2.1 MiB at 16 clusters x 32 hosts) instead of all ~100,000 series at once.
+    for c in exporter.collectors() {
         registry.register_collector(c)?;
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use vsanobs_core::model::MetricKind;
 use vsanobs_core::vsan::catalogue::{ENTITY_TYPES, EntityTypeInfo, Mapping, Scope};
-use vsanobs_core::vsan::mapping::{MappedEntity, MetricRef};
+use vsanobs_core::vsan::mapping::{DeltaTotal, MappedEntity, MetricRef};
 
 /// Help of the families exported from labels the catalogue does not know.
 pub(crate) const UNKNOWN_HELP: &str =
@@ -184,6 +184,20 @@ impl Cell {
 
     pub(crate) fn is_set(&self) -> bool {
         !self.value().is_nan()
+    }
+
+    /// A counter cell as the catalogue's [`DeltaTotal`] (an unset cell: nothing counted).
+    fn delta_total(&self) -> DeltaTotal {
+        if !self.is_set() {
+            return DeltaTotal::new();
+        }
+        let newest = Some(self.stamp()).filter(|t| *t != i64::MIN);
+        DeltaTotal::from_parts(self.value(), newest)
+    }
+
+    /// A counter cell holding `t`.
+    fn from_delta_total(t: DeltaTotal) -> Cell {
+        Cell::new(t.total(), t.newest().unwrap_or(i64::MIN))
     }
 }
 
@@ -416,18 +430,13 @@ impl Staged {
         for d in &m.deltas {
             let col = self.table.column_of(&ColumnMetric::Known(d.mapping));
             let cell = &mut self.table.columns[col].cells[row];
-            if !cell.is_set() {
-                *cell = Cell::new(0.0, i64::MIN);
-            }
             if let Some(t) = d.samples.last() {
                 self.newest = self.newest.max(Some(t.0));
             }
-            // Each interval once, as the accumulator does: samples come oldest first.
-            for &(t, v) in &d.samples {
-                if t > cell.stamp() && v >= 0.0 {
-                    *cell = Cell::new(cell.value() + v, t);
-                }
-            }
+            // Each interval once, by the catalogue's rule: samples come oldest first.
+            let mut total = cell.delta_total();
+            total.add_all(&d.samples);
+            *cell = Cell::from_delta_total(total);
         }
     }
 }
@@ -448,9 +457,11 @@ impl Default for Tables {
 
 impl Tables {
     /// Merges a staged answer: gauges replace the previous sample, counters add their new
-    /// intervals to the running total. The staged sums were taken over samples newer than
-    /// the entity type's high-water mark when the answer was staged, which no other
-    /// collection of the cluster moves in between (collections of a cluster are serialised).
+    /// intervals to the running total. A staged counter is the sum of the answer's intervals
+    /// newer than the entity type's high-water mark when the answer was staged (which no
+    /// other collection of the cluster moves in between: collections of a cluster are
+    /// serialised), so it is added by the same rule as one interval ending at the newest of
+    /// them: once, and only if newer than what the total holds.
     pub(crate) fn merge(&mut self, staged: Staged) {
         let Some(live) = self.tables.get_mut(staged.et) else {
             return;
@@ -469,8 +480,13 @@ impl Tables {
                     continue;
                 }
                 let dst = &mut live.columns[lc].cells[row];
-                if c.metric.is_counter() && dst.is_set() {
-                    *dst = Cell::new(dst.value() + cell.value(), dst.stamp().max(cell.stamp()));
+                if c.metric.is_counter() {
+                    let staged = cell.delta_total();
+                    let mut total = dst.delta_total();
+                    if let Some(newest) = staged.newest() {
+                        total.add(newest, staged.total());
+                    }
+                    *dst = Cell::from_delta_total(total);
                 } else {
                     *dst = cell;
                 }
@@ -507,6 +523,18 @@ mod tests {
     const T: i64 = 1_704_103_200;
 
     fn entity(uuid: &str, t0: i64, reads: &str, latency: &str) -> MappedEntity {
+        entity_after(uuid, t0, reads, latency, None)
+    }
+
+    /// [`entity`] with counter samples at or before `after` left out, as the engine maps
+    /// an answer.
+    fn entity_after(
+        uuid: &str,
+        t0: i64,
+        reads: &str,
+        latency: &str,
+        after: Option<i64>,
+    ) -> MappedEntity {
         let ts = |t: i64| vsanobs_core::vsan::csv::format_timestamp(t);
         let csv = EntityMetricCsv {
             entity_ref_id: format!("host-domclient:{uuid}"),
@@ -529,7 +557,7 @@ mod tests {
                 },
             ],
         };
-        map_entity(&csv, None).expect("valid entity")
+        map_entity(&csv, after).expect("valid entity")
     }
 
     fn names(strings: &mut Strings) -> Names {
@@ -654,6 +682,49 @@ mod tests {
             ),
             Some(301.0)
         );
+    }
+
+    /// The store's counters are the catalogue accumulator's totals, answer after answer, fed
+    /// as the engine feeds them: each answer covers the buckets after the entity type's
+    /// high-water mark (the query window), and a repeated answer is a replay. The
+    /// accumulator sees every sample unfiltered and must drop the replays itself.
+    #[test]
+    fn counters_equal_the_catalogue_accumulator() {
+        use vsanobs_core::vsan::DeltaAccumulator;
+        let mut strings = Strings::default();
+        let n = names(&mut strings);
+        let key = n.key(&mut strings, Scope::Host, "h1", None);
+        let mut tables = Tables::default();
+        let mut acc = DeltaAccumulator::new();
+        let mut high_water: Option<i64> = None;
+        // (first bucket of the answer, its two readCount cells): "no data" (-1, empty)
+        // included, and the last answer sent twice.
+        let answers = [
+            (T, "100,200"),
+            (T + 600, "-1,50"),
+            (T + 1200, ","),
+            (T + 1800, "5,6"),
+            (T + 1800, "5,6"),
+        ];
+        for (t0, reads) in answers {
+            let unfiltered = entity("h1", t0, reads, "1,1");
+            let want = acc.add("h1/read", &unfiltered.deltas[0].samples);
+            let csv_after = entity_after("h1", t0, reads, "1,1", high_water);
+            let mut s = Staged::new(HOST);
+            s.add(key, &csv_after);
+            high_water = high_water.max(s.newest);
+            tables.merge(s);
+            assert_eq!(
+                value(
+                    &tables.tables[HOST],
+                    "vsan_host_domclient_io_operations_total",
+                    &key
+                ),
+                Some(want),
+                "after the answer starting at {t0}"
+            );
+        }
+        assert_eq!(acc.get(&"h1/read"), Some(361.0));
     }
 
     #[test]

@@ -113,3 +113,74 @@ async fn binary_serves_metrics_endpoint_with_build_info() {
     .expect("handler metrics exported");
     assert!(served >= 2.0, "two earlier scrapes counted: {served}");
 }
+
+/// Every `vsanobs_scrape_collector_success{collector}` of the default exporter names what it
+/// serves: a vSAN family that is in the same scrape, the unknown labels of a vSAN entity
+/// type, the exporter's self-metrics, or a library collector (process, heap); none is an
+/// internal share (`vsan_0` ... `vsan_63`), and each reads 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_collectors_are_named_after_what_they_serve() {
+    use vsanobs_core::vsan::catalogue::{ENTITY_TYPES, METRICS};
+
+    let (_exporter, addr) = start();
+    let url = format!("http://{addr}/metrics");
+    // Wait for the first collection of the built-in simulator's cluster.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let text = loop {
+        let text = get(&url, &[]).await.text().await.expect("body");
+        if text.contains("vsan_exporter_collect_success{") {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no collection within 60 s:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let fams = vsanobs_core::testutil::parse(&text).expect("output parses");
+    let families: Vec<&str> = fams.iter().map(|f| f.name.as_str()).collect();
+    let success = fams
+        .iter()
+        .find(|f| f.name == "vsanobs_scrape_collector_success")
+        .expect("collector success family");
+    let mut vsan_families = 0;
+    for s in &success.samples {
+        let name = s.label("collector").expect("collector label");
+        let internal_share = name
+            .strip_prefix("vsan_")
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()));
+        assert!(
+            !internal_share,
+            "collector named after an internal share: {name}"
+        );
+        assert_eq!(s.value, 1.0, "collector {name} failed:\n{text}");
+        let is_family = METRICS.iter().any(|d| d.name == name);
+        if is_family {
+            vsan_families += 1;
+            assert!(
+                families.contains(&name),
+                "collector {name} serves a family this scrape lacks"
+            );
+            continue;
+        }
+        let unknown_of_type = ENTITY_TYPES
+            .iter()
+            .any(|et| name.strip_suffix("_unknown_labels") == Some(et.prefix));
+        assert!(
+            unknown_of_type || ["vsan_exporter", "process", "heap"].contains(&name),
+            "collector {name} names nothing a user can look up"
+        );
+    }
+    assert_eq!(
+        vsan_families,
+        METRICS.len(),
+        "one collector per vSAN family"
+    );
+    assert!(
+        success
+            .samples
+            .iter()
+            .any(|s| s.label("collector") == Some("vsan_exporter")),
+        "the self-metrics collector"
+    );
+}

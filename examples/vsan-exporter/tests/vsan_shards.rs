@@ -1,5 +1,6 @@
-//! `Engine::collectors(n)` serves exactly the families of `Engine::collector()`, each in
-//! one collector only, so the binary can split a scrape's owned samples into shares.
+//! `Engine::collectors()` serves exactly the families of `Engine::collector()`, each in one
+//! collector only, so the binary can split a scrape's owned samples by family, with every
+//! collector named after what it serves.
 
 mod vsan_support;
 
@@ -41,8 +42,14 @@ async fn sharded_collectors_serve_every_family_exactly_once() {
     let whole = rig.text();
 
     let sharded = Registry::new();
-    let shards = rig.exporter.collectors(7);
-    assert_eq!(shards.len(), 7);
+    let shards = rig.exporter.collectors();
+    let catalogue = vsanobs_core::vsan::catalogue::METRICS;
+    let entity_types = vsanobs_core::vsan::catalogue::ENTITY_TYPES;
+    assert_eq!(shards.len(), catalogue.len() + entity_types.len() + 1);
+    let names: Vec<String> = shards
+        .iter()
+        .map(|c| vsanobs_core::Collector::name(c).to_owned())
+        .collect();
     for c in shards {
         sharded
             .register_collector(c)
@@ -63,10 +70,18 @@ async fn sharded_collectors_serve_every_family_exactly_once() {
         part_types.values().all(|n| *n == 1),
         "each family in one collector only"
     );
-    // Every shard ran and succeeded; more than one carried families.
-    for i in 0..7 {
-        let line = format!("vsanobs_scrape_collector_success{{collector=\"vsan_{i}\"}} 1\n");
+    // Every collector ran and succeeded; more than one carried families.
+    for name in &names {
+        let line = format!("vsanobs_scrape_collector_success{{collector=\"{name}\"}} 1\n");
         assert!(parts.contains(&line), "missing {line}");
     }
+    // Each catalogue family is served by the collector named after it.
+    for desc in catalogue {
+        assert!(names.iter().any(|n| n == desc.name), "{}", desc.name);
+    }
+    assert!(
+        part_types.contains_key("vsan_host_domclient_latency_p99_read gauge"),
+        "the simulator's unknown label is served (by vsan_host_domclient_unknown_labels)"
+    );
     vsanobs_core::testutil::parse(&parts).expect("sharded output parses");
 }

@@ -81,11 +81,11 @@ impl Scope {
     /// The identity label names, in order.
     pub fn labels(self) -> &'static [&'static str] {
         match self {
-            Scope::Cluster => CL,
-            Scope::Host => HO,
-            Scope::Disk => DK,
-            Scope::Vm => VM,
-            Scope::Pnic => PN,
+            Scope::Cluster => CLUSTER_LABELS,
+            Scope::Host => HOST_LABELS,
+            Scope::Disk => DISK_LABELS,
+            Scope::Vm => VM_LABELS,
+            Scope::Pnic => PNIC_LABELS,
         }
     }
 }
@@ -212,16 +212,18 @@ impl Mapping {
     }
 }
 
-const CL: &[&str] = &["vcenter", "cluster_name", "cluster_uuid"];
-const CL_OP: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "op"];
-const HO: &[&str] = &[
+// The label names of each family: an entity scope's identity labels, then what tells the
+// rows of the family apart.
+const CLUSTER_LABELS: &[&str] = &["vcenter", "cluster_name", "cluster_uuid"];
+const CLUSTER_LABELS_AND_OP: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "op"];
+const HOST_LABELS: &[&str] = &[
     "vcenter",
     "cluster_name",
     "cluster_uuid",
     "host_name",
     "host_uuid",
 ];
-const HO_OP: &[&str] = &[
+const HOST_LABELS_AND_OP: &[&str] = &[
     "vcenter",
     "cluster_name",
     "cluster_uuid",
@@ -229,7 +231,7 @@ const HO_OP: &[&str] = &[
     "host_uuid",
     "op",
 ];
-const HO_DIR: &[&str] = &[
+const HOST_LABELS_AND_DIRECTION: &[&str] = &[
     "vcenter",
     "cluster_name",
     "cluster_uuid",
@@ -237,7 +239,7 @@ const HO_DIR: &[&str] = &[
     "host_uuid",
     "direction",
 ];
-const DK: &[&str] = &[
+const DISK_LABELS: &[&str] = &[
     "vcenter",
     "cluster_name",
     "cluster_uuid",
@@ -245,7 +247,7 @@ const DK: &[&str] = &[
     "host_uuid",
     "disk_uuid",
 ];
-const DK_OP: &[&str] = &[
+const DISK_LABELS_AND_OP: &[&str] = &[
     "vcenter",
     "cluster_name",
     "cluster_uuid",
@@ -254,7 +256,7 @@ const DK_OP: &[&str] = &[
     "disk_uuid",
     "op",
 ];
-const DK_REASON: &[&str] = &[
+const DISK_LABELS_AND_REASON: &[&str] = &[
     "vcenter",
     "cluster_name",
     "cluster_uuid",
@@ -263,7 +265,7 @@ const DK_REASON: &[&str] = &[
     "disk_uuid",
     "reason",
 ];
-const DK_KIND: &[&str] = &[
+const DISK_LABELS_AND_KIND: &[&str] = &[
     "vcenter",
     "cluster_name",
     "cluster_uuid",
@@ -272,7 +274,7 @@ const DK_KIND: &[&str] = &[
     "disk_uuid",
     "kind",
 ];
-const DK_TYPE: &[&str] = &[
+const DISK_LABELS_AND_TYPE: &[&str] = &[
     "vcenter",
     "cluster_name",
     "cluster_uuid",
@@ -281,9 +283,9 @@ const DK_TYPE: &[&str] = &[
     "disk_uuid",
     "type",
 ];
-const VM: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "vm_name"];
-const VM_OP: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "vm_name", "op"];
-const PN: &[&str] = &[
+const VM_LABELS: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "vm_name"];
+const VM_LABELS_AND_OP: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "vm_name", "op"];
+const PNIC_LABELS: &[&str] = &[
     "vcenter",
     "cluster_name",
     "cluster_uuid",
@@ -291,7 +293,7 @@ const PN: &[&str] = &[
     "host_uuid",
     "vmnic",
 ];
-const PN_DIR: &[&str] = &[
+const PNIC_LABELS_AND_DIRECTION: &[&str] = &[
     "vcenter",
     "cluster_name",
     "cluster_uuid",
@@ -318,84 +320,77 @@ macro_rules! families {
     };
 }
 
-const S: Option<&str> = Some("seconds");
-const B: Option<&str> = Some("bytes");
-const R: Option<&str> = Some("ratio");
-const N: Option<&str> = None;
-
+// One family a line: `CONST = name, type, unit, label names, help;`.
 families! {
-    CLUSTER_DOMCLIENT_IOPS = "vsan_cluster_domclient_io_operations_per_second", Gauge, N, CL_OP, "IO operations per second issued by VMs in the cluster (DOM client), averaged over the sample interval.";
-    CLUSTER_DOMCLIENT_BYTES = "vsan_cluster_domclient_io_bytes_per_second", Gauge, N, CL_OP, "Throughput of VM IO in the cluster (DOM client) in bytes per second.";
-    CLUSTER_DOMCLIENT_LATENCY = "vsan_cluster_domclient_io_latency_seconds", Gauge, S, CL_OP, "Average latency of VM IO in the cluster (DOM client).";
-    CLUSTER_DOMCLIENT_CONGESTION = "vsan_cluster_domclient_congestion", Gauge, N, CL, "Congestion level (0-255) seen by the cluster's DOM clients.";
-    CLUSTER_DOMCLIENT_OIO = "vsan_cluster_domclient_outstanding_io", Gauge, N, CL, "Outstanding IO of the cluster's DOM clients.";
-    CLUSTER_DOMCOMPMGR_IOPS = "vsan_cluster_domcompmgr_io_operations_per_second", Gauge, N, CL_OP, "Backend IO operations per second in the cluster (DOM component manager).";
-    CLUSTER_DOMCOMPMGR_BYTES = "vsan_cluster_domcompmgr_io_bytes_per_second", Gauge, N, CL_OP, "Backend throughput in the cluster in bytes per second.";
-    CLUSTER_DOMCOMPMGR_LATENCY = "vsan_cluster_domcompmgr_io_latency_seconds", Gauge, S, CL_OP, "Average backend IO latency in the cluster.";
-    CLUSTER_DOMCOMPMGR_CONGESTION = "vsan_cluster_domcompmgr_congestion", Gauge, N, CL, "Backend congestion level (0-255) in the cluster.";
-    CLUSTER_DOMCOMPMGR_OIO = "vsan_cluster_domcompmgr_outstanding_io", Gauge, N, CL, "Outstanding backend IO in the cluster.";
-    HOST_DOMCLIENT_IOPS = "vsan_host_domclient_io_operations_per_second", Gauge, N, HO_OP, "IO operations per second issued by VMs on the host (DOM client).";
-    HOST_DOMCLIENT_BYTES = "vsan_host_domclient_io_bytes_per_second", Gauge, N, HO_OP, "Throughput of VM IO on the host in bytes per second.";
-    HOST_DOMCLIENT_LATENCY = "vsan_host_domclient_io_latency_seconds", Gauge, S, HO_OP, "Average latency of VM IO on the host.";
-    HOST_DOMCLIENT_LATENCY_STDDEV = "vsan_host_domclient_io_latency_stddev_seconds", Gauge, S, HO_OP, "Standard deviation of VM IO latency on the host.";
-    HOST_DOMCLIENT_LATENCY_MAX = "vsan_host_domclient_io_latency_max_seconds", Gauge, S, HO_OP, "Maximum VM IO latency on the host within the sample interval.";
-    HOST_DOMCLIENT_CONGESTION = "vsan_host_domclient_congestion", Gauge, N, HO, "Congestion level (0-255) seen by the host's DOM client.";
-    HOST_DOMCLIENT_OIO = "vsan_host_domclient_outstanding_io", Gauge, N, HO, "Outstanding IO of the host's DOM client.";
-    HOST_DOMCLIENT_OPS = "vsan_host_domclient_io_operations_total", Counter, N, HO_OP, "IO operations completed by the host's DOM client (per-interval counts accumulated by the exporter).";
-    HOST_DOMCLIENT_CACHE_HITS = "vsan_host_domclient_client_cache_hits_per_second", Gauge, N, HO, "Client cache hits per second on the host.";
-    HOST_DOMCLIENT_CACHE_HIT_RATIO = "vsan_host_domclient_client_cache_hit_ratio", Gauge, R, HO, "Client cache hit ratio on the host (0-1).";
-    HOST_DOMCOMPMGR_IOPS = "vsan_host_domcompmgr_io_operations_per_second", Gauge, N, HO_OP, "Backend IO operations per second on the host (DOM component manager).";
-    HOST_DOMCOMPMGR_BYTES = "vsan_host_domcompmgr_io_bytes_per_second", Gauge, N, HO_OP, "Backend throughput on the host in bytes per second.";
-    HOST_DOMCOMPMGR_LATENCY = "vsan_host_domcompmgr_io_latency_seconds", Gauge, S, HO_OP, "Average backend IO latency on the host.";
-    HOST_DOMCOMPMGR_CONGESTION = "vsan_host_domcompmgr_congestion", Gauge, N, HO, "Backend congestion level (0-255) on the host.";
-    HOST_DOMCOMPMGR_OIO = "vsan_host_domcompmgr_outstanding_io", Gauge, N, HO, "Outstanding backend IO on the host.";
-    HOST_DOMCOMPMGR_OPS = "vsan_host_domcompmgr_io_operations_total", Counter, N, HO_OP, "Backend IO operations completed on the host (accumulated per-interval counts).";
-    DISK_GROUP_IOPS = "vsan_disk_group_io_operations_per_second", Gauge, N, DK_OP, "IO operations per second on the disk group.";
-    DISK_GROUP_BYTES = "vsan_disk_group_io_bytes_per_second", Gauge, N, DK_OP, "Throughput of the disk group in bytes per second.";
-    DISK_GROUP_LATENCY = "vsan_disk_group_io_latency_seconds", Gauge, S, DK_OP, "Average IO latency of the disk group.";
-    DISK_GROUP_OPS = "vsan_disk_group_io_operations_total", Counter, N, DK_OP, "IO operations completed by the disk group (accumulated per-interval counts).";
-    DISK_GROUP_RC_HIT_RATIO = "vsan_disk_group_read_cache_hit_ratio", Gauge, R, DK, "Read cache hit ratio of the disk group (0-1).";
-    DISK_GROUP_WB_FREE_RATIO = "vsan_disk_group_write_buffer_free_ratio", Gauge, R, DK, "Free fraction of the disk group's write buffer (0-1).";
-    DISK_GROUP_EVICTIONS = "vsan_disk_group_cache_evictions_per_second", Gauge, N, DK_REASON, "Cache evictions per second in the disk group, by reason.";
-    DISK_GROUP_CAPACITY = "vsan_disk_group_capacity_bytes", Gauge, B, DK, "Capacity of the disk group.";
-    DISK_GROUP_CAPACITY_USED = "vsan_disk_group_capacity_used_bytes", Gauge, B, DK, "Used capacity of the disk group.";
-    DISK_GROUP_CAPACITY_RESERVED = "vsan_disk_group_capacity_reserved_bytes", Gauge, B, DK, "Reserved capacity of the disk group.";
-    DISK_GROUP_DESTAGE = "vsan_disk_group_destage_bytes_per_second", Gauge, N, DK_KIND, "Bytes per second destaged from the write buffer to the capacity tier.";
-    DISK_GROUP_CONGESTION = "vsan_disk_group_congestion", Gauge, N, DK_TYPE, "Congestion level (0-255) of the disk group, by type.";
-    DISK_GROUP_OUTSTANDING_WRITES = "vsan_disk_group_outstanding_writes", Gauge, N, DK_OP, "Outstanding writes in the disk group.";
-    CACHE_DISK_DEV_IOPS = "vsan_cache_disk_device_io_operations_per_second", Gauge, N, DK_OP, "Device IO operations per second on the cache disk.";
-    CACHE_DISK_DEV_BYTES = "vsan_cache_disk_device_io_bytes_per_second", Gauge, N, DK_OP, "Device throughput of the cache disk in bytes per second.";
-    CACHE_DISK_DEV_LATENCY = "vsan_cache_disk_device_io_latency_seconds", Gauge, S, DK_OP, "Device IO latency of the cache disk.";
-    CACHE_DISK_GUEST_LATENCY = "vsan_cache_disk_guest_latency_seconds", Gauge, S, DK, "Guest-observed latency (GAVG) of the cache disk.";
-    CACHE_DISK_DEVICE_LATENCY = "vsan_cache_disk_device_latency_seconds", Gauge, S, DK, "Device latency (DAVG) of the cache disk.";
-    CACHE_DISK_DEV_OPS = "vsan_cache_disk_device_io_operations_total", Counter, N, DK_OP, "Device IO operations completed by the cache disk (accumulated per-interval counts).";
-    CAPACITY_DISK_DEV_IOPS = "vsan_capacity_disk_device_io_operations_per_second", Gauge, N, DK_OP, "Device IO operations per second on the capacity disk.";
-    CAPACITY_DISK_DEV_BYTES = "vsan_capacity_disk_device_io_bytes_per_second", Gauge, N, DK_OP, "Device throughput of the capacity disk in bytes per second.";
-    CAPACITY_DISK_DEV_LATENCY = "vsan_capacity_disk_device_io_latency_seconds", Gauge, S, DK_OP, "Device IO latency of the capacity disk.";
-    CAPACITY_DISK_GUEST_LATENCY = "vsan_capacity_disk_guest_latency_seconds", Gauge, S, DK, "Guest-observed latency (GAVG) of the capacity disk.";
-    CAPACITY_DISK_DEVICE_LATENCY = "vsan_capacity_disk_device_latency_seconds", Gauge, S, DK, "Device latency (DAVG) of the capacity disk.";
-    CAPACITY_DISK_DEV_OPS = "vsan_capacity_disk_device_io_operations_total", Counter, N, DK_OP, "Device IO operations completed by the capacity disk (accumulated per-interval counts).";
-    CAPACITY_DISK_IOPS = "vsan_capacity_disk_io_operations_per_second", Gauge, N, DK_OP, "vSAN-layer IO operations per second on the capacity disk.";
-    CAPACITY_DISK_LATENCY = "vsan_capacity_disk_io_latency_seconds", Gauge, S, DK_OP, "vSAN-layer IO latency of the capacity disk.";
-    CAPACITY_DISK_OPS = "vsan_capacity_disk_io_operations_total", Counter, N, DK_OP, "vSAN-layer IO operations completed by the capacity disk (accumulated per-interval counts).";
-    CAPACITY_DISK_DELETE_CONGESTION = "vsan_capacity_disk_delete_congestion", Gauge, N, DK, "Delete congestion level of the capacity disk.";
-    VM_IOPS = "vsan_vm_io_operations_per_second", Gauge, N, VM_OP, "IO operations per second of the VM on vSAN.";
-    VM_BYTES = "vsan_vm_io_bytes_per_second", Gauge, N, VM_OP, "Throughput of the VM on vSAN in bytes per second.";
-    VM_LATENCY = "vsan_vm_io_latency_seconds", Gauge, S, VM_OP, "Average IO latency of the VM on vSAN.";
-    VM_OPS = "vsan_vm_io_operations_total", Counter, N, VM_OP, "IO operations completed by the VM (accumulated per-interval counts).";
-    HOST_NET_BYTES = "vsan_host_net_bytes_per_second", Gauge, N, HO_DIR, "vSAN network throughput of the host in bytes per second.";
-    HOST_NET_PACKETS = "vsan_host_net_packets_per_second", Gauge, N, HO_DIR, "vSAN network packets per second on the host.";
-    HOST_NET_LOSS = "vsan_host_net_packet_loss_ratio", Gauge, R, HO_DIR, "vSAN network packet loss ratio on the host (0-1).";
-    PNIC_BYTES = "vsan_pnic_bytes_per_second", Gauge, N, PN_DIR, "Throughput of the physical NIC in bytes per second.";
-    PNIC_PACKETS = "vsan_pnic_packets_per_second", Gauge, N, PN_DIR, "Packets per second on the physical NIC.";
-    PNIC_LOSS = "vsan_pnic_packet_loss_ratio", Gauge, R, PN_DIR, "Packet loss ratio on the physical NIC (0-1).";
+    CLUSTER_DOMCLIENT_IOPS = "vsan_cluster_domclient_io_operations_per_second", Gauge, None, CLUSTER_LABELS_AND_OP, "IO operations per second issued by VMs in the cluster (DOM client), averaged over the sample interval.";
+    CLUSTER_DOMCLIENT_BYTES = "vsan_cluster_domclient_io_bytes_per_second", Gauge, None, CLUSTER_LABELS_AND_OP, "Throughput of VM IO in the cluster (DOM client) in bytes per second.";
+    CLUSTER_DOMCLIENT_LATENCY = "vsan_cluster_domclient_io_latency_seconds", Gauge, Some("seconds"), CLUSTER_LABELS_AND_OP, "Average latency of VM IO in the cluster (DOM client).";
+    CLUSTER_DOMCLIENT_CONGESTION = "vsan_cluster_domclient_congestion", Gauge, None, CLUSTER_LABELS, "Congestion level (0-255) seen by the cluster's DOM clients.";
+    CLUSTER_DOMCLIENT_OIO = "vsan_cluster_domclient_outstanding_io", Gauge, None, CLUSTER_LABELS, "Outstanding IO of the cluster's DOM clients.";
+    CLUSTER_DOMCOMPMGR_IOPS = "vsan_cluster_domcompmgr_io_operations_per_second", Gauge, None, CLUSTER_LABELS_AND_OP, "Backend IO operations per second in the cluster (DOM component manager).";
+    CLUSTER_DOMCOMPMGR_BYTES = "vsan_cluster_domcompmgr_io_bytes_per_second", Gauge, None, CLUSTER_LABELS_AND_OP, "Backend throughput in the cluster in bytes per second.";
+    CLUSTER_DOMCOMPMGR_LATENCY = "vsan_cluster_domcompmgr_io_latency_seconds", Gauge, Some("seconds"), CLUSTER_LABELS_AND_OP, "Average backend IO latency in the cluster.";
+    CLUSTER_DOMCOMPMGR_CONGESTION = "vsan_cluster_domcompmgr_congestion", Gauge, None, CLUSTER_LABELS, "Backend congestion level (0-255) in the cluster.";
+    CLUSTER_DOMCOMPMGR_OIO = "vsan_cluster_domcompmgr_outstanding_io", Gauge, None, CLUSTER_LABELS, "Outstanding backend IO in the cluster.";
+    HOST_DOMCLIENT_IOPS = "vsan_host_domclient_io_operations_per_second", Gauge, None, HOST_LABELS_AND_OP, "IO operations per second issued by VMs on the host (DOM client).";
+    HOST_DOMCLIENT_BYTES = "vsan_host_domclient_io_bytes_per_second", Gauge, None, HOST_LABELS_AND_OP, "Throughput of VM IO on the host in bytes per second.";
+    HOST_DOMCLIENT_LATENCY = "vsan_host_domclient_io_latency_seconds", Gauge, Some("seconds"), HOST_LABELS_AND_OP, "Average latency of VM IO on the host.";
+    HOST_DOMCLIENT_LATENCY_STDDEV = "vsan_host_domclient_io_latency_stddev_seconds", Gauge, Some("seconds"), HOST_LABELS_AND_OP, "Standard deviation of VM IO latency on the host.";
+    HOST_DOMCLIENT_LATENCY_MAX = "vsan_host_domclient_io_latency_max_seconds", Gauge, Some("seconds"), HOST_LABELS_AND_OP, "Maximum VM IO latency on the host within the sample interval.";
+    HOST_DOMCLIENT_CONGESTION = "vsan_host_domclient_congestion", Gauge, None, HOST_LABELS, "Congestion level (0-255) seen by the host's DOM client.";
+    HOST_DOMCLIENT_OIO = "vsan_host_domclient_outstanding_io", Gauge, None, HOST_LABELS, "Outstanding IO of the host's DOM client.";
+    HOST_DOMCLIENT_OPS = "vsan_host_domclient_io_operations_total", Counter, None, HOST_LABELS_AND_OP, "IO operations completed by the host's DOM client (per-interval counts accumulated by the exporter).";
+    HOST_DOMCLIENT_CACHE_HITS = "vsan_host_domclient_client_cache_hits_per_second", Gauge, None, HOST_LABELS, "Client cache hits per second on the host.";
+    HOST_DOMCLIENT_CACHE_HIT_RATIO = "vsan_host_domclient_client_cache_hit_ratio", Gauge, Some("ratio"), HOST_LABELS, "Client cache hit ratio on the host (0-1).";
+    HOST_DOMCOMPMGR_IOPS = "vsan_host_domcompmgr_io_operations_per_second", Gauge, None, HOST_LABELS_AND_OP, "Backend IO operations per second on the host (DOM component manager).";
+    HOST_DOMCOMPMGR_BYTES = "vsan_host_domcompmgr_io_bytes_per_second", Gauge, None, HOST_LABELS_AND_OP, "Backend throughput on the host in bytes per second.";
+    HOST_DOMCOMPMGR_LATENCY = "vsan_host_domcompmgr_io_latency_seconds", Gauge, Some("seconds"), HOST_LABELS_AND_OP, "Average backend IO latency on the host.";
+    HOST_DOMCOMPMGR_CONGESTION = "vsan_host_domcompmgr_congestion", Gauge, None, HOST_LABELS, "Backend congestion level (0-255) on the host.";
+    HOST_DOMCOMPMGR_OIO = "vsan_host_domcompmgr_outstanding_io", Gauge, None, HOST_LABELS, "Outstanding backend IO on the host.";
+    HOST_DOMCOMPMGR_OPS = "vsan_host_domcompmgr_io_operations_total", Counter, None, HOST_LABELS_AND_OP, "Backend IO operations completed on the host (accumulated per-interval counts).";
+    DISK_GROUP_IOPS = "vsan_disk_group_io_operations_per_second", Gauge, None, DISK_LABELS_AND_OP, "IO operations per second on the disk group.";
+    DISK_GROUP_BYTES = "vsan_disk_group_io_bytes_per_second", Gauge, None, DISK_LABELS_AND_OP, "Throughput of the disk group in bytes per second.";
+    DISK_GROUP_LATENCY = "vsan_disk_group_io_latency_seconds", Gauge, Some("seconds"), DISK_LABELS_AND_OP, "Average IO latency of the disk group.";
+    DISK_GROUP_OPS = "vsan_disk_group_io_operations_total", Counter, None, DISK_LABELS_AND_OP, "IO operations completed by the disk group (accumulated per-interval counts).";
+    DISK_GROUP_RC_HIT_RATIO = "vsan_disk_group_read_cache_hit_ratio", Gauge, Some("ratio"), DISK_LABELS, "Read cache hit ratio of the disk group (0-1).";
+    DISK_GROUP_WB_FREE_RATIO = "vsan_disk_group_write_buffer_free_ratio", Gauge, Some("ratio"), DISK_LABELS, "Free fraction of the disk group's write buffer (0-1).";
+    DISK_GROUP_EVICTIONS = "vsan_disk_group_cache_evictions_per_second", Gauge, None, DISK_LABELS_AND_REASON, "Cache evictions per second in the disk group, by reason.";
+    DISK_GROUP_CAPACITY = "vsan_disk_group_capacity_bytes", Gauge, Some("bytes"), DISK_LABELS, "Capacity of the disk group.";
+    DISK_GROUP_CAPACITY_USED = "vsan_disk_group_capacity_used_bytes", Gauge, Some("bytes"), DISK_LABELS, "Used capacity of the disk group.";
+    DISK_GROUP_CAPACITY_RESERVED = "vsan_disk_group_capacity_reserved_bytes", Gauge, Some("bytes"), DISK_LABELS, "Reserved capacity of the disk group.";
+    DISK_GROUP_DESTAGE = "vsan_disk_group_destage_bytes_per_second", Gauge, None, DISK_LABELS_AND_KIND, "Bytes per second destaged from the write buffer to the capacity tier.";
+    DISK_GROUP_CONGESTION = "vsan_disk_group_congestion", Gauge, None, DISK_LABELS_AND_TYPE, "Congestion level (0-255) of the disk group, by type.";
+    DISK_GROUP_OUTSTANDING_WRITES = "vsan_disk_group_outstanding_writes", Gauge, None, DISK_LABELS_AND_OP, "Outstanding writes in the disk group.";
+    CACHE_DISK_DEV_IOPS = "vsan_cache_disk_device_io_operations_per_second", Gauge, None, DISK_LABELS_AND_OP, "Device IO operations per second on the cache disk.";
+    CACHE_DISK_DEV_BYTES = "vsan_cache_disk_device_io_bytes_per_second", Gauge, None, DISK_LABELS_AND_OP, "Device throughput of the cache disk in bytes per second.";
+    CACHE_DISK_DEV_LATENCY = "vsan_cache_disk_device_io_latency_seconds", Gauge, Some("seconds"), DISK_LABELS_AND_OP, "Device IO latency of the cache disk.";
+    CACHE_DISK_GUEST_LATENCY = "vsan_cache_disk_guest_latency_seconds", Gauge, Some("seconds"), DISK_LABELS, "Guest-observed latency (GAVG) of the cache disk.";
+    CACHE_DISK_DEVICE_LATENCY = "vsan_cache_disk_device_latency_seconds", Gauge, Some("seconds"), DISK_LABELS, "Device latency (DAVG) of the cache disk.";
+    CACHE_DISK_DEV_OPS = "vsan_cache_disk_device_io_operations_total", Counter, None, DISK_LABELS_AND_OP, "Device IO operations completed by the cache disk (accumulated per-interval counts).";
+    CAPACITY_DISK_DEV_IOPS = "vsan_capacity_disk_device_io_operations_per_second", Gauge, None, DISK_LABELS_AND_OP, "Device IO operations per second on the capacity disk.";
+    CAPACITY_DISK_DEV_BYTES = "vsan_capacity_disk_device_io_bytes_per_second", Gauge, None, DISK_LABELS_AND_OP, "Device throughput of the capacity disk in bytes per second.";
+    CAPACITY_DISK_DEV_LATENCY = "vsan_capacity_disk_device_io_latency_seconds", Gauge, Some("seconds"), DISK_LABELS_AND_OP, "Device IO latency of the capacity disk.";
+    CAPACITY_DISK_GUEST_LATENCY = "vsan_capacity_disk_guest_latency_seconds", Gauge, Some("seconds"), DISK_LABELS, "Guest-observed latency (GAVG) of the capacity disk.";
+    CAPACITY_DISK_DEVICE_LATENCY = "vsan_capacity_disk_device_latency_seconds", Gauge, Some("seconds"), DISK_LABELS, "Device latency (DAVG) of the capacity disk.";
+    CAPACITY_DISK_DEV_OPS = "vsan_capacity_disk_device_io_operations_total", Counter, None, DISK_LABELS_AND_OP, "Device IO operations completed by the capacity disk (accumulated per-interval counts).";
+    CAPACITY_DISK_IOPS = "vsan_capacity_disk_io_operations_per_second", Gauge, None, DISK_LABELS_AND_OP, "vSAN-layer IO operations per second on the capacity disk.";
+    CAPACITY_DISK_LATENCY = "vsan_capacity_disk_io_latency_seconds", Gauge, Some("seconds"), DISK_LABELS_AND_OP, "vSAN-layer IO latency of the capacity disk.";
+    CAPACITY_DISK_OPS = "vsan_capacity_disk_io_operations_total", Counter, None, DISK_LABELS_AND_OP, "vSAN-layer IO operations completed by the capacity disk (accumulated per-interval counts).";
+    CAPACITY_DISK_DELETE_CONGESTION = "vsan_capacity_disk_delete_congestion", Gauge, None, DISK_LABELS, "Delete congestion level of the capacity disk.";
+    VM_IOPS = "vsan_vm_io_operations_per_second", Gauge, None, VM_LABELS_AND_OP, "IO operations per second of the VM on vSAN.";
+    VM_BYTES = "vsan_vm_io_bytes_per_second", Gauge, None, VM_LABELS_AND_OP, "Throughput of the VM on vSAN in bytes per second.";
+    VM_LATENCY = "vsan_vm_io_latency_seconds", Gauge, Some("seconds"), VM_LABELS_AND_OP, "Average IO latency of the VM on vSAN.";
+    VM_OPS = "vsan_vm_io_operations_total", Counter, None, VM_LABELS_AND_OP, "IO operations completed by the VM (accumulated per-interval counts).";
+    HOST_NET_BYTES = "vsan_host_net_bytes_per_second", Gauge, None, HOST_LABELS_AND_DIRECTION, "vSAN network throughput of the host in bytes per second.";
+    HOST_NET_PACKETS = "vsan_host_net_packets_per_second", Gauge, None, HOST_LABELS_AND_DIRECTION, "vSAN network packets per second on the host.";
+    HOST_NET_LOSS = "vsan_host_net_packet_loss_ratio", Gauge, Some("ratio"), HOST_LABELS_AND_DIRECTION, "vSAN network packet loss ratio on the host (0-1).";
+    PNIC_BYTES = "vsan_pnic_bytes_per_second", Gauge, None, PNIC_LABELS_AND_DIRECTION, "Throughput of the physical NIC in bytes per second.";
+    PNIC_PACKETS = "vsan_pnic_packets_per_second", Gauge, None, PNIC_LABELS_AND_DIRECTION, "Packets per second on the physical NIC.";
+    PNIC_LOSS = "vsan_pnic_packet_loss_ratio", Gauge, Some("ratio"), PNIC_LABELS_AND_DIRECTION, "Packet loss ratio on the physical NIC (0-1).";
 }
 
-use Conversion::{
-    Identity as I, MicrosToSeconds as US, PercentToRatio as PCT, PermilleToRatio as PM,
-};
-
-const fn m(
+/// A catalogue row (see [`Mapping`]'s fields for what each argument is).
+const fn row(
     entity_type: &'static str,
     label: &'static str,
     metric: &'static MetricDesc,
@@ -411,680 +406,167 @@ const fn m(
     }
 }
 
-const RD: &[(&str, &str)] = &[("op", "read")];
-const WR: &[(&str, &str)] = &[("op", "write")];
-const UN: &[(&str, &str)] = &[("op", "unmap")];
-const RW: &[(&str, &str)] = &[("op", "recovery_write")];
-const RR: &[(&str, &str)] = &[("op", "resync_read")];
-const RX: &[(&str, &str)] = &[("direction", "receive")];
-const TX: &[(&str, &str)] = &[("direction", "transmit")];
-const NONE: &[(&str, &str)] = &[];
+// The label pairs that tell a row apart inside its family.
+const OP_READ: &[(&str, &str)] = &[("op", "read")];
+const OP_WRITE: &[(&str, &str)] = &[("op", "write")];
+const OP_UNMAP: &[(&str, &str)] = &[("op", "unmap")];
+const OP_RECOVERY_WRITE: &[(&str, &str)] = &[("op", "recovery_write")];
+const OP_RESYNC_READ: &[(&str, &str)] = &[("op", "resync_read")];
+const DIRECTION_RECEIVE: &[(&str, &str)] = &[("direction", "receive")];
+const DIRECTION_TRANSMIT: &[(&str, &str)] = &[("direction", "transmit")];
+const NO_EXTRA_LABELS: &[(&str, &str)] = &[];
 
-/// Every catalogue row.
+/// Every catalogue row: `row(entity type, API metric label, family, conversion of the raw
+/// value, label pairs inside the family)`. One row per line, so the table reads as a table.
+#[rustfmt::skip]
 pub const MAPPINGS: &[Mapping] = &[
     // cluster-domclient
-    m(
-        "cluster-domclient",
-        "iopsRead",
-        &CLUSTER_DOMCLIENT_IOPS,
-        I,
-        RD,
-    ),
-    m(
-        "cluster-domclient",
-        "iopsWrite",
-        &CLUSTER_DOMCLIENT_IOPS,
-        I,
-        WR,
-    ),
-    m(
-        "cluster-domclient",
-        "iopsUnmap",
-        &CLUSTER_DOMCLIENT_IOPS,
-        I,
-        UN,
-    ),
-    m(
-        "cluster-domclient",
-        "throughputRead",
-        &CLUSTER_DOMCLIENT_BYTES,
-        I,
-        RD,
-    ),
-    m(
-        "cluster-domclient",
-        "throughputWrite",
-        &CLUSTER_DOMCLIENT_BYTES,
-        I,
-        WR,
-    ),
-    m(
-        "cluster-domclient",
-        "throughputUnmap",
-        &CLUSTER_DOMCLIENT_BYTES,
-        I,
-        UN,
-    ),
-    m(
-        "cluster-domclient",
-        "latencyAvgRead",
-        &CLUSTER_DOMCLIENT_LATENCY,
-        US,
-        RD,
-    ),
-    m(
-        "cluster-domclient",
-        "latencyAvgWrite",
-        &CLUSTER_DOMCLIENT_LATENCY,
-        US,
-        WR,
-    ),
-    m(
-        "cluster-domclient",
-        "latencyAvgUnmap",
-        &CLUSTER_DOMCLIENT_LATENCY,
-        US,
-        UN,
-    ),
-    m(
-        "cluster-domclient",
-        "congestion",
-        &CLUSTER_DOMCLIENT_CONGESTION,
-        I,
-        NONE,
-    ),
-    m("cluster-domclient", "oio", &CLUSTER_DOMCLIENT_OIO, I, NONE),
+    row("cluster-domclient", "iopsRead", &CLUSTER_DOMCLIENT_IOPS, Conversion::Identity, OP_READ),
+    row("cluster-domclient", "iopsWrite", &CLUSTER_DOMCLIENT_IOPS, Conversion::Identity, OP_WRITE),
+    row("cluster-domclient", "iopsUnmap", &CLUSTER_DOMCLIENT_IOPS, Conversion::Identity, OP_UNMAP),
+    row("cluster-domclient", "throughputRead", &CLUSTER_DOMCLIENT_BYTES, Conversion::Identity, OP_READ),
+    row("cluster-domclient", "throughputWrite", &CLUSTER_DOMCLIENT_BYTES, Conversion::Identity, OP_WRITE),
+    row("cluster-domclient", "throughputUnmap", &CLUSTER_DOMCLIENT_BYTES, Conversion::Identity, OP_UNMAP),
+    row("cluster-domclient", "latencyAvgRead", &CLUSTER_DOMCLIENT_LATENCY, Conversion::MicrosToSeconds, OP_READ),
+    row("cluster-domclient", "latencyAvgWrite", &CLUSTER_DOMCLIENT_LATENCY, Conversion::MicrosToSeconds, OP_WRITE),
+    row("cluster-domclient", "latencyAvgUnmap", &CLUSTER_DOMCLIENT_LATENCY, Conversion::MicrosToSeconds, OP_UNMAP),
+    row("cluster-domclient", "congestion", &CLUSTER_DOMCLIENT_CONGESTION, Conversion::Identity, NO_EXTRA_LABELS),
+    row("cluster-domclient", "oio", &CLUSTER_DOMCLIENT_OIO, Conversion::Identity, NO_EXTRA_LABELS),
     // cluster-domcompmgr
-    m(
-        "cluster-domcompmgr",
-        "iopsRead",
-        &CLUSTER_DOMCOMPMGR_IOPS,
-        I,
-        RD,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "iopsWrite",
-        &CLUSTER_DOMCOMPMGR_IOPS,
-        I,
-        WR,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "iopsRecWrite",
-        &CLUSTER_DOMCOMPMGR_IOPS,
-        I,
-        RW,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "iopsResyncRead",
-        &CLUSTER_DOMCOMPMGR_IOPS,
-        I,
-        RR,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "throughputRead",
-        &CLUSTER_DOMCOMPMGR_BYTES,
-        I,
-        RD,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "throughputWrite",
-        &CLUSTER_DOMCOMPMGR_BYTES,
-        I,
-        WR,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "throughputRecWrite",
-        &CLUSTER_DOMCOMPMGR_BYTES,
-        I,
-        RW,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "tputResyncRead",
-        &CLUSTER_DOMCOMPMGR_BYTES,
-        I,
-        RR,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "latencyAvgRead",
-        &CLUSTER_DOMCOMPMGR_LATENCY,
-        US,
-        RD,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "latencyAvgWrite",
-        &CLUSTER_DOMCOMPMGR_LATENCY,
-        US,
-        WR,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "latencyAvgRecWrite",
-        &CLUSTER_DOMCOMPMGR_LATENCY,
-        US,
-        RW,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "latAvgResyncRead",
-        &CLUSTER_DOMCOMPMGR_LATENCY,
-        US,
-        RR,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "congestion",
-        &CLUSTER_DOMCOMPMGR_CONGESTION,
-        I,
-        NONE,
-    ),
-    m(
-        "cluster-domcompmgr",
-        "oio",
-        &CLUSTER_DOMCOMPMGR_OIO,
-        I,
-        NONE,
-    ),
+    row("cluster-domcompmgr", "iopsRead", &CLUSTER_DOMCOMPMGR_IOPS, Conversion::Identity, OP_READ),
+    row("cluster-domcompmgr", "iopsWrite", &CLUSTER_DOMCOMPMGR_IOPS, Conversion::Identity, OP_WRITE),
+    row("cluster-domcompmgr", "iopsRecWrite", &CLUSTER_DOMCOMPMGR_IOPS, Conversion::Identity, OP_RECOVERY_WRITE),
+    row("cluster-domcompmgr", "iopsResyncRead", &CLUSTER_DOMCOMPMGR_IOPS, Conversion::Identity, OP_RESYNC_READ),
+    row("cluster-domcompmgr", "throughputRead", &CLUSTER_DOMCOMPMGR_BYTES, Conversion::Identity, OP_READ),
+    row("cluster-domcompmgr", "throughputWrite", &CLUSTER_DOMCOMPMGR_BYTES, Conversion::Identity, OP_WRITE),
+    row("cluster-domcompmgr", "throughputRecWrite", &CLUSTER_DOMCOMPMGR_BYTES, Conversion::Identity, OP_RECOVERY_WRITE),
+    row("cluster-domcompmgr", "tputResyncRead", &CLUSTER_DOMCOMPMGR_BYTES, Conversion::Identity, OP_RESYNC_READ),
+    row("cluster-domcompmgr", "latencyAvgRead", &CLUSTER_DOMCOMPMGR_LATENCY, Conversion::MicrosToSeconds, OP_READ),
+    row("cluster-domcompmgr", "latencyAvgWrite", &CLUSTER_DOMCOMPMGR_LATENCY, Conversion::MicrosToSeconds, OP_WRITE),
+    row("cluster-domcompmgr", "latencyAvgRecWrite", &CLUSTER_DOMCOMPMGR_LATENCY, Conversion::MicrosToSeconds, OP_RECOVERY_WRITE),
+    row("cluster-domcompmgr", "latAvgResyncRead", &CLUSTER_DOMCOMPMGR_LATENCY, Conversion::MicrosToSeconds, OP_RESYNC_READ),
+    row("cluster-domcompmgr", "congestion", &CLUSTER_DOMCOMPMGR_CONGESTION, Conversion::Identity, NO_EXTRA_LABELS),
+    row("cluster-domcompmgr", "oio", &CLUSTER_DOMCOMPMGR_OIO, Conversion::Identity, NO_EXTRA_LABELS),
     // host-domclient
-    m("host-domclient", "iopsRead", &HOST_DOMCLIENT_IOPS, I, RD),
-    m("host-domclient", "iopsWrite", &HOST_DOMCLIENT_IOPS, I, WR),
-    m("host-domclient", "iopsUnmap", &HOST_DOMCLIENT_IOPS, I, UN),
-    m(
-        "host-domclient",
-        "throughputRead",
-        &HOST_DOMCLIENT_BYTES,
-        I,
-        RD,
-    ),
-    m(
-        "host-domclient",
-        "throughputWrite",
-        &HOST_DOMCLIENT_BYTES,
-        I,
-        WR,
-    ),
-    m(
-        "host-domclient",
-        "throughputUnmap",
-        &HOST_DOMCLIENT_BYTES,
-        I,
-        UN,
-    ),
-    m(
-        "host-domclient",
-        "latencyAvgRead",
-        &HOST_DOMCLIENT_LATENCY,
-        US,
-        RD,
-    ),
-    m(
-        "host-domclient",
-        "latencyAvgWrite",
-        &HOST_DOMCLIENT_LATENCY,
-        US,
-        WR,
-    ),
-    m(
-        "host-domclient",
-        "latencyAvgUnmap",
-        &HOST_DOMCLIENT_LATENCY,
-        US,
-        UN,
-    ),
-    m(
-        "host-domclient",
-        "latencyStddevRead",
-        &HOST_DOMCLIENT_LATENCY_STDDEV,
-        US,
-        RD,
-    ),
-    m(
-        "host-domclient",
-        "latencyStddevWrite",
-        &HOST_DOMCLIENT_LATENCY_STDDEV,
-        US,
-        WR,
-    ),
-    m(
-        "host-domclient",
-        "latencyMaxRead",
-        &HOST_DOMCLIENT_LATENCY_MAX,
-        US,
-        RD,
-    ),
-    m(
-        "host-domclient",
-        "latencyMaxWrite",
-        &HOST_DOMCLIENT_LATENCY_MAX,
-        US,
-        WR,
-    ),
-    m(
-        "host-domclient",
-        "congestion",
-        &HOST_DOMCLIENT_CONGESTION,
-        I,
-        NONE,
-    ),
-    m("host-domclient", "oio", &HOST_DOMCLIENT_OIO, I, NONE),
-    m("host-domclient", "readCount", &HOST_DOMCLIENT_OPS, I, RD),
-    m("host-domclient", "writeCount", &HOST_DOMCLIENT_OPS, I, WR),
-    m("host-domclient", "unmapCount", &HOST_DOMCLIENT_OPS, I, UN),
-    m(
-        "host-domclient",
-        "clientCacheHits",
-        &HOST_DOMCLIENT_CACHE_HITS,
-        I,
-        NONE,
-    ),
-    m(
-        "host-domclient",
-        "clientCacheHitRate",
-        &HOST_DOMCLIENT_CACHE_HIT_RATIO,
-        PCT,
-        NONE,
-    ),
+    row("host-domclient", "iopsRead", &HOST_DOMCLIENT_IOPS, Conversion::Identity, OP_READ),
+    row("host-domclient", "iopsWrite", &HOST_DOMCLIENT_IOPS, Conversion::Identity, OP_WRITE),
+    row("host-domclient", "iopsUnmap", &HOST_DOMCLIENT_IOPS, Conversion::Identity, OP_UNMAP),
+    row("host-domclient", "throughputRead", &HOST_DOMCLIENT_BYTES, Conversion::Identity, OP_READ),
+    row("host-domclient", "throughputWrite", &HOST_DOMCLIENT_BYTES, Conversion::Identity, OP_WRITE),
+    row("host-domclient", "throughputUnmap", &HOST_DOMCLIENT_BYTES, Conversion::Identity, OP_UNMAP),
+    row("host-domclient", "latencyAvgRead", &HOST_DOMCLIENT_LATENCY, Conversion::MicrosToSeconds, OP_READ),
+    row("host-domclient", "latencyAvgWrite", &HOST_DOMCLIENT_LATENCY, Conversion::MicrosToSeconds, OP_WRITE),
+    row("host-domclient", "latencyAvgUnmap", &HOST_DOMCLIENT_LATENCY, Conversion::MicrosToSeconds, OP_UNMAP),
+    row("host-domclient", "latencyStddevRead", &HOST_DOMCLIENT_LATENCY_STDDEV, Conversion::MicrosToSeconds, OP_READ),
+    row("host-domclient", "latencyStddevWrite", &HOST_DOMCLIENT_LATENCY_STDDEV, Conversion::MicrosToSeconds, OP_WRITE),
+    row("host-domclient", "latencyMaxRead", &HOST_DOMCLIENT_LATENCY_MAX, Conversion::MicrosToSeconds, OP_READ),
+    row("host-domclient", "latencyMaxWrite", &HOST_DOMCLIENT_LATENCY_MAX, Conversion::MicrosToSeconds, OP_WRITE),
+    row("host-domclient", "congestion", &HOST_DOMCLIENT_CONGESTION, Conversion::Identity, NO_EXTRA_LABELS),
+    row("host-domclient", "oio", &HOST_DOMCLIENT_OIO, Conversion::Identity, NO_EXTRA_LABELS),
+    row("host-domclient", "readCount", &HOST_DOMCLIENT_OPS, Conversion::Identity, OP_READ),
+    row("host-domclient", "writeCount", &HOST_DOMCLIENT_OPS, Conversion::Identity, OP_WRITE),
+    row("host-domclient", "unmapCount", &HOST_DOMCLIENT_OPS, Conversion::Identity, OP_UNMAP),
+    row("host-domclient", "clientCacheHits", &HOST_DOMCLIENT_CACHE_HITS, Conversion::Identity, NO_EXTRA_LABELS),
+    row("host-domclient", "clientCacheHitRate", &HOST_DOMCLIENT_CACHE_HIT_RATIO, Conversion::PercentToRatio, NO_EXTRA_LABELS),
     // host-domcompmgr
-    m("host-domcompmgr", "iopsRead", &HOST_DOMCOMPMGR_IOPS, I, RD),
-    m("host-domcompmgr", "iopsWrite", &HOST_DOMCOMPMGR_IOPS, I, WR),
-    m("host-domcompmgr", "iopsUnmap", &HOST_DOMCOMPMGR_IOPS, I, UN),
-    m(
-        "host-domcompmgr",
-        "iopsRecWrite",
-        &HOST_DOMCOMPMGR_IOPS,
-        I,
-        RW,
-    ),
-    m(
-        "host-domcompmgr",
-        "iopsResyncRead",
-        &HOST_DOMCOMPMGR_IOPS,
-        I,
-        RR,
-    ),
-    m(
-        "host-domcompmgr",
-        "throughputRead",
-        &HOST_DOMCOMPMGR_BYTES,
-        I,
-        RD,
-    ),
-    m(
-        "host-domcompmgr",
-        "throughputWrite",
-        &HOST_DOMCOMPMGR_BYTES,
-        I,
-        WR,
-    ),
-    m(
-        "host-domcompmgr",
-        "throughputUnmap",
-        &HOST_DOMCOMPMGR_BYTES,
-        I,
-        UN,
-    ),
-    m(
-        "host-domcompmgr",
-        "throughputRecWrite",
-        &HOST_DOMCOMPMGR_BYTES,
-        I,
-        RW,
-    ),
-    m(
-        "host-domcompmgr",
-        "tputResyncRead",
-        &HOST_DOMCOMPMGR_BYTES,
-        I,
-        RR,
-    ),
-    m(
-        "host-domcompmgr",
-        "latencyAvgRead",
-        &HOST_DOMCOMPMGR_LATENCY,
-        US,
-        RD,
-    ),
-    m(
-        "host-domcompmgr",
-        "latencyAvgWrite",
-        &HOST_DOMCOMPMGR_LATENCY,
-        US,
-        WR,
-    ),
-    m(
-        "host-domcompmgr",
-        "latencyAvgUnmap",
-        &HOST_DOMCOMPMGR_LATENCY,
-        US,
-        UN,
-    ),
-    m(
-        "host-domcompmgr",
-        "latencyAvgRecWrite",
-        &HOST_DOMCOMPMGR_LATENCY,
-        US,
-        RW,
-    ),
-    m(
-        "host-domcompmgr",
-        "latAvgResyncRead",
-        &HOST_DOMCOMPMGR_LATENCY,
-        US,
-        RR,
-    ),
-    m(
-        "host-domcompmgr",
-        "congestion",
-        &HOST_DOMCOMPMGR_CONGESTION,
-        I,
-        NONE,
-    ),
-    m("host-domcompmgr", "oio", &HOST_DOMCOMPMGR_OIO, I, NONE),
-    m("host-domcompmgr", "readCount", &HOST_DOMCOMPMGR_OPS, I, RD),
-    m("host-domcompmgr", "writeCount", &HOST_DOMCOMPMGR_OPS, I, WR),
-    m(
-        "host-domcompmgr",
-        "recWriteCount",
-        &HOST_DOMCOMPMGR_OPS,
-        I,
-        RW,
-    ),
+    row("host-domcompmgr", "iopsRead", &HOST_DOMCOMPMGR_IOPS, Conversion::Identity, OP_READ),
+    row("host-domcompmgr", "iopsWrite", &HOST_DOMCOMPMGR_IOPS, Conversion::Identity, OP_WRITE),
+    row("host-domcompmgr", "iopsUnmap", &HOST_DOMCOMPMGR_IOPS, Conversion::Identity, OP_UNMAP),
+    row("host-domcompmgr", "iopsRecWrite", &HOST_DOMCOMPMGR_IOPS, Conversion::Identity, OP_RECOVERY_WRITE),
+    row("host-domcompmgr", "iopsResyncRead", &HOST_DOMCOMPMGR_IOPS, Conversion::Identity, OP_RESYNC_READ),
+    row("host-domcompmgr", "throughputRead", &HOST_DOMCOMPMGR_BYTES, Conversion::Identity, OP_READ),
+    row("host-domcompmgr", "throughputWrite", &HOST_DOMCOMPMGR_BYTES, Conversion::Identity, OP_WRITE),
+    row("host-domcompmgr", "throughputUnmap", &HOST_DOMCOMPMGR_BYTES, Conversion::Identity, OP_UNMAP),
+    row("host-domcompmgr", "throughputRecWrite", &HOST_DOMCOMPMGR_BYTES, Conversion::Identity, OP_RECOVERY_WRITE),
+    row("host-domcompmgr", "tputResyncRead", &HOST_DOMCOMPMGR_BYTES, Conversion::Identity, OP_RESYNC_READ),
+    row("host-domcompmgr", "latencyAvgRead", &HOST_DOMCOMPMGR_LATENCY, Conversion::MicrosToSeconds, OP_READ),
+    row("host-domcompmgr", "latencyAvgWrite", &HOST_DOMCOMPMGR_LATENCY, Conversion::MicrosToSeconds, OP_WRITE),
+    row("host-domcompmgr", "latencyAvgUnmap", &HOST_DOMCOMPMGR_LATENCY, Conversion::MicrosToSeconds, OP_UNMAP),
+    row("host-domcompmgr", "latencyAvgRecWrite", &HOST_DOMCOMPMGR_LATENCY, Conversion::MicrosToSeconds, OP_RECOVERY_WRITE),
+    row("host-domcompmgr", "latAvgResyncRead", &HOST_DOMCOMPMGR_LATENCY, Conversion::MicrosToSeconds, OP_RESYNC_READ),
+    row("host-domcompmgr", "congestion", &HOST_DOMCOMPMGR_CONGESTION, Conversion::Identity, NO_EXTRA_LABELS),
+    row("host-domcompmgr", "oio", &HOST_DOMCOMPMGR_OIO, Conversion::Identity, NO_EXTRA_LABELS),
+    row("host-domcompmgr", "readCount", &HOST_DOMCOMPMGR_OPS, Conversion::Identity, OP_READ),
+    row("host-domcompmgr", "writeCount", &HOST_DOMCOMPMGR_OPS, Conversion::Identity, OP_WRITE),
+    row("host-domcompmgr", "recWriteCount", &HOST_DOMCOMPMGR_OPS, Conversion::Identity, OP_RECOVERY_WRITE),
     // disk-group
-    m("disk-group", "iopsRead", &DISK_GROUP_IOPS, I, RD),
-    m("disk-group", "iopsWrite", &DISK_GROUP_IOPS, I, WR),
-    m("disk-group", "throughputRead", &DISK_GROUP_BYTES, I, RD),
-    m("disk-group", "throughputWrite", &DISK_GROUP_BYTES, I, WR),
-    m("disk-group", "latencyAvgRead", &DISK_GROUP_LATENCY, US, RD),
-    m("disk-group", "latencyAvgWrite", &DISK_GROUP_LATENCY, US, WR),
-    m("disk-group", "readCount", &DISK_GROUP_OPS, I, RD),
-    m("disk-group", "writeCount", &DISK_GROUP_OPS, I, WR),
-    m(
-        "disk-group",
-        "rcHitRate",
-        &DISK_GROUP_RC_HIT_RATIO,
-        PCT,
-        NONE,
-    ),
-    m(
-        "disk-group",
-        "wbFreePct",
-        &DISK_GROUP_WB_FREE_RATIO,
-        PCT,
-        NONE,
-    ),
-    m(
-        "disk-group",
-        "warEvictions",
-        &DISK_GROUP_EVICTIONS,
-        I,
-        &[("reason", "overwrite")],
-    ),
-    m(
-        "disk-group",
-        "quotaEvictions",
-        &DISK_GROUP_EVICTIONS,
-        I,
-        &[("reason", "quota")],
-    ),
-    m("disk-group", "capacity", &DISK_GROUP_CAPACITY, I, NONE),
-    m(
-        "disk-group",
-        "capacityUsed",
-        &DISK_GROUP_CAPACITY_USED,
-        I,
-        NONE,
-    ),
-    m(
-        "disk-group",
-        "capacityReserved",
-        &DISK_GROUP_CAPACITY_RESERVED,
-        I,
-        NONE,
-    ),
-    m(
-        "disk-group",
-        "ssdBytesDrained",
-        &DISK_GROUP_DESTAGE,
-        I,
-        &[("kind", "data")],
-    ),
-    m(
-        "disk-group",
-        "zeroBytesDrained",
-        &DISK_GROUP_DESTAGE,
-        I,
-        &[("kind", "zero")],
-    ),
-    m(
-        "disk-group",
-        "memCongestion",
-        &DISK_GROUP_CONGESTION,
-        I,
-        &[("type", "mem")],
-    ),
-    m(
-        "disk-group",
-        "slabCongestion",
-        &DISK_GROUP_CONGESTION,
-        I,
-        &[("type", "slab")],
-    ),
-    m(
-        "disk-group",
-        "ssdCongestion",
-        &DISK_GROUP_CONGESTION,
-        I,
-        &[("type", "ssd")],
-    ),
-    m(
-        "disk-group",
-        "iopsCongestion",
-        &DISK_GROUP_CONGESTION,
-        I,
-        &[("type", "iops")],
-    ),
-    m(
-        "disk-group",
-        "logCongestion",
-        &DISK_GROUP_CONGESTION,
-        I,
-        &[("type", "log")],
-    ),
-    m(
-        "disk-group",
-        "compCongestion",
-        &DISK_GROUP_CONGESTION,
-        I,
-        &[("type", "comp")],
-    ),
-    m(
-        "disk-group",
-        "oioWrite",
-        &DISK_GROUP_OUTSTANDING_WRITES,
-        I,
-        WR,
-    ),
-    m(
-        "disk-group",
-        "oioRecWrite",
-        &DISK_GROUP_OUTSTANDING_WRITES,
-        I,
-        RW,
-    ),
+    row("disk-group", "iopsRead", &DISK_GROUP_IOPS, Conversion::Identity, OP_READ),
+    row("disk-group", "iopsWrite", &DISK_GROUP_IOPS, Conversion::Identity, OP_WRITE),
+    row("disk-group", "throughputRead", &DISK_GROUP_BYTES, Conversion::Identity, OP_READ),
+    row("disk-group", "throughputWrite", &DISK_GROUP_BYTES, Conversion::Identity, OP_WRITE),
+    row("disk-group", "latencyAvgRead", &DISK_GROUP_LATENCY, Conversion::MicrosToSeconds, OP_READ),
+    row("disk-group", "latencyAvgWrite", &DISK_GROUP_LATENCY, Conversion::MicrosToSeconds, OP_WRITE),
+    row("disk-group", "readCount", &DISK_GROUP_OPS, Conversion::Identity, OP_READ),
+    row("disk-group", "writeCount", &DISK_GROUP_OPS, Conversion::Identity, OP_WRITE),
+    row("disk-group", "rcHitRate", &DISK_GROUP_RC_HIT_RATIO, Conversion::PercentToRatio, NO_EXTRA_LABELS),
+    row("disk-group", "wbFreePct", &DISK_GROUP_WB_FREE_RATIO, Conversion::PercentToRatio, NO_EXTRA_LABELS),
+    row("disk-group", "warEvictions", &DISK_GROUP_EVICTIONS, Conversion::Identity, &[("reason", "overwrite")]),
+    row("disk-group", "quotaEvictions", &DISK_GROUP_EVICTIONS, Conversion::Identity, &[("reason", "quota")]),
+    row("disk-group", "capacity", &DISK_GROUP_CAPACITY, Conversion::Identity, NO_EXTRA_LABELS),
+    row("disk-group", "capacityUsed", &DISK_GROUP_CAPACITY_USED, Conversion::Identity, NO_EXTRA_LABELS),
+    row("disk-group", "capacityReserved", &DISK_GROUP_CAPACITY_RESERVED, Conversion::Identity, NO_EXTRA_LABELS),
+    row("disk-group", "ssdBytesDrained", &DISK_GROUP_DESTAGE, Conversion::Identity, &[("kind", "data")]),
+    row("disk-group", "zeroBytesDrained", &DISK_GROUP_DESTAGE, Conversion::Identity, &[("kind", "zero")]),
+    row("disk-group", "memCongestion", &DISK_GROUP_CONGESTION, Conversion::Identity, &[("type", "mem")]),
+    row("disk-group", "slabCongestion", &DISK_GROUP_CONGESTION, Conversion::Identity, &[("type", "slab")]),
+    row("disk-group", "ssdCongestion", &DISK_GROUP_CONGESTION, Conversion::Identity, &[("type", "ssd")]),
+    row("disk-group", "iopsCongestion", &DISK_GROUP_CONGESTION, Conversion::Identity, &[("type", "iops")]),
+    row("disk-group", "logCongestion", &DISK_GROUP_CONGESTION, Conversion::Identity, &[("type", "log")]),
+    row("disk-group", "compCongestion", &DISK_GROUP_CONGESTION, Conversion::Identity, &[("type", "comp")]),
+    row("disk-group", "oioWrite", &DISK_GROUP_OUTSTANDING_WRITES, Conversion::Identity, OP_WRITE),
+    row("disk-group", "oioRecWrite", &DISK_GROUP_OUTSTANDING_WRITES, Conversion::Identity, OP_RECOVERY_WRITE),
     // cache-disk
-    m("cache-disk", "iopsDevRead", &CACHE_DISK_DEV_IOPS, I, RD),
-    m("cache-disk", "iopsDevWrite", &CACHE_DISK_DEV_IOPS, I, WR),
-    m(
-        "cache-disk",
-        "throughputDevRead",
-        &CACHE_DISK_DEV_BYTES,
-        I,
-        RD,
-    ),
-    m(
-        "cache-disk",
-        "throughputDevWrite",
-        &CACHE_DISK_DEV_BYTES,
-        I,
-        WR,
-    ),
-    m(
-        "cache-disk",
-        "latencyDevRead",
-        &CACHE_DISK_DEV_LATENCY,
-        US,
-        RD,
-    ),
-    m(
-        "cache-disk",
-        "latencyDevWrite",
-        &CACHE_DISK_DEV_LATENCY,
-        US,
-        WR,
-    ),
-    m(
-        "cache-disk",
-        "latencyDevGAvg",
-        &CACHE_DISK_GUEST_LATENCY,
-        US,
-        NONE,
-    ),
-    m(
-        "cache-disk",
-        "latencyDevDAvg",
-        &CACHE_DISK_DEVICE_LATENCY,
-        US,
-        NONE,
-    ),
-    m("cache-disk", "ioCountDevRead", &CACHE_DISK_DEV_OPS, I, RD),
-    m("cache-disk", "ioCountDevWrite", &CACHE_DISK_DEV_OPS, I, WR),
+    row("cache-disk", "iopsDevRead", &CACHE_DISK_DEV_IOPS, Conversion::Identity, OP_READ),
+    row("cache-disk", "iopsDevWrite", &CACHE_DISK_DEV_IOPS, Conversion::Identity, OP_WRITE),
+    row("cache-disk", "throughputDevRead", &CACHE_DISK_DEV_BYTES, Conversion::Identity, OP_READ),
+    row("cache-disk", "throughputDevWrite", &CACHE_DISK_DEV_BYTES, Conversion::Identity, OP_WRITE),
+    row("cache-disk", "latencyDevRead", &CACHE_DISK_DEV_LATENCY, Conversion::MicrosToSeconds, OP_READ),
+    row("cache-disk", "latencyDevWrite", &CACHE_DISK_DEV_LATENCY, Conversion::MicrosToSeconds, OP_WRITE),
+    row("cache-disk", "latencyDevGAvg", &CACHE_DISK_GUEST_LATENCY, Conversion::MicrosToSeconds, NO_EXTRA_LABELS),
+    row("cache-disk", "latencyDevDAvg", &CACHE_DISK_DEVICE_LATENCY, Conversion::MicrosToSeconds, NO_EXTRA_LABELS),
+    row("cache-disk", "ioCountDevRead", &CACHE_DISK_DEV_OPS, Conversion::Identity, OP_READ),
+    row("cache-disk", "ioCountDevWrite", &CACHE_DISK_DEV_OPS, Conversion::Identity, OP_WRITE),
     // capacity-disk
-    m(
-        "capacity-disk",
-        "iopsDevRead",
-        &CAPACITY_DISK_DEV_IOPS,
-        I,
-        RD,
-    ),
-    m(
-        "capacity-disk",
-        "iopsDevWrite",
-        &CAPACITY_DISK_DEV_IOPS,
-        I,
-        WR,
-    ),
-    m(
-        "capacity-disk",
-        "throughputDevRead",
-        &CAPACITY_DISK_DEV_BYTES,
-        I,
-        RD,
-    ),
-    m(
-        "capacity-disk",
-        "throughputDevWrite",
-        &CAPACITY_DISK_DEV_BYTES,
-        I,
-        WR,
-    ),
-    m(
-        "capacity-disk",
-        "latencyDevRead",
-        &CAPACITY_DISK_DEV_LATENCY,
-        US,
-        RD,
-    ),
-    m(
-        "capacity-disk",
-        "latencyDevWrite",
-        &CAPACITY_DISK_DEV_LATENCY,
-        US,
-        WR,
-    ),
-    m(
-        "capacity-disk",
-        "latencyDevGAvg",
-        &CAPACITY_DISK_GUEST_LATENCY,
-        US,
-        NONE,
-    ),
-    m(
-        "capacity-disk",
-        "latencyDevDAvg",
-        &CAPACITY_DISK_DEVICE_LATENCY,
-        US,
-        NONE,
-    ),
-    m(
-        "capacity-disk",
-        "ioCountDevRead",
-        &CAPACITY_DISK_DEV_OPS,
-        I,
-        RD,
-    ),
-    m(
-        "capacity-disk",
-        "ioCountDevWrite",
-        &CAPACITY_DISK_DEV_OPS,
-        I,
-        WR,
-    ),
-    m("capacity-disk", "iopsRead", &CAPACITY_DISK_IOPS, I, RD),
-    m("capacity-disk", "iopsWrite", &CAPACITY_DISK_IOPS, I, WR),
-    m(
-        "capacity-disk",
-        "latencyRead",
-        &CAPACITY_DISK_LATENCY,
-        US,
-        RD,
-    ),
-    m(
-        "capacity-disk",
-        "latencyWrite",
-        &CAPACITY_DISK_LATENCY,
-        US,
-        WR,
-    ),
-    m("capacity-disk", "ioCountRead", &CAPACITY_DISK_OPS, I, RD),
-    m("capacity-disk", "ioCountWrite", &CAPACITY_DISK_OPS, I, WR),
-    m(
-        "capacity-disk",
-        "deleteCongestion",
-        &CAPACITY_DISK_DELETE_CONGESTION,
-        I,
-        NONE,
-    ),
+    row("capacity-disk", "iopsDevRead", &CAPACITY_DISK_DEV_IOPS, Conversion::Identity, OP_READ),
+    row("capacity-disk", "iopsDevWrite", &CAPACITY_DISK_DEV_IOPS, Conversion::Identity, OP_WRITE),
+    row("capacity-disk", "throughputDevRead", &CAPACITY_DISK_DEV_BYTES, Conversion::Identity, OP_READ),
+    row("capacity-disk", "throughputDevWrite", &CAPACITY_DISK_DEV_BYTES, Conversion::Identity, OP_WRITE),
+    row("capacity-disk", "latencyDevRead", &CAPACITY_DISK_DEV_LATENCY, Conversion::MicrosToSeconds, OP_READ),
+    row("capacity-disk", "latencyDevWrite", &CAPACITY_DISK_DEV_LATENCY, Conversion::MicrosToSeconds, OP_WRITE),
+    row("capacity-disk", "latencyDevGAvg", &CAPACITY_DISK_GUEST_LATENCY, Conversion::MicrosToSeconds, NO_EXTRA_LABELS),
+    row("capacity-disk", "latencyDevDAvg", &CAPACITY_DISK_DEVICE_LATENCY, Conversion::MicrosToSeconds, NO_EXTRA_LABELS),
+    row("capacity-disk", "ioCountDevRead", &CAPACITY_DISK_DEV_OPS, Conversion::Identity, OP_READ),
+    row("capacity-disk", "ioCountDevWrite", &CAPACITY_DISK_DEV_OPS, Conversion::Identity, OP_WRITE),
+    row("capacity-disk", "iopsRead", &CAPACITY_DISK_IOPS, Conversion::Identity, OP_READ),
+    row("capacity-disk", "iopsWrite", &CAPACITY_DISK_IOPS, Conversion::Identity, OP_WRITE),
+    row("capacity-disk", "latencyRead", &CAPACITY_DISK_LATENCY, Conversion::MicrosToSeconds, OP_READ),
+    row("capacity-disk", "latencyWrite", &CAPACITY_DISK_LATENCY, Conversion::MicrosToSeconds, OP_WRITE),
+    row("capacity-disk", "ioCountRead", &CAPACITY_DISK_OPS, Conversion::Identity, OP_READ),
+    row("capacity-disk", "ioCountWrite", &CAPACITY_DISK_OPS, Conversion::Identity, OP_WRITE),
+    row("capacity-disk", "deleteCongestion", &CAPACITY_DISK_DELETE_CONGESTION, Conversion::Identity, NO_EXTRA_LABELS),
     // virtual-machine
-    m("virtual-machine", "iopsRead", &VM_IOPS, I, RD),
-    m("virtual-machine", "iopsWrite", &VM_IOPS, I, WR),
-    m("virtual-machine", "throughputRead", &VM_BYTES, I, RD),
-    m("virtual-machine", "throughputWrite", &VM_BYTES, I, WR),
-    m("virtual-machine", "latencyRead", &VM_LATENCY, US, RD),
-    m("virtual-machine", "latencyWrite", &VM_LATENCY, US, WR),
-    m("virtual-machine", "readCount", &VM_OPS, I, RD),
-    m("virtual-machine", "writeCount", &VM_OPS, I, WR),
+    row("virtual-machine", "iopsRead", &VM_IOPS, Conversion::Identity, OP_READ),
+    row("virtual-machine", "iopsWrite", &VM_IOPS, Conversion::Identity, OP_WRITE),
+    row("virtual-machine", "throughputRead", &VM_BYTES, Conversion::Identity, OP_READ),
+    row("virtual-machine", "throughputWrite", &VM_BYTES, Conversion::Identity, OP_WRITE),
+    row("virtual-machine", "latencyRead", &VM_LATENCY, Conversion::MicrosToSeconds, OP_READ),
+    row("virtual-machine", "latencyWrite", &VM_LATENCY, Conversion::MicrosToSeconds, OP_WRITE),
+    row("virtual-machine", "readCount", &VM_OPS, Conversion::Identity, OP_READ),
+    row("virtual-machine", "writeCount", &VM_OPS, Conversion::Identity, OP_WRITE),
     // vsan-host-net
-    m("vsan-host-net", "rxThroughput", &HOST_NET_BYTES, I, RX),
-    m("vsan-host-net", "txThroughput", &HOST_NET_BYTES, I, TX),
-    m("vsan-host-net", "rxPackets", &HOST_NET_PACKETS, I, RX),
-    m("vsan-host-net", "txPackets", &HOST_NET_PACKETS, I, TX),
-    m("vsan-host-net", "rxPacketsLossRate", &HOST_NET_LOSS, PM, RX),
-    m("vsan-host-net", "txPacketsLossRate", &HOST_NET_LOSS, PM, TX),
+    row("vsan-host-net", "rxThroughput", &HOST_NET_BYTES, Conversion::Identity, DIRECTION_RECEIVE),
+    row("vsan-host-net", "txThroughput", &HOST_NET_BYTES, Conversion::Identity, DIRECTION_TRANSMIT),
+    row("vsan-host-net", "rxPackets", &HOST_NET_PACKETS, Conversion::Identity, DIRECTION_RECEIVE),
+    row("vsan-host-net", "txPackets", &HOST_NET_PACKETS, Conversion::Identity, DIRECTION_TRANSMIT),
+    row("vsan-host-net", "rxPacketsLossRate", &HOST_NET_LOSS, Conversion::PermilleToRatio, DIRECTION_RECEIVE),
+    row("vsan-host-net", "txPacketsLossRate", &HOST_NET_LOSS, Conversion::PermilleToRatio, DIRECTION_TRANSMIT),
     // vsan-pnic-net
-    m("vsan-pnic-net", "rxThroughput", &PNIC_BYTES, I, RX),
-    m("vsan-pnic-net", "txThroughput", &PNIC_BYTES, I, TX),
-    m("vsan-pnic-net", "rxPackets", &PNIC_PACKETS, I, RX),
-    m("vsan-pnic-net", "txPackets", &PNIC_PACKETS, I, TX),
-    m("vsan-pnic-net", "rxPacketsLossRate", &PNIC_LOSS, PM, RX),
-    m("vsan-pnic-net", "txPacketsLossRate", &PNIC_LOSS, PM, TX),
+    row("vsan-pnic-net", "rxThroughput", &PNIC_BYTES, Conversion::Identity, DIRECTION_RECEIVE),
+    row("vsan-pnic-net", "txThroughput", &PNIC_BYTES, Conversion::Identity, DIRECTION_TRANSMIT),
+    row("vsan-pnic-net", "rxPackets", &PNIC_PACKETS, Conversion::Identity, DIRECTION_RECEIVE),
+    row("vsan-pnic-net", "txPackets", &PNIC_PACKETS, Conversion::Identity, DIRECTION_TRANSMIT),
+    row("vsan-pnic-net", "rxPacketsLossRate", &PNIC_LOSS, Conversion::PermilleToRatio, DIRECTION_RECEIVE),
+    row("vsan-pnic-net", "txPacketsLossRate", &PNIC_LOSS, Conversion::PermilleToRatio, DIRECTION_TRANSMIT),
 ];
 
 fn index() -> &'static HashMap<(&'static str, &'static str), &'static Mapping> {

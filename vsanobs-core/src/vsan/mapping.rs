@@ -227,11 +227,82 @@ pub(crate) fn snake_case(s: &str) -> String {
     out
 }
 
-/// Accumulates per-interval deltas into monotonic totals, counting every interval once:
-/// a sample at or before a series' high-water mark is ignored.
+/// One counter series: the running total of its per-interval deltas and the end of the
+/// newest interval counted. [`add`](Self::add) is the rule every vSAN counter follows: an
+/// interval at or before the newest one counted is a replay and is ignored, and so is a
+/// negative or NaN delta (vSAN's "no data"); anything else is added once.
+///
+/// [`DeltaAccumulator`] keeps one per key; a store with its own layout (the exporter packs a
+/// total and its time in 12 bytes) keeps the parts itself and applies the rule through this
+/// type with [`from_parts`](Self::from_parts).
+///
+/// # Example
+///
+/// ```
+/// use vsanobs_core::vsan::mapping::DeltaTotal;
+///
+/// let mut reads = DeltaTotal::new();
+/// assert_eq!(reads.add(1_704_103_200, 138_900.0), 138_900.0);
+/// assert_eq!(reads.add(1_704_103_200, 138_900.0), 138_900.0); // the same interval again
+/// assert_eq!(reads.add(1_704_103_500, -1.0), 138_900.0); // no data
+/// assert_eq!(reads.add_all(&[(1_704_103_500, 141_000.0), (1_704_103_800, 1.0)]), 279_901.0);
+/// assert_eq!(reads.newest(), Some(1_704_103_800));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DeltaTotal {
+    total: f64,
+    newest: Option<i64>,
+}
+
+impl DeltaTotal {
+    /// A series with nothing counted yet.
+    pub const fn new() -> DeltaTotal {
+        DeltaTotal {
+            total: 0.0,
+            newest: None,
+        }
+    }
+
+    /// A series restored from its total and the end of its newest counted interval.
+    pub const fn from_parts(total: f64, newest: Option<i64>) -> DeltaTotal {
+        DeltaTotal { total, newest }
+    }
+
+    /// The running total.
+    pub fn total(&self) -> f64 {
+        self.total
+    }
+
+    /// The end of the newest interval counted (None: none yet).
+    pub fn newest(&self) -> Option<i64> {
+        self.newest
+    }
+
+    /// Counts the delta of the interval ending at `timestamp` unless that interval is not
+    /// newer than the newest counted or the delta is negative or NaN; returns the total.
+    pub fn add(&mut self, timestamp: i64, delta: f64) -> f64 {
+        if self.newest.is_none_or(|n| timestamp > n) && delta >= 0.0 {
+            self.total += delta;
+            self.newest = Some(timestamp);
+        }
+        self.total
+    }
+
+    /// [`add`](Self::add) for each `(timestamp, delta)`, oldest first (as [`map_entity`]
+    /// returns them); returns the total.
+    pub fn add_all(&mut self, samples: &[(i64, f64)]) -> f64 {
+        for &(t, v) in samples {
+            self.add(t, v);
+        }
+        self.total
+    }
+}
+
+/// Accumulates per-interval deltas into monotonic totals, one [`DeltaTotal`] per key:
+/// each interval counts once, replays and "no data" never.
 #[derive(Debug, Clone)]
 pub struct DeltaAccumulator<K> {
-    series: HashMap<K, (f64, i64)>,
+    series: HashMap<K, DeltaTotal>,
 }
 
 impl<K: Hash + Eq> Default for DeltaAccumulator<K> {
@@ -251,29 +322,33 @@ impl<K: Hash + Eq> DeltaAccumulator<K> {
     /// Adds the samples newer than the series' high-water mark and returns the new total.
     /// Samples must be oldest first (as [`map_entity`] returns them).
     pub fn add(&mut self, key: K, samples: &[(i64, f64)]) -> f64 {
-        let entry = self.series.entry(key).or_insert((0.0, i64::MIN));
-        for &(t, v) in samples {
-            if t > entry.1 && v >= 0.0 {
-                entry.0 += v;
-                entry.1 = t;
-            }
-        }
-        entry.0
+        self.series.entry(key).or_default().add_all(samples)
+    }
+
+    /// Adds one interval's delta, ending at `timestamp`, unless the series has counted it
+    /// (or a newer one) already; returns the new total.
+    pub fn add_one(&mut self, key: K, timestamp: i64, delta: f64) -> f64 {
+        self.series.entry(key).or_default().add(timestamp, delta)
+    }
+
+    /// The state of a series.
+    pub fn series(&self, key: &K) -> Option<DeltaTotal> {
+        self.series.get(key).copied()
     }
 
     /// The current total of a series.
     pub fn get(&self, key: &K) -> Option<f64> {
-        self.series.get(key).map(|e| e.0)
+        self.series.get(key).map(DeltaTotal::total)
     }
 
     /// The high-water mark of a series.
     pub fn last_timestamp(&self, key: &K) -> Option<i64> {
-        self.series.get(key).map(|e| e.1).filter(|t| *t != i64::MIN)
+        self.series.get(key).and_then(DeltaTotal::newest)
     }
 
     /// Every series and its total.
     pub fn iter(&self) -> impl Iterator<Item = (&K, f64)> + '_ {
-        self.series.iter().map(|(k, v)| (k, v.0))
+        self.series.iter().map(|(k, v)| (k, v.total()))
     }
 
     /// Number of series.
@@ -311,6 +386,10 @@ mod tests {
         assert_eq!(a.add(1, &[(10, 5.0), (20, 7.0)]), 12.0);
         assert_eq!(a.add(1, &[(20, 7.0), (30, -1.0), (40, 1.0)]), 13.0);
         assert_eq!(a.last_timestamp(&1), Some(40));
+        assert_eq!(a.add_one(1, 40, 9.0), 13.0, "a replayed interval");
+        assert_eq!(a.add_one(1, 50, f64::NAN), 13.0, "no data");
+        assert_eq!(a.add_one(1, 50, 2.0), 15.0);
+        assert_eq!(a.series(&1), Some(DeltaTotal::from_parts(15.0, Some(50))));
         a.retain(|k| *k != 1);
         assert!(a.is_empty());
     }

@@ -4,7 +4,9 @@
 //!
 //! - [`catalogue`]: (entity type, metric label) -> family, type, unit conversion, op label.
 //! - [`csv`]: `entityRefId`, `sampleInfo` timestamps (UTC) and value CSV parsers.
-//! - [`soap`] / [`xml`]: SOAP envelopes and faults.
+//! - [`soap`]: `VsanPerfQueryPerf` answers (streamed or whole) and SOAP faults.
+//! - [`protocol`]: the vCenter calls an exporter and a simulator exchange (sessions,
+//!   inventory, performance queries, faults), encoded and decoded through the same types.
 //! - [`mapping`]: latest complete sample per gauge, deltas for counters, unknown labels.
 //! - [`normalise`]: seed-style counter ids to Prometheus names.
 //!
@@ -32,11 +34,12 @@ pub mod catalogue;
 pub mod csv;
 pub mod mapping;
 pub mod normalise;
+pub mod protocol;
 pub mod soap;
-pub mod xml;
+pub(crate) mod xml;
 
 pub use catalogue::{Conversion, Mapping, lookup};
-pub use mapping::{DeltaAccumulator, MappedEntity, map_entity};
+pub use mapping::{DeltaAccumulator, DeltaTotal, MappedEntity, map_entity};
 pub use normalise::{NormalisedId, normalise_counter_id};
 pub use soap::{EntityMetricCsv, FaultKind, MetricSeriesCsv, parse_query_perf_response};
 

@@ -1,4 +1,6 @@
-//! SOAP envelopes of the vSAN performance API: `VsanPerfQueryPerf` responses and faults.
+//! Reading `VsanPerfQueryPerf` answers (whole, or streamed one entity at a time) and the
+//! SOAP faults any answer may be. The other calls, and the writing side, are in
+//! [`protocol`](super::protocol).
 //!
 //! # Example
 //!
@@ -21,10 +23,6 @@
 
 use super::VsanError;
 use super::xml::Element;
-
-/// The cookie a vCenter's `SessionManager.Login` sets on `/sdk`; the same cookie
-/// authenticates calls to `/vsanHealth`.
-pub const SESSION_COOKIE: &str = "vmware_soap_session";
 
 /// One `VsanPerfEntityMetricCSV`: an entity, its sample timestamps and one CSV per metric.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -62,6 +60,10 @@ pub enum FaultKind {
     InvalidLogin,
     /// `NotSupported`: the host is not the stats master.
     NotSupported,
+    /// `InvalidRequest`: the request could not be read (not XML, no SOAP body).
+    InvalidRequest,
+    /// `MethodNotFound`: the server does not implement the call.
+    MethodNotFound,
     /// Any other fault.
     Other,
 }
@@ -75,6 +77,8 @@ impl FaultKind {
             FaultKind::NotAuthenticated => "NotAuthenticated",
             FaultKind::InvalidLogin => "InvalidLogin",
             FaultKind::NotSupported => "NotSupported",
+            FaultKind::InvalidRequest => "InvalidRequest",
+            FaultKind::MethodNotFound => "MethodNotFound",
             FaultKind::Other => "SystemError",
         }
     }
@@ -88,6 +92,8 @@ impl FaultKind {
             "NotAuthenticated" => FaultKind::NotAuthenticated,
             "InvalidLogin" => FaultKind::InvalidLogin,
             "NotSupported" => FaultKind::NotSupported,
+            "InvalidRequest" => FaultKind::InvalidRequest,
+            "MethodNotFound" => FaultKind::MethodNotFound,
             _ => FaultKind::Other,
         }
     }
@@ -98,7 +104,7 @@ impl FaultKind {
 /// # Errors
 /// XML errors as for [`Element::parse`]; [`VsanError::Fault`] when the body is a SOAP fault;
 /// [`VsanError::Unexpected`] when there is no `Envelope/Body/*`.
-pub fn parse_body(xml: &str) -> Result<Element, VsanError> {
+pub(crate) fn parse_body(xml: &str) -> Result<Element, VsanError> {
     let mut root = Element::parse(xml)?;
     if root.name != "Envelope" {
         return Err(VsanError::Unexpected {
@@ -138,12 +144,15 @@ fn fault_of(f: &Element) -> VsanError {
         _ => {
             // vSAN faults are also reported only as "ServerFaultCode: NotFound"-style text.
             let code = f.child_text("faultcode").unwrap_or("");
+            // `MethodNotFound` before `NotFound`, which its name contains.
             [
+                FaultKind::MethodNotFound,
                 FaultKind::NotFound,
                 FaultKind::InvalidArgument,
                 FaultKind::NotAuthenticated,
                 FaultKind::InvalidLogin,
                 FaultKind::NotSupported,
+                FaultKind::InvalidRequest,
             ]
             .into_iter()
             .find(|k| message.contains(k.wire_name()) || code.contains(k.wire_name()))
@@ -156,7 +165,9 @@ fn fault_of(f: &Element) -> VsanError {
 /// Parses a `VsanPerfQueryPerfResponse` envelope.
 ///
 /// # Errors
-/// As [`parse_body`]; [`VsanError::Unexpected`] when the body is another response or a
+/// [`VsanError::Xml`] for malformed XML, [`VsanError::Truncated`] when the document ends
+/// inside an element, [`VsanError::Fault`] when the body is a SOAP fault;
+/// [`VsanError::Unexpected`] when it is not a SOAP envelope with a body, the body is another response or a
 /// `returnval` lacks its `entityRefId`.
 pub fn parse_query_perf_response(xml: &str) -> Result<Vec<EntityMetricCsv>, VsanError> {
     let body = parse_body(xml)?;

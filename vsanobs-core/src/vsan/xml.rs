@@ -1,20 +1,8 @@
 //! A small XML element tree for SOAP envelopes, built on `quick-xml`, plus text escaping.
+//! Crate-private: callers use the typed calls of [`protocol`](super::protocol).
 //!
 //! SOAP bodies are small, nest shallowly and are read once, so an owned tree keyed by local
 //! names (namespace prefixes dropped) is the simplest correct reader.
-//!
-//! # Example
-//!
-//! ```
-//! use vsanobs_core::vsan::xml::{Element, escape};
-//!
-//! let doc = Element::parse(r#"<s:Envelope xmlns:s="x"><s:Body><a k="v">1 &amp; 2</a></s:Body></s:Envelope>"#)?;
-//! let a = doc.path(&["Body", "a"]).unwrap();
-//! assert_eq!(a.text, "1 & 2");
-//! assert_eq!(a.attr("k"), Some("v"));
-//! assert_eq!(escape("<a&b>"), "&lt;a&amp;b&gt;");
-//! # Ok::<(), vsanobs_core::vsan::VsanError>(())
-//! ```
 //!
 //! ## Note
 //! Parsing allocates one `String` per element name and text; this runs once per response.
@@ -27,15 +15,15 @@ use super::VsanError;
 
 /// One XML element: local name, attributes (local names), text content and children.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Element {
+pub(crate) struct Element {
     /// Local name (prefix removed).
-    pub name: String,
+    pub(crate) name: String,
     /// Attributes as (local name, unescaped value).
-    pub attrs: Vec<(String, String)>,
+    pub(crate) attrs: Vec<(String, String)>,
     /// Concatenated, unescaped text directly inside this element.
-    pub text: String,
+    pub(crate) text: String,
     /// Child elements in document order.
-    pub children: Vec<Element>,
+    pub(crate) children: Vec<Element>,
 }
 
 /// Maximum element depth accepted (SOAP envelopes nest far less).
@@ -48,7 +36,7 @@ impl Element {
     /// [`VsanError::Xml`] for malformed XML, [`VsanError::Truncated`] when the document ends
     /// inside an element, [`VsanError::Unexpected`] when there is no root element or the
     /// nesting is deeper than 64.
-    pub fn parse(xml: &str) -> Result<Element, VsanError> {
+    pub(crate) fn parse(xml: &str) -> Result<Element, VsanError> {
         let mut reader = Reader::from_str(xml);
         reader.config_mut().check_end_names = true;
         let mut stack: Vec<Element> = Vec::new();
@@ -117,39 +105,34 @@ impl Element {
     }
 
     /// The first child with this local name.
-    pub fn child(&self, name: &str) -> Option<&Element> {
+    pub(crate) fn child(&self, name: &str) -> Option<&Element> {
         self.children.iter().find(|c| c.name == name)
     }
 
     /// All children with this local name.
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+    pub(crate) fn children_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Element> + 'a {
         self.children.iter().filter(move |c| c.name == name)
     }
 
     /// Follows a path of child names from this element.
-    pub fn path(&self, names: &[&str]) -> Option<&Element> {
+    pub(crate) fn path(&self, names: &[&str]) -> Option<&Element> {
         names.iter().try_fold(self, |el, n| el.child(n))
     }
 
     /// The text of the child with this name, if present.
-    pub fn child_text(&self, name: &str) -> Option<&str> {
+    pub(crate) fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.as_str())
     }
 
     /// An attribute's value by local name.
-    pub fn attr(&self, name: &str) -> Option<&str> {
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
-    }
-
-    /// Depth-first search for the first descendant (or self) with this local name.
-    pub fn find(&self, name: &str) -> Option<&Element> {
-        if self.name == name {
-            return Some(self);
-        }
-        self.children.iter().find_map(|c| c.find(name))
     }
 }
 
@@ -234,6 +217,23 @@ fn start(e: &quick_xml::events::BytesStart<'_>) -> Result<Element, VsanError> {
 }
 
 /// Escapes `&`, `<`, `>`, `"` and `'` for element text and attribute values.
-pub fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn escape(s: &str) -> std::borrow::Cow<'_, str> {
     quick_xml::escape::escape(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_local_names_text_and_attributes() {
+        let doc = Element::parse(
+            r#"<s:Envelope xmlns:s="x"><s:Body><a k="v">1 &amp; 2</a></s:Body></s:Envelope>"#,
+        )
+        .expect("parse");
+        let a = doc.path(&["Body", "a"]).expect("a");
+        assert_eq!(a.text, "1 & 2");
+        assert_eq!(a.attr("k"), Some("v"));
+        assert_eq!(escape("<a&b>"), "&lt;a&amp;b&gt;");
+    }
 }
