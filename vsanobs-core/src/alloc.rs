@@ -33,8 +33,19 @@
 //! and updates it with relaxed load + store (it is the only writer). A thread gives its slot
 //! back when it exits (through a pthread key destructor); its totals stay in the slot, so the
 //! next owner keeps adding to them and the sums stay right. Threads beyond the slot count,
-//! threads that are exiting, and platforms without per-thread slots (everything but Linux,
-//! Android, macOS and FreeBSD) share one slot updated with relaxed `fetch_add`. Readers sum
+//! threads that are exiting, and platforms without pthread keys (Windows, WASM) share one
+//! slot updated with relaxed `fetch_add`.
+//!
+//! Finding the slot never allocates inside `alloc`: on Linux (glibc and musl, not x32),
+//! macOS and FreeBSD the index is a const thread-local without a destructor (a plain load);
+//! on targets whose thread-locals are emulated and allocate on first access (Android,
+//! OpenHarmony, x32, the other Unixes) it is the pthread key's own value, read with
+//! `pthread_getspecific`. That path is tested on Linux with
+//! `RUSTFLAGS="--cfg vsanobs_force_pthread_tls"`. A thread's first allocation claims a slot
+//! with `pthread_setspecific`, which may allocate; that nested allocation counts into the
+//! shared slot. On the pthread-key path, a thread that allocates after its last key
+//! destructor round may claim a slot that is never given back (counts stay right; the slot
+//! is lost for reuse). Readers sum
 //! every slot: a snapshot taken while other threads allocate is a consistent count for each
 //! thread, not a single instant across threads. Measured overhead against plain `System`
 //! is in `docs/benchmarks.md` ("Process and heap").

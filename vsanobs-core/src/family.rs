@@ -32,11 +32,34 @@
 //! ## Note
 //! Lookups of existing series read an immutable snapshot (one probe of a SwissTable that
 //! stores the labels and metric inline): no lock, and no allocation once the thread has made
-//! its first lookup (which takes a reader slot). The snapshot is kept alive by an epoch pin:
-//! a plain store into the thread's own slot followed, on Linux, by only a compiler fence (a
-//! `SeqCst` fence elsewhere), so a lookup does no atomic read-modify-write; the rare writer
-//! that replaces a snapshot runs the full barrier for both with `membarrier` and frees the
-//! old snapshot once no reader can hold it (see the `rcu` submodule). The key is hashed through [`LabelSet::hash_values`] (a derived label
+//! its first lookup (which takes a reader slot). The snapshot is kept alive by an epoch
+//! reservation: plain stores into the thread's own slot followed, on Linux, by only a
+//! compiler fence (a `SeqCst` fence elsewhere), so a lookup does no atomic
+//! read-modify-write; the rare writer that replaces a snapshot runs the full barrier for both
+//! with `membarrier` and frees the old snapshot once no reader can hold it (see the `rcu`
+//! submodule).
+//!
+//! Guarantees of the read path:
+//! - Bounded memory: the closure of [`Family::with`] runs while the thread is pinned, but a
+//!   closure that blocks holds back only the snapshots that were current when its lookup
+//!   began (at most two per family), not what other families retire meanwhile. The bytes
+//!   waiting are exported by [`ReclaimCollector`] as `vsanobs_family_retired_bytes`.
+//! - Signals: recording through a pre-bound handle (`Counter::inc` and friends) is one
+//!   atomic operation and async-signal-safe. `Family::with` / `get` on a series that exists,
+//!   on a thread that has looked up a series before, is async-signal-safe too (loads,
+//!   stores, fences; a pin nested in a handler runs its own barrier). Not async-signal-safe:
+//!   a thread's first lookup (allocates its slot, may register `membarrier`), a lookup that
+//!   misses (family mutex, allocation), lookups during thread exit, and every writer method.
+//! - `fork()`: the child drops the pins of the parent's other threads and frees their slots
+//!   (liburcu's approach), and a fork waits until no other thread is inside a family's mutex,
+//!   so the child can read, write and reclaim. A thread that forks from inside a metric
+//!   constructor is not waited for.
+//! - If `membarrier` starts failing after registration, the failure is counted
+//!   (`vsanobs_family_membarrier_failures_total`) and lookups switch to `SeqCst` fences for
+//!   the rest of the process; snapshots published before the switch are freed once every
+//!   thread that had looked up before it has looked up again.
+//!
+//! The key is hashed through [`LabelSet::hash_values`] (a derived label
 //! set feeds each value once into an inline, per-family seeded hasher whose per-value rounds
 //! run in parallel) and always compared with `==`, so colliding hashes never merge series.
 //! For three `String` labels a lookup plus increment takes about 14 ns on the benchmark

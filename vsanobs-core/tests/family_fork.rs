@@ -72,7 +72,10 @@ fn wait_with_deadline(pid: libc::pid_t, deadline: Duration) -> Option<i32> {
         let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         assert!(rc >= 0, "waitpid failed");
         if rc == pid {
-            assert!(libc::WIFEXITED(status), "child did not exit normally: {status}");
+            assert!(
+                libc::WIFEXITED(status),
+                "child did not exit normally: {status}"
+            );
             return Some(libc::WEXITSTATUS(status));
         }
         if start.elapsed() > deadline {
@@ -125,7 +128,7 @@ fn fork_while_pinned_child_reclaims_and_does_not_deadlock() {
             let pid = unsafe { libc::fork() };
             assert!(pid >= 0, "fork failed");
             if pid == 0 {
-                let code = child(&a, &b, &busy);
+                let code = child(a, &b, &busy);
                 // SAFETY: ends the child without running the parent's atexit handlers or
                 // unwinding into the test harness.
                 unsafe { libc::_exit(code) };

@@ -4,7 +4,10 @@
 //! reclamation goes on (retired bytes stay bounded while readers run, and reach 0 after).
 //! Linux only; skipped where `membarrier` private expedited barriers are not available.
 //! One test per binary: the filter stays on the thread that installs it.
-#![cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#![cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -136,7 +139,10 @@ fn membarrier_failure_is_counted_and_reclamation_goes_on_fenced() {
     assert!(failures >= 1, "the failing membarrier was not counted");
     // Only the first failure is attempted: the process is in the fenced mode after it.
     assert_eq!(failures, 1);
-    assert!(peak < 256 * 1024, "{peak} retired bytes with readers running");
+    assert!(
+        peak < 256 * 1024,
+        "{peak} retired bytes with readers running"
+    );
     // Snapshots published before the switch are kept until every slot has read again since
     // (this thread's last read was before it).
     fam.with(&l(0), |c| c.inc());

@@ -86,7 +86,9 @@ fn handler_records_through_handles_and_existing_series() {
             direct += 1;
         }
         stop.store(true, Ordering::Relaxed);
-        signaller.join().unwrap_or_else(|_| panic!("signaller panicked"))
+        signaller
+            .join()
+            .unwrap_or_else(|_| panic!("signaller panicked"))
     });
     // SAFETY: restores the default disposition.
     unsafe { libc::signal(libc::SIGUSR1, libc::SIG_DFL) };
