@@ -33,8 +33,19 @@
 //! and updates it with relaxed load + store (it is the only writer). A thread gives its slot
 //! back when it exits (through a pthread key destructor); its totals stay in the slot, so the
 //! next owner keeps adding to them and the sums stay right. Threads beyond the slot count,
-//! threads that are exiting, and platforms without per-thread slots (everything but Linux,
-//! Android, macOS and FreeBSD) share one slot updated with relaxed `fetch_add`. Readers sum
+//! threads that are exiting, and platforms without pthread keys (Windows, WASM) share one
+//! slot updated with relaxed `fetch_add`.
+//!
+//! Finding the slot never allocates inside `alloc`: on Linux (glibc and musl, not x32),
+//! macOS and FreeBSD the index is a const thread-local without a destructor (a plain load);
+//! on targets whose thread-locals are emulated and allocate on first access (Android,
+//! OpenHarmony, x32, the other Unixes) it is the pthread key's own value, read with
+//! `pthread_getspecific`. That path is tested on Linux with
+//! `RUSTFLAGS="--cfg vsanobs_force_pthread_tls"`. A thread's first allocation claims a slot
+//! with `pthread_setspecific`, which may allocate; that nested allocation counts into the
+//! shared slot. On the pthread-key path, a thread that allocates after its last key
+//! destructor round may claim a slot that is never given back (counts stay right; the slot
+//! is lost for reuse). Readers sum
 //! every slot: a snapshot taken while other threads allocate is a consistent count for each
 //! thread, not a single instant across threads. Measured overhead against plain `System`
 //! is in `docs/benchmarks.md` ("Process and heap").
@@ -109,27 +120,21 @@ static SLOTS: [Slot; THREAD_SLOTS] = [const { Slot::new() }; THREAD_SLOTS];
 static SHARED: Slot = Slot::new();
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "freebsd"
-))]
+#[cfg(unix)]
 mod per_thread {
-    //! Slot ownership: a const thread-local index (no destructor, so reading it never
-    //! allocates) plus a pthread key whose destructor hands the slot back at thread exit.
+    //! Slot ownership: the slot index is found through a const thread-local where the
+    //! target has native thread-locals, and through the pthread key itself elsewhere (so
+    //! `alloc` never touches an emulated thread-local, whose first access allocates). The
+    //! key's destructor hands the slot back at thread exit.
 
-    use std::cell::Cell;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::{INSTALLED, SHARED, SLOTS, Slot};
 
+    /// The thread has not tried to claim a slot yet.
     const UNCLAIMED: usize = usize::MAX;
+    /// The thread writes the shared slot (no slot was free, it is exiting, or it is claiming).
     const USE_SHARED: usize = usize::MAX - 1;
-
-    thread_local! {
-        static MY_SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
-    }
 
     const KEY_UNINIT: usize = 0;
     const KEY_BUSY: usize = 1;
@@ -140,7 +145,7 @@ mod per_thread {
     /// The slot this thread writes and whether it owns it.
     #[inline(always)]
     pub(super) fn slot() -> (&'static Slot, bool) {
-        let idx = MY_SLOT.try_with(Cell::get).unwrap_or(USE_SHARED);
+        let idx = index::get();
         match SLOTS.get(idx) {
             Some(s) => (s, true),
             None if idx == UNCLAIMED => claim(),
@@ -151,8 +156,17 @@ mod per_thread {
     #[cold]
     fn claim() -> (&'static Slot, bool) {
         INSTALLED.store(true, Ordering::Relaxed);
-        let Some(key) = key() else {
+        // Allocations made while claiming (`pthread_setspecific` may allocate) count into
+        // the shared slot instead of claiming again.
+        let Some(claiming) = index::begin_claim() else {
             return (&SHARED, false);
+        };
+        let key = match key() {
+            Ok(key) => key,
+            Err(retry) => {
+                index::end_claim(claiming, if retry { UNCLAIMED } else { USE_SHARED }, None);
+                return (&SHARED, false);
+            }
         };
         for (i, s) in SLOTS.iter().enumerate() {
             if s.owned
@@ -162,40 +176,35 @@ mod per_thread {
                 continue;
             }
             // SAFETY: `key` came from a successful `pthread_key_create`; the value is a
-            // small non-null integer, never dereferenced, only handed back to `release`.
+            // small non-null integer, never dereferenced, only read back by `index::get`
+            // and handed to `release`.
             let rc = unsafe { libc::pthread_setspecific(key, (i + 1) as *const libc::c_void) };
             if rc != 0 {
                 s.owned.store(false, Ordering::Release);
                 break;
             }
-            if MY_SLOT.try_with(|c| c.set(i)).is_err() {
-                s.owned.store(false, Ordering::Release);
-                break;
-            }
+            index::end_claim(claiming, i, Some(key));
             return (s, true);
         }
-        let _ = MY_SLOT.try_with(|c| c.set(USE_SHARED));
+        index::end_claim(claiming, USE_SHARED, Some(key));
         (&SHARED, false)
     }
 
-    /// The process's pthread key, created on first use; `None` while another thread creates
-    /// it (the caller uses the shared slot this once and tries again next time) or if
-    /// creation failed.
-    fn key() -> Option<libc::pthread_key_t> {
+    /// The process's pthread key, created on first use. `Err(true)` while another thread
+    /// creates it (the caller uses the shared slot this once and tries again next time),
+    /// `Err(false)` if creation failed.
+    fn key() -> Result<libc::pthread_key_t, bool> {
         match KEY.load(Ordering::Acquire) {
-            KEY_FAILED => {
-                let _ = MY_SLOT.try_with(|c| c.set(USE_SHARED));
-                return None;
-            }
-            KEY_BUSY => return None,
+            KEY_FAILED => return Err(false),
+            KEY_BUSY => return Err(true),
             KEY_UNINIT => {}
-            k => return Some((k - KEY_BASE) as libc::pthread_key_t),
+            k => return Ok((k - KEY_BASE) as libc::pthread_key_t),
         }
         if KEY
             .compare_exchange(KEY_UNINIT, KEY_BUSY, Ordering::Acquire, Ordering::Acquire)
             .is_err()
         {
-            return None;
+            return Err(true);
         }
         let mut key: libc::pthread_key_t = 0;
         // SAFETY: `key` is a valid out-pointer; `release` is an `extern "C"` function that
@@ -203,31 +212,146 @@ mod per_thread {
         let rc = unsafe { libc::pthread_key_create(&mut key, Some(release)) };
         if rc != 0 {
             KEY.store(KEY_FAILED, Ordering::Release);
-            return None;
+            return Err(false);
         }
         KEY.store(key as usize + KEY_BASE, Ordering::Release);
-        Some(key)
+        Ok(key)
     }
 
     /// Runs at thread exit: the thread stops writing its slot, then gives it back. Its
     /// totals stay in the slot for the next owner to add to.
     extern "C" fn release(value: *mut libc::c_void) {
         let idx = (value as usize).wrapping_sub(1);
-        let _ = MY_SLOT.try_with(|c| c.set(USE_SHARED));
+        index::released();
         if let Some(s) = SLOTS.get(idx) {
             s.owned.store(false, Ordering::Release);
         }
     }
+
+    /// Targets with native thread-locals: the index is a const thread-local without a
+    /// destructor, so reading it is a plain load that never allocates.
+    #[cfg(all(
+        any(target_os = "linux", target_os = "macos", target_os = "freebsd"),
+        not(target_env = "ohos"),
+        not(target_abi = "x32"),
+        not(vsanobs_force_pthread_tls)
+    ))]
+    mod index {
+        use std::cell::Cell;
+
+        use super::{UNCLAIMED, USE_SHARED};
+
+        std::thread_local! {
+            static MY_SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
+        }
+
+        #[inline(always)]
+        pub(super) fn get() -> usize {
+            MY_SLOT.try_with(Cell::get).unwrap_or(USE_SHARED)
+        }
+
+        /// Marks the thread as claiming (so it writes the shared slot meanwhile).
+        pub(super) fn begin_claim() -> Option<usize> {
+            MY_SLOT.try_with(|c| c.set(USE_SHARED)).ok().map(|()| 0)
+        }
+
+        /// Records the claim's outcome: a slot index, `USE_SHARED` or `UNCLAIMED` (retry).
+        pub(super) fn end_claim(_token: usize, outcome: usize, _key: Option<libc::pthread_key_t>) {
+            let _ = MY_SLOT.try_with(|c| c.set(outcome));
+        }
+
+        /// The key's destructor ran: later allocations of this thread use the shared slot.
+        pub(super) fn released() {
+            let _ = MY_SLOT.try_with(|c| c.set(USE_SHARED));
+        }
+    }
+
+    /// Targets without native thread-locals (Android, OpenHarmony, x32, the other Unixes;
+    /// or forced with `--cfg vsanobs_force_pthread_tls`): the index is the pthread key's own
+    /// value, read with `pthread_getspecific`, which does not allocate. Re-entry while
+    /// claiming is detected by thread id in a small fixed table.
+    #[cfg(not(all(
+        any(target_os = "linux", target_os = "macos", target_os = "freebsd"),
+        not(target_env = "ohos"),
+        not(target_abi = "x32"),
+        not(vsanobs_force_pthread_tls)
+    )))]
+    mod index {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        use super::{KEY, KEY_BASE, KEY_FAILED, UNCLAIMED, USE_SHARED};
+
+        /// Threads inside `claim` (their `pthread_self`), 0 for a free entry.
+        static CLAIMING: [AtomicUsize; 8] = [const { AtomicUsize::new(0) }; 8];
+
+        #[inline(always)]
+        pub(super) fn get() -> usize {
+            let k = KEY.load(Ordering::Acquire);
+            if k < KEY_BASE {
+                return if k == KEY_FAILED {
+                    USE_SHARED
+                } else {
+                    UNCLAIMED
+                };
+            }
+            // SAFETY: `k - KEY_BASE` is a key `pthread_key_create` returned and that is
+            // never deleted; `pthread_getspecific` only reads the calling thread's value.
+            let v = unsafe { libc::pthread_getspecific((k - KEY_BASE) as libc::pthread_key_t) };
+            match v as usize {
+                0 => UNCLAIMED,
+                n => n - 1,
+            }
+        }
+
+        fn me() -> usize {
+            // SAFETY: `pthread_self` has no preconditions and does not allocate.
+            let t = unsafe { libc::pthread_self() };
+            #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+            let t = t as usize;
+            t
+        }
+
+        fn claiming(me: usize) -> bool {
+            CLAIMING.iter().any(|c| c.load(Ordering::Relaxed) == me)
+        }
+
+        /// Enters the claiming table; `None` if this thread is claiming already or the table
+        /// is full (the caller then writes the shared slot).
+        pub(super) fn begin_claim() -> Option<usize> {
+            let me = me();
+            if claiming(me) {
+                return None;
+            }
+            CLAIMING.iter().position(|c| {
+                c.compare_exchange(0, me, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            })
+        }
+
+        /// Records the claim's outcome and leaves the claiming table. A slot index was
+        /// stored in the key already; `USE_SHARED` is stored as the key value `usize::MAX`
+        /// (read back as `USE_SHARED`); on `UNCLAIMED` the key stays unset for a retry.
+        pub(super) fn end_claim(entry: usize, outcome: usize, key: Option<libc::pthread_key_t>) {
+            if let (USE_SHARED, Some(key)) = (outcome, key) {
+                // SAFETY: as in `claim`: a live key and an integer value never dereferenced;
+                // `release` ignores it (no slot has that index). If the call fails the thread
+                // simply tries to claim again on a later allocation.
+                let _ =
+                    unsafe { libc::pthread_setspecific(key, usize::MAX as *const libc::c_void) };
+            }
+            CLAIMING[entry].store(0, Ordering::Relaxed);
+        }
+
+        /// Nothing to do: the key's value is already cleared when its destructor runs. (A
+        /// thread that allocates after the last destructor round may claim a slot that is
+        /// then never given back; its counts stay right.)
+        pub(super) fn released() {}
+    }
 }
 
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "macos",
-    target_os = "freebsd"
-)))]
+#[cfg(not(unix))]
 mod per_thread {
-    //! Platforms without per-thread slots: every thread shares one slot.
+    //! Platforms without pthread keys: every thread shares one slot.
     use super::{INSTALLED, SHARED, Slot};
     use std::sync::atomic::Ordering;
 
@@ -279,7 +403,12 @@ impl<A: GlobalAlloc> CountingAlloc<A> {
 
 #[allow(unsafe_code)]
 // SAFETY: every method forwards to `inner` with the caller's arguments unchanged and only
-// adds counting, which neither allocates nor unwinds; the layout contract is `inner`'s.
+// adds counting, which never unwinds; the layout contract is `inner`'s. Counting finds the
+// thread's slot without allocating on every target: a const, destructor-free thread-local
+// where the target has native thread-locals, `pthread_getspecific` where it has not (see
+// `per_thread`), one shared slot elsewhere. Only a thread's first allocation claims a slot,
+// and `pthread_setspecific` may then allocate; that nested call sees the thread marked as
+// claiming and counts into the shared slot, so counting recurses at most once.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for CountingAlloc<A> {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

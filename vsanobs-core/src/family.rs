@@ -32,11 +32,34 @@
 //! ## Note
 //! Lookups of existing series read an immutable snapshot (one probe of a SwissTable that
 //! stores the labels and metric inline): no lock, and no allocation once the thread has made
-//! its first lookup (which takes a reader slot). The snapshot is kept alive by an epoch pin:
-//! a plain store into the thread's own slot followed, on Linux, by only a compiler fence (a
-//! `SeqCst` fence elsewhere), so a lookup does no atomic read-modify-write; the rare writer
-//! that replaces a snapshot runs the full barrier for both with `membarrier` and frees the
-//! old snapshot once no reader can hold it (see the `rcu` submodule). The key is hashed through [`LabelSet::hash_values`] (a derived label
+//! its first lookup (which takes a reader slot). The snapshot is kept alive by an epoch
+//! reservation: plain stores into the thread's own slot followed, on Linux, by only a
+//! compiler fence (a `SeqCst` fence elsewhere), so a lookup does no atomic
+//! read-modify-write; the rare writer that replaces a snapshot runs the full barrier for both
+//! with `membarrier` and frees the old snapshot once no reader can hold it (see the `rcu`
+//! submodule).
+//!
+//! Guarantees of the read path:
+//! - Bounded memory: the closure of [`Family::with`] runs while the thread is pinned, but a
+//!   closure that blocks holds back only the snapshots that were current when its lookup
+//!   began (at most two per family), not what other families retire meanwhile. The bytes
+//!   waiting are exported by [`ReclaimCollector`] as `vsanobs_family_retired_bytes`.
+//! - Signals: recording through a pre-bound handle (`Counter::inc` and friends) is one
+//!   atomic operation and async-signal-safe. `Family::with` / `get` on a series that exists,
+//!   on a thread that has looked up a series before, is async-signal-safe too (loads,
+//!   stores, fences; a pin nested in a handler runs its own barrier). Not async-signal-safe:
+//!   a thread's first lookup (allocates its slot, may register `membarrier`), a lookup that
+//!   misses (family mutex, allocation), lookups during thread exit, and every writer method.
+//! - `fork()`: the child drops the pins of the parent's other threads and frees their slots
+//!   (liburcu's approach), and a fork waits until no other thread is inside a family's mutex,
+//!   so the child can read, write and reclaim. A thread that forks from inside a metric
+//!   constructor is not waited for.
+//! - If `membarrier` starts failing after registration, the failure is counted
+//!   (`vsanobs_family_membarrier_failures_total`) and lookups switch to `SeqCst` fences for
+//!   the rest of the process; snapshots published before the switch are freed once every
+//!   thread that had looked up before it has looked up again.
+//!
+//! The key is hashed through [`LabelSet::hash_values`] (a derived label
 //! set feeds each value once into an inline, per-family seeded hasher whose per-value rounds
 //! run in parallel) and always compared with `==`, so colliding hashes never merge series.
 //! For three `String` labels a lookup plus increment takes about 14 ns on the benchmark
@@ -48,7 +71,7 @@
 use std::fmt;
 use std::hash::{BuildHasher, Hasher as _};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hashbrown::HashTable;
 use indexmap::IndexMap;
@@ -57,8 +80,13 @@ use parking_lot::Mutex;
 use crate::encoding::Visitor;
 use crate::labels::{LabelSet, LabelsRef, OwnLabels};
 use crate::metrics::Metric;
+use crate::sync::AtomicPtr;
 
+mod fork_gate;
 mod rcu;
+mod reclaim_metrics;
+
+pub use reclaim_metrics::{RECLAIM_METRICS, ReclaimCollector};
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -251,6 +279,9 @@ impl<L: Clone, M: Clone> Clone for Entry<L, M> {
 struct Snapshot<L, M> {
     table: HashTable<Entry<L, M>>,
     order: Vec<usize>,
+    /// Heap bytes this snapshot holds, roughly: its table and order list, and one copy of
+    /// every label value (the series' metric handles are shared, not counted).
+    bytes: u64,
 }
 
 impl<L: LabelSet, M: Metric> Snapshot<L, M> {
@@ -258,6 +289,7 @@ impl<L: LabelSet, M: Metric> Snapshot<L, M> {
         Snapshot {
             table: HashTable::new(),
             order: Vec::new(),
+            bytes: std::mem::size_of::<Self>() as u64,
         }
     }
 
@@ -268,12 +300,22 @@ impl<L: LabelSet, M: Metric> Snapshot<L, M> {
         // bucket indices recorded in `order` stay valid.
         let mut table = HashTable::with_capacity(n);
         let mut order = Vec::with_capacity(n);
+        let mut label_bytes = 0usize;
         for e in entries {
             let hash = e.hash;
+            e.labels.visit_values(&mut |v| label_bytes += v.len());
             order.push(table.insert_unique(hash, e, |e| e.hash).bucket_index());
         }
         debug_assert_eq!(table.len(), order.len());
-        Snapshot { table, order }
+        let bytes = std::mem::size_of::<Self>()
+            + table.allocation_size()
+            + order.capacity() * std::mem::size_of::<usize>()
+            + label_bytes;
+        Snapshot {
+            table,
+            order,
+            bytes: bytes as u64,
+        }
     }
 
     #[inline]
@@ -294,13 +336,38 @@ impl<L: LabelSet, M: Metric> Snapshot<L, M> {
     }
 }
 
+/// A snapshot that `Dirty::current` no longer is, kept until no reader can hold it.
+struct Retired<L, M> {
+    birth: rcu::Birth,
+    retired_at: u64,
+    snap: Arc<Snapshot<L, M>>,
+}
+
+impl<L, M> Retired<L, M> {
+    fn new(birth: rcu::Birth, retired_at: u64, snap: Arc<Snapshot<L, M>>) -> Self {
+        rcu::stats::retired(snap.bytes);
+        Retired {
+            birth,
+            retired_at,
+            snap,
+        }
+    }
+}
+
+impl<L, M> Drop for Retired<L, M> {
+    fn drop(&mut self) {
+        rcu::stats::freed(self.snap.bytes);
+    }
+}
+
 /// What the family mutex guards.
 struct Dirty<L, M> {
     /// The snapshot lookups read; `Inner::read` points at it.
     current: Arc<Snapshot<L, M>>,
-    /// Snapshots replaced by `current`, with their retire epoch, until no reader can hold
-    /// them (see the `rcu` module).
-    retired: Vec<(u64, Arc<Snapshot<L, M>>)>,
+    /// When `current` was published.
+    current_birth: rcu::Birth,
+    /// Snapshots replaced by `current`, until no reader can hold them (see the `rcu` module).
+    retired: Vec<Retired<L, M>>,
     map: IndexMap<L, M, Hasher>,
     misses: usize,
 }
@@ -314,6 +381,36 @@ struct Inner<L, M> {
     overflowed: AtomicU64,
     cap: usize,
     ctor: Box<dyn Fn() -> M + Send + Sync>,
+}
+
+/// The family mutex, held inside the fork gate (fields drop in order: mutex first).
+struct Locked<'a, L, M> {
+    dirty: parking_lot::MutexGuard<'a, Dirty<L, M>>,
+    _gate: fork_gate::Token,
+}
+
+impl<L, M> std::ops::Deref for Locked<'_, L, M> {
+    type Target = Dirty<L, M>;
+    fn deref(&self) -> &Dirty<L, M> {
+        &self.dirty
+    }
+}
+
+impl<L, M> std::ops::DerefMut for Locked<'_, L, M> {
+    fn deref_mut(&mut self) -> &mut Dirty<L, M> {
+        &mut self.dirty
+    }
+}
+
+impl<L, M> Inner<L, M> {
+    /// Takes the family mutex; a `fork()` waits until it is released.
+    fn lock(&self) -> Locked<'_, L, M> {
+        let gate = fork_gate::enter();
+        Locked {
+            dirty: self.dirty.lock(),
+            _gate: gate,
+        }
+    }
 }
 
 /// A metric per label set `L`. Cloning shares the family.
@@ -368,6 +465,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
                 read: AtomicPtr::new(Arc::as_ptr(&current).cast_mut()),
                 dirty: Mutex::new(Dirty {
                     current,
+                    current_birth: rcu::birth(),
                     retired: Vec::new(),
                     map: IndexMap::with_hasher(Hasher::default()),
                     misses: 0,
@@ -397,13 +495,14 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
     #[allow(unsafe_code)]
     #[inline(always)]
     fn read<R>(&self, read: impl FnOnce(&Snapshot<L, M>) -> R) -> R {
-        let _pin = rcu::pin();
-        let p = self.inner.read.load(Ordering::Acquire);
+        let pin = rcu::pin();
+        let p = pin.protect(&self.inner.read);
         // SAFETY: `p` is `Arc::as_ptr` of a snapshot that was `Dirty::current` when it was
-        // stored. A replaced snapshot moves to `Dirty::retired` and is dropped only once
-        // `rcu::oldest_pin` shows that no pin older than its retirement is left; this pin
-        // was taken before the load, so the snapshot outlives `_pin` (see `rcu`). Snapshots
-        // are never mutated after `build`.
+        // stored (with its `rcu::birth` taken before the store). A replaced snapshot moves
+        // to `Dirty::retired` with its retire epoch and is dropped only once an `rcu::scan`
+        // says no reservation can cover it; `protect` reserved it for as long as `pin`
+        // lives, and `read` runs before `pin` drops (see `rcu`). Snapshots are never
+        // mutated after `build`.
         read(unsafe { &*p })
     }
 
@@ -446,7 +545,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
         }
         // Under the lock, look at the current snapshot again: a promotion may have moved the
         // series out of the side map since the lock-free read.
-        let d = self.inner.dirty.lock();
+        let d = self.inner.lock();
         if let Some(m) = d.current.get(hash, labels) {
             return Some(m.clone());
         }
@@ -456,7 +555,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
     #[cold]
     fn slow_get(&self, labels: &L, hash: u64) -> M {
         let inner = &*self.inner;
-        let mut d = inner.dirty.lock();
+        let mut d = inner.lock();
         let read = Arc::clone(&d.current);
         if let Some(m) = read.get(hash, labels) {
             return m.clone();
@@ -483,11 +582,14 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
     /// the retired snapshots no reader can hold any more (caller holds the `dirty` lock).
     fn publish(inner: &Inner<L, M>, d: &mut Dirty<L, M>, snap: Snapshot<L, M>) {
         let new = Arc::new(snap);
+        let birth = rcu::birth();
         inner
             .read
             .store(Arc::as_ptr(&new).cast_mut(), Ordering::Release);
         let old = std::mem::replace(&mut d.current, new);
-        d.retired.push((rcu::retire_epoch(), old));
+        let old_birth = std::mem::replace(&mut d.current_birth, birth);
+        d.retired
+            .push(Retired::new(old_birth, rcu::retire_epoch(), old));
         Self::reclaim(d);
     }
 
@@ -496,8 +598,8 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
         if d.retired.is_empty() {
             return;
         }
-        if let Some(oldest) = rcu::oldest_pin() {
-            d.retired.retain(|(retired_at, _)| *retired_at >= oldest);
+        if let Some(scan) = rcu::scan() {
+            d.retired.retain(|r| !scan.may_free(r.birth, r.retired_at));
         }
     }
 
@@ -526,7 +628,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
     /// Removes the series for `labels`. Returns whether it existed. Handles already bound to
     /// it keep working but are no longer exported.
     pub fn remove(&self, labels: &L) -> bool {
-        let mut d = self.inner.dirty.lock();
+        let mut d = self.inner.lock();
         if d.map.shift_remove(labels).is_some() {
             return true;
         }
@@ -546,7 +648,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
 
     /// Removes every series (the overflow count is kept).
     pub fn clear(&self) {
-        let mut d = self.inner.dirty.lock();
+        let mut d = self.inner.lock();
         d.map.clear();
         d.misses = 0;
         Self::publish(&self.inner, &mut d, Snapshot::empty());
@@ -554,7 +656,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
 
     /// Number of series, not counting the overflow series.
     pub fn len(&self) -> usize {
-        let d = self.inner.dirty.lock();
+        let d = self.inner.lock();
         d.current.len() + d.map.len()
     }
 
@@ -575,7 +677,7 @@ impl<L: LabelSet, M: Metric> Family<L, M> {
 
     /// A consistent snapshot of all series, in creation order.
     fn snapshot(&self) -> Arc<Snapshot<L, M>> {
-        let mut d = self.inner.dirty.lock();
+        let mut d = self.inner.lock();
         Self::promote(&self.inner, &mut d);
         // Scrapes also free what earlier writes had to leave retired.
         Self::reclaim(&mut d);
