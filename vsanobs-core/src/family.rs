@@ -84,9 +84,9 @@ use crate::sync::AtomicPtr;
 
 mod fork_gate;
 mod rcu;
-mod reclaim_metrics;
 
-pub use reclaim_metrics::{RECLAIM_METRICS, ReclaimCollector};
+/// The reclamation counters that [`crate::reclaim`] exports.
+pub(crate) use rcu::stats as reclaim_stats;
 
 type Hasher = foldhash::fast::RandomState;
 

@@ -87,6 +87,7 @@ pub mod metrics;
 pub mod model;
 pub mod pool;
 pub mod process;
+pub mod reclaim;
 pub mod registry;
 pub mod report;
 pub mod runtime;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, mpsc};
 use std::time::{Duration, Instant};
 
-use vsanobs_core::family::ReclaimCollector;
+use vsanobs_core::reclaim::ReclaimCollector;
 use vsanobs_core::{Counter, Family, Format, LabelSet, Registry};
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, LabelSet)]

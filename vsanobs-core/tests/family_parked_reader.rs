@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::sync::{Barrier, Mutex};
 
 use vsanobs_core::alloc::{CountingAlloc, HeapSnapshot};
-use vsanobs_core::family::ReclaimCollector;
+use vsanobs_core::reclaim::ReclaimCollector;
 use vsanobs_core::{Counter, Family, Format, LabelSet, Registry};
 
 #[global_allocator]

@@ -235,13 +235,6 @@ fn uuid(seed: u64, kind: &str, a: usize, b: usize, c: usize) -> String {
     )
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 impl Simulator {
     /// Builds the topology from the config (deterministic for a given seed).
     pub fn new(cfg: SimConfig) -> Simulator {
@@ -357,7 +350,7 @@ impl Simulator {
         if frozen != i64::MIN {
             return frozen;
         }
-        now_unix() + self.inner.clock_offset.load(Ordering::Relaxed)
+        vsanobs_core::clock::unix_millis() / 1000 + self.inner.clock_offset.load(Ordering::Relaxed)
     }
 
     /// Freezes server time at `t` (tests advance it with [`Self::advance`]).

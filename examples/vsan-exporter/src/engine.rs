@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use vsanobs_core::model::{MetricDesc, MetricKind, Number};
+use vsanobs_core::report::error_chain;
 use vsanobs_core::vsan::VsanError;
 use vsanobs_core::vsan::catalogue::{self, ENTITY_TYPES};
 use vsanobs_core::vsan::mapping::map_entity;
@@ -440,7 +441,7 @@ impl Engine {
         let (now, inv) = match inv {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
-                tracing::warn!(vcenter = %t.spec.name, reason = e.reason(), error = %ErrChain(&e), "inventory failed");
+                tracing::warn!(vcenter = %t.spec.name, reason = e.reason(), error = %error_chain(&e), "inventory failed");
                 self.fail_known_clusters(t, e.reason());
                 return;
             }
@@ -523,7 +524,7 @@ impl Engine {
                         true
                     }
                     Err(e) => {
-                        tracing::warn!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, reason = e.reason(), error = %ErrChain(&e), "vSAN query failed");
+                        tracing::warn!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, reason = e.reason(), error = %error_chain(&e), "vSAN query failed");
                         *slot.data.lock().errors.entry(e.reason()).or_default() += 1;
                         false
                     }
@@ -569,7 +570,7 @@ impl Engine {
             && any
             && let Err(e) = state.save(path)
         {
-            tracing::warn!(path = %path.display(), error = %ErrChain(&e), "cannot write state file");
+            tracing::warn!(path = %path.display(), error = %error_chain(&e), "cannot write state file");
         }
         drop(state);
         // Names of entities that went away: drop them once they are a fair share.
@@ -578,20 +579,6 @@ impl Engine {
         if strings.len() - used > 32 && (strings.len() - used) * 4 > strings.len() {
             strings.compact(&mut c.tables.tables);
         }
-    }
-}
-
-struct ErrChain<'a>(&'a dyn std::error::Error);
-
-impl std::fmt::Display for ErrChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut s = self.0.source();
-        while let Some(e) = s {
-            write!(f, ": {e}")?;
-            s = e.source();
-        }
-        Ok(())
     }
 }
 

@@ -174,14 +174,7 @@ fn main() {
         .map_err(Box::<dyn std::error::Error>::from)
         .and_then(|rt| rt.block_on(run()));
     if let Err(e) = result {
-        let mut msg = e.to_string();
-        let mut src = e.source();
-        while let Some(s) = src {
-            msg.push_str(": ");
-            msg.push_str(&s.to_string());
-            src = s.source();
-        }
-        eprintln!("vsan-exporter: {msg}");
+        eprintln!("vsan-exporter: {}", vsanobs_core::report::error_chain(&*e));
         std::process::exit(2);
     }
 }
@@ -278,6 +271,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     registry.register_collector(vsanobs_core::process::ProcessCollector::new())?;
     registry.register_collector(vsanobs_core::alloc::HeapCollector::new())?;
+    registry.register_collector(vsanobs_core::reclaim::ReclaimCollector::new())?;
     let exporter = Engine::new(targets, opts)?;
     // One collector per vSAN family (named after it), per entity type for unknown labels
     // and one for the self-metrics (see `Engine::collectors`): the streaming /metrics path

@@ -1,10 +1,10 @@
 //! [`ReclaimCollector`]: the self-metrics of snapshot reclamation behind every
-//! [`Family`](super::Family) of the process ([`RECLAIM_METRICS`]).
+//! [`Family`](crate::Family) of the process ([`RECLAIM_METRICS`]).
 //!
 //! # Example
 //!
 //! ```
-//! use vsanobs_core::family::ReclaimCollector;
+//! use vsanobs_core::reclaim::ReclaimCollector;
 //! use vsanobs_core::{Format, Registry};
 //!
 //! let registry = Registry::new();
@@ -21,7 +21,7 @@
 use crate::model::{MetricDesc, MetricFamily, MetricKind, Number, Sample, Value};
 use crate::registry::{CollectError, Collector, FamilySink};
 
-use super::rcu::stats;
+use crate::family::reclaim_stats as stats;
 
 /// The families [`ReclaimCollector`] exports.
 pub const RECLAIM_METRICS: &[MetricDesc] = &[
