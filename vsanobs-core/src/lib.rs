@@ -48,6 +48,7 @@
 //! | `remote-write` | `export::remote_write`: Prometheus remote write 1.0 | reqwest, prost, snap |
 //! | `otlp` | `export::otlp`: OTLP over HTTP/protobuf | reqwest, prost, opentelemetry-proto |
 //! | `push-tls` | HTTPS for the push exporters | rustls, webpki roots |
+//! | `artifacts` | `artifacts`: dashboards, rule files and rule tests as data, and their renderer; `process::artifacts`: the process, heap and runtime panels | serde_json |
 //!
 //! Always present: the metric model, both text encoders, [`process`] and [`alloc`]
 //! (process and heap collectors, `CountingAlloc`), [`build_info`](mod@build_info), [`pool`] (the lock-free
@@ -72,6 +73,8 @@ extern crate self as vsanobs_core;
 
 #[allow(unsafe_code)]
 pub mod alloc;
+#[cfg(feature = "artifacts")]
+pub mod artifacts;
 pub mod build_info;
 pub mod encoding;
 pub mod export;
