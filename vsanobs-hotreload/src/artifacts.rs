@@ -16,9 +16,9 @@
 //! let rules = alert_rules(&c).to_yaml();
 //! assert!(rules.contains("- alert: HotReloadFailureRatioHigh\n"));
 //! assert!(rules.contains(r#"hot_reload_updates_total{result!="success",job="billing"}[5m]"#));
-//! // A firing and a quiet case per alert, for `promtool test rules`.
+//! // Firing and quiet cases for each alert (drift: both reasons), for `promtool test rules`.
 //! let tests = rule_tests(&c, "hot-reload.rules.yml");
-//! assert_eq!(tests.tests.len(), 10);
+//! assert_eq!(tests.tests.len(), 11);
 //! assert!(tests.to_yaml().contains("rule_files:\n  - hot-reload.rules.yml\n"));
 //! ```
 //!

@@ -179,7 +179,7 @@ impl Default for ServiceDashboardConfig {
 /// The service dashboard (`docs/dashboards/service.json` for the default config):
 /// availability and `up`, the HTTP error ratio ([`service_http_panels`]), then the process,
 /// heap and runtime panels of `vsanobs-core`
-/// ([`service_panels`](vsanobs_core::process::artifacts::service_panels)).
+/// ([`service_panels`]).
 pub fn service_dashboard(c: &ServiceDashboardConfig) -> Dashboard {
     let prefix = c.metric_prefix.as_str();
     let mut d = Dashboard::new(c.title.clone(), c.uid.clone())

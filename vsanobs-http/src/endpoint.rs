@@ -435,6 +435,7 @@ impl Inner {
         Ok(Prepared {
             format,
             names,
+            #[cfg(feature = "gzip")]
             gzip,
             headers,
         })
@@ -482,6 +483,7 @@ impl Inner {
 pub(crate) struct Prepared {
     format: vsanobs_core::Format,
     names: Vec<String>,
+    #[cfg(feature = "gzip")]
     gzip: bool,
     pub(crate) headers: Vec<(&'static str, String)>,
 }
