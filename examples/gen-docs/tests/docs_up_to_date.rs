@@ -16,8 +16,8 @@ fn every_generated_file_is_up_to_date() {
         .collect();
     assert!(
         stale.is_empty(),
-        "docs/{{{}}} out of date: run `cargo run -p gen-docs` and commit the result",
-        stale.join(",")
+        "out of date under docs/: {}; run `cargo run -p gen-docs` and commit the result",
+        stale.join(", ")
     );
 }
 
