@@ -48,6 +48,7 @@
 //! | `remote-write` | `export::remote_write`: Prometheus remote write 1.0 | reqwest, prost, snap |
 //! | `otlp` | `export::otlp`: OTLP over HTTP/protobuf | reqwest, prost, opentelemetry-proto |
 //! | `push-tls` | HTTPS for the push exporters | rustls, webpki roots |
+//! | `artifacts` | `artifacts`: dashboards, rule files and rule tests as data, and their renderer; `process::artifacts`: the process, heap and runtime panels | serde_json |
 //! | `vsan` | `vsan`: the vSAN counter catalogue, the `VsanPerfQueryPerf` CSV mapping and `vsan::protocol` (the vCenter SOAP calls an exporter and a simulator exchange); no I/O | quick-xml |
 //!
 //! Always present: the metric model, the [`registry`] (with the [`Collector`] interface),
@@ -75,6 +76,9 @@ extern crate self as vsanobs_core;
 
 #[allow(unsafe_code)]
 pub mod alloc;
+#[cfg(feature = "artifacts")]
+#[cfg_attr(docsrs, doc(cfg(feature = "artifacts")))]
+pub mod artifacts;
 pub mod build_info;
 pub mod clock;
 pub mod encoding;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use vsanobs_core::alloc::{CountingAlloc, HEAP_METRICS, HeapCollector};
 use vsanobs_core::build_info::BUILD_INFO_METRIC;
-use vsanobs_core::process::artifacts::{ServiceDashboardConfig, service_dashboard_queries};
+use vsanobs_core::process::artifacts::{scrape_panels, service_panels};
 use vsanobs_core::process::{PROCESS_METRICS, ProcessCollector};
 use vsanobs_core::runtime::{TOKIO_METRICS, TokioCollector, spawn_tracked};
 use vsanobs_core::{Format, Registry};
@@ -135,13 +135,11 @@ fn a_real_prometheus_scrape_returns_every_metric() {
     let up = prometheus.query("up").unwrap();
     assert_eq!(up[0]["value"][1], "1");
 
-    // Every query of the generated service dashboard is valid PromQL, and those over the
-    // metrics of this issue return data.
-    let config = ServiceDashboardConfig {
-        metric_prefix: "app".into(),
-        ..ServiceDashboardConfig::default()
-    };
-    for expr in service_dashboard_queries(&config) {
+    // Every query of the service dashboard panels core contributes is valid PromQL, and
+    // those over the metrics of this issue return data. (vsanobs-http's tests check the
+    // HTTP panels it adds.)
+    let panels = scrape_panels().into_iter().chain(service_panels("app"));
+    for expr in panels.flat_map(|p| p.queries).map(|q| q.expr) {
         let q = expr
             .replace("$job", ".*")
             .replace("$instance", ".*")

@@ -1,5 +1,7 @@
-//! Generated alert rules, promtool unit tests and Grafana dashboard, built from the crate's
-//! own metric table ([`crate::metrics::METRICS`]) so they cannot drift from what is exported.
+//! The alert rules ([`alert_rules`]), their promtool unit tests ([`rule_tests`]) and the
+//! Grafana dashboard ([`dashboard`]) of hot reload, as data built from the crate's own metric
+//! table ([`crate::metrics::METRICS`]) so they cannot drift from what is exported, and
+//! rendered by [`vsanobs_core::artifacts`].
 //!
 //! `cargo run -p gen-docs` writes them to `docs/rules/` and
 //! `docs/dashboards/` with the default [`RulesConfig`]; call the functions yourself for other
@@ -8,11 +10,16 @@
 //! # Example
 //!
 //! ```
-//! use vsanobs_hotreload::artifacts::{RulesConfig, rules_yaml};
+//! use vsanobs_hotreload::artifacts::{RulesConfig, alert_rules, rule_tests};
 //!
-//! let rules = rules_yaml(&RulesConfig { selector: r#"job="billing""#.into(), ..RulesConfig::default() });
-//! assert!(rules.contains("- alert: HotReloadFailureRatioHigh"));
+//! let c = RulesConfig { selector: r#"job="billing""#.into(), ..RulesConfig::default() };
+//! let rules = alert_rules(&c).to_yaml();
+//! assert!(rules.contains("- alert: HotReloadFailureRatioHigh\n"));
 //! assert!(rules.contains(r#"hot_reload_updates_total{result!="success",job="billing"}[5m]"#));
+//! // Firing and quiet cases for each alert (drift: both reasons), for `promtool test rules`.
+//! let tests = rule_tests(&c, "hot-reload.rules.yml");
+//! assert_eq!(tests.tests.len(), 11);
+//! assert!(tests.to_yaml().contains("rule_files:\n  - hot-reload.rules.yml\n"));
 //! ```
 //!
 //! ## Note
@@ -25,9 +32,10 @@
 //! | `HotReloadRepeatedFailures` | `repeated_failures` or more failures within `repeated_window` |
 //! | `HotReloadConfigDrift` | the hash changed without a successful reload (`reason="hash_changed_without_reload"`), or replicas of one job disagree on it (`reason="replicas_disagree"`) |
 
-use std::fmt::Write as _;
-
-use serde_json::{Value, json};
+use vsanobs_core::artifacts::{
+    AlertRule, AlertTest, Dashboard, ExpectedAlert, InputSeries, Panel, PanelKind, RuleGroup,
+    RuleTest, RuleTestFile, Variable,
+};
 
 use crate::metrics::{
     ACTIVE_WORKERS, CONCURRENT_UPDATES, CONFIG_HASH, DEFAULT_DURATION_BUCKETS, DURATION_SECONDS,
@@ -173,16 +181,26 @@ fn fmt_num(v: f64) -> String {
     s
 }
 
-struct Rule {
-    alert: &'static str,
+fn alert(
+    name: &str,
     expr: String,
-    for_: String,
-    labels: Vec<(&'static str, String)>,
-    summary: String,
+    for_: &str,
+    labels: &[(&str, &str)],
+    summary: &str,
     description: String,
+) -> AlertRule {
+    let mut rule = AlertRule::new(name, expr).for_(for_);
+    for (k, v) in labels {
+        rule = rule.label(*k, *v);
+    }
+    rule.annotation("summary", summary)
+        .annotation("description", description)
 }
 
-fn rules(c: &RulesConfig) -> Vec<Rule> {
+/// The alert rules (`docs/rules/hot-reload.rules.yml` for the default config): five rules
+/// for the four [`ALERTS`] (`HotReloadConfigDrift` has one per `reason`), in the group
+/// [`RulesConfig::group`].
+pub fn alert_rules(c: &RulesConfig) -> RuleGroup {
     let updates = c.name(&UPDATES_TOTAL);
     let failed = c.name(&FAILED_TOTAL);
     let total = c.name(&RELOAD_TOTAL);
@@ -190,152 +208,88 @@ fn rules(c: &RulesConfig) -> Vec<Rule> {
     let last_success = c.name(&LAST_SUCCESS_TIMESTAMP);
     let bucket = format!("{}_bucket", c.name(&DURATION_SECONDS));
     let pct = fmt_num(c.failure_ratio * 100.0);
-    vec![
-        Rule {
-            alert: ALERTS[0],
-            expr: format!(
+    RuleGroup::new(c.group.clone())
+        .alert(alert(
+            ALERTS[0],
+            format!(
                 "(\n  sum by (job, instance) (increase({}[{w}]))\n/\n  sum by (job, instance) (increase({}[{w}]))\n) > {}",
                 c.sel(&updates, r#"result!="success""#),
                 c.sel(&updates, ""),
                 fmt_num(c.failure_ratio),
                 w = c.failure_window
             ),
-            for_: c.failure_for.clone(),
-            labels: vec![("severity", "warning".into())],
-            summary: "Configuration reloads are failing.".into(),
-            description: format!(
+            &c.failure_for,
+            &[("severity", "warning")],
+            "Configuration reloads are failing.",
+            format!(
                 "More than {pct}% of configuration reloads of {{{{ $labels.instance }}}} (job {{{{ $labels.job }}}}) failed in the last {}; the previous config is still serving.",
                 c.failure_window
             ),
-        },
-        Rule {
-            alert: ALERTS[1],
-            expr: format!(
+        ))
+        .alert(alert(
+            ALERTS[1],
+            format!(
                 "histogram_quantile(0.99,\n  sum by (job, instance, le) (rate({}[{}]))\n) > {}",
                 c.sel(&bucket, ""),
                 c.slow_window,
                 fmt_num(c.slow_seconds)
             ),
-            for_: c.slow_for.clone(),
-            labels: vec![("severity", "warning".into())],
-            summary: "Configuration reloads are slow.".into(),
-            description: format!(
+            &c.slow_for,
+            &[("severity", "warning")],
+            "Configuration reloads are slow.",
+            format!(
                 "The P99 configuration reload time of {{{{ $labels.instance }}}} (job {{{{ $labels.job }}}}) is over {}s over the last {}.",
                 fmt_num(c.slow_seconds),
                 c.slow_window
             ),
-        },
-        Rule {
-            alert: ALERTS[2],
-            expr: format!(
+        ))
+        .alert(alert(
+            ALERTS[2],
+            format!(
                 "sum by (job, instance) (increase({}[{}])) >= {}",
                 c.sel(&failed, ""),
                 c.repeated_window,
                 c.repeated_failures
             ),
-            for_: c.repeated_for.clone(),
-            labels: vec![("severity", "critical".into())],
-            summary: "Configuration reloads fail again and again.".into(),
-            description: format!(
+            &c.repeated_for,
+            &[("severity", "critical")],
+            "Configuration reloads fail again and again.",
+            format!(
                 "{{{{ $labels.instance }}}} (job {{{{ $labels.job }}}}) had {} or more failed configuration reloads within {}.",
                 c.repeated_failures, c.repeated_window
             ),
-        },
-        Rule {
-            alert: ALERTS[3],
-            expr: format!(
+        ))
+        .alert(alert(
+            ALERTS[3],
+            format!(
                 "(changes({}[{w}]) > 0)\nunless on (job, instance)\n(\n  increase({}[{w}]) > 0\n  or\n  changes({}[{w}]) > 0\n)",
                 c.sel(&hash, ""),
                 c.sel(&total, ""),
                 c.sel(&last_success, ""),
                 w = c.drift_window
             ),
-            for_: c.drift_for.clone(),
-            labels: vec![
-                ("severity", "warning".into()),
-                ("reason", "hash_changed_without_reload".into()),
-            ],
-            summary: "The live configuration changed without a reload.".into(),
-            description: format!(
+            &c.drift_for,
+            &[("severity", "warning"), ("reason", "hash_changed_without_reload")],
+            "The live configuration changed without a reload.",
+            format!(
                 "The configuration hash of {{{{ $labels.instance }}}} (job {{{{ $labels.job }}}}) changed in the last {} without a successful reload.",
                 c.drift_window
             ),
-        },
-        Rule {
-            alert: ALERTS[3],
-            expr: format!(
+        ))
+        .alert(alert(
+            ALERTS[3],
+            format!(
                 "count by (job) (count_values by (job) (\"hash\", {})) > 1",
                 c.sel(&hash, "")
             ),
-            for_: c.disagree_for.clone(),
-            labels: vec![
-                ("severity", "warning".into()),
-                ("reason", "replicas_disagree".into()),
-            ],
-            summary: "Replicas run different configurations.".into(),
-            description: format!(
+            &c.disagree_for,
+            &[("severity", "warning"), ("reason", "replicas_disagree")],
+            "Replicas run different configurations.",
+            format!(
                 "Instances of job {{{{ $labels.job }}}} have reported different configuration hashes for {}.",
                 c.disagree_for
             ),
-        },
-    ]
-}
-
-fn yaml_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// The alert rules file (`docs/rules/hot-reload.rules.yml` for the default config).
-pub fn rules_yaml(c: &RulesConfig) -> String {
-    let mut out = String::new();
-    out.push_str("# Generated by vsanobs_hotreload::artifacts::rules_yaml; do not edit.\n");
-    out.push_str("# Regenerate: cargo run -p gen-docs\n");
-    out.push_str("groups:\n");
-    let _ = writeln!(out, "  - name: {}", yaml_quote(&c.group));
-    out.push_str("    rules:\n");
-    for r in rules(c) {
-        let _ = writeln!(out, "      - alert: {}", r.alert);
-        out.push_str("        expr: |\n");
-        for line in r.expr.lines() {
-            let _ = writeln!(out, "          {line}");
-        }
-        let _ = writeln!(out, "        for: {}", r.for_);
-        out.push_str("        labels:\n");
-        for (k, v) in &r.labels {
-            let _ = writeln!(out, "          {k}: {}", yaml_quote(v));
-        }
-        out.push_str("        annotations:\n");
-        let _ = writeln!(out, "          summary: {}", yaml_quote(&r.summary));
-        let _ = writeln!(out, "          description: {}", yaml_quote(&r.description));
-    }
-    out
-}
-
-/// One test input series.
-struct Series {
-    name: String,
-    labels: Vec<(&'static str, String)>,
-    values: String,
-}
-
-struct AlertCase {
-    name: String,
-    series: Vec<Series>,
-    eval_minutes: u64,
-    alert: &'static str,
-    /// Labels of each expected alert (empty: the alert must not fire).
-    expect: Vec<Vec<(&'static str, String)>>,
+        ))
 }
 
 const JOB: &str = "app";
@@ -344,14 +298,56 @@ fn inst(i: u8) -> String {
     format!("10.0.0.{i}:8080")
 }
 
-fn base_labels(i: u8) -> Vec<(&'static str, String)> {
-    vec![("instance", inst(i)), ("job", JOB.to_owned())]
+/// Series `name` of instance `i` of the test job.
+fn series(name: &str, i: u8, values: String) -> InputSeries {
+    InputSeries::new(name, values)
+        .label("instance", inst(i))
+        .label("job", JOB)
 }
 
 fn expand(template: &str, job: &str, instance: &str) -> String {
     template
         .replace("{{ $labels.job }}", job)
         .replace("{{ $labels.instance }}", instance)
+}
+
+/// The alert `rule` raises for the test job (and instance 1, unless the rule aggregates
+/// instances away): the series' labels, then the rule's; annotations expanded.
+fn expected(rule: &AlertRule, with_instance: bool) -> ExpectedAlert {
+    let instance = if with_instance {
+        inst(1)
+    } else {
+        String::new()
+    };
+    let mut labels = Vec::new();
+    if with_instance {
+        labels.push(("instance".to_owned(), instance.clone()));
+    }
+    labels.push(("job".to_owned(), JOB.to_owned()));
+    labels.extend(rule.labels.iter().cloned());
+    let annotations = rule
+        .annotations
+        .iter()
+        .map(|(k, v)| (k.clone(), expand(v, JOB, &instance)))
+        .collect();
+    ExpectedAlert::new(labels, annotations)
+}
+
+/// One case: `series` evaluated at `eval_minutes`, expecting `expect` for alert `alert`.
+fn case(
+    name: &str,
+    series: Vec<InputSeries>,
+    eval_minutes: u64,
+    alert: &str,
+    expect: Option<ExpectedAlert>,
+) -> RuleTest {
+    let mut check = AlertTest::new(alert, format!("{eval_minutes}m"));
+    if let Some(e) = expect {
+        check = check.expect(e);
+    }
+    let mut test = RuleTest::new(name).alert_test(check);
+    test.input_series = series;
+    test
 }
 
 /// The series of `hot_reload_updates_total` with `success` and `fail` increasing by the given
@@ -361,7 +357,7 @@ fn updates_series(
     success_per_min: u64,
     fail_per_min: u64,
     len: u64,
-) -> Vec<Series> {
+) -> Vec<InputSeries> {
     let name = c.name(&UPDATES_TOTAL);
     [
         ("success", success_per_min),
@@ -370,19 +366,11 @@ fn updates_series(
         ("rollback", 0),
     ]
     .into_iter()
-    .map(|(result, step)| {
-        let mut labels = base_labels(1);
-        labels.push(("result", result.to_owned()));
-        Series {
-            name: name.clone(),
-            labels,
-            values: format!("0+{step}x{len}"),
-        }
-    })
+    .map(|(result, step)| series(&name, 1, format!("0+{step}x{len}")).label("result", result))
     .collect()
 }
 
-fn bucket_series(c: &RulesConfig, fast: bool, len: u64) -> Vec<Series> {
+fn bucket_series(c: &RulesConfig, fast: bool, len: u64) -> Vec<InputSeries> {
     // Observations all land in one bucket: the first one (fast) or the first whose upper
     // bound is above the threshold (slow), so the P99 sits inside that bucket.
     let bounds = &c.duration_buckets;
@@ -400,25 +388,20 @@ fn bucket_series(c: &RulesConfig, fast: bool, len: u64) -> Vec<Series> {
     les.into_iter()
         .enumerate()
         .map(|(i, le)| {
-            let mut labels = base_labels(1);
-            labels.push(("le", le));
             let step = u64::from(i >= target);
-            Series {
-                name: name.clone(),
-                labels,
-                values: format!("0+{step}x{len}"),
-            }
+            series(&name, 1, format!("0+{step}x{len}")).label("le", le)
         })
         .collect()
 }
 
-fn cases(c: &RulesConfig) -> Vec<AlertCase> {
-    let rules = rules(c);
-    let fire = |i: usize| -> Vec<(&'static str, String)> {
-        let mut l = base_labels(1);
-        l.extend(rules[i].labels.iter().cloned());
-        l
-    };
+/// The promtool unit tests of [`alert_rules`] (`docs/rules/hot-reload.test.yml` for the
+/// default config): a firing and a quiet case per alert, with series shaped from the
+/// thresholds and windows of `c`. `rules_file` is the rules file name as seen from the test
+/// file's directory.
+pub fn rule_tests(c: &RulesConfig, rules_file: &str) -> RuleTestFile {
+    let group = alert_rules(c);
+    let rules: Vec<&AlertRule> = group.alerts().collect();
+    let fire = |i: usize| Some(expected(rules[i], true));
     let fw = minutes_ceil(&c.failure_window) + minutes_ceil(&c.failure_for) + 2;
     let sw = minutes_ceil(&c.slow_window) + minutes_ceil(&c.slow_for) + 2;
     let rw = minutes_ceil(&c.repeated_window) + minutes_ceil(&c.repeated_for) + 2;
@@ -444,197 +427,117 @@ fn cases(c: &RulesConfig) -> Vec<AlertCase> {
     let total = c.name(&RELOAD_TOTAL);
     let last = c.name(&LAST_SUCCESS_TIMESTAMP);
     let failed = c.name(&FAILED_TOTAL);
-    let g = |name: &str, i: u8, values: String| Series {
-        name: name.to_owned(),
-        labels: base_labels(i),
-        values,
-    };
     let before = change_at;
     let after = len - change_at;
-    let mut drift_expect = base_labels(1);
-    drift_expect.extend(rules[3].labels.iter().cloned());
-    let mut disagree_expect = vec![("job", JOB.to_owned())];
-    disagree_expect.extend(rules[4].labels.iter().cloned());
 
-    vec![
-        AlertCase {
-            name: "failure ratio over the threshold fires".into(),
-            series: updates_series(c, 1, fails_per_success, len),
-            eval_minutes: fw,
-            alert: ALERTS[0],
-            expect: vec![fire(0)],
-        },
-        AlertCase {
-            name: "failure ratio under the threshold is quiet".into(),
-            series: updates_series(c, successes_per_fail, 1, len),
-            eval_minutes: fw,
-            alert: ALERTS[0],
-            expect: vec![],
-        },
-        AlertCase {
-            name: "slow reloads fire".into(),
-            series: bucket_series(c, false, len),
-            eval_minutes: sw,
-            alert: ALERTS[1],
-            expect: vec![fire(1)],
-        },
-        AlertCase {
-            name: "fast reloads are quiet".into(),
-            series: bucket_series(c, true, len),
-            eval_minutes: sw,
-            alert: ALERTS[1],
-            expect: vec![],
-        },
-        AlertCase {
-            name: "repeated failures fire".into(),
-            series: vec![g(&failed, 1, format!("0+{repeated_step}x{len}"))],
-            eval_minutes: rw,
-            alert: ALERTS[2],
-            expect: vec![fire(2)],
-        },
-        AlertCase {
-            name: "a single failure is quiet".into(),
-            series: vec![g(&failed, 1, format!("0x{before} 1x{after}"))],
-            eval_minutes: change_at + 2,
-            alert: ALERTS[2],
-            expect: vec![],
-        },
-        AlertCase {
-            name: "hash change without a reload is drift".into(),
-            series: vec![
-                g(&hash, 1, format!("1111x{before} 2222x{after}")),
-                g(&total, 1, format!("1x{len}")),
-                g(&last, 1, format!("1000x{len}")),
+    let cases = [
+        case(
+            "failure ratio over the threshold fires",
+            updates_series(c, 1, fails_per_success, len),
+            fw,
+            ALERTS[0],
+            fire(0),
+        ),
+        case(
+            "failure ratio under the threshold is quiet",
+            updates_series(c, successes_per_fail, 1, len),
+            fw,
+            ALERTS[0],
+            None,
+        ),
+        case(
+            "slow reloads fire",
+            bucket_series(c, false, len),
+            sw,
+            ALERTS[1],
+            fire(1),
+        ),
+        case(
+            "fast reloads are quiet",
+            bucket_series(c, true, len),
+            sw,
+            ALERTS[1],
+            None,
+        ),
+        case(
+            "repeated failures fire",
+            vec![series(&failed, 1, format!("0+{repeated_step}x{len}"))],
+            rw,
+            ALERTS[2],
+            fire(2),
+        ),
+        case(
+            "a single failure is quiet",
+            vec![series(&failed, 1, format!("0x{before} 1x{after}"))],
+            change_at + 2,
+            ALERTS[2],
+            None,
+        ),
+        case(
+            "hash change without a reload is drift",
+            vec![
+                series(&hash, 1, format!("1111x{before} 2222x{after}")),
+                series(&total, 1, format!("1x{len}")),
+                series(&last, 1, format!("1000x{len}")),
             ],
-            eval_minutes: drift_eval,
-            alert: ALERTS[3],
-            expect: vec![drift_expect],
-        },
-        AlertCase {
-            name: "a normal successful reload is not drift".into(),
-            series: vec![
-                g(&hash, 1, format!("1111x{before} 2222x{after}")),
-                g(&total, 1, format!("1x{before} 2x{after}")),
-                g(
+            drift_eval,
+            ALERTS[3],
+            fire(3),
+        ),
+        case(
+            "a normal successful reload is not drift",
+            vec![
+                series(&hash, 1, format!("1111x{before} 2222x{after}")),
+                series(&total, 1, format!("1x{before} 2x{after}")),
+                series(
                     &last,
                     1,
                     format!("1000x{before} {}x{after}", 1000 + 60 * before),
                 ),
             ],
-            eval_minutes: drift_eval,
-            alert: ALERTS[3],
-            expect: vec![],
-        },
-        AlertCase {
-            name: "a restart with a new config is not drift".into(),
-            series: vec![
-                g(&hash, 1, format!("1111x{before} 2222x{after}")),
-                g(&total, 1, format!("1x{len}")),
-                g(
+            drift_eval,
+            ALERTS[3],
+            None,
+        ),
+        case(
+            "a restart with a new config is not drift",
+            vec![
+                series(&hash, 1, format!("1111x{before} 2222x{after}")),
+                series(&total, 1, format!("1x{len}")),
+                series(
                     &last,
                     1,
                     format!("1000x{before} {}x{after}", 1000 + 60 * before),
                 ),
             ],
-            eval_minutes: drift_eval,
-            alert: ALERTS[3],
-            expect: vec![],
-        },
-        AlertCase {
-            name: "replicas that disagree are drift".into(),
-            series: vec![
-                g(&hash, 1, format!("1111x{len}")),
-                g(&hash, 2, format!("2222x{len}")),
+            drift_eval,
+            ALERTS[3],
+            None,
+        ),
+        case(
+            "replicas that disagree are drift",
+            vec![
+                series(&hash, 1, format!("1111x{len}")),
+                series(&hash, 2, format!("2222x{len}")),
             ],
-            eval_minutes: disagree_eval,
-            alert: ALERTS[3],
-            expect: vec![disagree_expect],
-        },
-        AlertCase {
-            name: "replicas that agree are quiet".into(),
-            series: vec![
-                g(&hash, 1, format!("1111x{len}")),
-                g(&hash, 2, format!("1111x{len}")),
+            disagree_eval,
+            ALERTS[3],
+            Some(expected(rules[4], false)),
+        ),
+        case(
+            "replicas that agree are quiet",
+            vec![
+                series(&hash, 1, format!("1111x{len}")),
+                series(&hash, 2, format!("1111x{len}")),
             ],
-            eval_minutes: disagree_eval,
-            alert: ALERTS[3],
-            expect: vec![],
-        },
-    ]
-}
-
-fn labels_inline(labels: &[(&'static str, String)]) -> String {
-    let parts: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{k}: {}", yaml_quote(v)))
-        .collect();
-    format!("{{{}}}", parts.join(", "))
-}
-
-/// The promtool unit tests of [`rules_yaml`]: a firing and a quiet case per alert.
-/// `rules_file` is the rules file name as seen from the test file's directory.
-pub fn rules_test_yaml(c: &RulesConfig, rules_file: &str) -> String {
-    let rules = rules(c);
-    let mut out = String::new();
-    out.push_str("# Generated by vsanobs_hotreload::artifacts::rules_test_yaml; do not edit.\n");
-    out.push_str("# Run: promtool test rules docs/rules/hot-reload.test.yml\n");
-    let _ = writeln!(
-        out,
-        "rule_files:\n  - {rules_file}\nevaluation_interval: 1m\ntests:"
-    );
-    for case in cases(c) {
-        let _ = writeln!(out, "  # {}", case.name);
-        out.push_str("  - interval: 1m\n    input_series:\n");
-        for s in &case.series {
-            let mut sel = String::new();
-            for (i, (k, v)) in s.labels.iter().enumerate() {
-                if i > 0 {
-                    sel.push(',');
-                }
-                let _ = write!(sel, "{k}=\"{v}\"");
-            }
-            let _ = writeln!(out, "      - series: '{}{{{sel}}}'", s.name);
-            let _ = writeln!(out, "        values: '{}'", s.values);
-        }
-        out.push_str("    alert_rule_test:\n");
-        let _ = writeln!(out, "      - eval_time: {}m", case.eval_minutes);
-        let _ = writeln!(out, "        alertname: {}", case.alert);
-        if case.expect.is_empty() {
-            out.push_str("        exp_alerts: []\n");
-            continue;
-        }
-        out.push_str("        exp_alerts:\n");
-        for labels in &case.expect {
-            let get = |k: &str| {
-                labels
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.as_str())
-                    .unwrap_or("")
-            };
-            let reason = get("reason");
-            let rule = rules
-                .iter()
-                .find(|r| {
-                    r.alert == case.alert
-                        && r.labels.iter().all(|(k, v)| *k != "reason" || v == reason)
-                })
-                .unwrap_or(&rules[0]);
-            let _ = writeln!(out, "          - exp_labels: {}", labels_inline(labels));
-            let _ = writeln!(
-                out,
-                "            exp_annotations: {}",
-                labels_inline(&[
-                    ("summary", rule.summary.clone()),
-                    (
-                        "description",
-                        expand(&rule.description, get("job"), get("instance"))
-                    ),
-                ])
-            );
-        }
-    }
-    out
+            disagree_eval,
+            ALERTS[3],
+            None,
+        ),
+    ];
+    let mut file = RuleTestFile::new(rules_file);
+    file.tests.extend(cases);
+    file
 }
 
 /// Options of the generated dashboard.
@@ -658,224 +561,121 @@ impl Default for DashboardConfig {
     }
 }
 
-/// The Grafana dashboard (`docs/dashboards/hot-reload.json` for the default config). The
-/// data source is a template variable (`${datasource}`), so it imports without `__inputs`.
-pub fn dashboard_json(c: &DashboardConfig) -> String {
-    let n = |d: &MetricDesc| -> String {
-        if c.metric_prefix.is_empty() {
-            d.name.to_owned()
-        } else {
-            format!("{}_{}", c.metric_prefix, d.name)
-        }
-    };
+/// The Grafana dashboard (`docs/dashboards/hot-reload.json` for the default config):
+/// reloads by result, failure ratio, P50 / P99 duration, time since the last success, config
+/// hash per instance, reloads in progress, workers, heap delta and failed reloads; variables
+/// `datasource`, `job` and `instance`.
+pub fn dashboard(c: &DashboardConfig) -> Dashboard {
+    let n = |d: &MetricDesc| vsanobs_core::artifacts::metric_name(&c.metric_prefix, d);
     let sel = r#"job=~"$job",instance=~"$instance""#;
-    let ds = json!({"type": "prometheus", "uid": "${datasource}"});
-    let mut next_id = 0u32;
-    let mut panel = |title: &str,
-                     kind: &str,
-                     unit: &str,
-                     grid: [u32; 4],
-                     targets: Vec<(String, &str)>,
-                     description: &str|
-     -> Value {
-        next_id += 1;
-        let targets: Vec<Value> = targets
-            .into_iter()
-            .enumerate()
-            .map(|(i, (expr, legend))| {
-                json!({
-                    "datasource": ds,
-                    "expr": expr,
-                    "legendFormat": legend,
-                    "refId": char::from(b'A' + i as u8).to_string(),
-                })
-            })
-            .collect();
-        json!({
-            "id": next_id,
-            "type": kind,
-            "title": title,
-            "description": description,
-            "datasource": ds,
-            "gridPos": {"x": grid[0], "y": grid[1], "w": grid[2], "h": grid[3]},
-            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
-            "options": {"legend": {"displayMode": "list", "placement": "bottom", "showLegend": true}},
-            "targets": targets,
-        })
-    };
     let updates = n(&UPDATES_TOTAL);
     let bucket = format!("{}_bucket", n(&DURATION_SECONDS));
-    let panels = vec![
-        panel(
-            "Reloads by result",
-            "timeseries",
-            "ops",
-            [0, 0, 12, 8],
-            vec![(
-                format!("sum by (result) (rate({updates}{{{sel}}}[$__rate_interval]))"),
-                "{{result}}",
-            )],
-            UPDATES_TOTAL.help,
-        ),
-        panel(
-            "Failure ratio",
-            "timeseries",
-            "percentunit",
-            [12, 0, 12, 8],
-            vec![(
-                format!(
-                    "sum by (instance) (increase({updates}{{result!=\"success\",{sel}}}[$__range]))\n/\nsum by (instance) (increase({updates}{{{sel}}}[$__range]))"
+    let total = n(&RELOAD_TOTAL);
+    let ts = PanelKind::TimeSeries;
+    Dashboard::new(c.title.clone(), c.uid.clone())
+        .description("Configuration hot reload (vsanobs-hotreload): attempts by result, failure ratio, duration, drift, workers and heap.")
+        .tags(["vsanobs", "hot-reload"])
+        .variable(Variable::new("job", "Job", format!("label_values({total}, job)")))
+        .variable(Variable::new(
+            "instance",
+            "Instance",
+            format!("label_values({total}{{job=~\"$job\"}}, instance)"),
+        ))
+        .panel(
+            Panel::new(ts, "Reloads by result", 12, 8)
+                .unit("ops")
+                .description(UPDATES_TOTAL.help)
+                .query(
+                    format!("sum by (result) (rate({updates}{{{sel}}}[$__rate_interval]))"),
+                    "{{result}}",
                 ),
-                "{{instance}}",
-            )],
-            "Failed (fail, timeout, rollback) over attempted reloads in the selected range.",
-        ),
-        panel(
-            "Reload duration P50 / P99",
-            "timeseries",
-            "s",
-            [0, 8, 12, 8],
-            vec![
-                (
+        )
+        .panel(
+            Panel::new(ts, "Failure ratio", 12, 8)
+                .unit("percentunit")
+                .description("Failed (fail, timeout, rollback) over attempted reloads in the selected range.")
+                .query(
+                    format!(
+                        "sum by (instance) (increase({updates}{{result!=\"success\",{sel}}}[$__range]))\n/\nsum by (instance) (increase({updates}{{{sel}}}[$__range]))"
+                    ),
+                    "{{instance}}",
+                ),
+        )
+        .panel(
+            Panel::new(ts, "Reload duration P50 / P99", 12, 8)
+                .unit("s")
+                .description(DURATION_SECONDS.help)
+                .query(
                     format!(
                         "histogram_quantile(0.5, sum by (le) (rate({bucket}{{{sel}}}[$__rate_interval])))"
                     ),
                     "P50",
-                ),
-                (
+                )
+                .query(
                     format!(
                         "histogram_quantile(0.99, sum by (le) (rate({bucket}{{{sel}}}[$__rate_interval])))"
                     ),
                     "P99",
                 ),
-            ],
-            DURATION_SECONDS.help,
-        ),
-        panel(
-            "Time since last successful reload",
-            "stat",
-            "s",
-            [12, 8, 6, 8],
-            vec![(
-                format!("time() - {}{{{sel}}}", n(&LAST_SUCCESS_TIMESTAMP)),
-                "{{instance}}",
-            )],
-            LAST_SUCCESS_TIMESTAMP.help,
-        ),
-        panel(
-            "Last reload successful",
-            "stat",
-            "bool_yes_no",
-            [18, 8, 6, 8],
-            vec![(
-                format!("{}{{{sel}}}", n(&LAST_RELOAD_SUCCESSFUL)),
-                "{{instance}}",
-            )],
-            LAST_RELOAD_SUCCESSFUL.help,
-        ),
-        panel(
-            "Config hash per instance",
-            "table",
-            "none",
-            [0, 16, 12, 8],
-            vec![(format!("{}{{{sel}}}", n(&CONFIG_HASH)), "{{instance}}")],
-            "Instances of one job should agree; a change without a reload is drift.",
-        ),
-        panel(
-            "Reload in progress / concurrent requests",
-            "timeseries",
-            "short",
-            [12, 16, 12, 8],
-            vec![
-                (
+        )
+        .panel(
+            Panel::new(PanelKind::Stat, "Time since last successful reload", 6, 8)
+                .unit("s")
+                .description(LAST_SUCCESS_TIMESTAMP.help)
+                .query(
+                    format!("time() - {}{{{sel}}}", n(&LAST_SUCCESS_TIMESTAMP)),
+                    "{{instance}}",
+                ),
+        )
+        .panel(
+            Panel::new(PanelKind::Stat, "Last reload successful", 6, 8)
+                .unit("bool_yes_no")
+                .description(LAST_RELOAD_SUCCESSFUL.help)
+                .query(
+                    format!("{}{{{sel}}}", n(&LAST_RELOAD_SUCCESSFUL)),
+                    "{{instance}}",
+                ),
+        )
+        .panel(
+            Panel::new(PanelKind::Table, "Config hash per instance", 12, 8)
+                .unit("none")
+                .description("Instances of one job should agree; a change without a reload is drift.")
+                .query(format!("{}{{{sel}}}", n(&CONFIG_HASH)), "{{instance}}"),
+        )
+        .panel(
+            Panel::new(ts, "Reload in progress / concurrent requests", 12, 8)
+                .description(CONCURRENT_UPDATES.help)
+                .query(
                     format!("sum by (instance) ({}{{{sel}}})", n(&IN_PROGRESS)),
                     "in progress {{instance}}",
-                ),
-                (
+                )
+                .query(
                     format!("sum by (instance) ({}{{{sel}}})", n(&CONCURRENT_UPDATES)),
                     "requests {{instance}}",
                 ),
-            ],
-            CONCURRENT_UPDATES.help,
-        ),
-        panel(
-            "Active workers",
-            "timeseries",
-            "short",
-            [0, 24, 12, 8],
-            vec![(format!("{}{{{sel}}}", n(&ACTIVE_WORKERS)), "{{instance}}")],
-            ACTIVE_WORKERS.help,
-        ),
-        panel(
-            "Heap delta of the last reload",
-            "timeseries",
-            "bytes",
-            [12, 24, 12, 8],
-            vec![(format!("{}{{{sel}}}", n(&HEAP_DELTA_BYTES)), "{{instance}}")],
-            HEAP_DELTA_BYTES.help,
-        ),
-        panel(
-            "Failed reloads",
-            "timeseries",
-            "short",
-            [0, 32, 24, 6],
-            vec![(
-                format!(
-                    "sum by (instance) (increase({}{{{sel}}}[$__rate_interval]))",
-                    n(&FAILED_TOTAL)
+        )
+        .panel(
+            Panel::new(ts, "Active workers", 12, 8)
+                .description(ACTIVE_WORKERS.help)
+                .query(format!("{}{{{sel}}}", n(&ACTIVE_WORKERS)), "{{instance}}"),
+        )
+        .panel(
+            Panel::new(ts, "Heap delta of the last reload", 12, 8)
+                .unit("bytes")
+                .description(HEAP_DELTA_BYTES.help)
+                .query(format!("{}{{{sel}}}", n(&HEAP_DELTA_BYTES)), "{{instance}}"),
+        )
+        .panel(
+            Panel::new(ts, "Failed reloads", 24, 6)
+                .description(FAILED_TOTAL.help)
+                .query(
+                    format!(
+                        "sum by (instance) (increase({}{{{sel}}}[$__rate_interval]))",
+                        n(&FAILED_TOTAL)
+                    ),
+                    "{{instance}}",
                 ),
-                "{{instance}}",
-            )],
-            FAILED_TOTAL.help,
-        ),
-    ];
-    let var = |name: &str, query: String, label: &str| -> Value {
-        json!({
-            "type": "query",
-            "name": name,
-            "label": label,
-            "datasource": ds,
-            "definition": query,
-            "query": {"query": query, "refId": name},
-            "refresh": 2,
-            "includeAll": true,
-            "multi": true,
-            "allValue": ".*",
-            "current": {"selected": true, "text": ["All"], "value": ["$__all"]},
-            "sort": 1,
-        })
-    };
-    let total = n(&RELOAD_TOTAL);
-    let dashboard = json!({
-        "title": c.title,
-        "uid": c.uid,
-        "description": "Configuration hot reload (vsanobs-hotreload): attempts by result, failure ratio, duration, drift, workers and heap.",
-        "tags": ["vsanobs", "hot-reload"],
-        "timezone": "browser",
-        "schemaVersion": 39,
-        "version": 1,
-        "editable": true,
-        "refresh": "30s",
-        "time": {"from": "now-6h", "to": "now"},
-        "templating": {"list": [
-            {
-                "type": "datasource",
-                "name": "datasource",
-                "label": "Data source",
-                "query": "prometheus",
-                "current": {},
-                "hide": 0,
-                "refresh": 1,
-            },
-            var("job", format!("label_values({total}, job)"), "Job"),
-            var("instance", format!("label_values({total}{{job=~\"$job\"}}, instance)"), "Instance"),
-        ]},
-        "annotations": {"list": []},
-        "panels": panels,
-    });
-    let mut s = serde_json::to_string_pretty(&dashboard).unwrap_or_default();
-    s.push('\n');
-    s
+        )
 }
 
 #[cfg(test)]
@@ -894,7 +694,7 @@ mod tests {
 
     #[test]
     fn every_metric_is_on_the_dashboard() {
-        let d = dashboard_json(&DashboardConfig::default());
+        let d = dashboard(&DashboardConfig::default()).to_json();
         for m in METRICS {
             let series = if m.kind == vsanobs_core::model::MetricKind::Histogram {
                 format!("{}_bucket", m.name)
@@ -903,7 +703,7 @@ mod tests {
             };
             assert!(d.contains(&series), "{} missing from the dashboard", m.name);
         }
-        let v: Value = serde_json::from_str(&d).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&d).unwrap();
         assert!(v.get("__inputs").is_none());
         assert_eq!(v["templating"]["list"][0]["type"], "datasource");
     }
@@ -915,7 +715,7 @@ mod tests {
             selector: r#"job="shop""#.into(),
             ..RulesConfig::default()
         };
-        let y = rules_yaml(&c);
+        let y = alert_rules(&c).to_yaml();
         assert!(
             !y.contains(" hot_reload") && !y.contains("(hot_reload"),
             "{y}"

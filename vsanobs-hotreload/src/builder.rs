@@ -206,6 +206,7 @@ impl<C: Send + Sync + 'static> ReloadManagerBuilder<C> {
     /// is read from `<path>.sig` (64 raw bytes or 128 hex digits) unless
     /// [`signature_path`](Self::signature_path) says otherwise.
     #[cfg(feature = "signature")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
     pub fn signature_key(mut self, key: ed25519_dalek::VerifyingKey) -> Self {
         let path = self.signature.take().and_then(|(_, p)| p);
         self.signature = Some((key, path));
@@ -214,6 +215,7 @@ impl<C: Send + Sync + 'static> ReloadManagerBuilder<C> {
 
     /// Where the signature file is (with [`signature_key`](Self::signature_key)).
     #[cfg(feature = "signature")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "signature")))]
     pub fn signature_path(mut self, path: impl AsRef<Path>) -> Self {
         if let Some((_, p)) = &mut self.signature {
             *p = Some(path.as_ref().to_path_buf());

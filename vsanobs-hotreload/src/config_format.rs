@@ -27,9 +27,11 @@ pub enum ConfigFormat {
     Json,
     /// YAML (`serde_yaml_ng`), feature `yaml`.
     #[cfg(feature = "yaml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "yaml")))]
     Yaml,
     /// TOML (`toml`), feature `toml`.
     #[cfg(feature = "toml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
     Toml,
 }
 

@@ -69,6 +69,7 @@ fn reload(reloader: &Reloader) -> Result<ReloadOutcome, ReloadError> {
 
 /// A router with `POST /-/reload` that reloads through `handle`; merge it into your app.
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub fn axum_router<C, S>(handle: ConfigHandle<C>) -> axum::Router<S>
 where
     C: Send + Sync + 'static,
@@ -100,6 +101,7 @@ where
 /// An actix-web resource for `POST /-/reload` that reloads through `handle`; add it with
 /// `App::service`.
 #[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub fn actix_service<C>(handle: ConfigHandle<C>) -> actix_web::Resource
 where
     C: Send + Sync + 'static,

@@ -70,6 +70,7 @@
 //! Rust 1.85 (edition 2024).
 
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod artifacts;
 mod builder;
@@ -79,6 +80,7 @@ mod error;
 mod handle;
 mod heap;
 #[cfg(any(feature = "axum", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod http;
 mod manager;
 pub mod metrics;

@@ -3,9 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
-use vsanobs_hotreload::artifacts::{
-    self, DashboardConfig, RulesConfig, dashboard_json, rules_test_yaml, rules_yaml,
-};
+use vsanobs_hotreload::artifacts::{self, DashboardConfig, RulesConfig};
+
+fn rules_yaml(c: &RulesConfig) -> String {
+    artifacts::alert_rules(c).to_yaml()
+}
+
+fn rules_test_yaml(c: &RulesConfig, rules_file: &str) -> String {
+    artifacts::rule_tests(c, rules_file).to_yaml()
+}
 
 fn docs() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs")
@@ -31,7 +37,7 @@ fn checked_in_artifacts_equal_generator_output() {
     );
     assert_checked_in(
         "dashboards/hot-reload.json",
-        &dashboard_json(&DashboardConfig::default()),
+        &artifacts::dashboard(&DashboardConfig::default()).to_json(),
     );
 }
 

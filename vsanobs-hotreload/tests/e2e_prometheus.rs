@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use vsanobs_core::Registry;
-use vsanobs_hotreload::artifacts::{RulesConfig, rules_yaml};
+use vsanobs_hotreload::artifacts::{RulesConfig, alert_rules};
 use vsanobs_hotreload::{ConfigFormat, ReloadManager};
 use vsanobs_testkit::{Prometheus, PrometheusConfig};
 
@@ -63,7 +63,7 @@ fn failed_reloads_fire_the_failure_ratio_alert_in_prometheus() {
         ..RulesConfig::default()
     };
     let rules_path = dir.path().join("hot-reload.rules.yml");
-    std::fs::write(&rules_path, rules_yaml(&rules)).unwrap();
+    std::fs::write(&rules_path, alert_rules(&rules).to_yaml()).unwrap();
 
     let prometheus = Prometheus::start(PrometheusConfig {
         scrape_targets: vec![addr.clone()],

@@ -29,6 +29,7 @@ use axum::routing::get_service;
 
 use crate::endpoint::MetricsEndpoint;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 impl MetricsEndpoint {
     /// Adds `GET /metrics` (and `HEAD`) to `router`, leaving its fallback alone.
     pub fn mount<S: Clone + Send + Sync + 'static>(self, router: Router<S>) -> Router<S> {

@@ -47,9 +47,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+#[cfg(feature = "basic-auth")]
 use base64::Engine;
+#[cfg(feature = "gzip")]
 use flate2::Compression;
+#[cfg(feature = "gzip")]
 use flate2::write::GzEncoder;
+#[cfg(feature = "basic-auth")]
 use subtle::ConstantTimeEq;
 use vsanobs_core::model::{MetricDesc, MetricKind};
 use vsanobs_core::{Counter, Family, Gauge, LabelSet, Registry, negotiate};
@@ -80,6 +84,8 @@ pub const ENDPOINT_METRICS: &[MetricDesc] = &[HANDLER_REQUESTS, HANDLER_IN_FLIGH
 #[non_exhaustive]
 pub enum EndpointError {
     /// The basic-auth password hash is not a bcrypt hash.
+    #[cfg(feature = "basic-auth")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic-auth")))]
     #[error("invalid bcrypt hash for basic-auth user {user:?}")]
     InvalidHash {
         /// The user the hash was given for.
@@ -146,6 +152,7 @@ impl ScrapeResponse {
     }
 }
 
+#[cfg(feature = "basic-auth")]
 #[derive(Clone)]
 struct BasicAuth {
     user: String,
@@ -157,6 +164,7 @@ pub(crate) struct Inner {
     max_in_flight: usize,
     pub(crate) timeout: Option<Duration>,
     compression: bool,
+    #[cfg(feature = "basic-auth")]
     auth: Option<BasicAuth>,
     in_flight: AtomicUsize,
     requests: Family<CodeLabels, Counter>,
@@ -166,7 +174,7 @@ pub(crate) struct Inner {
 /// A /metrics handler for a [`Registry`]. Cloning shares it (and its limits).
 ///
 /// Defaults: at most 10 concurrent scrapes, a 30 s timeout (async adapters), gzip when the
-/// client accepts it, no authentication.
+/// client accepts it (feature `gzip`), no authentication.
 #[derive(Clone)]
 pub struct MetricsEndpoint {
     pub(crate) inner: Arc<Inner>,
@@ -174,12 +182,13 @@ pub struct MetricsEndpoint {
 
 impl fmt::Debug for MetricsEndpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MetricsEndpoint")
-            .field("max_concurrent_scrapes", &self.inner.max_in_flight)
+        let mut d = f.debug_struct("MetricsEndpoint");
+        d.field("max_concurrent_scrapes", &self.inner.max_in_flight)
             .field("timeout", &self.inner.timeout)
-            .field("compression", &self.inner.compression)
-            .field("basic_auth", &self.inner.auth.as_ref().map(|a| &a.user))
-            .finish()
+            .field("compression", &self.inner.compression);
+        #[cfg(feature = "basic-auth")]
+        d.field("basic_auth", &self.inner.auth.as_ref().map(|a| &a.user));
+        d.finish()
     }
 }
 
@@ -222,7 +231,8 @@ impl MetricsEndpoint {
                 registry,
                 max_in_flight: 10,
                 timeout: Some(Duration::from_secs(30)),
-                compression: true,
+                compression: cfg!(feature = "gzip"),
+                #[cfg(feature = "basic-auth")]
                 auth: None,
                 in_flight: AtomicUsize::new(0),
                 requests,
@@ -241,6 +251,7 @@ impl MetricsEndpoint {
                     max_in_flight: cur.max_in_flight,
                     timeout: cur.timeout,
                     compression: cur.compression,
+                    #[cfg(feature = "basic-auth")]
                     auth: cur.auth.clone(),
                     in_flight: AtomicUsize::new(0),
                     requests: cur.requests.clone(),
@@ -263,7 +274,8 @@ impl MetricsEndpoint {
         self.edit(|i| i.timeout = d)
     }
 
-    /// Never gzip the response, whatever the client accepts.
+    /// Never gzip the response, whatever the client accepts. Without the `gzip` feature
+    /// responses are never compressed anyway.
     pub fn disable_compression(self) -> Self {
         self.edit(|i| i.compression = false)
     }
@@ -275,6 +287,8 @@ impl MetricsEndpoint {
     ///
     /// # Errors
     /// [`EndpointError::InvalidHash`] when `bcrypt_hash` is not a bcrypt hash.
+    #[cfg(feature = "basic-auth")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic-auth")))]
     pub fn basic_auth(
         self,
         user: impl Into<String>,
@@ -331,6 +345,7 @@ impl MetricsEndpoint {
     /// [`handle_stream`](Self::handle_stream) instead, which never holds the whole body.
     /// Must be called within a tokio runtime (axum and actix-web run on one).
     #[cfg(any(feature = "tower", feature = "actix"))]
+    #[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
     pub async fn handle(&self, req: ScrapeRequest) -> ScrapeResponse {
         let s = self.start_stream(req).await;
         let mut body = s.body;
@@ -362,6 +377,12 @@ pub(crate) fn too_many() -> ScrapeResponse {
 }
 
 impl Inner {
+    #[cfg(not(feature = "basic-auth"))]
+    fn authorized(&self, _header: Option<&str>) -> bool {
+        true
+    }
+
+    #[cfg(feature = "basic-auth")]
     fn authorized(&self, header: Option<&str>) -> bool {
         let Some(auth) = &self.auth else {
             return true;
@@ -414,6 +435,7 @@ impl Inner {
         Ok(Prepared {
             format,
             names,
+            #[cfg(feature = "gzip")]
             gzip,
             headers,
         })
@@ -429,13 +451,13 @@ impl Inner {
                             .is_some_and(|rest| rest == "_total" || rest == "_info")
                 })
         };
+        #[cfg(feature = "gzip")]
         if p.gzip {
             let mut gz = GzEncoder::new(w, Compression::fast());
             self.registry.write_filtered_to(p.format, &mut gz, &keep)?;
-            gz.finish()?.flush()
-        } else {
-            self.registry.write_filtered_to(p.format, w, &keep)
+            return gz.finish()?.flush();
         }
+        self.registry.write_filtered_to(p.format, w, &keep)
     }
 
     fn serve(&self, req: &ScrapeRequest) -> ScrapeResponse {
@@ -461,6 +483,7 @@ impl Inner {
 pub(crate) struct Prepared {
     format: vsanobs_core::Format,
     names: Vec<String>,
+    #[cfg(feature = "gzip")]
     gzip: bool,
     pub(crate) headers: Vec<(&'static str, String)>,
 }

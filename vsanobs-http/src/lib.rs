@@ -25,6 +25,10 @@
 //! timeout (503 past either), its own handler metrics, and optional basic auth against a
 //! bcrypt hash.
 //!
+//! [`artifacts`] (feature `artifacts`) holds the route matrix's recording rules and Grafana
+//! dashboard, and the service dashboard that joins the HTTP error ratio with the process,
+//! heap and runtime panels of `vsanobs-core`, as data rendered to JSON and YAML.
+//!
 //! ## Getting started (axum)
 //!
 #![cfg_attr(feature = "axum", doc = "```")]
@@ -51,43 +55,57 @@
 //!
 //! | feature | adds | pulls in |
 //! |---|---|---|
+//! | `gzip` (default) | gzip-compressed scrapes when `Accept-Encoding` allows them | flate2 |
+//! | `basic-auth` (default) | [`MetricsEndpoint::basic_auth`]: HTTP basic auth against a bcrypt hash | bcrypt, base64, subtle |
+//! | `artifacts` | [`artifacts`]: recording rules, the route-matrix and service dashboards | serde_json (through `vsanobs-core/artifacts`) |
 //! | `tower` | [`HttpMetricsLayer`], [`MetricsService`], async [`MetricsEndpoint::handle`] | tower, http, http-body, tokio (rt, time) |
 //! | `axum` | `tower`, plus routes from `MatchedPath` and [`MetricsEndpoint::into_router`] | axum 0.8 |
 //! | `actix` | [`actix`]: the `HttpMetrics` transform, [`MetricsEndpoint::into_actix_resource`] | actix-web 4, tokio |
 //! | `exemplars` | trace/span ids of the current `tracing` span as duration exemplars | tracing-opentelemetry, opentelemetry |
 //!
-//! Without features the crate holds the framework-independent parts: [`RouteMetrics`],
-//! [`MetricsEndpoint::render`] and the dashboard/rule generators in [`dashboards`]. Neither
-//! axum nor actix-web enters the build unless its feature is on.
+//! Without features the crate holds the framework-independent parts: [`RouteMetrics`] and
+//! [`MetricsEndpoint::render`] (uncompressed, without authentication). Neither axum nor
+//! actix-web enters the build unless its feature is on. `gzip` and `basic-auth` are on by
+//! default because a scraper that asks for gzip and a web config with `basic_auth_users`
+//! expect them of a /metrics endpoint; turn them off (`default-features = false`) when a proxy
+//! in front does both. `artifacts` is off by default: only build tools and tests render
+//! dashboards and rules, so a service's build does not need serde_json for it.
 //!
 //! ## MSRV
 //!
 //! Rust 1.85 (edition 2024).
 
 #![forbid(unsafe_code)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "actix")]
+#[cfg_attr(docsrs, doc(cfg(feature = "actix")))]
 pub mod actix;
+#[cfg(feature = "artifacts")]
+#[cfg_attr(docsrs, doc(cfg(feature = "artifacts")))]
+pub mod artifacts;
 #[cfg(feature = "axum")]
 mod axum_router;
-pub mod dashboards;
 pub mod endpoint;
 mod exemplar;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod layer;
 pub mod metrics;
 #[cfg(any(feature = "tower", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
 pub mod stream;
 
 pub use endpoint::{EndpointError, MetricsEndpoint, ScrapeRequest, ScrapeResponse};
 pub use exemplar::current_trace;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use layer::{
     HttpMetrics, HttpMetricsLayer, MetricsService, ResponseBody, ResponseFuture, RouteTemplate,
 };
 pub use metrics::{Method, RequestTracker, RouteMetrics, RouteMetricsBuilder};
 #[cfg(any(feature = "tower", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
 pub use stream::{ScrapeBody, ScrapeStream};
 
 #[cfg(test)]

@@ -195,6 +195,7 @@ impl LabelValue for Method {
 }
 
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 impl From<&http::Method> for Method {
     fn from(m: &http::Method) -> Self {
         Method::parse(m.as_str())

@@ -1,7 +1,14 @@
-//! Renders docs/metrics.md from the crates' own metric tables. Shared by the `gen-docs`
-//! binary and the test that fails when the checked-in file is stale.
+//! Every generated file under docs/: the metric reference and the Go mapping page (markdown,
+//! rendered here from the crates' metric tables), and the alert rules, rule tests and
+//! dashboards each crate contributes as data (rendered by `vsanobs_core::artifacts`). Shared
+//! by the `gen-docs` binary and the test that fails when a checked-in file is stale.
 
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use vsanobs_core::build_info::BUILD_INFO_METRIC;
 use vsanobs_core::model::{MetricDesc, MetricKind};
+use vsanobs_core::process::artifacts::{GO_MAPPINGS, service_metrics};
 
 /// One section of the metric reference: a title, a note and the table it documents.
 #[derive(Debug)]
@@ -22,6 +29,41 @@ fn kind(k: MetricKind) -> &'static str {
         MetricKind::Info => "info",
         _ => "unknown",
     }
+}
+
+/// The workspace's docs/ directory.
+pub fn docs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+}
+
+/// Every generated file: its path under docs/ and its content.
+pub fn files() -> Vec<(&'static str, String)> {
+    use vsanobs_hotreload::artifacts::{
+        DashboardConfig, RulesConfig, alert_rules, dashboard, rule_tests,
+    };
+    use vsanobs_http::artifacts::{
+        ServiceDashboardConfig, recording_rules, route_dashboard, service_dashboard,
+    };
+    let reload = RulesConfig::default();
+    vec![
+        ("metrics.md", metrics_markdown(&sections())),
+        ("go-metrics-mapping.md", go_mapping_markdown()),
+        ("rules/hot-reload.rules.yml", alert_rules(&reload).to_yaml()),
+        (
+            "rules/hot-reload.test.yml",
+            rule_tests(&reload, "hot-reload.rules.yml").to_yaml(),
+        ),
+        (
+            "dashboards/hot-reload.json",
+            dashboard(&DashboardConfig::default()).to_json(),
+        ),
+        ("rules/http.rules.yml", recording_rules().to_yaml()),
+        ("dashboards/http.json", route_dashboard().to_json()),
+        (
+            "dashboards/service.json",
+            service_dashboard(&ServiceDashboardConfig::default()).to_json(),
+        ),
+    ]
 }
 
 /// The markdown of docs/metrics.md.
@@ -65,6 +107,11 @@ pub fn sections() -> Vec<Section> {
             title: "Library self-metrics (vsanobs-core)",
             note: "Exported by every `Registry` that has a labelled family or a collector.",
             metrics: vsanobs_core::SELF_METRICS.to_vec(),
+        },
+        Section {
+            title: "Family snapshot reclamation (vsanobs-core)",
+            note: "`reclaim::ReclaimCollector`: process-wide, for every `Family`; register one per registry.",
+            metrics: vsanobs_core::reclaim::RECLAIM_METRICS.to_vec(),
         },
         Section {
             title: "Sample pool (vsanobs-core)",
@@ -112,7 +159,7 @@ pub fn sections() -> Vec<Section> {
             metrics: vsanobs_hotreload::metrics::METRICS.to_vec(),
         },
         Section {
-            title: "vSAN performance (vsanobs-core::vsan)",
+            title: "vSAN performance (vsanobs-core::vsan, feature `vsan`)",
             note: "The counter catalogue: vSAN performance counters mapped to Prometheus names, types and base units.",
             metrics: vsanobs_core::vsan::catalogue::METRICS.to_vec(),
         },
@@ -122,4 +169,53 @@ pub fn sections() -> Vec<Section> {
             metrics: vsan_exporter::engine::self_metrics::ALL.to_vec(),
         },
     ]
+}
+
+/// The page docs/go-metrics-mapping.md: each Go client_golang metric and its vsanobs
+/// counterpart (or why there is none), then the vsanobs service metrics and their Go
+/// counterparts.
+pub fn go_mapping_markdown() -> String {
+    let mut out = String::new();
+    out.push_str("# Go metrics and their vsanobs counterparts\n\n");
+    out.push_str(
+        "Generated from `vsanobs_core::process::artifacts::GO_MAPPINGS` and the collectors' metric \
+         tables by `cargo run -p gen-docs`; do not edit by hand.\n\n\
+         Dashboards built for Go services query the `process_*` names unchanged. The Go \
+         runtime metrics map to the counting allocator (`CountingAlloc`, `process_heap_*`), \
+         the tokio collector (`tokio_*`) and `<ns>_build_info`.\n\n",
+    );
+    out.push_str("| Go metric | vsanobs | note |\n|---|---|---|\n");
+    for g in GO_MAPPINGS {
+        let v = g.vsanobs.map_or("none".to_owned(), |v| format!("`{v}`"));
+        let _ = writeln!(out, "| `{}` | {v} | {} |", g.go, g.note);
+    }
+    out.push_str("\n## Every service metric of vsanobs\n\n");
+    out.push_str("| metric | type | help | Go counterpart |\n|---|---|---|---|\n");
+    for m in service_metrics() {
+        let go: Vec<String> = GO_MAPPINGS
+            .iter()
+            .filter(|g| {
+                g.vsanobs
+                    .is_some_and(|v| v.split(" - ").any(|part| part == m.name))
+            })
+            .map(|g| format!("`{}`", g.go))
+            .collect();
+        let go = if go.is_empty() {
+            "none".to_owned()
+        } else {
+            go.join(", ")
+        };
+        let shown = if m.name == BUILD_INFO_METRIC.name {
+            format!("`<ns>_{}`", m.name)
+        } else {
+            format!("`{}`", m.name)
+        };
+        let _ = writeln!(out, "| {shown} | {} | {} | {go} |", kind(m.kind), m.help);
+    }
+    out.push_str(
+        "\n`tokio_*` need the `tokio` feature, `jemalloc_*` the `jemalloc` feature (and jemalloc \
+         as the allocator), `process_heap_*` a `CountingAlloc` as the global allocator. Outside Linux the process collector exports only CPU seconds and the two \
+         limits (other Unix) or nothing (elsewhere); see the `process` module docs.\n",
+    );
+    out
 }

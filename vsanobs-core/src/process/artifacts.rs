@@ -1,493 +1,160 @@
-//! Generated artifacts for service metrics: the Grafana dashboard
-//! `docs/dashboards/service.json` and the page `docs/go-metrics-mapping.md`, both built from
-//! the metric tables in code ([`PROCESS_METRICS`], [`HEAP_METRICS`], [`TOKIO_METRICS`],
-//! [`BUILD_INFO_METRIC`]) so they cannot drift from what is exported.
+//! The process, heap and runtime part of the service dashboard, as data built from the
+//! collectors' metric tables ([`PROCESS_METRICS`], [`HEAP_METRICS`], [`TOKIO_METRICS`],
+//! [`BUILD_INFO_METRIC`]), and how Go's client_golang metrics map to them ([`GO_MAPPINGS`]).
+//!
+//! `vsanobs-core` knows no HTTP metric: `vsanobs_http::artifacts::service_dashboard` composes
+//! these panels with its own into `docs/dashboards/service.json`, and `gen-docs` renders
+//! `docs/go-metrics-mapping.md` from [`GO_MAPPINGS`] and [`service_metrics`].
 //!
 //! # Example
 //!
 //! ```
-//! use vsanobs_core::process::artifacts::{ServiceDashboardConfig, go_mapping_markdown, service_dashboard_json};
+//! use vsanobs_core::artifacts::Dashboard;
+//! use vsanobs_core::process::artifacts::{scrape_panels, service_panels, service_variables};
 //!
-//! let json = service_dashboard_json(&ServiceDashboardConfig::default());
-//! assert!(json.contains("\"uid\": \"vsanobs-service\""));
-//! assert!(json.contains("sum by (site) (tokio_tracked_tasks{"));
-//! assert!(go_mapping_markdown().contains("| `go_goroutines` | `tokio_alive_tasks` |"));
+//! let mut dashboard = Dashboard::new("Worker", "worker").panels(scrape_panels());
+//! dashboard.variables = service_variables("shop");
+//! dashboard.panels.extend(service_panels("shop"));
+//! assert!(dashboard.queries().any(|q| q.starts_with("sum by (site) (shop_tokio_tracked_tasks{")));
+//! assert!(dashboard.to_json().contains(r#""query": "label_values(shop_process_uptime_seconds, job)""#));
 //! ```
 
-use std::fmt::Write as _;
-
 use crate::alloc::{HEAP_METRICS, JEMALLOC_METRICS};
+use crate::artifacts::{Panel, PanelKind, Variable, metric_name};
 use crate::build_info::BUILD_INFO_METRIC;
-use crate::model::{MetricDesc, MetricKind};
+use crate::model::MetricDesc;
 use crate::process::PROCESS_METRICS;
 use crate::runtime::TOKIO_METRICS;
 
-/// The HTTP request histogram of `vsanobs-http` (DESIGN's route matrix), whose `_count`
-/// series gives request and error rates. `vsanobs-core` cannot depend on `vsanobs-http`, so
-/// the name is fixed here; `vsanobs-http` tests that its table has the same name.
-pub const HTTP_REQUEST_DURATION_METRIC: &str = "http_server_request_duration_seconds";
+/// The label matchers of the service dashboard's `job` and `instance` variables; panels that
+/// other crates add to that dashboard select their series with it too.
+pub const SERVICE_SELECTOR: &str = r#"job=~"$job",instance=~"$instance""#;
 
-/// Options of the generated service dashboard.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServiceDashboardConfig {
-    /// Dashboard title. Default `Service`.
-    pub title: String,
-    /// Dashboard uid. Default `vsanobs-service`.
-    pub uid: String,
-    /// The registry prefix of the service (`shop` for `shop_process_threads`); empty by
-    /// default. `up` and the build-info regex ignore it.
-    pub metric_prefix: String,
-}
-
-impl Default for ServiceDashboardConfig {
-    fn default() -> Self {
-        ServiceDashboardConfig {
-            title: "Service".to_owned(),
-            uid: "vsanobs-service".to_owned(),
-            metric_prefix: String::new(),
-        }
-    }
-}
-
-/// A small JSON value, enough for a dashboard; printed like `serde_json`'s pretty printer.
-#[derive(Debug, Clone)]
-enum J {
-    S(String),
-    I(i64),
-    B(bool),
-    A(Vec<J>),
-    O(Vec<(&'static str, J)>),
-}
-
-fn s(v: impl Into<String>) -> J {
-    J::S(v.into())
-}
-
-impl J {
-    fn write(&self, out: &mut String, indent: usize) {
-        let pad = |out: &mut String, n: usize| out.extend(std::iter::repeat_n("  ", n));
-        match self {
-            J::S(v) => {
-                out.push('"');
-                for c in v.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        '\n' => out.push_str("\\n"),
-                        '\t' => out.push_str("\\t"),
-                        '\r' => out.push_str("\\r"),
-                        c if (c as u32) < 0x20 => {
-                            let _ = write!(out, "\\u{:04x}", c as u32);
-                        }
-                        c => out.push(c),
-                    }
-                }
-                out.push('"');
-            }
-            J::I(v) => {
-                let _ = write!(out, "{v}");
-            }
-            J::B(v) => out.push_str(if *v { "true" } else { "false" }),
-            J::A(items) if items.is_empty() => out.push_str("[]"),
-            J::A(items) => {
-                out.push_str("[\n");
-                for (i, item) in items.iter().enumerate() {
-                    pad(out, indent + 1);
-                    item.write(out, indent + 1);
-                    out.push_str(if i + 1 < items.len() { ",\n" } else { "\n" });
-                }
-                pad(out, indent);
-                out.push(']');
-            }
-            J::O(fields) if fields.is_empty() => out.push_str("{}"),
-            J::O(fields) => {
-                out.push_str("{\n");
-                for (i, (k, v)) in fields.iter().enumerate() {
-                    pad(out, indent + 1);
-                    J::S((*k).to_owned()).write(out, indent + 1);
-                    out.push_str(": ");
-                    v.write(out, indent + 1);
-                    out.push_str(if i + 1 < fields.len() { ",\n" } else { "\n" });
-                }
-                pad(out, indent);
-                out.push('}');
-            }
-        }
-    }
-}
-
-fn desc(name: &str) -> &'static MetricDesc {
+/// The table entry of one of the collectors' metrics.
+fn desc(name: &str) -> Option<&'static MetricDesc> {
     PROCESS_METRICS
         .iter()
         .chain(HEAP_METRICS)
+        .chain(TOKIO_METRICS)
+        .chain(crate::SELF_METRICS)
         .find(|d| d.name == name)
-        .unwrap_or(&BUILD_INFO_METRIC)
 }
 
-struct Panel {
-    title: &'static str,
-    kind: &'static str,
-    unit: &'static str,
-    grid: [i64; 4],
-    targets: Vec<(String, &'static str)>,
-    description: String,
+/// `name` as exported by a registry with `prefix`.
+fn n(prefix: &str, name: &str) -> String {
+    desc(name).map_or_else(|| name.to_owned(), |d| metric_name(prefix, d))
 }
 
-/// The PromQL expressions of every panel of the service dashboard, with Grafana's variables
-/// in place (`$job`, `$instance`, `$__rate_interval`, `$__range`). Tests run each against a
-/// real Prometheus.
-pub fn service_dashboard_queries(c: &ServiceDashboardConfig) -> Vec<String> {
-    panels(c)
-        .into_iter()
-        .flat_map(|p| p.targets.into_iter().map(|(e, _)| e))
-        .collect()
+fn help(name: &str) -> &'static str {
+    desc(name).map_or("", |d| d.help)
 }
 
-fn panels(c: &ServiceDashboardConfig) -> Vec<Panel> {
-    let n = |name: &str| -> String {
-        if c.metric_prefix.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{}_{}", c.metric_prefix, name)
-        }
-    };
-    let sel = r#"job=~"$job",instance=~"$instance""#;
-    let http = n(&format!("{HTTP_REQUEST_DURATION_METRIC}_count"));
+/// The `job` and `instance` variables of the service dashboard, their values from
+/// `process_uptime_seconds` (with the registry's `prefix`).
+pub fn service_variables(prefix: &str) -> Vec<Variable> {
+    let uptime = n(prefix, "process_uptime_seconds");
     vec![
-        Panel {
-            title: "Availability",
-            kind: "stat",
-            unit: "percentunit",
-            grid: [0, 0, 6, 6],
-            targets: vec![(format!("avg(avg_over_time(up{{{sel}}}[$__range]))"), "up")],
-            description: "Share of successful scrapes of the selected instances in the range."
-                .to_owned(),
-        },
-        Panel {
-            title: "Targets up",
-            kind: "timeseries",
-            unit: "short",
-            grid: [6, 0, 6, 6],
-            targets: vec![(format!("up{{{sel}}}"), "{{instance}}")],
-            description: "1 when the last scrape of the instance succeeded.".to_owned(),
-        },
-        Panel {
-            title: "HTTP error ratio (5xx)",
-            kind: "timeseries",
-            unit: "percentunit",
-            grid: [12, 0, 12, 6],
-            targets: vec![(
-                format!(
-                    "sum by (instance) (rate({http}{{status=~\"5..\",{sel}}}[$__rate_interval]))\n/\nsum by (instance) (rate({http}{{{sel}}}[$__rate_interval]))"
-                ),
-                "{{instance}}",
-            )],
-            description: format!(
-                "Responses with a 5xx status over all responses, from {HTTP_REQUEST_DURATION_METRIC} (vsanobs-http)."
-            ),
-        },
-        Panel {
-            title: "Tracked tasks by spawn site (leak heat map)",
-            kind: "heatmap",
-            unit: "short",
-            grid: [0, 6, 24, 9],
-            targets: vec![(
-                format!("sum by (site) ({}{{{sel}}})", n("tokio_tracked_tasks")),
-                "{{site}}",
-            )],
-            description: "Tasks alive per spawn_tracked site, one row per site: a leak is a row that only gets hotter.".to_owned(),
-        },
-        Panel {
-            title: "Fastest-growing spawn sites (1h)",
-            kind: "timeseries",
-            unit: "short",
-            grid: [0, 15, 12, 8],
-            targets: vec![(
-                format!(
-                    "topk(5, sum by (site) (delta({}{{{sel}}}[1h])))",
-                    n("tokio_tracked_tasks")
-                ),
-                "{{site}}",
-            )],
-            description: "Change of alive tasks per site over the last hour; a leaking site stays on top.".to_owned(),
-        },
-        Panel {
-            title: "Tokio runtime",
-            kind: "timeseries",
-            unit: "short",
-            grid: [12, 15, 12, 8],
-            targets: vec![
-                (
-                    format!("sum by (instance) ({}{{{sel}}})", n("tokio_alive_tasks")),
-                    "alive tasks {{instance}}",
-                ),
-                (
-                    format!(
-                        "sum by (instance) ({}{{{sel}}})",
-                        n("tokio_global_queue_depth")
-                    ),
-                    "global queue {{instance}}",
-                ),
-                (
-                    format!("sum by (instance) ({}{{{sel}}})", n("tokio_workers")),
-                    "workers {{instance}}",
-                ),
-            ],
-            description: "Alive tasks, tasks waiting in the global queue, and worker threads."
-                .to_owned(),
-        },
-        Panel {
-            title: "Heap in use and resident memory",
-            kind: "timeseries",
-            unit: "bytes",
-            grid: [0, 23, 12, 8],
-            targets: vec![
-                (
-                    format!("{}{{{sel}}}", n("process_heap_inuse_bytes")),
-                    "heap in use {{instance}}",
-                ),
-                (
-                    format!("{}{{{sel}}}", n("process_resident_memory_bytes")),
-                    "resident {{instance}}",
-                ),
-            ],
-            description: format!(
-                "{} / {}",
-                desc("process_heap_inuse_bytes").help,
-                desc("process_resident_memory_bytes").help
-            ),
-        },
-        Panel {
-            title: "Allocation rate",
-            kind: "timeseries",
-            unit: "Bps",
-            grid: [12, 23, 12, 8],
-            targets: vec![(
-                format!(
-                    "rate({}{{{sel}}}[$__rate_interval])",
-                    n("process_heap_allocated_bytes_total")
-                ),
-                "{{instance}}",
-            )],
-            description: desc("process_heap_allocated_bytes_total").help.to_owned(),
-        },
-        Panel {
-            title: "CPU",
-            kind: "timeseries",
-            unit: "short",
-            grid: [0, 31, 12, 8],
-            targets: vec![(
-                format!(
-                    "rate({}{{{sel}}}[$__rate_interval])",
-                    n("process_cpu_seconds_total")
-                ),
-                "{{instance}}",
-            )],
-            description: "CPU cores used (user + system), from process_cpu_seconds_total."
-                .to_owned(),
-        },
-        Panel {
-            title: "Open file descriptors",
-            kind: "timeseries",
-            unit: "short",
-            grid: [12, 31, 12, 8],
-            targets: vec![
-                (
-                    format!("{}{{{sel}}}", n("process_open_fds")),
-                    "open {{instance}}",
-                ),
-                (
-                    format!("{}{{{sel}}}", n("process_max_fds")),
-                    "limit {{instance}}",
-                ),
-            ],
-            description: format!(
-                "{} / {}",
-                desc("process_open_fds").help,
-                desc("process_max_fds").help
-            ),
-        },
-        Panel {
-            title: "Threads",
-            kind: "timeseries",
-            unit: "short",
-            grid: [0, 39, 8, 7],
-            targets: vec![(
-                format!("{}{{{sel}}}", n("process_threads")),
-                "{{instance}}",
-            )],
-            description: desc("process_threads").help.to_owned(),
-        },
-        Panel {
-            title: "Uptime",
-            kind: "stat",
-            unit: "s",
-            grid: [8, 39, 4, 7],
-            targets: vec![(
-                format!("min({}{{{sel}}})", n("process_uptime_seconds")),
-                "uptime",
-            )],
-            description: desc("process_uptime_seconds").help.to_owned(),
-        },
-        Panel {
-            title: "Failing collectors",
-            kind: "table",
-            unit: "none",
-            grid: [12, 39, 12, 7],
-            targets: vec![(
-                format!("vsanobs_scrape_collector_success{{{sel}}} == 0"),
-                "{{instance}} {{collector}}",
-            )],
-            description: "Collectors whose last run failed (for example an unreadable /proc entry); their other values are still served.".to_owned(),
-        },
-        Panel {
-            title: "Build",
-            kind: "table",
-            unit: "none",
-            grid: [0, 46, 24, 6],
-            targets: vec![(
-                format!("{{__name__=~\"(.+_)?{}\",{sel}}}", BUILD_INFO_METRIC.name),
-                "{{instance}}",
-            )],
-            description: BUILD_INFO_METRIC.help.to_owned(),
-        },
+        Variable::new("job", "Job", format!("label_values({uptime}, job)")),
+        Variable::new(
+            "instance",
+            "Instance",
+            format!("label_values({uptime}{{job=~\"$job\"}}, instance)"),
+        ),
     ]
 }
 
-/// The Grafana dashboard (`docs/dashboards/service.json` for the default config): `up`,
-/// the HTTP error ratio, the task-leak heat map by spawn site, heap in use and resident
-/// memory, CPU, open file descriptors, threads, failing collectors and build info. The data
-/// source is a template variable, so it imports without `__inputs`.
-pub fn service_dashboard_json(c: &ServiceDashboardConfig) -> String {
-    let ds = || J::O(vec![("type", s("prometheus")), ("uid", s("${datasource}"))]);
-    let panels: Vec<J> = panels(c)
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let targets = p
-                .targets
-                .into_iter()
-                .enumerate()
-                .map(|(t, (expr, legend))| {
-                    J::O(vec![
-                        ("datasource", ds()),
-                        ("expr", s(expr)),
-                        ("legendFormat", s(legend)),
-                        ("refId", s(char::from(b'A' + t as u8).to_string())),
-                    ])
-                })
-                .collect();
-            let mut options = vec![(
-                "legend",
-                J::O(vec![
-                    ("displayMode", s("list")),
-                    ("placement", s("bottom")),
-                    ("showLegend", J::B(true)),
-                ]),
-            )];
-            if p.kind == "heatmap" {
-                options.push(("calculate", J::B(false)));
-                options.push(("yAxis", J::O(vec![("axisPlacement", s("left"))])));
-                options.push(("rowsFrame", J::O(vec![("layout", s("auto"))])));
-                options.push(("color", J::O(vec![("scheme", s("Oranges"))])));
-            }
-            J::O(vec![
-                ("id", J::I(i as i64 + 1)),
-                ("type", s(p.kind)),
-                ("title", s(p.title)),
-                ("description", s(p.description)),
-                ("datasource", ds()),
-                (
-                    "gridPos",
-                    J::O(vec![
-                        ("x", J::I(p.grid[0])),
-                        ("y", J::I(p.grid[1])),
-                        ("w", J::I(p.grid[2])),
-                        ("h", J::I(p.grid[3])),
-                    ]),
-                ),
-                (
-                    "fieldConfig",
-                    J::O(vec![
-                        ("defaults", J::O(vec![("unit", s(p.unit))])),
-                        ("overrides", J::A(vec![])),
-                    ]),
-                ),
-                ("options", J::O(options)),
-                ("targets", J::A(targets)),
-            ])
-        })
-        .collect();
-    let var = |name: &str, label: &str, query: String| {
-        J::O(vec![
-            ("type", s("query")),
-            ("name", s(name)),
-            ("label", s(label)),
-            ("datasource", ds()),
-            ("definition", s(query.clone())),
-            ("query", J::O(vec![("query", s(query)), ("refId", s(name))])),
-            ("refresh", J::I(2)),
-            ("includeAll", J::B(true)),
-            ("multi", J::B(true)),
-            ("allValue", s(".*")),
-            (
-                "current",
-                J::O(vec![
-                    ("selected", J::B(true)),
-                    ("text", J::A(vec![s("All")])),
-                    ("value", J::A(vec![s("$__all")])),
-                ]),
+/// Availability from Prometheus's own `up`: the share of successful scrapes in the range and
+/// `up` per instance.
+pub fn scrape_panels() -> Vec<Panel> {
+    let sel = SERVICE_SELECTOR;
+    vec![
+        Panel::new(PanelKind::Stat, "Availability", 6, 6)
+            .unit("percentunit")
+            .description("Share of successful scrapes of the selected instances in the range.")
+            .query(format!("avg(avg_over_time(up{{{sel}}}[$__range]))"), "up"),
+        Panel::new(PanelKind::TimeSeries, "Targets up", 6, 6)
+            .description("1 when the last scrape of the instance succeeded.")
+            .query(format!("up{{{sel}}}"), "{{instance}}"),
+    ]
+}
+
+/// The panels of the process, heap and tokio collectors, the failing collectors and the
+/// build info, for a registry with `prefix` (empty: none; `up`, the self-metrics and the
+/// build-info regex ignore it): the task-leak heat map by spawn site, the fastest-growing
+/// sites, the tokio runtime, heap in use and resident memory, allocation rate, CPU, open file
+/// descriptors, threads, uptime, failing collectors and build info.
+pub fn service_panels(prefix: &str) -> Vec<Panel> {
+    let sel = SERVICE_SELECTOR;
+    let m = |name: &str| n(prefix, name);
+    let both = |a: &str, b: &str| format!("{} / {}", help(a), help(b));
+    vec![
+        Panel::new(PanelKind::Heatmap, "Tracked tasks by spawn site (leak heat map)", 24, 9)
+            .description("Tasks alive per spawn_tracked site, one row per site: a leak is a row that only gets hotter.")
+            .query(format!("sum by (site) ({}{{{sel}}})", m("tokio_tracked_tasks")), "{{site}}"),
+        Panel::new(PanelKind::TimeSeries, "Fastest-growing spawn sites (1h)", 12, 8)
+            .description("Change of alive tasks per site over the last hour; a leaking site stays on top.")
+            .query(
+                format!("topk(5, sum by (site) (delta({}{{{sel}}}[1h])))", m("tokio_tracked_tasks")),
+                "{{site}}",
             ),
-            ("sort", J::I(1)),
-        ])
-    };
-    let uptime = if c.metric_prefix.is_empty() {
-        "process_uptime_seconds".to_owned()
-    } else {
-        format!("{}_process_uptime_seconds", c.metric_prefix)
-    };
-    let dashboard = J::O(vec![
-        ("title", s(c.title.clone())),
-        ("uid", s(c.uid.clone())),
-        (
-            "description",
-            s(
-                "Service health from vsanobs: availability, HTTP errors, task leaks by spawn site, heap and resident memory, CPU, file descriptors.",
+        Panel::new(PanelKind::TimeSeries, "Tokio runtime", 12, 8)
+            .description("Alive tasks, tasks waiting in the global queue, and worker threads.")
+            .query(
+                format!("sum by (instance) ({}{{{sel}}})", m("tokio_alive_tasks")),
+                "alive tasks {{instance}}",
+            )
+            .query(
+                format!("sum by (instance) ({}{{{sel}}})", m("tokio_global_queue_depth")),
+                "global queue {{instance}}",
+            )
+            .query(
+                format!("sum by (instance) ({}{{{sel}}})", m("tokio_workers")),
+                "workers {{instance}}",
             ),
-        ),
-        ("tags", J::A(vec![s("vsanobs"), s("service")])),
-        ("timezone", s("browser")),
-        ("schemaVersion", J::I(39)),
-        ("version", J::I(1)),
-        ("editable", J::B(true)),
-        ("refresh", s("30s")),
-        ("time", J::O(vec![("from", s("now-6h")), ("to", s("now"))])),
-        (
-            "templating",
-            J::O(vec![(
-                "list",
-                J::A(vec![
-                    J::O(vec![
-                        ("type", s("datasource")),
-                        ("name", s("datasource")),
-                        ("label", s("Data source")),
-                        ("query", s("prometheus")),
-                    ]),
-                    var("job", "Job", format!("label_values({uptime}, job)")),
-                    var(
-                        "instance",
-                        "Instance",
-                        format!("label_values({uptime}{{job=~\"$job\"}}, instance)"),
-                    ),
-                ]),
-            )]),
-        ),
-        ("panels", J::A(panels)),
-    ]);
-    let mut out = String::new();
-    dashboard.write(&mut out, 0);
-    out.push('\n');
-    out
+        Panel::new(PanelKind::TimeSeries, "Heap in use and resident memory", 12, 8)
+            .unit("bytes")
+            .description(both("process_heap_inuse_bytes", "process_resident_memory_bytes"))
+            .query(format!("{}{{{sel}}}", m("process_heap_inuse_bytes")), "heap in use {{instance}}")
+            .query(format!("{}{{{sel}}}", m("process_resident_memory_bytes")), "resident {{instance}}"),
+        Panel::new(PanelKind::TimeSeries, "Allocation rate", 12, 8)
+            .unit("Bps")
+            .description(help("process_heap_allocated_bytes_total"))
+            .query(
+                format!("rate({}{{{sel}}}[$__rate_interval])", m("process_heap_allocated_bytes_total")),
+                "{{instance}}",
+            ),
+        Panel::new(PanelKind::TimeSeries, "CPU", 12, 8)
+            .description("CPU cores used (user + system), from process_cpu_seconds_total.")
+            .query(
+                format!("rate({}{{{sel}}}[$__rate_interval])", m("process_cpu_seconds_total")),
+                "{{instance}}",
+            ),
+        Panel::new(PanelKind::TimeSeries, "Open file descriptors", 12, 8)
+            .description(both("process_open_fds", "process_max_fds"))
+            .query(format!("{}{{{sel}}}", m("process_open_fds")), "open {{instance}}")
+            .query(format!("{}{{{sel}}}", m("process_max_fds")), "limit {{instance}}"),
+        Panel::new(PanelKind::TimeSeries, "Threads", 8, 7)
+            .description(help("process_threads"))
+            .query(format!("{}{{{sel}}}", m("process_threads")), "{{instance}}"),
+        Panel::new(PanelKind::Stat, "Uptime", 4, 7)
+            .unit("s")
+            .description(help("process_uptime_seconds"))
+            .query(format!("min({}{{{sel}}})", m("process_uptime_seconds")), "uptime"),
+        Panel::new(PanelKind::Table, "Failing collectors", 12, 7)
+            .unit("none")
+            .description("Collectors whose last run failed (for example an unreadable /proc entry); their other values are still served.")
+            .query(
+                format!("{}{{{sel}}} == 0", n("", "vsanobs_scrape_collector_success")),
+                "{{instance}} {{collector}}",
+            ),
+        Panel::new(PanelKind::Table, "Build", 24, 6)
+            .unit("none")
+            .description(BUILD_INFO_METRIC.help)
+            .query(
+                format!("{{__name__=~\"(.+_)?{}\",{sel}}}", BUILD_INFO_METRIC.name),
+                "{{instance}}",
+            ),
+    ]
 }
 
 /// How one Go client_golang metric maps to vsanobs.
@@ -660,84 +327,17 @@ pub const GO_MAPPINGS: &[GoMapping] = &[
     none("go_gc_gomemlimit_bytes", NO_GC),
 ];
 
-fn kind_name(k: MetricKind) -> &'static str {
-    match k {
-        MetricKind::Counter => "counter",
-        MetricKind::Gauge => "gauge",
-        MetricKind::Histogram => "histogram",
-        MetricKind::Info => "info",
-        _ => "unknown",
-    }
-}
-
-/// Every metric the service collectors export: process, heap, jemalloc, tokio and build info, as
-/// `(name, type, help)`.
-pub fn service_metrics() -> Vec<(&'static str, &'static str, &'static str)> {
-    let mut out: Vec<(&str, &str, &str)> = PROCESS_METRICS
+/// Every metric the service collectors export: process, heap, jemalloc, tokio and build
+/// info, in that order.
+pub fn service_metrics() -> Vec<MetricDesc> {
+    PROCESS_METRICS
         .iter()
         .chain(HEAP_METRICS)
         .chain(JEMALLOC_METRICS)
-        .map(|d| (d.name, kind_name(d.kind), d.help))
-        .collect();
-    out.extend(
-        TOKIO_METRICS
-            .iter()
-            .map(|d| (d.name, kind_name(d.kind), d.help)),
-    );
-    out.push((
-        BUILD_INFO_METRIC.name,
-        kind_name(BUILD_INFO_METRIC.kind),
-        BUILD_INFO_METRIC.help,
-    ));
-    out
-}
-
-/// The page `docs/go-metrics-mapping.md`: each Go client_golang metric and its vsanobs
-/// counterpart (or why there is none), then the vsanobs metrics Go has no counterpart for.
-pub fn go_mapping_markdown() -> String {
-    let mut out = String::new();
-    out.push_str("# Go metrics and their vsanobs counterparts\n\n");
-    out.push_str(
-        "Generated from `vsanobs_core::process::artifacts::GO_MAPPINGS` and the collectors' metric \
-         tables by `cargo run -p gen-docs`; do not edit by hand.\n\n\
-         Dashboards built for Go services query the `process_*` names unchanged. The Go \
-         runtime metrics map to the counting allocator (`CountingAlloc`, `process_heap_*`), \
-         the tokio collector (`tokio_*`) and `<ns>_build_info`.\n\n",
-    );
-    out.push_str("| Go metric | vsanobs | note |\n|---|---|---|\n");
-    for g in GO_MAPPINGS {
-        let v = g.vsanobs.map_or("none".to_owned(), |v| format!("`{v}`"));
-        let _ = writeln!(out, "| `{}` | {v} | {} |", g.go, g.note);
-    }
-    out.push_str("\n## Every service metric of vsanobs\n\n");
-    out.push_str("| metric | type | help | Go counterpart |\n|---|---|---|---|\n");
-    for (name, kind, help) in service_metrics() {
-        let go: Vec<String> = GO_MAPPINGS
-            .iter()
-            .filter(|g| {
-                g.vsanobs
-                    .is_some_and(|v| v.split(" - ").any(|part| part == name))
-            })
-            .map(|g| format!("`{}`", g.go))
-            .collect();
-        let go = if go.is_empty() {
-            "none".to_owned()
-        } else {
-            go.join(", ")
-        };
-        let shown = if name == BUILD_INFO_METRIC.name {
-            format!("`<ns>_{name}`")
-        } else {
-            format!("`{name}`")
-        };
-        let _ = writeln!(out, "| {shown} | {kind} | {help} | {go} |");
-    }
-    out.push_str(
-        "\n`tokio_*` need the `tokio` feature, `jemalloc_*` the `jemalloc` feature (and jemalloc \
-         as the allocator), `process_heap_*` a `CountingAlloc` as the global allocator. Outside Linux the process collector exports only CPU seconds and the two \
-         limits (other Unix) or nothing (elsewhere); see the `process` module docs.\n",
-    );
-    out
+        .chain(TOKIO_METRICS)
+        .chain(std::iter::once(&BUILD_INFO_METRIC))
+        .copied()
+        .collect()
 }
 
 #[cfg(test)]
@@ -745,20 +345,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn json_strings_are_escaped() {
-        let mut out = String::new();
-        J::A(vec![s("a\"b\\c\nd\u{1}"), J::O(vec![]), J::A(vec![])]).write(&mut out, 0);
-        assert_eq!(out, "[\n  \"a\\\"b\\\\c\\nd\\u0001\",\n  {},\n  []\n]");
-    }
-
-    #[test]
     fn every_mapped_vsanobs_metric_exists() {
-        let names: Vec<&str> = service_metrics().iter().map(|m| m.0).collect();
+        let names: Vec<&str> = service_metrics().iter().map(|m| m.name).collect();
         for g in GO_MAPPINGS {
             if let Some(v) = g.vsanobs {
                 for part in v.split(" - ") {
                     assert!(names.contains(&part), "{} maps to unknown {part}", g.go);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn panels_name_only_exported_metrics() {
+        // With a prefix, every prefixed name in a query is a metric of the tables (plus a
+        // histogram suffix): a typo would show as an unknown name.
+        for p in service_panels("zz").iter().chain(&scrape_panels()) {
+            for q in &p.queries {
+                for (i, _) in q.expr.match_indices("zz_") {
+                    let name: String = q.expr[i + 3..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(desc(&name).is_some(), "{name} in {:?}", q.expr);
+                }
+            }
+        }
+        let unprefixed = ["vsanobs_scrape_collector_success", "up", "__name__"];
+        for p in service_panels("zz") {
+            for q in &p.queries {
+                assert!(
+                    q.expr.contains("zz_") || unprefixed.iter().any(|u| q.expr.contains(u)),
+                    "{:?}",
+                    q.expr
+                );
             }
         }
     }

@@ -40,6 +40,8 @@
 //! scrapes. Clock ticks and the page size come
 //! from `sysconf(3)`, not from constants.
 
+#[cfg(feature = "artifacts")]
+#[cfg_attr(docsrs, doc(cfg(feature = "artifacts")))]
 pub mod artifacts;
 
 use std::fmt::Write as _;
