@@ -43,6 +43,7 @@
 
 mod check;
 pub mod cli;
+pub mod dashboard;
 pub mod http;
 pub mod logs;
 mod prometheus;

@@ -8,30 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, mpsc};
 use std::time::{Duration, Instant};
 
-use vsanobs_core::reclaim::ReclaimCollector;
-use vsanobs_core::{Counter, Family, Format, LabelSet, Registry};
+mod reclaim_support;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, LabelSet)]
-struct L {
-    k: String,
-}
-
-fn l(i: usize) -> L {
-    L {
-        k: format!("series-{i}"),
-    }
-}
-
-fn self_metric(name: &str) -> u64 {
-    let reg = Registry::new();
-    reg.register_collector(ReclaimCollector::new())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let text = reg.encode_to_string(Format::PrometheusText);
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
+use reclaim_support::{L, l, self_metric};
+use vsanobs_core::{Counter, Family, Registry};
 
 /// What the child checks; its exit status is the number of the first failed check.
 fn child(a: &Family<L, Counter>, b: &Family<L, Counter>, busy: &Family<L, Counter>) -> i32 {

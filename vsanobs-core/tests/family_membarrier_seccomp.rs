@@ -13,30 +13,10 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use vsanobs_core::reclaim::ReclaimCollector;
-use vsanobs_core::{Counter, Family, Format, LabelSet, Registry};
+mod reclaim_support;
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, LabelSet)]
-struct L {
-    k: String,
-}
-
-fn l(i: usize) -> L {
-    L {
-        k: format!("series-{i}"),
-    }
-}
-
-fn self_metric(name: &str) -> u64 {
-    let reg = Registry::new();
-    reg.register_collector(ReclaimCollector::new())
-        .unwrap_or_else(|e| panic!("{e}"));
-    let text = reg.encode_to_string(Format::PrometheusText);
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
+use reclaim_support::{L, l, self_metric};
+use vsanobs_core::{Counter, Family, Registry};
 
 fn membarrier_expedited_available() -> bool {
     // SAFETY: MEMBARRIER_CMD_QUERY takes plain integers and touches no memory.

@@ -1,8 +1,6 @@
 //! The process, heap and runtime panels core contributes to the service dashboard query the
 //! collectors' metrics, with the registry prefix, and the Go mapping keeps Go's process names.
 
-use std::collections::BTreeSet;
-
 use vsanobs_core::artifacts::{Dashboard, PanelKind};
 use vsanobs_core::process::PROCESS_METRICS;
 use vsanobs_core::process::artifacts::{
@@ -22,13 +20,7 @@ fn panels_query_the_collectors_metrics() {
     let text = dashboard("").to_json();
     let d: serde_json::Value = serde_json::from_str(&text).unwrap();
     let panels = d["panels"].as_array().unwrap();
-    let ids: BTreeSet<i64> = panels.iter().map(|p| p["id"].as_i64().unwrap()).collect();
-    assert_eq!(ids.len(), panels.len(), "panel ids are unique");
-    let exprs: Vec<&str> = panels
-        .iter()
-        .flat_map(|p| p["targets"].as_array().unwrap())
-        .map(|t| t["expr"].as_str().unwrap())
-        .collect();
+    let exprs = vsanobs_testkit::dashboard::panel_exprs(&text);
     for needle in [
         "up{",
         "sum by (site) (tokio_tracked_tasks{",
