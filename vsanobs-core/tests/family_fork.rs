@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 mod reclaim_support;
 
 use reclaim_support::{L, l, self_metric};
-use vsanobs_core::{Counter, Family, Registry};
+use vsanobs_core::{Counter, Family};
 
 /// What the child checks; its exit status is the number of the first failed check.
 fn child(a: &Family<L, Counter>, b: &Family<L, Counter>, busy: &Family<L, Counter>) -> i32 {

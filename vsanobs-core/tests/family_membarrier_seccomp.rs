@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 mod reclaim_support;
 
 use reclaim_support::{L, l, self_metric};
-use vsanobs_core::{Counter, Family, Registry};
+use vsanobs_core::{Counter, Family};
 
 fn membarrier_expedited_available() -> bool {
     // SAFETY: MEMBARRIER_CMD_QUERY takes plain integers and touches no memory.
