@@ -22,3 +22,18 @@ pub fn panel_exprs(json: &str) -> Vec<String> {
         .map(|t| t["expr"].as_str().expect("target expr").to_owned())
         .collect()
 }
+
+/// Asserts that some panel of the dashboard JSON queries each of `needles` (a substring of
+/// a PromQL expression), naming the first one no panel queries.
+///
+/// # Panics
+/// As [`panel_exprs`], and when a needle is not found.
+pub fn assert_panels_query(json: &str, needles: &[&str]) {
+    let exprs = panel_exprs(json);
+    for needle in needles {
+        assert!(
+            exprs.iter().any(|e| e.contains(needle)),
+            "no panel queries {needle}"
+        );
+    }
+}

@@ -9,26 +9,17 @@ use std::sync::{Barrier, Mutex};
 
 use vsanobs_core::alloc::{CountingAlloc, HeapSnapshot};
 use vsanobs_core::reclaim::ReclaimCollector;
-use vsanobs_core::{Counter, Family, Format, LabelSet, Registry};
+use vsanobs_core::{Counter, Family, Format, Registry};
+
+mod reclaim_support;
+
+use reclaim_support::{RouteLabels as L, route as l};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc::new(std::alloc::System);
 
 /// The heap totals and the retired gauge are process-wide: the tests run one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash, LabelSet)]
-struct L {
-    route: String,
-    status: String,
-}
-
-fn l(i: usize) -> L {
-    L {
-        route: format!("/api/v1/resource/{i}/items"),
-        status: (200 + i % 4).to_string(),
-    }
-}
 
 const ROUNDS: usize = 500;
 const SERIES: usize = 40;

@@ -5,23 +5,14 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use vsanobs_core::alloc::{CountingAlloc, HeapSnapshot};
-use vsanobs_core::{Counter, Family, LabelSet};
+use vsanobs_core::{Counter, Family};
+
+mod reclaim_support;
+
+use reclaim_support::{RouteLabels as L, route as l};
 
 #[global_allocator]
 static GLOBAL: CountingAlloc<std::alloc::System> = CountingAlloc::new(std::alloc::System);
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash, LabelSet)]
-struct L {
-    route: String,
-    status: String,
-}
-
-fn l(i: usize) -> L {
-    L {
-        route: format!("/api/v1/resource/{i}/items"),
-        status: (200 + i % 4).to_string(),
-    }
-}
 
 const SERIES: usize = 200;
 const CYCLES: usize = 2_000;

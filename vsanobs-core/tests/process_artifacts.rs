@@ -20,20 +20,17 @@ fn panels_query_the_collectors_metrics() {
     let text = dashboard("").to_json();
     let d: serde_json::Value = serde_json::from_str(&text).unwrap();
     let panels = d["panels"].as_array().unwrap();
-    let exprs = vsanobs_testkit::dashboard::panel_exprs(&text);
-    for needle in [
-        "up{",
-        "sum by (site) (tokio_tracked_tasks{",
-        "process_heap_inuse_bytes{",
-        "process_resident_memory_bytes{",
-        "rate(process_cpu_seconds_total{",
-        "process_open_fds{",
-    ] {
-        assert!(
-            exprs.iter().any(|e| e.contains(needle)),
-            "no panel queries {needle}"
-        );
-    }
+    vsanobs_testkit::dashboard::assert_panels_query(
+        &text,
+        &[
+            "up{",
+            "sum by (site) (tokio_tracked_tasks{",
+            "process_heap_inuse_bytes{",
+            "process_resident_memory_bytes{",
+            "rate(process_cpu_seconds_total{",
+            "process_open_fds{",
+        ],
+    );
     let heatmap = panels.iter().find(|p| p["type"] == "heatmap").unwrap();
     assert!(
         heatmap["targets"][0]["expr"]

@@ -29,3 +29,18 @@ pub fn self_metric(name: &str) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
 }
+
+/// A two-label key shaped like an HTTP route matrix series (longer values than [`L`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, LabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+    pub status: String,
+}
+
+/// The label set of route series `i`.
+pub fn route(i: usize) -> RouteLabels {
+    RouteLabels {
+        route: format!("/api/v1/resource/{i}/items"),
+        status: (200 + i % 4).to_string(),
+    }
+}
