@@ -184,7 +184,14 @@ async fn concurrency_limit_returns_503_then_200() {
     let first = tokio::spawn({
         let c = c.clone();
         let url = url.clone();
-        async move { c.get(&url).send().await.unwrap().status() }
+        // The slot is held until the whole body is written, so the first answer is read to
+        // its end before the third scrape: its status alone arrives before that.
+        async move {
+            let resp = c.get(&url).send().await.unwrap();
+            let status = resp.status();
+            resp.bytes().await.unwrap();
+            status
+        }
     });
     let g = gate.clone();
     tokio::task::spawn_blocking(move || g.wait_entered(1))
