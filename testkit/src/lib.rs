@@ -11,6 +11,7 @@
 //! | [`VictoriaMetrics`] | `/usr/bin/victoria-metrics` | `GET /health` is 2xx |
 //! | [`promtool_check_metrics`], [`promtool_check_rules`], [`promtool_test_rules`] | `/usr/bin/promtool` | - |
 //! | [`python_openmetrics_check`] | `python3` with the `prometheus_client` package | - |
+//! | [`conformance::go_build`], [`conformance::python3_with`] | `go` with Debian's govmomi sources; `python3` with pyVmomi | - |
 //!
 //! Binaries are looked up on `PATH`, then in `/usr/bin`. Servers are killed when their
 //! handle is dropped (also when a test panics). A component
@@ -43,6 +44,7 @@
 
 mod check;
 pub mod cli;
+pub mod conformance;
 pub mod dashboard;
 pub mod http;
 pub mod logs;
