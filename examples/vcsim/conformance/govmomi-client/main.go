@@ -191,7 +191,7 @@ func run(ctx context.Context, r *Report, u *url.URL, user, password, caFile stri
 	// plain HTTP is never sent by Go's cookie jar).
 	us, err := sm.UserSession(ctx)
 	if err == nil && us == nil {
-		err = fmt.Errorf("no current session after a successful Login (the session cookie did not come back)")
+		err = fmt.Errorf("SessionManager.currentSession is empty after a successful Login (the session cookie did not come back, or currentSession is not served)")
 	}
 	if !fail(&r.SessionValid.Step, err) {
 		r.SessionValid.User = us.UserName
