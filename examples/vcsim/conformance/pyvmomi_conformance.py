@@ -7,8 +7,8 @@ per step, each with "ok" and, when the step failed, the SDK's error ("error"). S
 - smart_connect: pyVim.connect.SmartConnect, which negotiates the API version through
   /sdk/vimServiceVersions.xml, then logs in.
 - properties: cluster and host names, the cluster's hosts, read through pyVmomi's property
-  accessors (which call PropertyCollector.RetrieveContents); a host's vSAN node UUID
-  through RetrievePropertiesEx with a nested property path.
+  accessors (each one a `Fetch` call on the object, with the property name); a host's vSAN
+  node UUID through RetrievePropertiesEx with a nested property path.
 - paged_inventory: every VM's name through RetrievePropertiesEx with a small maxObjects and
   ContinueRetrievePropertiesEx until no token is returned.
 - retrieve_properties: the same VMs through the unpaged RetrieveProperties (its WSDL answer
