@@ -799,6 +799,7 @@ fn retrieve_properties(sim: &Simulator, q: &RetrieveProperties) -> RetrieveResul
                         enabled: true,
                         uuid: Some(c.uuid.clone()),
                     }),
+                    ..ClusterObject::default()
                 })),
                 "HostSystem" => {
                     for h in &c.hosts {
@@ -831,6 +832,7 @@ fn retrieve_properties(sim: &Simulator, q: &RetrieveProperties) -> RetrieveResul
                                 node_uuid: Some(h.node_uuid.clone()),
                                 disk_mappings,
                             }),
+                            ..HostObject::default()
                         }));
                     }
                 }
@@ -850,7 +852,10 @@ fn retrieve_properties(sim: &Simulator, q: &RetrieveProperties) -> RetrieveResul
             }
         }
     }
-    RetrieveResult { objects }
+    RetrieveResult {
+        objects,
+        token: None,
+    }
 }
 
 async fn vsan_health(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
