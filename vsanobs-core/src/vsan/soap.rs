@@ -64,6 +64,9 @@ pub enum FaultKind {
     InvalidRequest,
     /// `MethodNotFound`: the server does not implement the call.
     MethodNotFound,
+    /// `NoPermission`: the user lacks a privilege on the object (e.g. `System.Read` on a
+    /// cluster it asks the performance manager about).
+    NoPermission,
     /// Any other fault.
     Other,
 }
@@ -79,6 +82,7 @@ impl FaultKind {
             FaultKind::NotSupported => "NotSupported",
             FaultKind::InvalidRequest => "InvalidRequest",
             FaultKind::MethodNotFound => "MethodNotFound",
+            FaultKind::NoPermission => "NoPermission",
             FaultKind::Other => "SystemError",
         }
     }
@@ -94,6 +98,7 @@ impl FaultKind {
             "NotSupported" => FaultKind::NotSupported,
             "InvalidRequest" => FaultKind::InvalidRequest,
             "MethodNotFound" => FaultKind::MethodNotFound,
+            "NoPermission" => FaultKind::NoPermission,
             _ => FaultKind::Other,
         }
     }

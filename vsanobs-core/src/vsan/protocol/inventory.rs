@@ -27,7 +27,7 @@
 //!     objects: vec![InventoryObject::Cluster(ClusterObject {
 //!         moref: "domain-c10".into(),
 //!         name: Some("prod & test".into()),
-//!         vsan: Some(ClusterVsanConfig { enabled: true, uuid: Some("52f1a6b3".into()) }),
+//!         vsan: Some(ClusterVsanConfig { enabled: true, uuid: Some("52f1a6b3".into()), esa: true }),
 //!     })],
 //! };
 //! assert_eq!(RetrieveResult::decode(&answer.encode(got.extended))?, answer);
@@ -241,6 +241,9 @@ pub struct ClusterVsanConfig {
     pub enabled: bool,
     /// The vSAN cluster UUID (`defaultConfig.uuid`).
     pub uuid: Option<String>,
+    /// `vsanEsaEnabled` (vSAN 8.0+): the cluster runs the Express Storage Architecture
+    /// (storage pools, no disk groups).
+    pub esa: bool,
 }
 
 /// A cluster and the properties read of it.
@@ -390,6 +393,9 @@ impl InventoryObject {
                         inner
                             .push_str("<autoClaimStorage>false</autoClaimStorage></defaultConfig>");
                     }
+                    if v.esa {
+                        inner.push_str("<vsanEsaEnabled>true</vsanEsaEnabled>");
+                    }
                     inner.push_str("</vsanConfigInfo>");
                     prop_xml(out, "configurationEx", "ClusterConfigInfoEx", "", &inner);
                 }
@@ -469,6 +475,7 @@ impl InventoryObject {
                         uuid: v
                             .path(&["defaultConfig", "uuid"])
                             .map(|u| u.text.trim().to_owned()),
+                        esa: child_text(v, "vsanEsaEnabled").is_some_and(|e| e == "true"),
                     }),
             }),
             Some(HOST) => InventoryObject::Host(HostObject {
@@ -582,6 +589,7 @@ mod tests {
                     vsan: Some(ClusterVsanConfig {
                         enabled: true,
                         uuid: Some("52c0".into()),
+                        esa: true,
                     }),
                 }),
                 InventoryObject::Host(HostObject {
