@@ -213,12 +213,8 @@ impl SimCluster {
     /// Whether `VsanPerfQueryPerf` serves entity type `entity_type` for this cluster: the
     /// disk-group types on OSA only, the `vsan-esa-*` types on ESA only, the rest on both.
     pub fn serves(&self, entity_type: &str) -> bool {
-        let esa_type = entity_type.starts_with("vsan-esa-");
-        let osa_type = matches!(entity_type, "disk-group" | "cache-disk" | "capacity-disk");
-        match self.kind {
-            ClusterKind::Esa => !osa_type,
-            _ => !esa_type,
-        }
+        catalogue::entity_type(entity_type)
+            .is_none_or(|et| et.served_by(self.kind == ClusterKind::Esa))
     }
 }
 

@@ -102,6 +102,18 @@ impl Scope {
     }
 }
 
+/// Which vSAN storage architecture serves an entity type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Architecture {
+    /// Both.
+    Any,
+    /// The original storage architecture only (disk groups: cache and capacity tiers).
+    Osa,
+    /// The Express Storage Architecture only (storage pools).
+    Esa,
+}
+
 /// A vSAN performance entity type the catalogue covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EntityTypeInfo {
@@ -113,6 +125,28 @@ pub struct EntityTypeInfo {
     pub prefix: &'static str,
     /// What it measures.
     pub description: &'static str,
+    /// The clusters that serve it.
+    pub architecture: Architecture,
+}
+
+impl EntityTypeInfo {
+    /// Whether a cluster (`esa`: it runs the Express Storage Architecture) serves this type.
+    ///
+    /// ```
+    /// use vsanobs_core::vsan::catalogue::entity_type;
+    /// let dg = entity_type("disk-group").unwrap();
+    /// assert!(dg.served_by(false) && !dg.served_by(true));
+    /// let esa = entity_type("vsan-esa-disk-scsifw").unwrap();
+    /// assert!(esa.served_by(true) && !esa.served_by(false));
+    /// assert!(entity_type("host-domclient").unwrap().served_by(true));
+    /// ```
+    pub fn served_by(&self, esa: bool) -> bool {
+        match self.architecture {
+            Architecture::Any => true,
+            Architecture::Osa => !esa,
+            Architecture::Esa => esa,
+        }
+    }
 }
 
 /// The entity types the catalogue covers, in the order the exporter queries them.
@@ -197,11 +231,17 @@ const fn et(
     prefix: &'static str,
     description: &'static str,
 ) -> EntityTypeInfo {
+    let architecture = match scope {
+        Scope::PoolDisk => Architecture::Esa,
+        Scope::Disk => Architecture::Osa,
+        _ => Architecture::Any,
+    };
     EntityTypeInfo {
         id,
         scope,
         prefix,
         description,
+        architecture,
     }
 }
 

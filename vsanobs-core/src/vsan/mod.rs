@@ -138,6 +138,10 @@ impl VsanError {
                 kind: FaultKind::NotSupported,
                 ..
             } => "not_supported",
+            VsanError::Fault {
+                kind: FaultKind::InvalidArgument,
+                ..
+            } => "invalid_argument",
             VsanError::Fault { .. } => "fault",
             VsanError::EntityRefId { .. }
             | VsanError::Timestamp { .. }
