@@ -301,7 +301,10 @@ impl Simulator {
         let s = cfg.seed;
         let kinds: Vec<ClusterKind> = std::iter::repeat_n(ClusterKind::Osa, cfg.clusters)
             .chain(std::iter::repeat_n(ClusterKind::Esa, cfg.esa_clusters))
-            .chain(std::iter::repeat_n(ClusterKind::NoVsan, cfg.no_vsan_clusters))
+            .chain(std::iter::repeat_n(
+                ClusterKind::NoVsan,
+                cfg.no_vsan_clusters,
+            ))
             .chain(std::iter::repeat_n(
                 ClusterKind::PerfServiceOff,
                 cfg.perf_off_clusters,
@@ -483,9 +486,9 @@ impl Simulator {
             "host-domclient" | "host-domcompmgr" | "host-domowner" | "vsan-host-net" => {
                 hosts.map(|h| h.node_uuid.clone()).collect()
             }
-            "vsan-esa-disk-layer" | "vsan-esa-disk-scsifw" => hosts
-                .flat_map(|h| h.pool_disks.iter().cloned())
-                .collect(),
+            "vsan-esa-disk-layer" | "vsan-esa-disk-scsifw" => {
+                hosts.flat_map(|h| h.pool_disks.iter().cloned()).collect()
+            }
             "disk-group" | "cache-disk" => hosts
                 .flat_map(|h| h.disk_groups.iter().map(|g| g.0.clone()))
                 .collect(),
@@ -1024,11 +1027,15 @@ fn supported_entity_types(sim: &Simulator) -> SupportedEntityTypes {
         })
         .collect();
     if sim.inner.cfg.unknown_label {
-        types.extend(EXTRA_TYPES.iter().map(|(id, description, labels)| PerfEntityType {
-            name: (*id).to_owned(),
-            description: (*description).to_owned(),
-            graphs: labels.iter().map(|l| graph(l, "number")).collect(),
-        }));
+        types.extend(
+            EXTRA_TYPES
+                .iter()
+                .map(|(id, description, labels)| PerfEntityType {
+                    name: (*id).to_owned(),
+                    description: (*description).to_owned(),
+                    graphs: labels.iter().map(|l| graph(l, "number")).collect(),
+                }),
+        );
     }
     SupportedEntityTypes { types }
 }

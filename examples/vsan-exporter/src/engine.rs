@@ -564,10 +564,7 @@ impl Engine {
         let mut any = false;
         for c in map.values() {
             let mut c = c.data.lock();
-            let collected = !matches!(
-                c.state,
-                Some(ClusterState::NoVsan | ClusterState::Excluded)
-            );
+            let collected = !matches!(c.state, Some(ClusterState::NoVsan | ClusterState::Excluded));
             if c.vcenter == t.spec.name && collected {
                 c.success = Some(false);
                 *c.errors.entry(reason).or_default() += 1;
@@ -714,7 +711,12 @@ impl Engine {
         let generation = t.inventory_gen.load(Ordering::Acquire);
         let mut collect = Vec::new();
         for c in inv.iter() {
-            let state = if t.spec.clusters.as_ref().is_some_and(|f| !f.contains(&c.name)) {
+            let state = if t
+                .spec
+                .clusters
+                .as_ref()
+                .is_some_and(|f| !f.contains(&c.name))
+            {
                 Some(ClusterState::Excluded)
             } else if c.uuid.is_none() {
                 Some(ClusterState::NoVsan)
@@ -756,7 +758,11 @@ impl Engine {
             .collect();
         let summary = format!(
             "{found} clusters found, {collecting} collected{}{}",
-            if others.is_empty() { "" } else { "; not collected: " },
+            if others.is_empty() {
+                ""
+            } else {
+                "; not collected: "
+            },
             others.join(", ")
         );
         let mut last = t.summary.lock();

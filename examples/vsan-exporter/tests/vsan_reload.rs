@@ -31,9 +31,13 @@ async fn new_targets_apply_without_a_new_login() {
     let text = rig.text();
     assert!(text.contains("cluster_name=\"vsan-cluster-02\""));
     // The others are not collected, and say why.
-    for line in text.lines().filter(|l| l.contains("cluster_name=\"vsan-cluster-01\"")) {
+    for line in text
+        .lines()
+        .filter(|l| l.contains("cluster_name=\"vsan-cluster-01\""))
+    {
         assert!(
-            line.starts_with("vsan_exporter_cluster_state{") && line.contains("state=\"excluded\"} 1"),
+            line.starts_with("vsan_exporter_cluster_state{")
+                && line.contains("state=\"excluded\"} 1"),
             "excluded cluster collected: {line}"
         );
     }

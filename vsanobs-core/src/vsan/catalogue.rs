@@ -348,7 +348,8 @@ const DISK_LABELS_AND_TYPE: &[&str] = &[
     "type",
 ];
 const POOL_DISK_LABELS: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "disk_uuid"];
-const POOL_DISK_LABELS_AND_OP: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "disk_uuid", "op"];
+const POOL_DISK_LABELS_AND_OP: &[&str] =
+    &["vcenter", "cluster_name", "cluster_uuid", "disk_uuid", "op"];
 const VM_LABELS: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "vm_name"];
 const VM_LABELS_AND_OP: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "vm_name", "op"];
 const PNIC_LABELS: &[&str] = &[
