@@ -906,6 +906,7 @@ fn retrieve_properties(sim: &Simulator, q: &RetrieveProperties) -> RetrieveResul
                         uuid: c.vsan_enabled().then(|| c.uuid.clone()),
                         esa: c.kind == ClusterKind::Esa,
                     }),
+                    ..ClusterObject::default()
                 })),
                 "HostSystem" => {
                     for h in &c.hosts {
@@ -941,6 +942,7 @@ fn retrieve_properties(sim: &Simulator, q: &RetrieveProperties) -> RetrieveResul
                                 node_uuid: vsan.then(|| h.node_uuid.clone()),
                                 disk_mappings,
                             }),
+                            ..HostObject::default()
                         }));
                     }
                 }
@@ -960,7 +962,10 @@ fn retrieve_properties(sim: &Simulator, q: &RetrieveProperties) -> RetrieveResul
             }
         }
     }
-    RetrieveResult { objects }
+    RetrieveResult {
+        objects,
+        token: None,
+    }
 }
 
 async fn vsan_health(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {

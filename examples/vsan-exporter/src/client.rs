@@ -470,10 +470,10 @@ impl VcenterClient {
             .call(SDK_PATH, VIM25_SOAP_ACTION, &view.encode())
             .await?;
         let view = CreateContainerView::decode_response(&view_text).map_err(ClientError::Soap)?;
-        let query = RetrieveProperties {
-            collector: sc.property_collector,
-            view: view.clone(),
-            specs: vec![
+        let query = RetrieveProperties::over_view(
+            &sc.property_collector,
+            &view,
+            vec![
                 PropertySpec::new("ClusterComputeResource", &["name", "configurationEx"]),
                 PropertySpec::new("HostSystem", &["name", "parent", "config.vsanHostConfig"]),
                 PropertySpec::new(
@@ -481,8 +481,7 @@ impl VcenterClient {
                     &["name", "config.instanceUuid", "runtime.host"],
                 ),
             ],
-            extended: true,
-        };
+        );
         let text = self
             .call(SDK_PATH, VIM25_SOAP_ACTION, &query.encode())
             .await?;

@@ -64,9 +64,15 @@ pub enum FaultKind {
     InvalidRequest,
     /// `MethodNotFound`: the server does not implement the call.
     MethodNotFound,
-    /// `NoPermission`: the user lacks a privilege on the object (e.g. `System.Read` on a
-    /// cluster it asks the performance manager about).
+    /// `InvalidProperty`: a property path the object's type does not have (the path is in
+    /// the fault's detail, [`FaultDetail::InvalidProperty`](super::protocol::fault::FaultDetail)).
+    InvalidProperty,
+    /// `NoPermission`: the user may not read the object (object and privilege in the detail).
     NoPermission,
+    /// The `SOAPAction` names a version the server does not implement. vCenter answers it
+    /// with a fault without a typed detail whose string reads
+    /// `Request version 'urn:vim25/9.0.0.0' and namespace 'urn:vim25' are not supported`.
+    UnsupportedVersion,
     /// Any other fault.
     Other,
 }
@@ -82,7 +88,9 @@ impl FaultKind {
             FaultKind::NotSupported => "NotSupported",
             FaultKind::InvalidRequest => "InvalidRequest",
             FaultKind::MethodNotFound => "MethodNotFound",
+            FaultKind::InvalidProperty => "InvalidProperty",
             FaultKind::NoPermission => "NoPermission",
+            FaultKind::UnsupportedVersion => "UnsupportedVersion",
             FaultKind::Other => "SystemError",
         }
     }
@@ -98,6 +106,7 @@ impl FaultKind {
             "NotSupported" => FaultKind::NotSupported,
             "InvalidRequest" => FaultKind::InvalidRequest,
             "MethodNotFound" => FaultKind::MethodNotFound,
+            "InvalidProperty" => FaultKind::InvalidProperty,
             "NoPermission" => FaultKind::NoPermission,
             _ => FaultKind::Other,
         }
@@ -139,13 +148,15 @@ pub(crate) fn parse_body(xml: &str) -> Result<Element, VsanError> {
 fn fault_of(f: &Element) -> VsanError {
     let message = f.child_text("faultstring").unwrap_or("").trim().to_owned();
     let detail_kind = f.child("detail").and_then(|d| d.children.first()).map(|d| {
-        d.attr("type")
+        d.xsi_type()
+            .or_else(|| d.attr("type"))
             .map(FaultKind::from_name)
             .filter(|k| *k != FaultKind::Other)
             .unwrap_or_else(|| FaultKind::from_name(&d.name))
     });
     let kind = match detail_kind {
         Some(k) if k != FaultKind::Other => k,
+        _ if is_unsupported_version(&message) => FaultKind::UnsupportedVersion,
         _ => {
             // vSAN faults are also reported only as "ServerFaultCode: NotFound"-style text.
             let code = f.child_text("faultcode").unwrap_or("");
@@ -158,6 +169,8 @@ fn fault_of(f: &Element) -> VsanError {
                 FaultKind::InvalidLogin,
                 FaultKind::NotSupported,
                 FaultKind::InvalidRequest,
+                FaultKind::InvalidProperty,
+                FaultKind::NoPermission,
             ]
             .into_iter()
             .find(|k| message.contains(k.wire_name()) || code.contains(k.wire_name()))
@@ -165,6 +178,12 @@ fn fault_of(f: &Element) -> VsanError {
         }
     };
     VsanError::Fault { kind, message }
+}
+
+/// Whether a fault string is vCenter's refusal of a `SOAPAction` version
+/// (`Request version '...' and namespace '...' are not supported`).
+pub(crate) fn is_unsupported_version(message: &str) -> bool {
+    message.starts_with("Request version '") && message.ends_with("are not supported")
 }
 
 /// Parses a `VsanPerfQueryPerfResponse` envelope.

@@ -18,7 +18,8 @@ use super::VsanError;
 pub(crate) struct Element {
     /// Local name (prefix removed).
     pub(crate) name: String,
-    /// Attributes as (local name, unescaped value).
+    /// Attributes as (local name, unescaped value); a prefixed attribute (`xsi:type`) is
+    /// keyed `:` + its local name (`:type`), so it never shadows an unprefixed one (`type`).
     pub(crate) attrs: Vec<(String, String)>,
     /// Concatenated, unescaped text directly inside this element.
     pub(crate) text: String,
@@ -127,7 +128,14 @@ impl Element {
         self.child(name).map(|c| c.text.as_str())
     }
 
-    /// An attribute's value by local name.
+    /// The `xsi:type` attribute (whatever its prefix), without a namespace prefix in its
+    /// value (`xsd:string` -> `string`, `vim25:HostRuntimeInfo` -> `HostRuntimeInfo`).
+    pub(crate) fn xsi_type(&self) -> Option<&str> {
+        self.attr(":type")
+            .map(|t| t.rsplit(':').next().unwrap_or(t))
+    }
+
+    /// An attribute's value by local name (`:name` for a prefixed one).
     pub(crate) fn attr(&self, name: &str) -> Option<&str> {
         self.attrs
             .iter()
@@ -198,10 +206,15 @@ fn start(e: &quick_xml::events::BytesStart<'_>) -> Result<Element, VsanError> {
         let a = a.map_err(|source| VsanError::Xml {
             source: source.into(),
         })?;
-        let key = a.key.local_name().as_ref().to_owned();
         if a.key.as_ref().starts_with("xmlns") {
             continue;
         }
+        let local = a.key.local_name().as_ref().to_owned();
+        let key = if a.key.prefix().is_some() {
+            format!(":{local}")
+        } else {
+            local
+        };
         let value = a
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|source| VsanError::Xml { source })?

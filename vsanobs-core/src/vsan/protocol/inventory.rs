@@ -1,43 +1,57 @@
-//! The inventory: a `ContainerView` over the root folder, one `RetrieveProperties(Ex)` call
-//! for the cluster, host and VM properties a vSAN exporter needs, and `DestroyView`.
+//! The inventory: a `ContainerView` over the root folder, `RetrieveProperties(Ex)` calls
+//! for the cluster, host and VM properties a vSAN exporter needs (paged: a
+//! `RetrievePropertiesEx` page carries a `token` for `ContinueRetrievePropertiesEx`; a client
+//! that stops early sends `CancelRetrievePropertiesEx`), and `DestroyView`.
 //!
-//! Property values are typed by what they hold for these three object types
-//! ([`ClusterObject`], [`HostObject`], [`VmObject`]); a property a server sends that is not
-//! modelled here is skipped, an object of another type is kept as [`InventoryObject::Other`].
+//! A client reads answers typed by what they hold for three object types
+//! ([`ClusterObject`], [`HostObject`], [`VmObject`], in a [`RetrieveResult`]); a property a
+//! server sends that is not modelled here is skipped, an object of another type is kept as
+//! [`InventoryObject::Other`]. A server writes any property ([`RetrievePage`] of
+//! [`ObjectContent`]s).
 //!
 //! # Example
 //!
 //! ```
 //! use vsanobs_core::vsan::protocol::IncomingRequest;
 //! use vsanobs_core::vsan::protocol::inventory::{
-//!     ClusterObject, ClusterVsanConfig, InventoryObject, PropertySpec, RetrieveProperties, RetrieveResult,
+//!     ClusterObject, ClusterVsanConfig, ContinueRetrieveProperties, InventoryObject, PropertySpec,
+//!     RetrieveProperties, RetrieveResult,
 //! };
 //!
-//! let req = RetrieveProperties {
-//!     collector: "propertyCollector".into(),
-//!     view: "session[52a1]".into(),
-//!     specs: vec![PropertySpec::new("ClusterComputeResource", &["name", "configurationEx"])],
-//!     extended: true,
-//! };
+//! // A paged RetrievePropertiesEx over a container view, 100 objects a page.
+//! let mut req = RetrieveProperties::over_view(
+//!     "propertyCollector",
+//!     "session[52a1]",
+//!     vec![PropertySpec::new("ClusterComputeResource", &["name", "configurationEx"])],
+//! );
+//! req.max_objects = Some(100);
 //! let got = IncomingRequest::decode(&req.encode())?.retrieve_properties()?;
 //! assert_eq!(got, req);
 //! assert!(got.specs[0].wants("name") && !got.specs[0].wants("parent"));
 //!
+//! // A page with a token: the client continues with it.
 //! let answer = RetrieveResult {
 //!     objects: vec![InventoryObject::Cluster(ClusterObject {
 //!         moref: "domain-c10".into(),
 //!         name: Some("prod & test".into()),
 //!         vsan: Some(ClusterVsanConfig { enabled: true, uuid: Some("52f1a6b3".into()), esa: true }),
+//!         ..ClusterObject::default()
 //!     })],
+//!     token: Some("1".into()),
 //! };
-//! assert_eq!(RetrieveResult::decode(&answer.encode(got.extended))?, answer);
+//! let page = RetrieveResult::decode(&answer.encode(got.extended))?;
+//! assert_eq!(page, answer);
+//! let next = ContinueRetrieveProperties { collector: got.collector, token: page.token.unwrap() };
+//! let read = IncomingRequest::decode(&next.encode())?.continue_retrieve_properties()?;
+//! assert_eq!(read.token, "1");
 //! # Ok::<(), vsanobs_core::vsan::VsanError>(())
 //! ```
 
 use std::fmt::Write as _;
 
 use super::super::VsanError;
-use super::super::xml::{Element, escape};
+use super::super::xml::Element;
+use super::property::{MoRef, ObjectContent, PropertyValue};
 use super::{answer_body, child_text, envelope, moref_element, required_text, text_element};
 
 const CLUSTER: &str = "ClusterComputeResource";
@@ -142,8 +156,10 @@ impl DestroyView {
 pub struct PropertySpec {
     /// The managed object type.
     pub kind: String,
-    /// Property paths (`config.vsanHostConfig`); none means every property.
+    /// Property paths (`config.vsanHostConfig`).
     pub paths: Vec<String>,
+    /// `all`: every property of the type (then `paths` is ignored).
+    pub all: bool,
 }
 
 impl PropertySpec {
@@ -152,30 +168,141 @@ impl PropertySpec {
         PropertySpec {
             kind: kind.to_owned(),
             paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            all: false,
         }
     }
 
     /// Whether property `path` is asked for.
     pub fn wants(&self, path: &str) -> bool {
-        self.paths.is_empty() || self.paths.iter().any(|p| p == path)
+        self.all || self.paths.iter().any(|p| p == path)
     }
 }
 
-/// `PropertyCollector.RetrieveProperties(Ex)` over every object of a container view.
+/// One `TraversalSpec` of an `ObjectSpec`'s `selectSet`: from an object of type `kind`,
+/// follow property `path` to more objects. A bare `SelectionSpec` (a reference to a named
+/// traversal) has only `name`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraversalSpec {
+    /// The spec's name (what a `SelectionSpec` refers to), may be empty.
+    pub name: String,
+    /// The type of the objects it starts from; empty for a bare `SelectionSpec`.
+    pub kind: String,
+    /// The property followed (`view`, `childEntity`, `hostFolder`, `host`).
+    pub path: String,
+    /// Whether the objects reached are left out of the answer (but traversed further).
+    pub skip: bool,
+    /// Traversals from the objects reached.
+    pub select: Vec<TraversalSpec>,
+}
+
+impl TraversalSpec {
+    /// Whether this is a bare `SelectionSpec` (a reference by name).
+    pub fn is_reference(&self) -> bool {
+        self.kind.is_empty() && self.path.is_empty()
+    }
+
+    fn encode_into(&self, out: &mut String) {
+        if self.is_reference() {
+            out.push_str("<selectSet xsi:type=\"SelectionSpec\">");
+            text_element(out, "name", &self.name);
+            out.push_str("</selectSet>");
+            return;
+        }
+        out.push_str("<selectSet xsi:type=\"TraversalSpec\">");
+        if !self.name.is_empty() {
+            text_element(out, "name", &self.name);
+        }
+        text_element(out, "type", &self.kind);
+        text_element(out, "path", &self.path);
+        let _ = write!(out, "<skip>{}</skip>", self.skip);
+        for s in &self.select {
+            s.encode_into(out);
+        }
+        out.push_str("</selectSet>");
+    }
+
+    fn from_element(el: &Element) -> TraversalSpec {
+        TraversalSpec {
+            name: child_text(el, "name").unwrap_or_default(),
+            kind: child_text(el, "type").unwrap_or_default(),
+            path: child_text(el, "path").unwrap_or_default(),
+            skip: child_text(el, "skip").is_some_and(|s| s == "true" || s == "1"),
+            select: el
+                .children_named("selectSet")
+                .map(TraversalSpec::from_element)
+                .collect(),
+        }
+    }
+}
+
+/// One `ObjectSpec`: where a retrieval starts and how it traverses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectSpec {
+    /// The starting object.
+    pub obj: MoRef,
+    /// Whether the starting object itself is left out of the answer.
+    pub skip: bool,
+    /// Traversals from it.
+    pub select: Vec<TraversalSpec>,
+}
+
+impl ObjectSpec {
+    /// Every object of container view `view` (the view itself left out): what govmomi's
+    /// `view.Retrieve` sends.
+    pub fn container_view(view: &str) -> ObjectSpec {
+        ObjectSpec {
+            obj: MoRef::new("ContainerView", view),
+            skip: true,
+            select: vec![TraversalSpec {
+                name: "traverseEntities".into(),
+                kind: "ContainerView".into(),
+                path: "view".into(),
+                skip: false,
+                select: Vec::new(),
+            }],
+        }
+    }
+
+    /// Just `obj`, no traversal: a property read of one object.
+    pub fn single(obj: MoRef) -> ObjectSpec {
+        ObjectSpec {
+            obj,
+            skip: false,
+            select: Vec::new(),
+        }
+    }
+}
+
+/// `PropertyCollector.RetrieveProperties(Ex)`: properties of the objects some `ObjectSpec`s
+/// reach.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RetrieveProperties {
     /// The property collector.
     pub collector: String,
-    /// The container view whose objects are read (through its `view` property).
-    pub view: String,
+    /// Where to start and how to traverse.
+    pub objects: Vec<ObjectSpec>,
     /// What to read, per object type.
     pub specs: Vec<PropertySpec>,
-    /// `RetrievePropertiesEx` (answers with a `RetrieveResult`) rather than the older
-    /// `RetrieveProperties` (answers with the objects directly).
+    /// `RetrievePropertiesEx` (answers with a `RetrieveResult`, paged) rather than the older
+    /// `RetrieveProperties` (answers with every object directly).
     pub extended: bool,
+    /// `options/maxObjects` of `RetrievePropertiesEx`: the page size asked for (None: the
+    /// server's default).
+    pub max_objects: Option<u32>,
 }
 
 impl RetrieveProperties {
+    /// `RetrievePropertiesEx` of `specs` over every object of container view `view`.
+    pub fn over_view(collector: &str, view: &str, specs: Vec<PropertySpec>) -> RetrieveProperties {
+        RetrieveProperties {
+            collector: collector.to_owned(),
+            objects: vec![ObjectSpec::container_view(view)],
+            specs,
+            extended: true,
+            max_objects: None,
+        }
+    }
+
     fn method(&self) -> &'static str {
         if self.extended {
             "RetrievePropertiesEx"
@@ -193,22 +320,36 @@ impl RetrieveProperties {
         for spec in &self.specs {
             out.push_str("<propSet>");
             text_element(&mut out, "type", &spec.kind);
+            if spec.all {
+                out.push_str("<all>true</all>");
+            }
             for p in &spec.paths {
                 text_element(&mut out, "pathSet", p);
             }
             out.push_str("</propSet>");
         }
-        out.push_str("<objectSet>");
-        moref_element(&mut out, "obj", "ContainerView", &self.view);
-        out.push_str("<skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>traverseEntities</name><type>ContainerView</type><path>view</path><skip>false</skip></selectSet></objectSet></specSet>");
+        for o in &self.objects {
+            out.push_str("<objectSet>");
+            moref_element(&mut out, "obj", &o.obj.kind, &o.obj.value);
+            let _ = write!(out, "<skip>{}</skip>", o.skip);
+            for s in &o.select {
+                s.encode_into(&mut out);
+            }
+            out.push_str("</objectSet>");
+        }
+        out.push_str("</specSet>");
         if self.extended {
-            out.push_str("<options></options>");
+            out.push_str("<options>");
+            if let Some(n) = self.max_objects {
+                let _ = write!(out, "<maxObjects>{n}</maxObjects>");
+            }
+            out.push_str("</options>");
         }
         let _ = write!(out, "</{method}>");
         envelope(&out)
     }
 
-    pub(super) fn from_request(req: &Element) -> RetrieveProperties {
+    pub(super) fn from_request(req: &Element) -> Result<RetrieveProperties, VsanError> {
         let specs = req
             .children_named("specSet")
             .flat_map(|s| s.children_named("propSet"))
@@ -218,19 +359,215 @@ impl RetrieveProperties {
                     .children_named("pathSet")
                     .map(|p| p.text.trim().to_owned())
                     .collect(),
+                all: child_text(ps, "all").is_some_and(|a| a == "true" || a == "1"),
             })
             .collect();
-        let view = req
+        let objects = req
             .children_named("specSet")
             .flat_map(|s| s.children_named("objectSet"))
-            .find_map(|o| child_text(o, "obj"))
-            .unwrap_or_default();
-        RetrieveProperties {
+            .map(|o| {
+                Ok(ObjectSpec {
+                    obj: MoRef::from_element(o.child("obj").ok_or(VsanError::Unexpected {
+                        reason: "objectSet without obj",
+                    })?),
+                    skip: child_text(o, "skip").is_some_and(|s| s == "true" || s == "1"),
+                    select: o
+                        .children_named("selectSet")
+                        .map(TraversalSpec::from_element)
+                        .collect(),
+                })
+            })
+            .collect::<Result<_, VsanError>>()?;
+        let max_objects = match req.path(&["options", "maxObjects"]) {
+            None => None,
+            Some(m) => Some(
+                m.text
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| VsanError::Unexpected {
+                        reason: "maxObjects is not an integer",
+                    })?,
+            )
+            // vCenter reads a zero or negative maxObjects as unset.
+            .filter(|n| *n > 0)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+        };
+        Ok(RetrieveProperties {
             collector: child_text(req, "_this").unwrap_or_default(),
-            view,
+            objects,
             specs,
             extended: req.name == "RetrievePropertiesEx",
+            max_objects,
+        })
+    }
+}
+
+/// `PropertyCollector.ContinueRetrievePropertiesEx`: the next page of a retrieval.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContinueRetrieveProperties {
+    /// The property collector that returned the token.
+    pub collector: String,
+    /// The `token` of the previous page.
+    pub token: String,
+}
+
+impl ContinueRetrieveProperties {
+    /// The request envelope.
+    pub fn encode(&self) -> String {
+        token_request("ContinueRetrievePropertiesEx", &self.collector, &self.token)
+    }
+
+    pub(super) fn from_request(req: &Element) -> Result<ContinueRetrieveProperties, VsanError> {
+        Ok(ContinueRetrieveProperties {
+            collector: child_text(req, "_this").unwrap_or_default(),
+            token: required_text(req, "token", "ContinueRetrievePropertiesEx without token")?,
+        })
+    }
+}
+
+/// `PropertyCollector.CancelRetrievePropertiesEx`: drops the rest of a retrieval.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CancelRetrieveProperties {
+    /// The property collector that returned the token.
+    pub collector: String,
+    /// The `token` of the last page received.
+    pub token: String,
+}
+
+impl CancelRetrieveProperties {
+    /// The request envelope.
+    pub fn encode(&self) -> String {
+        token_request("CancelRetrievePropertiesEx", &self.collector, &self.token)
+    }
+
+    /// The (empty) answer envelope.
+    pub fn encode_response() -> String {
+        envelope(
+            "<CancelRetrievePropertiesExResponse xmlns=\"urn:vim25\"></CancelRetrievePropertiesExResponse>",
+        )
+    }
+
+    /// Reads the answer.
+    ///
+    /// # Errors
+    /// XML errors, [`VsanError::Fault`] (`InvalidArgument` for a token the server does not
+    /// know), [`VsanError::Unexpected`] for another answer.
+    pub fn decode_response(xml: &str) -> Result<(), VsanError> {
+        answer_body(
+            xml,
+            "CancelRetrievePropertiesExResponse",
+            "not a CancelRetrievePropertiesExResponse",
+        )
+        .map(|_| ())
+    }
+
+    pub(super) fn from_request(req: &Element) -> Result<CancelRetrieveProperties, VsanError> {
+        Ok(CancelRetrieveProperties {
+            collector: child_text(req, "_this").unwrap_or_default(),
+            token: required_text(req, "token", "CancelRetrievePropertiesEx without token")?,
+        })
+    }
+}
+
+fn token_request(method: &str, collector: &str, token: &str) -> String {
+    let mut out = format!("<{method} xmlns=\"urn:vim25\">");
+    moref_element(&mut out, "_this", "PropertyCollector", collector);
+    text_element(&mut out, "token", token);
+    let _ = write!(out, "</{method}>");
+    envelope(&out)
+}
+
+/// One page of a retrieval as a server writes it: objects with any properties, and the
+/// token of the next page.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RetrievePage {
+    /// The objects of this page.
+    pub objects: Vec<ObjectContent>,
+    /// The token of the next page (None: this is the last).
+    pub token: Option<String>,
+}
+
+impl RetrievePage {
+    /// The answer to a `RetrieveProperties` (`extended == false`: every object as one
+    /// `returnval`, no token) or a `RetrievePropertiesEx` (one `returnval` `RetrieveResult`
+    /// with `token` then `objects`; no `returnval` at all when there is neither).
+    pub fn encode(&self, extended: bool) -> String {
+        if extended {
+            self.encode_result("RetrievePropertiesExResponse")
+        } else {
+            let mut out = String::from("<RetrievePropertiesResponse xmlns=\"urn:vim25\">");
+            for o in &self.objects {
+                out.push_str("<returnval>");
+                o.encode_into(&mut out);
+                out.push_str("</returnval>");
+            }
+            out.push_str("</RetrievePropertiesResponse>");
+            envelope(&out)
         }
+    }
+
+    /// The answer to a `ContinueRetrievePropertiesEx` (the `RetrieveResult` shape).
+    pub fn encode_continue(&self) -> String {
+        self.encode_result("ContinueRetrievePropertiesExResponse")
+    }
+
+    fn encode_result(&self, response: &str) -> String {
+        let mut out = format!("<{response} xmlns=\"urn:vim25\">");
+        if self.token.is_some() || !self.objects.is_empty() {
+            out.push_str("<returnval>");
+            if let Some(t) = &self.token {
+                text_element(&mut out, "token", t);
+            }
+            for o in &self.objects {
+                out.push_str("<objects>");
+                o.encode_into(&mut out);
+                out.push_str("</objects>");
+            }
+            out.push_str("</returnval>");
+        }
+        let _ = write!(out, "</{response}>");
+        envelope(&out)
+    }
+
+    /// Reads an answer to `RetrieveProperties`, `RetrievePropertiesEx` or
+    /// `ContinueRetrievePropertiesEx` with every property as sent.
+    ///
+    /// # Errors
+    /// XML errors, [`VsanError::Fault`], [`VsanError::Unexpected`] for another answer.
+    pub fn decode(xml: &str) -> Result<RetrievePage, VsanError> {
+        let (contents, token) = retrieve_answer(xml)?;
+        Ok(RetrievePage {
+            objects: contents.iter().filter_map(ObjectContent::decode).collect(),
+            token,
+        })
+    }
+}
+
+/// The `ObjectContent` elements and the token of a retrieval answer.
+fn retrieve_answer(xml: &str) -> Result<(Vec<Element>, Option<String>), VsanError> {
+    let body = super::super::soap::parse_body(xml)?;
+    match body.name.as_str() {
+        "RetrievePropertiesExResponse" | "ContinueRetrievePropertiesExResponse" => {
+            let mut token = None;
+            let mut contents = Vec::new();
+            for rv in body.children.into_iter().filter(|c| c.name == "returnval") {
+                if let Some(t) = child_text(&rv, "token").filter(|t| !t.is_empty()) {
+                    token = Some(t);
+                }
+                contents.extend(rv.children.into_iter().filter(|c| c.name == "objects"));
+            }
+            Ok((contents, token))
+        }
+        "RetrievePropertiesResponse" => Ok((
+            body.children
+                .into_iter()
+                .filter(|c| c.name == "returnval")
+                .collect(),
+            None,
+        )),
+        _ => Err(VsanError::Unexpected {
+            reason: "not a RetrievePropertiesResponse",
+        }),
     }
 }
 
@@ -255,6 +592,10 @@ pub struct ClusterObject {
     pub name: Option<String>,
     /// `configurationEx`'s vSAN part (None when the property was not sent or has none).
     pub vsan: Option<ClusterVsanConfig>,
+    /// `parent`: the host folder holding the cluster.
+    pub parent: Option<String>,
+    /// `host`: the cluster's hosts (None when not sent).
+    pub hosts: Option<Vec<String>>,
 }
 
 /// One vSAN disk of a disk mapping.
@@ -299,6 +640,10 @@ pub struct HostObject {
     pub parent: Option<String>,
     /// `config.vsanHostConfig`.
     pub vsan: Option<HostVsanConfig>,
+    /// `runtime.connectionState` (`connected`, `disconnected`, `notResponding`).
+    pub connection_state: Option<String>,
+    /// `runtime.inMaintenanceMode`.
+    pub in_maintenance_mode: Option<bool>,
 }
 
 /// A virtual machine and the properties read of it.
@@ -333,39 +678,99 @@ pub enum InventoryObject {
     },
 }
 
-/// The answer to [`RetrieveProperties`]: the objects found and their properties.
+/// The answer to [`RetrieveProperties`] or [`ContinueRetrieveProperties`], typed: the
+/// objects found and their properties, and the token of the next page.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RetrieveResult {
     /// Objects in the order sent.
     pub objects: Vec<InventoryObject>,
+    /// The token of the next page (`ContinueRetrievePropertiesEx`); None on the last page.
+    pub token: Option<String>,
 }
 
-/// Appends one property: `<propSet><name>..</name><val xsi:type="..">inner</val></propSet>`,
-/// `inner` already XML.
-fn prop_xml(out: &mut String, name: &str, xsi_type: &str, attrs: &str, inner: &str) {
-    let _ = write!(
-        out,
-        "<propSet><name>{name}</name><val{attrs} xsi:type=\"{xsi_type}\">{inner}</val></propSet>"
-    );
+fn string(s: &str) -> PropertyValue {
+    PropertyValue::String(s.to_owned())
 }
 
-fn prop_string(out: &mut String, name: &str, value: &str) {
-    prop_xml(out, name, "xsd:string", "", &escape(value));
+fn moref(kind: &str, value: &str) -> PropertyValue {
+    PropertyValue::MoRef(MoRef::new(kind, value))
 }
 
-fn prop_moref(out: &mut String, name: &str, kind: &str, moref: &str) {
-    let attrs = format!(" type=\"{kind}\"");
-    prop_xml(out, name, "ManagedObjectReference", &attrs, &escape(moref));
-}
-
-fn disk_xml(out: &mut String, tag: &str, disk: &VsanDisk, ssd: bool) {
-    let _ = write!(out, "<{tag}>");
-    text_element(out, "canonicalName", &disk.canonical_name);
-    let _ = write!(out, "<ssd>{ssd}</ssd><vsanDiskInfo>");
-    if let Some(u) = &disk.vsan_uuid {
-        text_element(out, "vsanUuid", u);
+/// `configurationEx` of a cluster with vSAN settings `v` (a `ClusterConfigInfoEx`).
+pub fn cluster_configuration_ex(v: &ClusterVsanConfig) -> PropertyValue {
+    let mut vsan = vec![("enabled", PropertyValue::Bool(v.enabled))];
+    if let Some(u) = &v.uuid {
+        vsan.push((
+            "defaultConfig",
+            PropertyValue::data(
+                "VsanClusterConfigInfoHostDefaultInfo",
+                vec![
+                    ("uuid", string(u)),
+                    ("autoClaimStorage", PropertyValue::Bool(false)),
+                ],
+            ),
+        ));
     }
-    let _ = write!(out, "</vsanDiskInfo></{tag}>");
+    if v.esa {
+        vsan.push(("vsanEsaEnabled", PropertyValue::Bool(true)));
+    }
+    PropertyValue::data(
+        "ClusterConfigInfoEx",
+        vec![(
+            "vsanConfigInfo",
+            PropertyValue::data("VsanClusterConfigInfo", vsan),
+        )],
+    )
+}
+
+fn scsi_disk(disk: &VsanDisk, ssd: bool) -> PropertyValue {
+    let mut info = Vec::new();
+    if let Some(u) = &disk.vsan_uuid {
+        info.push(("vsanUuid", string(u)));
+    }
+    PropertyValue::data(
+        "HostScsiDisk",
+        vec![
+            ("canonicalName", string(&disk.canonical_name)),
+            ("ssd", PropertyValue::Bool(ssd)),
+            (
+                "vsanDiskInfo",
+                PropertyValue::data("VsanHostVsanDiskInfo", info),
+            ),
+        ],
+    )
+}
+
+/// `config.vsanHostConfig` of host `host` (a `VsanHostConfigInfo`).
+pub fn host_vsan_config(host: &str, v: &HostVsanConfig) -> PropertyValue {
+    let mut cluster_info = Vec::new();
+    if let Some(u) = &v.cluster_uuid {
+        cluster_info.push(("uuid", string(u)));
+    }
+    if let Some(u) = &v.node_uuid {
+        cluster_info.push(("nodeUuid", string(u)));
+    }
+    let mut storage = vec![("autoClaimStorage", PropertyValue::Bool(false))];
+    for dm in &v.disk_mappings {
+        let mut m = vec![("ssd", scsi_disk(&dm.cache, true))];
+        m.extend(dm.capacity.iter().map(|d| ("nonSsd", scsi_disk(d, false))));
+        storage.push(("diskMapping", PropertyValue::data("VsanHostDiskMapping", m)));
+    }
+    PropertyValue::data(
+        "VsanHostConfigInfo",
+        vec![
+            ("enabled", PropertyValue::Bool(v.enabled)),
+            ("hostSystem", moref(HOST, host)),
+            (
+                "clusterInfo",
+                PropertyValue::data("VsanHostConfigInfoClusterInfo", cluster_info),
+            ),
+            (
+                "storageInfo",
+                PropertyValue::data("VsanHostConfigInfoStorageInfo", storage),
+            ),
+        ],
+    )
 }
 
 fn read_disk(el: &Element) -> VsanDisk {
@@ -378,81 +783,65 @@ fn read_disk(el: &Element) -> VsanDisk {
 }
 
 impl InventoryObject {
-    fn encode_into(&self, out: &mut String) {
-        match self {
+    /// The object with the properties set in it, as the property collector sends it.
+    pub fn to_content(&self) -> ObjectContent {
+        let mut props: Vec<(String, PropertyValue)> = Vec::new();
+        let mut push = |name: &str, v: PropertyValue| props.push((name.to_owned(), v));
+        let obj = match self {
             InventoryObject::Cluster(c) => {
-                moref_element(out, "obj", CLUSTER, &c.moref);
                 if let Some(n) = &c.name {
-                    prop_string(out, "name", n);
+                    push("name", string(n));
+                }
+                if let Some(p) = &c.parent {
+                    push("parent", moref("Folder", p));
+                }
+                if let Some(hs) = &c.hosts {
+                    push(
+                        "host",
+                        PropertyValue::MoRefs(hs.iter().map(|h| MoRef::new(HOST, h)).collect()),
+                    );
                 }
                 if let Some(v) = &c.vsan {
-                    let mut inner = format!("<vsanConfigInfo><enabled>{}</enabled>", v.enabled);
-                    if let Some(u) = &v.uuid {
-                        inner.push_str("<defaultConfig>");
-                        text_element(&mut inner, "uuid", u);
-                        inner
-                            .push_str("<autoClaimStorage>false</autoClaimStorage></defaultConfig>");
-                    }
-                    if v.esa {
-                        inner.push_str("<vsanEsaEnabled>true</vsanEsaEnabled>");
-                    }
-                    inner.push_str("</vsanConfigInfo>");
-                    prop_xml(out, "configurationEx", "ClusterConfigInfoEx", "", &inner);
+                    push("configurationEx", cluster_configuration_ex(v));
                 }
+                MoRef::new(CLUSTER, &c.moref)
             }
             InventoryObject::Host(h) => {
-                moref_element(out, "obj", HOST, &h.moref);
                 if let Some(n) = &h.name {
-                    prop_string(out, "name", n);
+                    push("name", string(n));
                 }
                 if let Some(p) = &h.parent {
-                    prop_moref(out, "parent", CLUSTER, p);
+                    push("parent", moref(CLUSTER, p));
+                }
+                if let Some(s) = &h.connection_state {
+                    push(
+                        "runtime.connectionState",
+                        PropertyValue::enumeration("HostSystemConnectionState", s),
+                    );
+                }
+                if let Some(m) = h.in_maintenance_mode {
+                    push("runtime.inMaintenanceMode", PropertyValue::Bool(m));
                 }
                 if let Some(v) = &h.vsan {
-                    let mut inner = format!("<enabled>{}</enabled>", v.enabled);
-                    moref_element(&mut inner, "hostSystem", HOST, &h.moref);
-                    inner.push_str("<clusterInfo>");
-                    if let Some(u) = &v.cluster_uuid {
-                        text_element(&mut inner, "uuid", u);
-                    }
-                    if let Some(u) = &v.node_uuid {
-                        text_element(&mut inner, "nodeUuid", u);
-                    }
-                    inner.push_str(
-                        "</clusterInfo><storageInfo><autoClaimStorage>false</autoClaimStorage>",
-                    );
-                    for dm in &v.disk_mappings {
-                        inner.push_str("<diskMapping>");
-                        disk_xml(&mut inner, "ssd", &dm.cache, true);
-                        for d in &dm.capacity {
-                            disk_xml(&mut inner, "nonSsd", d, false);
-                        }
-                        inner.push_str("</diskMapping>");
-                    }
-                    inner.push_str("</storageInfo>");
-                    prop_xml(
-                        out,
-                        "config.vsanHostConfig",
-                        "VsanHostConfigInfo",
-                        "",
-                        &inner,
-                    );
+                    push("config.vsanHostConfig", host_vsan_config(&h.moref, v));
                 }
+                MoRef::new(HOST, &h.moref)
             }
             InventoryObject::Vm(v) => {
-                moref_element(out, "obj", VM, &v.moref);
                 if let Some(n) = &v.name {
-                    prop_string(out, "name", n);
+                    push("name", string(n));
                 }
                 if let Some(u) = &v.instance_uuid {
-                    prop_string(out, "config.instanceUuid", u);
+                    push("config.instanceUuid", string(u));
                 }
                 if let Some(h) = &v.host {
-                    prop_moref(out, "runtime.host", HOST, h);
+                    push("runtime.host", moref(HOST, h));
                 }
+                MoRef::new(VM, &v.moref)
             }
-            InventoryObject::Other { kind, moref } => moref_element(out, "obj", kind, moref),
-        }
+            InventoryObject::Other { kind, moref } => MoRef::new(kind, moref),
+        };
+        ObjectContent { obj, props }
     }
 
     fn decode(o: &Element) -> Option<InventoryObject> {
@@ -477,6 +866,13 @@ impl InventoryObject {
                             .map(|u| u.text.trim().to_owned()),
                         esa: child_text(v, "vsanEsaEnabled").is_some_and(|e| e == "true"),
                     }),
+                parent: text("parent"),
+                hosts: prop("host").map(|h| {
+                    h.children
+                        .iter()
+                        .map(|m| m.text.trim().to_owned())
+                        .collect()
+                }),
             }),
             Some(HOST) => InventoryObject::Host(HostObject {
                 moref,
@@ -500,6 +896,8 @@ impl InventoryObject {
                         })
                         .collect(),
                 }),
+                connection_state: text("runtime.connectionState"),
+                in_maintenance_mode: text("runtime.inMaintenanceMode").map(|m| m == "true"),
             }),
             Some(VM) => InventoryObject::Vm(VmObject {
                 moref,
@@ -516,53 +914,43 @@ impl InventoryObject {
 }
 
 impl RetrieveResult {
-    /// The answer envelope to a [`RetrieveProperties`] (`extended`: its `Ex` form).
+    /// The answer envelope to a [`RetrieveProperties`] (`extended`: its `Ex` form, with the
+    /// token), through [`RetrievePage::encode`].
     pub fn encode(&self, extended: bool) -> String {
-        let (resp, wrap) = if extended {
-            ("RetrievePropertiesExResponse", "objects")
-        } else {
-            ("RetrievePropertiesResponse", "returnval")
-        };
-        let mut out = format!("<{resp} xmlns=\"urn:vim25\">");
-        if extended {
-            out.push_str("<returnval>");
-        }
-        for o in &self.objects {
-            let _ = write!(out, "<{wrap}>");
-            o.encode_into(&mut out);
-            let _ = write!(out, "</{wrap}>");
-        }
-        if extended {
-            out.push_str("</returnval>");
-        }
-        let _ = write!(out, "</{resp}>");
-        envelope(&out)
+        self.page().encode(extended)
     }
 
-    /// Reads an answer to `RetrieveProperties` or `RetrievePropertiesEx`. An object
-    /// without `obj` is skipped.
+    /// The answer envelope to a [`ContinueRetrieveProperties`].
+    pub fn encode_continue(&self) -> String {
+        self.page().encode_continue()
+    }
+
+    fn page(&self) -> RetrievePage {
+        RetrievePage {
+            objects: self
+                .objects
+                .iter()
+                .map(InventoryObject::to_content)
+                .collect(),
+            token: self.token.clone(),
+        }
+    }
+
+    /// Reads an answer to `RetrieveProperties`, `RetrievePropertiesEx` or
+    /// `ContinueRetrievePropertiesEx`. An object without `obj` is skipped.
     ///
     /// # Errors
-    /// XML errors, [`VsanError::Fault`], [`VsanError::Unexpected`] for another answer.
+    /// XML errors, [`VsanError::Fault`] (`InvalidProperty` for a path the server does not
+    /// know, `InvalidArgument` for a token it does not know), [`VsanError::Unexpected`] for
+    /// another answer.
     pub fn decode(xml: &str) -> Result<RetrieveResult, VsanError> {
-        let body = super::super::soap::parse_body(xml)?;
-        let contents: Vec<&Element> = match body.name.as_str() {
-            "RetrievePropertiesExResponse" => body
-                .children_named("returnval")
-                .flat_map(|r| r.children_named("objects"))
-                .collect(),
-            "RetrievePropertiesResponse" => body.children_named("returnval").collect(),
-            _ => {
-                return Err(VsanError::Unexpected {
-                    reason: "not a RetrievePropertiesResponse",
-                });
-            }
-        };
+        let (contents, token) = retrieve_answer(xml)?;
         Ok(RetrieveResult {
             objects: contents
-                .into_iter()
+                .iter()
                 .filter_map(InventoryObject::decode)
                 .collect(),
+            token,
         })
     }
 }
@@ -591,11 +979,15 @@ mod tests {
                         uuid: Some("52c0".into()),
                         esa: true,
                     }),
+                    parent: Some("group-h4".into()),
+                    hosts: Some(vec!["host-101".into(), "host-102".into()]),
                 }),
                 InventoryObject::Host(HostObject {
                     moref: "host-101".into(),
                     name: Some("esx <1>".into()),
                     parent: Some("domain-c10".into()),
+                    connection_state: Some("connected".into()),
+                    in_maintenance_mode: Some(false),
                     vsan: Some(HostVsanConfig {
                         enabled: true,
                         cluster_uuid: Some("52c0".into()),
@@ -621,6 +1013,7 @@ mod tests {
                     moref: "datastore-1".into(),
                 },
             ],
+            token: None,
         };
         for extended in [true, false] {
             assert_eq!(
@@ -628,6 +1021,18 @@ mod tests {
                 answer
             );
         }
+        let paged = RetrieveResult {
+            token: Some("t-2".into()),
+            ..answer.clone()
+        };
+        assert_eq!(
+            RetrieveResult::decode(&paged.encode(true)).expect("ex"),
+            paged
+        );
+        assert_eq!(
+            RetrieveResult::decode(&paged.encode_continue()).expect("continue"),
+            paged
+        );
         let view = CreateContainerView {
             view_manager: "ViewManager".into(),
             container: "group-d1".into(),
@@ -653,6 +1058,153 @@ mod tests {
                 .and_then(|r| r.destroy_view())
                 .expect("request"),
             destroy
+        );
+    }
+}
+
+#[cfg(test)]
+mod paging_tests {
+    use super::*;
+    use crate::vsan::protocol::{IncomingRequest, Method};
+
+    #[test]
+    fn wsdl_shapes_of_the_three_answers() {
+        let page = RetrievePage {
+            objects: vec![ObjectContent {
+                obj: MoRef::new(CLUSTER, "domain-c10"),
+                props: vec![("name".into(), PropertyValue::String("c1".into()))],
+            }],
+            token: Some("7".into()),
+        };
+        // RetrieveProperties: one returnval per ObjectContent, never a token.
+        let plain = page.encode(false);
+        assert!(
+            plain.contains("<RetrievePropertiesResponse xmlns=\"urn:vim25\"><returnval><obj type=\"ClusterComputeResource\">domain-c10</obj><propSet><name>name</name><val xsi:type=\"xsd:string\">c1</val></propSet></returnval></RetrievePropertiesResponse>"),
+            "{plain}"
+        );
+        // RetrievePropertiesEx / Continue: one RetrieveResult, token before objects.
+        for (xml, resp) in [
+            (page.encode(true), "RetrievePropertiesExResponse"),
+            (
+                page.encode_continue(),
+                "ContinueRetrievePropertiesExResponse",
+            ),
+        ] {
+            assert!(
+                xml.contains(&format!(
+                    "<{resp} xmlns=\"urn:vim25\"><returnval><token>7</token><objects><obj "
+                )),
+                "{xml}"
+            );
+            assert_eq!(RetrievePage::decode(&xml).expect("decode"), page);
+        }
+        // Nothing found: no returnval at all.
+        let empty = RetrievePage::default().encode(true);
+        assert!(empty.contains(
+            "<RetrievePropertiesExResponse xmlns=\"urn:vim25\"></RetrievePropertiesExResponse>"
+        ));
+        assert_eq!(
+            RetrievePage::decode(&empty).expect("empty"),
+            RetrievePage::default()
+        );
+        // Zero objects and a token (a server's odd page) still reads.
+        let odd = RetrievePage {
+            objects: Vec::new(),
+            token: Some("8".into()),
+        };
+        assert_eq!(
+            RetrieveResult::decode(&odd.encode_continue())
+                .expect("odd")
+                .token
+                .as_deref(),
+            Some("8")
+        );
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        let mut req = RetrieveProperties {
+            collector: "propertyCollector".into(),
+            objects: vec![
+                ObjectSpec::single(MoRef::new(CLUSTER, "domain-c10")),
+                ObjectSpec {
+                    obj: MoRef::new("Folder", "group-d1"),
+                    skip: true,
+                    select: vec![TraversalSpec {
+                        name: "folder".into(),
+                        kind: "Folder".into(),
+                        path: "childEntity".into(),
+                        skip: false,
+                        select: vec![TraversalSpec {
+                            name: "folder".into(),
+                            ..TraversalSpec::default()
+                        }],
+                    }],
+                },
+            ],
+            specs: vec![PropertySpec {
+                kind: HOST.into(),
+                paths: Vec::new(),
+                all: true,
+            }],
+            extended: false,
+            max_objects: None,
+        };
+        let got = IncomingRequest::decode(&req.encode())
+            .and_then(|r| r.retrieve_properties())
+            .expect("plain");
+        assert_eq!(got, req);
+        assert!(got.specs[0].wants("anything"));
+        assert!(got.objects[1].select[0].select[0].is_reference());
+        req.extended = true;
+        req.max_objects = Some(250);
+        let got = IncomingRequest::decode(&req.encode())
+            .and_then(|r| r.retrieve_properties())
+            .expect("ex");
+        assert_eq!(got, req);
+        // maxObjects 0 or negative reads as unset; garbage is an error.
+        let zero = req
+            .encode()
+            .replace("<maxObjects>250</maxObjects>", "<maxObjects>0</maxObjects>");
+        assert_eq!(
+            IncomingRequest::decode(&zero)
+                .and_then(|r| r.retrieve_properties())
+                .expect("zero")
+                .max_objects,
+            None
+        );
+        let bad = req.encode().replace(
+            "<maxObjects>250</maxObjects>",
+            "<maxObjects>many</maxObjects>",
+        );
+        assert!(
+            IncomingRequest::decode(&bad)
+                .and_then(|r| r.retrieve_properties())
+                .is_err()
+        );
+
+        let cont = ContinueRetrieveProperties {
+            collector: "propertyCollector".into(),
+            token: "a&b".into(),
+        };
+        let r = IncomingRequest::decode(&cont.encode()).expect("continue");
+        assert_eq!(r.method(), Method::ContinueRetrieveProperties);
+        assert_eq!(r.continue_retrieve_properties().expect("args"), cont);
+        assert!(r.cancel_retrieve_properties().is_err());
+        let cancel = CancelRetrieveProperties {
+            collector: "propertyCollector".into(),
+            token: "9".into(),
+        };
+        let r = IncomingRequest::decode(&cancel.encode()).expect("cancel");
+        assert_eq!(r.method(), Method::CancelRetrieveProperties);
+        assert_eq!(r.cancel_retrieve_properties().expect("args"), cancel);
+        CancelRetrieveProperties::decode_response(&CancelRetrieveProperties::encode_response())
+            .expect("answer");
+        let no_token = cont.encode().replace("<token>a&amp;b</token>", "");
+        assert!(
+            IncomingRequest::decode(&no_token)
+                .and_then(|r| r.continue_retrieve_properties())
+                .is_err()
         );
     }
 }

@@ -4,12 +4,18 @@
 //!
 //! - [`session`]: `Login`, `Logout`, `RetrieveServiceContent`, `CurrentTime` and the
 //!   [`SESSION_COOKIE`] that carries the session.
-//! - [`inventory`]: `CreateContainerView`, `RetrieveProperties(Ex)` over the view and the
-//!   cluster, host and VM properties the exporter reads, `DestroyView`.
+//! - [`inventory`]: `CreateContainerView`, `RetrieveProperties(Ex)` (paged, with
+//!   `ContinueRetrievePropertiesEx` and `CancelRetrievePropertiesEx`) and the cluster, host
+//!   and VM properties the exporter reads, `DestroyView`.
 //! - [`perf`]: `VsanPerfQueryPerf` requests, [`perf::QueryPerfResponseWriter`] for answers
 //!   (decoded by [`soap::for_each_entity`](super::soap::for_each_entity)), and
 //!   `VsanPerfGetSupportedEntityTypes`.
-//! - [`fault`]: SOAP faults, both ways.
+//! - [`fault`]: SOAP faults, both ways, with the typed details of `InvalidProperty` and
+//!   `NoPermission`.
+//! - [`versions`]: the service-versions documents, API version negotiation and the
+//!   `SOAPAction` naming the negotiated version.
+//! - [`property`]: managed object references, property values and paths.
+//! - [`fetch`]: `Fetch`, the single-property read pyVmomi uses.
 //!
 //! A server reads a request with [`IncomingRequest::decode`], dispatches on
 //! [`IncomingRequest::method`] and takes the arguments with the typed reader of that call
@@ -43,9 +49,12 @@
 //! and written by [`perf::QueryPerfResponseWriter`] without an intermediate tree.
 
 pub mod fault;
+pub mod fetch;
 pub mod inventory;
 pub mod perf;
+pub mod property;
 pub mod session;
+pub mod versions;
 
 use std::fmt::Write as _;
 
@@ -65,7 +74,8 @@ pub const VSAN_HEALTH_PATH: &str = "/vsanHealth";
 pub const VIM25_NAMESPACE: &str = "urn:vim25";
 /// The namespace of vSAN calls.
 pub const VSAN_NAMESPACE: &str = "urn:vsan";
-/// The `SOAPAction` header of vim25 calls: namespace and API release.
+/// The `SOAPAction` header of vim25 calls when no version was negotiated: namespace and
+/// API release (a vCenter 8.0U2 or newer accepts it; see [`versions`] to negotiate).
 pub const VIM25_SOAP_ACTION: &str = "urn:vim25/8.0.2.0";
 /// The `SOAPAction` header of vSAN calls (no release, as govmomi sends it).
 pub const VSAN_SOAP_ACTION: &str = "urn:vsan/";
@@ -149,6 +159,12 @@ pub enum Method<'a> {
     DestroyView,
     /// `RetrieveProperties` or `RetrievePropertiesEx` ([`IncomingRequest::retrieve_properties`]).
     RetrieveProperties,
+    /// `ContinueRetrievePropertiesEx` ([`IncomingRequest::continue_retrieve_properties`]).
+    ContinueRetrieveProperties,
+    /// `CancelRetrievePropertiesEx` ([`IncomingRequest::cancel_retrieve_properties`]).
+    CancelRetrieveProperties,
+    /// `Fetch` ([`IncomingRequest::fetch`]).
+    Fetch,
     /// `VsanPerfQueryPerf` ([`IncomingRequest::perf_query`]).
     VsanPerfQueryPerf,
     /// `VsanPerfGetSupportedEntityTypes`.
@@ -187,6 +203,9 @@ impl IncomingRequest {
             "CreateContainerView" => Method::CreateContainerView,
             "DestroyView" => Method::DestroyView,
             "RetrieveProperties" | "RetrievePropertiesEx" => Method::RetrieveProperties,
+            "ContinueRetrievePropertiesEx" => Method::ContinueRetrieveProperties,
+            "CancelRetrievePropertiesEx" => Method::CancelRetrieveProperties,
+            "Fetch" => Method::Fetch,
             "VsanPerfQueryPerf" => Method::VsanPerfQueryPerf,
             "VsanPerfGetSupportedEntityTypes" => Method::VsanPerfGetSupportedEntityTypes,
             other => Method::Other(other),
@@ -225,14 +244,47 @@ impl IncomingRequest {
     /// The arguments of a `RetrieveProperties` or `RetrievePropertiesEx`.
     ///
     /// # Errors
-    /// [`VsanError::Unexpected`] when the request is neither.
+    /// [`VsanError::Unexpected`] when the request is neither, an `objectSet` has no `obj`
+    /// or `maxObjects` is not an integer.
     pub fn retrieve_properties(&self) -> Result<inventory::RetrieveProperties, VsanError> {
         if self.method() != Method::RetrieveProperties {
             return Err(VsanError::Unexpected {
                 reason: "not a RetrieveProperties request",
             });
         }
-        Ok(inventory::RetrieveProperties::from_request(&self.body))
+        inventory::RetrieveProperties::from_request(&self.body)
+    }
+
+    /// The arguments of a `ContinueRetrievePropertiesEx`.
+    ///
+    /// # Errors
+    /// [`VsanError::Unexpected`] when the request is another call or has no `token`.
+    pub fn continue_retrieve_properties(
+        &self,
+    ) -> Result<inventory::ContinueRetrieveProperties, VsanError> {
+        inventory::ContinueRetrieveProperties::from_request(
+            self.expect("ContinueRetrievePropertiesEx")?,
+        )
+    }
+
+    /// The arguments of a `CancelRetrievePropertiesEx`.
+    ///
+    /// # Errors
+    /// [`VsanError::Unexpected`] when the request is another call or has no `token`.
+    pub fn cancel_retrieve_properties(
+        &self,
+    ) -> Result<inventory::CancelRetrieveProperties, VsanError> {
+        inventory::CancelRetrieveProperties::from_request(
+            self.expect("CancelRetrievePropertiesEx")?,
+        )
+    }
+
+    /// The arguments of a `Fetch`.
+    ///
+    /// # Errors
+    /// [`VsanError::Unexpected`] when the request is another call or lacks `_this` or `prop`.
+    pub fn fetch(&self) -> Result<fetch::Fetch, VsanError> {
+        fetch::Fetch::from_request(self.expect("Fetch")?)
     }
 
     /// The arguments of a `VsanPerfQueryPerf`.
