@@ -83,6 +83,24 @@ pub struct SimConfig {
     pub password: String,
     /// Emit one label the catalogue does not know (`latencyP99Read` on host-domclient).
     pub unknown_label: bool,
+    /// vSAN ESA clusters, after the `clusters` OSA ones: no disk groups; their hosts'
+    /// storage-pool disks serve `vsan-esa-disk-layer` and `vsan-esa-disk-scsifw` instead of
+    /// `disk-group`, `cache-disk` and `capacity-disk`.
+    pub esa_clusters: usize,
+    /// Storage-pool disks per host of an ESA cluster.
+    pub esa_disks_per_host: usize,
+    /// Clusters without vSAN (`configurationEx.vsanConfigInfo.enabled` false, no UUID),
+    /// after the ESA ones; the performance manager answers `NotFound` for them.
+    pub no_vsan_clusters: usize,
+    /// vSAN clusters whose performance service is off, after those: `VsanPerfQueryPerf`
+    /// answers `NotFound`, as vCenter does.
+    pub perf_off_clusters: usize,
+    /// vSAN clusters the user may list but not query, after those: `VsanPerfQueryPerf`
+    /// answers `NoPermission`.
+    pub no_permission_clusters: usize,
+    /// VMs in the whole vCenter, spread evenly over every host (the first hosts get one
+    /// more when it does not divide); None: `vms_per_host` on each host.
+    pub vms_total: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -99,6 +117,12 @@ impl Default for SimConfig {
             user: "administrator@vsphere.local".into(),
             password: "VMware1!".into(),
             unknown_label: true,
+            esa_clusters: 0,
+            esa_disks_per_host: 4,
+            no_vsan_clusters: 0,
+            perf_off_clusters: 0,
+            no_permission_clusters: 0,
+            vms_total: None,
         }
     }
 }
@@ -138,12 +162,30 @@ pub struct SimHost {
     pub name: String,
     /// vSAN node UUID.
     pub node_uuid: String,
-    /// Disk groups: (cache disk UUID, capacity disk UUIDs).
+    /// Disk groups: (cache disk UUID, capacity disk UUIDs); none on an ESA host.
     pub disk_groups: Vec<(String, Vec<String>)>,
+    /// vSAN UUIDs of the storage-pool disks of an ESA host (none on an OSA host).
+    pub pool_disks: Vec<String>,
     /// VMs: (moref, name, instance UUID).
     pub vms: Vec<(String, String, String)>,
     /// vmnic names.
     pub pnics: Vec<String>,
+}
+
+/// What kind of cluster a simulated cluster is, and so what its performance manager answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClusterKind {
+    /// vSAN original storage architecture (disk groups).
+    Osa,
+    /// vSAN Express Storage Architecture (storage pools).
+    Esa,
+    /// vSAN is off: no UUID in the inventory, `NotFound` from the performance manager.
+    NoVsan,
+    /// vSAN (OSA) with its performance service off: `NotFound`.
+    PerfServiceOff,
+    /// vSAN (OSA) the user may not query: `NoPermission`.
+    NoPermission,
 }
 
 /// One simulated cluster.
@@ -153,10 +195,27 @@ pub struct SimCluster {
     pub moref: String,
     /// Name.
     pub name: String,
-    /// vSAN cluster UUID.
+    /// vSAN cluster UUID (generated for every cluster; not in the inventory of a
+    /// [`ClusterKind::NoVsan`] one).
     pub uuid: String,
+    /// What it is.
+    pub kind: ClusterKind,
     /// Hosts.
     pub hosts: Vec<SimHost>,
+}
+
+impl SimCluster {
+    /// vSAN is on.
+    pub fn vsan_enabled(&self) -> bool {
+        self.kind != ClusterKind::NoVsan
+    }
+
+    /// Whether `VsanPerfQueryPerf` serves entity type `entity_type` for this cluster: the
+    /// disk-group types on OSA only, the `vsan-esa-*` types on ESA only, the rest on both.
+    pub fn serves(&self, entity_type: &str) -> bool {
+        catalogue::entity_type(entity_type)
+            .is_none_or(|et| et.served_by(self.kind == ClusterKind::Esa))
+    }
 }
 
 /// Counters of what clients did.
@@ -236,17 +295,44 @@ fn uuid(seed: u64, kind: &str, a: usize, b: usize, c: usize) -> String {
 }
 
 impl Simulator {
-    /// Builds the topology from the config (deterministic for a given seed).
+    /// Builds the topology from the config (deterministic for a given seed): `clusters` OSA
+    /// clusters, then the ESA, no-vSAN, performance-service-off and no-permission ones.
     pub fn new(cfg: SimConfig) -> Simulator {
         let s = cfg.seed;
-        let mut clusters = Vec::with_capacity(cfg.clusters);
+        let kinds: Vec<ClusterKind> = std::iter::repeat_n(ClusterKind::Osa, cfg.clusters)
+            .chain(std::iter::repeat_n(ClusterKind::Esa, cfg.esa_clusters))
+            .chain(std::iter::repeat_n(
+                ClusterKind::NoVsan,
+                cfg.no_vsan_clusters,
+            ))
+            .chain(std::iter::repeat_n(
+                ClusterKind::PerfServiceOff,
+                cfg.perf_off_clusters,
+            ))
+            .chain(std::iter::repeat_n(
+                ClusterKind::NoPermission,
+                cfg.no_permission_clusters,
+            ))
+            .collect();
+        let total_hosts = kinds.len() * cfg.hosts_per_cluster;
+        // VMs of the host with global index `g`.
+        let vms_of = |g: usize| match cfg.vms_total {
+            Some(total) if total_hosts > 0 => {
+                total / total_hosts + usize::from(g < total % total_hosts)
+            }
+            Some(_) => 0,
+            None => cfg.vms_per_host,
+        };
+        let mut clusters = Vec::with_capacity(kinds.len());
         let mut host_seq = 100;
         let mut vm_seq = 1000;
-        for c in 0..cfg.clusters {
+        let mut per_kind: HashMap<&'static str, usize> = HashMap::new();
+        for (c, kind) in kinds.iter().copied().enumerate() {
             let mut hosts = Vec::with_capacity(cfg.hosts_per_cluster);
             for h in 0..cfg.hosts_per_cluster {
                 host_seq += 1;
-                let disk_groups = (0..cfg.disk_groups_per_host)
+                let esa = kind == ClusterKind::Esa;
+                let disk_groups = (0..if esa { 0 } else { cfg.disk_groups_per_host })
                     .map(|g| {
                         let cache = uuid(s, "cache", c, h, g);
                         let caps = (0..cfg.capacity_disks_per_group)
@@ -255,7 +341,10 @@ impl Simulator {
                         (cache, caps)
                     })
                     .collect();
-                let vms = (0..cfg.vms_per_host)
+                let pool_disks = (0..if esa { cfg.esa_disks_per_host } else { 0 })
+                    .map(|d| uuid(s, "pool", c, h, d))
+                    .collect();
+                let vms = (0..vms_of(c * cfg.hosts_per_cluster + h))
                     .map(|v| {
                         vm_seq += 1;
                         (
@@ -270,16 +359,27 @@ impl Simulator {
                     name: format!("esx-{:02}-{:02}.lab.local", c + 1, h + 1),
                     node_uuid: uuid(s, "node", c, h, 0),
                     disk_groups,
+                    pool_disks,
                     vms,
                     pnics: (0..cfg.pnics_per_host)
                         .map(|p| format!("vmnic{p}"))
                         .collect(),
                 });
             }
+            let prefix = match kind {
+                ClusterKind::Osa => "vsan-cluster",
+                ClusterKind::Esa => "esa-cluster",
+                ClusterKind::NoVsan => "plain-cluster",
+                ClusterKind::PerfServiceOff => "perf-off-cluster",
+                ClusterKind::NoPermission => "restricted-cluster",
+            };
+            let n = per_kind.entry(prefix).or_default();
+            *n += 1;
             clusters.push(SimCluster {
                 moref: format!("domain-c{}", 10 + c),
-                name: format!("vsan-cluster-{:02}", c + 1),
+                name: format!("{prefix}-{n:02}"),
                 uuid: uuid(s, "cluster", c, 0, 0),
+                kind,
                 hosts,
             });
         }
@@ -383,8 +483,11 @@ impl Simulator {
         let hosts = cluster.hosts.iter();
         match entity_type {
             "cluster-domclient" | "cluster-domcompmgr" => vec![cluster.uuid.clone()],
-            "host-domclient" | "host-domcompmgr" | "vsan-host-net" => {
+            "host-domclient" | "host-domcompmgr" | "host-domowner" | "vsan-host-net" => {
                 hosts.map(|h| h.node_uuid.clone()).collect()
+            }
+            "vsan-esa-disk-layer" | "vsan-esa-disk-scsifw" => {
+                hosts.flat_map(|h| h.pool_disks.iter().cloned()).collect()
             }
             "disk-group" | "cache-disk" => hosts
                 .flat_map(|h| h.disk_groups.iter().map(|g| g.0.clone()))
@@ -404,6 +507,9 @@ impl Simulator {
 
     /// The metric labels the simulator reports for an entity type.
     pub fn labels(&self, entity_type: &str) -> Vec<&'static str> {
+        if let Some((_, _, labels)) = EXTRA_TYPES.iter().find(|(id, _, _)| *id == entity_type) {
+            return labels.to_vec();
+        }
         let mut l: Vec<&'static str> = catalogue::labels_of(entity_type).map(|m| m.label).collect();
         if self.inner.cfg.unknown_label && entity_type == "host-domclient" {
             l.push("latencyP99Read");
@@ -796,13 +902,16 @@ fn retrieve_properties(sim: &Simulator, q: &RetrieveProperties) -> RetrieveResul
                     moref: c.moref.clone(),
                     name: want("name").map(|()| c.name.clone()),
                     vsan: want("configurationEx").map(|()| ClusterVsanConfig {
-                        enabled: true,
-                        uuid: Some(c.uuid.clone()),
+                        enabled: c.vsan_enabled(),
+                        uuid: c.vsan_enabled().then(|| c.uuid.clone()),
+                        esa: c.kind == ClusterKind::Esa,
                     }),
                     ..ClusterObject::default()
                 })),
                 "HostSystem" => {
                     for h in &c.hosts {
+                        // An ESA host has no disk groups; its storage-pool disks are only
+                        // listed by the vSAN disk management API, not by this property.
                         let disk_mappings = h
                             .disk_groups
                             .iter()
@@ -822,14 +931,15 @@ fn retrieve_properties(sim: &Simulator, q: &RetrieveProperties) -> RetrieveResul
                                     .collect(),
                             })
                             .collect();
+                        let vsan = c.vsan_enabled();
                         objects.push(InventoryObject::Host(HostObject {
                             moref: h.moref.clone(),
                             name: want("name").map(|()| h.name.clone()),
                             parent: want("parent").map(|()| c.moref.clone()),
                             vsan: want("config.vsanHostConfig").map(|()| HostVsanConfig {
-                                enabled: true,
-                                cluster_uuid: Some(c.uuid.clone()),
-                                node_uuid: Some(h.node_uuid.clone()),
+                                enabled: vsan,
+                                cluster_uuid: vsan.then(|| c.uuid.clone()),
+                                node_uuid: vsan.then(|| h.node_uuid.clone()),
                                 disk_mappings,
                             }),
                             ..HostObject::default()
@@ -878,8 +988,26 @@ fn interval_u32(sim: &Simulator) -> u32 {
     u32::try_from(sim.inner.cfg.interval_secs).unwrap_or(u32::MAX)
 }
 
+/// Entity types the simulator serves that the catalogue does not know (as a vCenter serves
+/// many more than any exporter maps), with their metric labels.
+const EXTRA_TYPES: &[(&str, &str, &[&str])] = &[(
+    "host-domowner",
+    "IO of the DOM owners of one host.",
+    &["iopsRead", "iopsWrite", "latencyAvgRead", "latencyAvgWrite"],
+)];
+
+/// `VsanPerfGetSupportedEntityTypes`: the call takes no cluster (vim.cluster.VsanPerformanceManager
+/// `GetSupportedEntityTypes(self)`), so the answer is the vCenter's whole list, OSA and ESA types
+/// together; which of them a cluster serves depends on its architecture
+/// (`configurationEx.vsanConfigInfo.vsanEsaEnabled`).
 fn supported_entity_types(sim: &Simulator) -> SupportedEntityTypes {
-    let types = ENTITY_TYPES
+    let graph = |label: &str, unit: &str| PerfGraph {
+        id: label.to_owned(),
+        unit: unit.to_owned(),
+        label: label.to_owned(),
+        interval: interval_u32(sim),
+    };
+    let mut types: Vec<PerfEntityType> = ENTITY_TYPES
         .iter()
         .map(|et| PerfEntityType {
             name: et.id.to_owned(),
@@ -898,16 +1026,22 @@ fn supported_entity_types(sim: &Simulator) -> SupportedEntityTypes {
                         Some((_, n)) if n.ends_with("_bytes") => "size_bytes",
                         _ => "number",
                     };
-                    PerfGraph {
-                        id: label.to_owned(),
-                        unit: unit.to_owned(),
-                        label: label.to_owned(),
-                        interval: interval_u32(sim),
-                    }
+                    graph(label, unit)
                 })
                 .collect(),
         })
         .collect();
+    if sim.inner.cfg.unknown_label {
+        types.extend(
+            EXTRA_TYPES
+                .iter()
+                .map(|(id, description, labels)| PerfEntityType {
+                    name: (*id).to_owned(),
+                    description: (*description).to_owned(),
+                    graphs: labels.iter().map(|l| graph(l, "number")).collect(),
+                }),
+        );
+    }
     SupportedEntityTypes { types }
 }
 
@@ -932,7 +1066,9 @@ fn parse_specs(req: &IncomingRequest) -> Result<(Option<String>, Vec<Spec>), Box
         let id = s.entity_ref_id.as_str();
         let e = parse_entity_ref(id)
             .map_err(|_| invalid(&format!("Invalid Argument. entityRefId {id} is malformed.")))?;
-        if catalogue::entity_type(e.entity_type).is_none() {
+        if catalogue::entity_type(e.entity_type).is_none()
+            && !EXTRA_TYPES.iter().any(|(id, _, _)| *id == e.entity_type)
+        {
             return Err(invalid(&format!(
                 "Invalid Argument. Unsupported entity type {}.",
                 e.entity_type
@@ -1001,6 +1137,39 @@ async fn query_perf(sim: &Simulator, req: &IncomingRequest) -> Response {
             );
         }
     };
+    match cluster.kind {
+        // vCenter answers NotFound when no host of the cluster serves performance data
+        // (the service is off), which is also the case when vSAN is off.
+        ClusterKind::NoVsan | ClusterKind::PerfServiceOff => {
+            return fault(
+                ns,
+                FaultKind::NotFound,
+                "The object or item referred to could not be found.",
+            );
+        }
+        ClusterKind::NoPermission => {
+            return fault(
+                ns,
+                FaultKind::NoPermission,
+                "Permission to perform this operation was denied.",
+            );
+        }
+        ClusterKind::Osa | ClusterKind::Esa => {}
+    }
+    // A type of the other architecture: the query's specs are invalid for this cluster.
+    // vSAN documents NotSupported for "this host is not the stats master" and
+    // InvalidArgument for specs it cannot serve (an unknown type, two wildcards), so the
+    // latter is what a spec naming a type the cluster lacks gets.
+    if let Some(spec) = specs.iter().find(|s| !cluster.serves(&s.entity_type)) {
+        return fault(
+            ns,
+            FaultKind::InvalidArgument,
+            &format!(
+                "Invalid Argument. Entity type {} is not supported by cluster {}.",
+                spec.entity_type, cluster.name
+            ),
+        );
+    }
     let fault_now = sim.inner.faults.lock().get(&cluster.moref).cloned();
     match &fault_now {
         Some(Fault::Delay(d)) => tokio::time::sleep(*d).await,

@@ -20,6 +20,12 @@ const KNOWN: &[&str] = &[
     "hosts",
     "disk-groups",
     "vms",
+    "vms-total",
+    "esa-clusters",
+    "esa-disks",
+    "no-vsan-clusters",
+    "perf-off-clusters",
+    "no-permission-clusters",
     "interval",
     "seed",
     "tls-cert",
@@ -38,6 +44,12 @@ Usage: vcsim [flags]
   --hosts N                  hosts per cluster (default 8)
   --disk-groups N            disk groups per host (default 2)
   --vms N                    VMs per host (default 2)
+  --vms-total N              VMs in the whole vCenter, spread over every host (overrides --vms)
+  --esa-clusters N           vSAN ESA clusters added after the OSA ones (default 0)
+  --esa-disks N              storage-pool disks per ESA host (default 4)
+  --no-vsan-clusters N       clusters without vSAN (default 0)
+  --perf-off-clusters N      vSAN clusters whose performance service is off: NotFound (default 0)
+  --no-permission-clusters N vSAN clusters the user may not query: NoPermission (default 0)
   --interval SECONDS         performance sample interval (default 300, as vSAN)
   --seed N                   seed of the generated data (default 7)
   --tls-self-signed          serve HTTPS with a CA and certificate generated at start
@@ -70,6 +82,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         hosts_per_cluster: args.num("hosts", d.hosts_per_cluster)?,
         disk_groups_per_host: args.num("disk-groups", d.disk_groups_per_host)?,
         vms_per_host: args.num("vms", d.vms_per_host)?,
+        vms_total: match args.get("vms-total") {
+            Some(_) => Some(args.num("vms-total", 0)?),
+            None => None,
+        },
+        esa_clusters: args.num("esa-clusters", d.esa_clusters)?,
+        esa_disks_per_host: args.num("esa-disks", d.esa_disks_per_host)?,
+        no_vsan_clusters: args.num("no-vsan-clusters", d.no_vsan_clusters)?,
+        perf_off_clusters: args.num("perf-off-clusters", d.perf_off_clusters)?,
+        no_permission_clusters: args.num("no-permission-clusters", d.no_permission_clusters)?,
         interval_secs: args.num("interval", d.interval_secs)?,
         seed: args.num("seed", d.seed)?,
         user: std::env::var("VCSIM_USER").unwrap_or(d.user.clone()),
@@ -86,6 +107,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(
         url = %server.url(),
         clusters = cfg.clusters,
+        esa_clusters = cfg.esa_clusters,
+        no_vsan_clusters = cfg.no_vsan_clusters,
+        perf_off_clusters = cfg.perf_off_clusters,
+        no_permission_clusters = cfg.no_permission_clusters,
         hosts_per_cluster = cfg.hosts_per_cluster,
         disk_groups_per_host = cfg.disk_groups_per_host,
         "vCenter/vSAN simulator listening (SOAP on /sdk and /vsanHealth)"

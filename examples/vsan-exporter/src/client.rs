@@ -47,7 +47,7 @@ use vsanobs_core::vsan::protocol::inventory::{
     CreateContainerView, DestroyView, InventoryObject, PropertySpec, RetrieveProperties,
     RetrieveResult,
 };
-use vsanobs_core::vsan::protocol::perf::{PerfQuery, PerfQuerySpec};
+use vsanobs_core::vsan::protocol::perf::{PerfQuery, PerfQuerySpec, SupportedEntityTypes};
 use vsanobs_core::vsan::protocol::session::{
     CurrentTime, Login, Logout, RetrieveServiceContent, ServiceContent, UserSession,
 };
@@ -200,6 +200,8 @@ pub struct ClusterInv {
     pub name: String,
     /// vSAN cluster UUID (None when vSAN is off).
     pub uuid: Option<String>,
+    /// The cluster runs vSAN ESA (`configurationEx.vsanConfigInfo.vsanEsaEnabled`).
+    pub esa: bool,
     /// Hosts of the cluster.
     pub hosts: Vec<HostInv>,
     /// VMs running on its hosts.
@@ -490,6 +492,23 @@ impl VcenterClient {
         Ok(build_inventory(resp))
     }
 
+    /// `VsanPerfGetSupportedEntityTypes`: the ids of the entity types the vCenter's
+    /// performance manager serves (for every cluster: the call takes none).
+    ///
+    /// # Errors
+    /// Transport, status, SOAP faults or a malformed response.
+    pub async fn supported_entity_types(&self) -> Result<Vec<String>, ClientError> {
+        let text = self
+            .call(
+                VSAN_HEALTH_PATH,
+                VSAN_SOAP_ACTION,
+                &SupportedEntityTypes::encode_request(),
+            )
+            .await?;
+        let types = SupportedEntityTypes::decode(&text).map_err(ClientError::Soap)?;
+        Ok(types.types.into_iter().map(|t| t.name).collect())
+    }
+
     /// `VsanPerfQueryPerf` with one wildcard spec for `entity_type` over `(start, end]`.
     ///
     /// # Errors
@@ -560,7 +579,9 @@ fn build_inventory(resp: RetrieveResult) -> Vec<ClusterInv> {
         match o {
             InventoryObject::Cluster(c) => clusters.push(ClusterInv {
                 name: c.name.unwrap_or_else(|| c.moref.clone()),
-                uuid: c.vsan.and_then(|v| v.uuid),
+                esa: c.vsan.as_ref().is_some_and(|v| v.enabled && v.esa),
+                // A UUID left over in the config of a cluster whose vSAN is off names nothing.
+                uuid: c.vsan.filter(|v| v.enabled).and_then(|v| v.uuid),
                 moref: c.moref,
                 ..ClusterInv::default()
             }),

@@ -84,6 +84,38 @@ pub mod self_metrics {
         unit: None,
         labels: &["vcenter"],
     };
+    /// `vsan_exporter_cluster_state`.
+    pub const CLUSTER_STATE: MetricDesc = MetricDesc {
+        name: "vsan_exporter_cluster_state",
+        kind: MetricKind::Gauge,
+        help: "1 for the state of each cluster in the vCenter's inventory: collecting, no_vsan (vSAN is off), perf_service_off (the vSAN performance service answers NotFound), no_permission (NoPermission), excluded (not in the configured cluster list) or error (every query failed otherwise).",
+        unit: None,
+        labels: &["vcenter", "cluster_name", "state"],
+    };
+    /// `vsan_exporter_clusters`.
+    pub const CLUSTERS: MetricDesc = MetricDesc {
+        name: "vsan_exporter_clusters",
+        kind: MetricKind::Gauge,
+        help: "Clusters in the vCenter's inventory, by state (every state, 0 included; collecting 0 means nothing of this vCenter is collected).",
+        unit: None,
+        labels: &["vcenter", "state"],
+    };
+    /// `vsan_exporter_unknown_entity_types`.
+    pub const UNKNOWN_ENTITY_TYPES: MetricDesc = MetricDesc {
+        name: "vsan_exporter_unknown_entity_types",
+        kind: MetricKind::Gauge,
+        help: "Entity types the vCenter's performance manager supports (VsanPerfGetSupportedEntityTypes) that the catalogue does not know; they are not queried.",
+        unit: None,
+        labels: &["vcenter"],
+    };
+    /// `vsan_exporter_inventory_errors_total`.
+    pub const INVENTORY_ERRORS: MetricDesc = MetricDesc {
+        name: "vsan_exporter_inventory_errors_total",
+        kind: MetricKind::Counter,
+        help: "Failed inventory refreshes (the inventory or the supported entity types), by reason; the previous inventory stays in use.",
+        unit: None,
+        labels: &["vcenter", "reason"],
+    };
     /// Every self-metric, for generated docs.
     pub const ALL: &[MetricDesc] = &[
         COLLECT_SUCCESS,
@@ -93,7 +125,71 @@ pub mod self_metrics {
         UNKNOWN_LABELS,
         INSECURE_TLS,
         LOGINS,
+        CLUSTER_STATE,
+        CLUSTERS,
+        UNKNOWN_ENTITY_TYPES,
+        INVENTORY_ERRORS,
     ];
+}
+
+/// What the engine does with a cluster of a vCenter's inventory, and if it does not collect
+/// it, why: the `state` label of `vsan_exporter_cluster_state`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum ClusterState {
+    /// Queried every cycle; at least one entity type answered last time.
+    Collecting,
+    /// vSAN is off on the cluster: nothing to query.
+    NoVsan,
+    /// The vSAN performance service answered `NotFound` (it is off, or no host serves it).
+    PerfServiceOff,
+    /// The performance manager answered `NoPermission`: the user may not read the cluster.
+    NoPermission,
+    /// Not in the vCenter's configured cluster list.
+    Excluded,
+    /// Every query of the last cycle failed for another reason (see
+    /// `vsan_exporter_fetch_errors_total`).
+    Error,
+}
+
+impl ClusterState {
+    /// Every state, in label order.
+    pub const ALL: [ClusterState; 6] = [
+        ClusterState::Collecting,
+        ClusterState::NoVsan,
+        ClusterState::PerfServiceOff,
+        ClusterState::NoPermission,
+        ClusterState::Excluded,
+        ClusterState::Error,
+    ];
+
+    /// The `state` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterState::Collecting => "collecting",
+            ClusterState::NoVsan => "no_vsan",
+            ClusterState::PerfServiceOff => "perf_service_off",
+            ClusterState::NoPermission => "no_permission",
+            ClusterState::Excluded => "excluded",
+            ClusterState::Error => "error",
+        }
+    }
+
+    /// Why a cluster in this state is (not) collected, for the log.
+    pub fn reason(self) -> &'static str {
+        match self {
+            ClusterState::Collecting => "collecting its vSAN performance data",
+            ClusterState::NoVsan => "vSAN is not enabled on the cluster: nothing to collect",
+            ClusterState::PerfServiceOff => {
+                "the vSAN performance service answers NotFound: is it enabled on the cluster?"
+            }
+            ClusterState::NoPermission => {
+                "the user may not query the cluster's vSAN performance (NoPermission)"
+            }
+            ClusterState::Excluded => "not in the configured cluster list",
+            ClusterState::Error => "every vSAN query failed (see vsan_exporter_fetch_errors_total)",
+        }
+    }
 }
 
 /// Engine options.
@@ -141,6 +237,31 @@ struct ClusterData {
     last_sample: BTreeMap<String, i64>,
     tables: Tables,
     unknown_series: BTreeMap<&'static str, usize>,
+    /// What is done with the cluster (None until the first inventory that lists it).
+    state: Option<ClusterState>,
+    /// Entity types the cluster refused (`InvalidArgument`) since the inventory of
+    /// generation `inventory_gen`: not queried again until the next inventory.
+    refused: BTreeSet<&'static str>,
+    inventory_gen: u64,
+}
+
+impl ClusterData {
+    /// Moves the cluster to `state`, logging the change once.
+    fn set_state(&mut self, state: ClusterState) {
+        if self.state == Some(state) {
+            return;
+        }
+        let (vcenter, cluster) = (&self.vcenter, &self.name);
+        match state {
+            ClusterState::Collecting | ClusterState::NoVsan | ClusterState::Excluded => {
+                tracing::info!(vcenter = %vcenter, cluster = %cluster, state = state.as_str(), "cluster {}", state.reason());
+            }
+            _ => {
+                tracing::warn!(vcenter = %vcenter, cluster = %cluster, state = state.as_str(), "cluster not collected: {}", state.reason());
+            }
+        }
+        self.state = Some(state);
+    }
 }
 
 /// One cluster: its published data, its interned label values and a lock that serialises
@@ -162,12 +283,53 @@ const INVENTORY_REFRESH: Duration = Duration::from_secs(300);
 /// An inventory and when it was fetched.
 type CachedInventory = Option<(Instant, Arc<[ClusterInv]>)>;
 
+/// The entity types a vCenter's performance manager supports.
+#[derive(Debug)]
+struct Supported {
+    /// Per catalogue type (index into [`ENTITY_TYPES`]): supported.
+    known: Vec<bool>,
+    /// Supported types the catalogue does not know.
+    unknown: Vec<String>,
+}
+
+impl Supported {
+    fn from_ids(ids: &[String]) -> Supported {
+        Supported {
+            known: ENTITY_TYPES
+                .iter()
+                .map(|et| ids.iter().any(|i| i == et.id))
+                .collect(),
+            unknown: ids
+                .iter()
+                .filter(|i| catalogue::entity_type(i).is_none())
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// Every catalogue type: what is assumed until the vCenter answered once.
+    fn catalogue() -> Supported {
+        Supported {
+            known: vec![true; ENTITY_TYPES.len()],
+            unknown: Vec::new(),
+        }
+    }
+}
+
 struct TargetRt {
     spec: Target,
     client: Arc<VcenterClient>,
     inventory: Mutex<CachedInventory>,
     /// Set when an answer named an entity the cached inventory does not know.
     stale: AtomicBool,
+    /// The supported entity types, fetched with the inventory.
+    supported: Mutex<Option<Arc<Supported>>>,
+    /// Bumped by every inventory fetched.
+    inventory_gen: AtomicU64,
+    /// Failed inventory refreshes by reason.
+    inventory_errors: Mutex<BTreeMap<&'static str, u64>>,
+    /// The last summary logged (logged again only when it changes).
+    summary: Mutex<String>,
 }
 
 impl TargetRt {
@@ -177,12 +339,20 @@ impl TargetRt {
                 name: spec.name.clone(),
                 source,
             })?;
-        Ok(Arc::new(TargetRt {
+        Ok(Arc::new(TargetRt::with_client(spec, Arc::new(client))))
+    }
+
+    fn with_client(spec: Target, client: Arc<VcenterClient>) -> TargetRt {
+        TargetRt {
             spec,
-            client: Arc::new(client),
+            client,
             inventory: Mutex::new(None),
             stale: AtomicBool::new(false),
-        }))
+            supported: Mutex::new(None),
+            inventory_gen: AtomicU64::new(0),
+            inventory_errors: Mutex::default(),
+            summary: Mutex::default(),
+        }
     }
 }
 
@@ -269,12 +439,7 @@ impl Engine {
                 .iter()
                 .find(|t| t.spec.name == spec.name && t.spec.client == spec.client)
             {
-                Some(t) => next.push(Arc::new(TargetRt {
-                    spec,
-                    client: t.client.clone(),
-                    inventory: Mutex::new(None),
-                    stale: AtomicBool::new(false),
-                })),
+                Some(t) => next.push(Arc::new(TargetRt::with_client(spec, t.client.clone()))),
                 None => next.push(TargetRt::new(spec)?),
             }
         }
@@ -399,7 +564,8 @@ impl Engine {
         let mut any = false;
         for c in map.values() {
             let mut c = c.data.lock();
-            if c.vcenter == t.spec.name {
+            let collected = !matches!(c.state, Some(ClusterState::NoVsan | ClusterState::Excluded));
+            if c.vcenter == t.spec.name && collected {
                 c.success = Some(false);
                 *c.errors.entry(reason).or_default() += 1;
                 any = true;
@@ -414,53 +580,211 @@ impl Engine {
         }
     }
 
-    async fn collect_target(&self, t: &TargetRt) {
+    /// Counts and logs a failed inventory refresh; the previous inventory, if any, is what
+    /// the cycle goes on with.
+    fn inventory_failed(&self, t: &TargetRt, what: &str, reason: &'static str, error: &str) {
+        *t.inventory_errors.lock().entry(reason).or_default() += 1;
+        let kept = t.inventory.lock().is_some();
+        tracing::warn!(vcenter = %t.spec.name, reason, error = %error, previous_kept = kept, "{what} failed");
+    }
+
+    /// The inventory to collect with: the cached one, a fresh one, or (when the refresh
+    /// fails) the previous one. None when there is none at all.
+    async fn inventory_of(&self, t: &TargetRt) -> Option<Arc<[ClusterInv]>> {
         let cached = t
             .inventory
             .lock()
             .as_ref()
             .filter(|(at, _)| at.elapsed() < INVENTORY_REFRESH && !t.stale.load(Ordering::Acquire))
             .map(|(_, inv)| inv.clone());
-        let inv = {
-            let _permit = self.shared.semaphore.acquire().await;
-            tokio::time::timeout(self.shared.opts.cluster_timeout, async {
-                let now = t.client.current_time().await?;
-                let inv = match cached {
-                    Some(inv) => inv,
-                    None => {
-                        t.stale.store(false, Ordering::Release);
-                        let inv: Arc<[ClusterInv]> = t.client.inventory().await?.into();
-                        *t.inventory.lock() = Some((Instant::now(), inv.clone()));
-                        inv
-                    }
-                };
-                Ok::<_, ClientError>((now, inv))
-            })
-            .await
-        };
-        let (now, inv) = match inv {
-            Ok(Ok(v)) => v,
+        if let Some(inv) = cached {
+            return Some(inv);
+        }
+        t.stale.store(false, Ordering::Release);
+        let deadline = self.shared.opts.cluster_timeout;
+        match tokio::time::timeout(deadline, t.client.inventory()).await {
+            Ok(Ok(inv)) => {
+                let inv: Arc<[ClusterInv]> = inv.into();
+                *t.inventory.lock() = Some((Instant::now(), inv.clone()));
+                t.inventory_gen.fetch_add(1, Ordering::AcqRel);
+                self.refresh_supported(t).await;
+                self.forget_gone_clusters(t, &inv);
+                Some(inv)
+            }
             Ok(Err(e)) => {
-                tracing::warn!(vcenter = %t.spec.name, reason = e.reason(), error = %error_chain(&e), "inventory failed");
-                self.fail_known_clusters(t, e.reason());
+                self.inventory_failed(t, "inventory", e.reason(), &error_chain(&e));
+                t.inventory.lock().as_ref().map(|(_, inv)| inv.clone())
+            }
+            Err(_) => {
+                self.inventory_failed(t, "inventory", "timeout", "timed out");
+                t.inventory.lock().as_ref().map(|(_, inv)| inv.clone())
+            }
+        }
+    }
+
+    /// Asks the vCenter which entity types it supports (`VsanPerfGetSupportedEntityTypes`,
+    /// one list for every cluster: the call takes none). On failure the previous list stays;
+    /// with none yet, every catalogue type is tried and a type a cluster refuses is skipped
+    /// until the next inventory.
+    async fn refresh_supported(&self, t: &TargetRt) {
+        let deadline = self.shared.opts.cluster_timeout;
+        let ids = match tokio::time::timeout(deadline, t.client.supported_entity_types()).await {
+            Ok(Ok(ids)) => ids,
+            Ok(Err(e)) => {
+                self.inventory_failed(t, "supported entity types", e.reason(), &error_chain(&e));
+                let mut s = t.supported.lock();
+                s.get_or_insert_with(|| Arc::new(Supported::catalogue()));
                 return;
             }
             Err(_) => {
-                tracing::warn!(vcenter = %t.spec.name, "inventory timed out");
-                self.fail_known_clusters(t, "timeout");
+                self.inventory_failed(t, "supported entity types", "timeout", "timed out");
+                let mut s = t.supported.lock();
+                s.get_or_insert_with(|| Arc::new(Supported::catalogue()));
                 return;
             }
         };
-        let clusters: Vec<&ClusterInv> = inv
+        let next = Supported::from_ids(&ids);
+        let mut cur = t.supported.lock();
+        let changed = cur.as_ref().is_none_or(|c| c.unknown != next.unknown);
+        if changed && !next.unknown.is_empty() {
+            tracing::info!(vcenter = %t.spec.name, count = next.unknown.len(), types = %next.unknown.join(","), "the vCenter supports entity types the catalogue does not know: not queried");
+        }
+        let missing: Vec<&str> = ENTITY_TYPES
             .iter()
-            .filter(|c| c.uuid.is_some())
-            .filter(|c| t.spec.clusters.as_ref().is_none_or(|f| f.contains(&c.name)))
+            .zip(&next.known)
+            .filter(|(_, k)| !**k)
+            .map(|(et, _)| et.id)
             .collect();
-        let futs = clusters.iter().map(|c| self.collect_cluster(t, c, now));
-        futures_util::future::join_all(futs).await;
+        if changed && !missing.is_empty() {
+            tracing::info!(vcenter = %t.spec.name, types = %missing.join(","), "catalogue entity types the vCenter does not support: not queried");
+        }
+        *cur = Some(Arc::new(next));
     }
 
-    async fn collect_cluster(&self, t: &TargetRt, inv: &ClusterInv, now: i64) {
+    /// Drops the clusters of this vCenter that a fresh inventory no longer lists (and the
+    /// placeholder of a vCenter whose inventory was never read).
+    fn forget_gone_clusters(&self, t: &TargetRt, inv: &[ClusterInv]) {
+        self.shared.clusters.lock().retain(|_, slot| {
+            let c = slot.data.lock();
+            c.vcenter != t.spec.name || inv.iter().any(|i| i.name == c.name)
+        });
+    }
+
+    async fn collect_target(&self, t: &TargetRt) {
+        let now = {
+            let _permit = self.shared.semaphore.acquire().await;
+            match tokio::time::timeout(self.shared.opts.cluster_timeout, t.client.current_time())
+                .await
+            {
+                Ok(Ok(now)) => now,
+                Ok(Err(e)) => {
+                    tracing::warn!(vcenter = %t.spec.name, reason = e.reason(), error = %error_chain(&e), "vCenter unreachable");
+                    self.fail_known_clusters(t, e.reason());
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(vcenter = %t.spec.name, "vCenter did not answer in time");
+                    self.fail_known_clusters(t, "timeout");
+                    return;
+                }
+            }
+        };
+        let inv = {
+            let _permit = self.shared.semaphore.acquire().await;
+            self.inventory_of(t).await
+        };
+        let Some(inv) = inv else {
+            let reason = t
+                .inventory_errors
+                .lock()
+                .iter()
+                .max_by_key(|(_, n)| **n)
+                .map_or("inventory", |(r, _)| *r);
+            self.fail_known_clusters(t, reason);
+            return;
+        };
+        let supported = t
+            .supported
+            .lock()
+            .clone()
+            .unwrap_or_else(|| Arc::new(Supported::catalogue()));
+        let generation = t.inventory_gen.load(Ordering::Acquire);
+        let mut collect = Vec::new();
+        for c in inv.iter() {
+            let state = if t
+                .spec
+                .clusters
+                .as_ref()
+                .is_some_and(|f| !f.contains(&c.name))
+            {
+                Some(ClusterState::Excluded)
+            } else if c.uuid.is_none() {
+                Some(ClusterState::NoVsan)
+            } else {
+                None
+            };
+            match state {
+                Some(state) => {
+                    let key = format!("{}/{}", t.spec.name, c.moref);
+                    let slot = self.cluster_entry(&t.spec.name, &c.name, &key);
+                    slot.data.lock().set_state(state);
+                }
+                None => collect.push(c),
+            }
+        }
+        let futs = collect
+            .iter()
+            .map(|c| self.collect_cluster(t, c, now, &supported, generation));
+        futures_util::future::join_all(futs).await;
+        self.log_summary(t, inv.len());
+    }
+
+    /// Logs how many clusters the vCenter has and what is done with them, when that changed.
+    fn log_summary(&self, t: &TargetRt, found: usize) {
+        let mut counts: BTreeMap<ClusterState, usize> = BTreeMap::new();
+        for slot in self.shared.clusters.lock().values() {
+            let c = slot.data.lock();
+            if c.vcenter == t.spec.name
+                && let Some(s) = c.state
+            {
+                *counts.entry(s).or_default() += 1;
+            }
+        }
+        let collecting = counts.get(&ClusterState::Collecting).copied().unwrap_or(0);
+        let others: Vec<String> = counts
+            .iter()
+            .filter(|(s, _)| **s != ClusterState::Collecting)
+            .map(|(s, n)| format!("{n} {}", s.as_str()))
+            .collect();
+        let summary = format!(
+            "{found} clusters found, {collecting} collected{}{}",
+            if others.is_empty() {
+                ""
+            } else {
+                "; not collected: "
+            },
+            others.join(", ")
+        );
+        let mut last = t.summary.lock();
+        if *last == summary {
+            return;
+        }
+        if collecting == 0 {
+            tracing::warn!(vcenter = %t.spec.name, found, collecting, "nothing to collect from this vCenter: {summary}");
+        } else {
+            tracing::info!(vcenter = %t.spec.name, found, collecting, "vCenter clusters: {summary}");
+        }
+        *last = summary;
+    }
+
+    async fn collect_cluster(
+        &self,
+        t: &TargetRt,
+        inv: &ClusterInv,
+        now: i64,
+        supported: &Supported,
+        generation: u64,
+    ) {
         let uuid = inv.uuid.clone().unwrap_or_default();
         let key = format!("{}/{uuid}", t.spec.name);
         let slot = self.cluster_entry(&t.spec.name, &inv.name, &key);
@@ -468,11 +792,18 @@ impl Engine {
         // marks read below, which only this collection moves.
         let _collecting = slot.collecting.lock().await;
         let started = Instant::now();
-        let (slow, windows) = {
-            let c = slot.data.lock();
+        let (slow, probe, windows) = {
+            let mut c = slot.data.lock();
+            if c.inventory_gen != generation {
+                c.inventory_gen = generation;
+                c.refused.clear();
+            }
             let windows: Vec<(usize, i64, Option<i64>)> = ENTITY_TYPES
                 .iter()
                 .enumerate()
+                .filter(|(i, et)| {
+                    supported.known[*i] && et.served_by(inv.esa) && !c.refused.contains(et.id)
+                })
                 .map(|(i, et)| {
                     let after = c.last_sample.get(et.id).copied();
                     let start = after
@@ -481,7 +812,10 @@ impl Engine {
                     (i, start, after)
                 })
                 .collect();
-            (c.slow, windows)
+            // A cluster not known to answer is asked one type first: when its performance
+            // service is off or the user may not read it, that one answer says so.
+            let probe = c.state != Some(ClusterState::Collecting);
+            (c.slow, probe, windows)
         };
         let conc = if slow {
             1
@@ -494,20 +828,22 @@ impl Engine {
         // answers are published together with the state file, under the cluster lock: a
         // scrape never sees counters the state file does not account for.
         let staged: Arc<Mutex<Vec<Staged>>> = Arc::default();
-        // Dropping the set (on timeout) aborts the requests still running.
-        let mut set = tokio::task::JoinSet::new();
-        for (et, start, after) in windows.into_iter().filter(|(_, s, _)| *s < now) {
+        // What each query ended with: None for success, else the error's reason.
+        let outcomes: Arc<Mutex<Vec<Option<&'static str>>>> = Arc::default();
+        let windows: Vec<_> = windows.into_iter().filter(|(_, s, _)| *s < now).collect();
+        let query = |(et, start, after): (usize, i64, Option<i64>)| {
             let shared = self.shared.clone();
             let client = t.client.clone();
             let moref = inv.moref.clone();
-            let (slot, staged, per_cluster, names) = (
+            let (slot, staged, per_cluster, names, outcomes) = (
                 slot.clone(),
                 staged.clone(),
                 per_cluster.clone(),
                 names.clone(),
+                outcomes.clone(),
             );
             let (vcenter, cluster) = (t.spec.name.clone(), inv.name.clone());
-            set.spawn(async move {
+            async move {
                 let et_id = ENTITY_TYPES[et].id;
                 let res = {
                     let _slot = per_cluster.acquire_owned().await;
@@ -518,21 +854,50 @@ impl Engine {
                         })
                         .await
                 };
-                match res {
+                let outcome = match res {
                     Ok(s) => {
                         staged.lock().push(s);
-                        true
+                        None
                     }
                     Err(e) => {
-                        tracing::warn!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, reason = e.reason(), error = %error_chain(&e), "vSAN query failed");
-                        *slot.data.lock().errors.entry(e.reason()).or_default() += 1;
-                        false
+                        let reason = e.reason();
+                        let mut c = slot.data.lock();
+                        *c.errors.entry(reason).or_default() += 1;
+                        if reason == "invalid_argument" {
+                            // The cluster does not serve this type (another architecture, an
+                            // older release): skip it until the next inventory.
+                            c.refused.insert(et_id);
+                            tracing::info!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, error = %error_chain(&e), "cluster refuses this entity type: not queried again until the next inventory");
+                        } else {
+                            tracing::warn!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, reason, error = %error_chain(&e), "vSAN query failed");
+                        }
+                        Some(reason)
                     }
-                }
-            });
-        }
-        let fut = async move {
+                };
+                outcomes.lock().push(outcome);
+                outcome.is_none()
+            }
+        };
+        let fut = async {
+            let mut rest = windows.into_iter();
             let mut ok = true;
+            if probe && let Some(first) = rest.next() {
+                ok = query(first).await;
+                let fatal = outcomes
+                    .lock()
+                    .last()
+                    .copied()
+                    .flatten()
+                    .is_some_and(|r| r == "not_found" || r == "no_permission");
+                if fatal {
+                    return false;
+                }
+            }
+            // Dropping the set (on timeout) aborts the requests still running.
+            let mut set = tokio::task::JoinSet::new();
+            for w in rest {
+                set.spawn(query(w));
+            }
             while let Some(r) = set.join_next().await {
                 ok &= matches!(r, Ok(true));
             }
@@ -543,7 +908,23 @@ impl Engine {
             Err(_) => {
                 tracing::warn!(vcenter = %t.spec.name, cluster = %inv.name, "cluster collection timed out");
                 *slot.data.lock().errors.entry("timeout").or_default() += 1;
+                outcomes.lock().push(Some("timeout"));
                 false
+            }
+        };
+        let state = {
+            let outcomes = outcomes.lock();
+            if outcomes.iter().any(Option::is_none) {
+                ClusterState::Collecting
+            } else if outcomes.contains(&Some("no_permission")) {
+                ClusterState::NoPermission
+            } else if outcomes.contains(&Some("not_found")) {
+                ClusterState::PerfServiceOff
+            } else if outcomes.is_empty() {
+                // Nothing was due (every window already collected) or nothing is supported.
+                slot.data.lock().state.unwrap_or(ClusterState::Collecting)
+            } else {
+                ClusterState::Error
             }
         };
         drop(names);
@@ -555,6 +936,7 @@ impl Engine {
         let any = !staged.is_empty();
         let elapsed = started.elapsed();
         let mut c = slot.data.lock();
+        c.set_state(state);
         for s in staged {
             publish(&mut c, s, self.shared.opts.stale_after_secs);
         }
@@ -846,11 +1228,56 @@ impl VsanCollector {
             }
         });
         each(out, &sm::UNKNOWN_LABELS, &|c, id, f, out| {
-            if !c.name.is_empty() {
+            if !c.name.is_empty() && c.success.is_some() {
                 let n = c.unknown_series.values().sum::<usize>();
                 f.sample(out, &[id], Number::Int(n as i64));
             }
         });
+        each(out, &sm::CLUSTER_STATE, &|c, id, f, out| {
+            if let Some(state) = c.state {
+                f.sample(out, &[id, &[("state", state.as_str())]], Number::Int(1));
+            }
+        });
+        let mut f = Lazy {
+            desc: &sm::CLUSTERS,
+            open: false,
+        };
+        for t in targets.iter().filter(|t| t.inventory.lock().is_some()) {
+            let mut counts = [0i64; ClusterState::ALL.len()];
+            for slot in slots {
+                let c = slot.data.lock();
+                if c.vcenter == t.spec.name
+                    && let Some(s) = c.state
+                    && let Some(i) = ClusterState::ALL.iter().position(|x| *x == s)
+                {
+                    counts[i] += 1;
+                }
+            }
+            for (state, n) in ClusterState::ALL.iter().zip(counts) {
+                let labels = [("vcenter", t.spec.name.as_str()), ("state", state.as_str())];
+                f.sample(out, &[&labels], Number::Int(n));
+            }
+        }
+        let mut f = Lazy {
+            desc: &sm::UNKNOWN_ENTITY_TYPES,
+            open: false,
+        };
+        for t in &targets {
+            if let Some(s) = t.supported.lock().as_ref() {
+                let v = Number::Int(s.unknown.len() as i64);
+                f.sample(out, &[&[("vcenter", &t.spec.name)]], v);
+            }
+        }
+        let mut f = Lazy {
+            desc: &sm::INVENTORY_ERRORS,
+            open: false,
+        };
+        for t in &targets {
+            for (reason, n) in t.inventory_errors.lock().iter() {
+                let labels = [("vcenter", t.spec.name.as_str()), ("reason", *reason)];
+                f.sample(out, &[&labels], Number::Uint(*n));
+            }
+        }
     }
 }
 

@@ -13,7 +13,8 @@
 //! Flags: `--web.listen-address` (default `:9101`), `--config.file` (JSON, several vCenters),
 //! `--state.file`, `--collect.interval` / `--collect.cluster-timeout` (seconds),
 //! `--collect.max-concurrency`, `--vcenter.insecure`, `--vcenter.ca-file`, and for the built-in
-//! simulator `--sim.clusters`, `--sim.hosts`, `--sim.disk-groups`, `--sim.interval`.
+//! simulator `--sim.clusters`, `--sim.esa-clusters`, `--sim.hosts`, `--sim.disk-groups`,
+//! `--sim.interval`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -129,6 +130,7 @@ const KNOWN: &[&str] = &[
     "collect.lookback",
     "vcenter.ca-file",
     "sim.clusters",
+    "sim.esa-clusters",
     "sim.hosts",
     "sim.disk-groups",
     "sim.interval",
@@ -154,7 +156,8 @@ Environment: VCENTER_URL, VCENTER_USER, VCENTER_PASSWORD or VCENTER_PASSWORD_FIL
   --vcenter.ca-file PATH         PEM CA certificate that signed vCenter's certificate
   --vcenter.insecure             do not verify vCenter's certificate (warned, and exported
                                  as vsan_exporter_insecure_tls 1)
-  --sim.clusters N               built-in simulator: clusters (default 4)
+  --sim.clusters N               built-in simulator: vSAN OSA clusters (default 4)
+  --sim.esa-clusters N           built-in simulator: vSAN ESA clusters besides (default 1)
   --sim.hosts N                  built-in simulator: hosts per cluster (default 8)
   --sim.disk-groups N            built-in simulator: disk groups per host (default 2)
   --sim.interval SECONDS         built-in simulator: sample interval (default 60)
@@ -227,6 +230,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         let d = SimConfig::default();
         let cfg = SimConfig {
             clusters: args.num("sim.clusters", d.clusters)?,
+            esa_clusters: args.num("sim.esa-clusters", 1)?,
             hosts_per_cluster: args.num("sim.hosts", d.hosts_per_cluster)?,
             disk_groups_per_host: args.num("sim.disk-groups", d.disk_groups_per_host)?,
             interval_secs: args.num("sim.interval", 60i64)?,

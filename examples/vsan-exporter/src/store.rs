@@ -330,6 +330,8 @@ impl Names {
             Scope::Host | Scope::Pnic => self.hosts.contains_key(uuid),
             Scope::Disk => self.disks.contains_key(uuid),
             Scope::Vm => self.vms.contains_key(uuid),
+            // No inventory property lists ESA storage-pool disks: nothing to refresh for.
+            Scope::PoolDisk => true,
             _ => true,
         }
     }
@@ -371,6 +373,7 @@ impl Names {
                 };
                 [c, n, u, strings.intern(uuid)]
             }
+            Scope::PoolDisk => [c, strings.intern(uuid), NONE, NONE],
             Scope::Vm => {
                 let vm = match self.vms.get(uuid) {
                     Some(&v) => v,

@@ -18,6 +18,7 @@ fn vsan_exporter_help_names_every_flag() {
         "--vcenter.ca-file",
         "--vcenter.insecure",
         "--sim.clusters",
+        "--sim.esa-clusters",
         "--sim.hosts",
         "--sim.disk-groups",
         "--sim.interval",

@@ -30,7 +30,20 @@ async fn new_targets_apply_without_a_new_login() {
     rig.exporter.collect_once().await;
     let text = rig.text();
     assert!(text.contains("cluster_name=\"vsan-cluster-02\""));
-    assert!(!text.contains("cluster_name=\"vsan-cluster-01\""));
+    // The others are not collected, and say why.
+    for line in text
+        .lines()
+        .filter(|l| l.contains("cluster_name=\"vsan-cluster-01\""))
+    {
+        assert!(
+            line.starts_with("vsan_exporter_cluster_state{")
+                && line.contains("state=\"excluded\"} 1"),
+            "excluded cluster collected: {line}"
+        );
+    }
+    assert!(text.contains(
+        "vsan_exporter_cluster_state{vcenter=\"vc-test\",cluster_name=\"vsan-cluster-01\",state=\"excluded\"} 1"
+    ));
 
     rig.exporter
         .set_targets(vec![target(&rig.sim.url(), &cfg.user, &cfg.password)])

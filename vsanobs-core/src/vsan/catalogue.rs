@@ -5,6 +5,12 @@
 //! in practice and the catalogue's `time_ms` unit is wrong for DOM and VM latencies (the values
 //! are microseconds). The typing therefore lives in this hand-curated table.
 //!
+//! vSAN ESA clusters have no disk groups: instead of `disk-group`, `cache-disk` and
+//! `capacity-disk` they serve `vsan-esa-disk-layer` (what the vSAN layer asked of a
+//! storage-pool disk) and `vsan-esa-disk-scsifw` (what the device did), both keyed by the
+//! disk's vSAN UUID (telegraf resolves both through CMMDS `DISK` entries, as it does OSA
+//! disks; one published dump of an ESA cluster's supported types names them by disk too).
+//!
 //! # Example
 //!
 //! ```
@@ -75,6 +81,11 @@ pub enum Scope {
     Vm,
     /// Host labels plus `vmnic` (entity id `<host-uuid>|<vmnic>`).
     Pnic,
+    /// Cluster labels plus `disk_uuid`: a vSAN ESA storage-pool disk. vCenter's host
+    /// properties list no ESA disk (`config.vsanHostConfig.storageInfo.diskMapping` holds
+    /// disk groups, which ESA has none of; storage-pool disks are only listed by the vSAN
+    /// disk management API), so these series carry no host labels.
+    PoolDisk,
 }
 
 impl Scope {
@@ -86,8 +97,21 @@ impl Scope {
             Scope::Disk => DISK_LABELS,
             Scope::Vm => VM_LABELS,
             Scope::Pnic => PNIC_LABELS,
+            Scope::PoolDisk => POOL_DISK_LABELS,
         }
     }
+}
+
+/// Which vSAN storage architecture serves an entity type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Architecture {
+    /// Both.
+    Any,
+    /// The original storage architecture only (disk groups: cache and capacity tiers).
+    Osa,
+    /// The Express Storage Architecture only (storage pools).
+    Esa,
 }
 
 /// A vSAN performance entity type the catalogue covers.
@@ -101,6 +125,28 @@ pub struct EntityTypeInfo {
     pub prefix: &'static str,
     /// What it measures.
     pub description: &'static str,
+    /// The clusters that serve it.
+    pub architecture: Architecture,
+}
+
+impl EntityTypeInfo {
+    /// Whether a cluster (`esa`: it runs the Express Storage Architecture) serves this type.
+    ///
+    /// ```
+    /// use vsanobs_core::vsan::catalogue::entity_type;
+    /// let dg = entity_type("disk-group").unwrap();
+    /// assert!(dg.served_by(false) && !dg.served_by(true));
+    /// let esa = entity_type("vsan-esa-disk-scsifw").unwrap();
+    /// assert!(esa.served_by(true) && !esa.served_by(false));
+    /// assert!(entity_type("host-domclient").unwrap().served_by(true));
+    /// ```
+    pub fn served_by(&self, esa: bool) -> bool {
+        match self.architecture {
+            Architecture::Any => true,
+            Architecture::Osa => !esa,
+            Architecture::Esa => esa,
+        }
+    }
 }
 
 /// The entity types the catalogue covers, in the order the exporter queries them.
@@ -148,6 +194,18 @@ pub const ENTITY_TYPES: &[EntityTypeInfo] = &[
         "One capacity-tier disk.",
     ),
     et(
+        "vsan-esa-disk-layer",
+        Scope::PoolDisk,
+        "vsan_esa_disk_layer",
+        "vSAN ESA: the vSAN layer's IO to one storage-pool disk.",
+    ),
+    et(
+        "vsan-esa-disk-scsifw",
+        Scope::PoolDisk,
+        "vsan_esa_disk_device",
+        "vSAN ESA: one storage-pool disk as its SCSI framework (device) sees it.",
+    ),
+    et(
         "virtual-machine",
         Scope::Vm,
         "vsan_vm",
@@ -173,11 +231,17 @@ const fn et(
     prefix: &'static str,
     description: &'static str,
 ) -> EntityTypeInfo {
+    let architecture = match scope {
+        Scope::PoolDisk => Architecture::Esa,
+        Scope::Disk => Architecture::Osa,
+        _ => Architecture::Any,
+    };
     EntityTypeInfo {
         id,
         scope,
         prefix,
         description,
+        architecture,
     }
 }
 
@@ -283,6 +347,9 @@ const DISK_LABELS_AND_TYPE: &[&str] = &[
     "disk_uuid",
     "type",
 ];
+const POOL_DISK_LABELS: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "disk_uuid"];
+const POOL_DISK_LABELS_AND_OP: &[&str] =
+    &["vcenter", "cluster_name", "cluster_uuid", "disk_uuid", "op"];
 const VM_LABELS: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "vm_name"];
 const VM_LABELS_AND_OP: &[&str] = &["vcenter", "cluster_name", "cluster_uuid", "vm_name", "op"];
 const PNIC_LABELS: &[&str] = &[
@@ -377,6 +444,14 @@ families! {
     CAPACITY_DISK_LATENCY = "vsan_capacity_disk_io_latency_seconds", Gauge, Some("seconds"), DISK_LABELS_AND_OP, "vSAN-layer IO latency of the capacity disk.";
     CAPACITY_DISK_OPS = "vsan_capacity_disk_io_operations_total", Counter, None, DISK_LABELS_AND_OP, "vSAN-layer IO operations completed by the capacity disk (accumulated per-interval counts).";
     CAPACITY_DISK_DELETE_CONGESTION = "vsan_capacity_disk_delete_congestion", Gauge, None, DISK_LABELS, "Delete congestion level of the capacity disk.";
+    ESA_LAYER_IOPS = "vsan_esa_disk_layer_io_operations_per_second", Gauge, None, POOL_DISK_LABELS_AND_OP, "IO operations per second the vSAN layer issued to the ESA disk.";
+    ESA_LAYER_BYTES = "vsan_esa_disk_layer_io_bytes_per_second", Gauge, None, POOL_DISK_LABELS_AND_OP, "Throughput the vSAN layer moved to and from the ESA disk in bytes per second.";
+    ESA_LAYER_LATENCY = "vsan_esa_disk_layer_io_latency_seconds", Gauge, Some("seconds"), POOL_DISK_LABELS_AND_OP, "Average vSAN-layer IO latency of the ESA disk.";
+    ESA_DEVICE_IOPS = "vsan_esa_disk_device_io_operations_per_second", Gauge, None, POOL_DISK_LABELS_AND_OP, "Device IO operations per second on the ESA disk.";
+    ESA_DEVICE_BYTES = "vsan_esa_disk_device_io_bytes_per_second", Gauge, None, POOL_DISK_LABELS_AND_OP, "Device throughput of the ESA disk in bytes per second.";
+    ESA_DEVICE_LATENCY = "vsan_esa_disk_device_io_latency_seconds", Gauge, Some("seconds"), POOL_DISK_LABELS_AND_OP, "Device IO latency of the ESA disk.";
+    ESA_DEVICE_GUEST_LATENCY = "vsan_esa_disk_device_guest_latency_seconds", Gauge, Some("seconds"), POOL_DISK_LABELS, "Guest-observed latency (GAVG) of the ESA disk.";
+    ESA_DEVICE_DEVICE_LATENCY = "vsan_esa_disk_device_latency_seconds", Gauge, Some("seconds"), POOL_DISK_LABELS, "Device latency (DAVG) of the ESA disk.";
     VM_IOPS = "vsan_vm_io_operations_per_second", Gauge, None, VM_LABELS_AND_OP, "IO operations per second of the VM on vSAN.";
     VM_BYTES = "vsan_vm_io_bytes_per_second", Gauge, None, VM_LABELS_AND_OP, "Throughput of the VM on vSAN in bytes per second.";
     VM_LATENCY = "vsan_vm_io_latency_seconds", Gauge, Some("seconds"), VM_LABELS_AND_OP, "Average IO latency of the VM on vSAN.";
@@ -544,6 +619,22 @@ pub const MAPPINGS: &[Mapping] = &[
     row("capacity-disk", "ioCountRead", &CAPACITY_DISK_OPS, Conversion::Identity, OP_READ),
     row("capacity-disk", "ioCountWrite", &CAPACITY_DISK_OPS, Conversion::Identity, OP_WRITE),
     row("capacity-disk", "deleteCongestion", &CAPACITY_DISK_DELETE_CONGESTION, Conversion::Identity, NO_EXTRA_LABELS),
+    // vsan-esa-disk-layer (labels as the hotspot API lists them for this type)
+    row("vsan-esa-disk-layer", "iopsReadCapacity", &ESA_LAYER_IOPS, Conversion::Identity, OP_READ),
+    row("vsan-esa-disk-layer", "iopsWriteCapacity", &ESA_LAYER_IOPS, Conversion::Identity, OP_WRITE),
+    row("vsan-esa-disk-layer", "tputReadCapacity", &ESA_LAYER_BYTES, Conversion::Identity, OP_READ),
+    row("vsan-esa-disk-layer", "tputWriteCapacity", &ESA_LAYER_BYTES, Conversion::Identity, OP_WRITE),
+    row("vsan-esa-disk-layer", "avgLatReadCapacity", &ESA_LAYER_LATENCY, Conversion::MicrosToSeconds, OP_READ),
+    row("vsan-esa-disk-layer", "avgLatWriteCapacity", &ESA_LAYER_LATENCY, Conversion::MicrosToSeconds, OP_WRITE),
+    // vsan-esa-disk-scsifw (the cache-disk device labels)
+    row("vsan-esa-disk-scsifw", "iopsDevRead", &ESA_DEVICE_IOPS, Conversion::Identity, OP_READ),
+    row("vsan-esa-disk-scsifw", "iopsDevWrite", &ESA_DEVICE_IOPS, Conversion::Identity, OP_WRITE),
+    row("vsan-esa-disk-scsifw", "throughputDevRead", &ESA_DEVICE_BYTES, Conversion::Identity, OP_READ),
+    row("vsan-esa-disk-scsifw", "throughputDevWrite", &ESA_DEVICE_BYTES, Conversion::Identity, OP_WRITE),
+    row("vsan-esa-disk-scsifw", "latencyDevRead", &ESA_DEVICE_LATENCY, Conversion::MicrosToSeconds, OP_READ),
+    row("vsan-esa-disk-scsifw", "latencyDevWrite", &ESA_DEVICE_LATENCY, Conversion::MicrosToSeconds, OP_WRITE),
+    row("vsan-esa-disk-scsifw", "latencyDevGAvg", &ESA_DEVICE_GUEST_LATENCY, Conversion::MicrosToSeconds, NO_EXTRA_LABELS),
+    row("vsan-esa-disk-scsifw", "latencyDevDAvg", &ESA_DEVICE_DEVICE_LATENCY, Conversion::MicrosToSeconds, NO_EXTRA_LABELS),
     // virtual-machine
     row("virtual-machine", "iopsRead", &VM_IOPS, Conversion::Identity, OP_READ),
     row("virtual-machine", "iopsWrite", &VM_IOPS, Conversion::Identity, OP_WRITE),

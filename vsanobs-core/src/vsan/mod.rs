@@ -130,6 +130,18 @@ impl VsanError {
                 kind: FaultKind::InvalidLogin,
                 ..
             } => "invalid_login",
+            VsanError::Fault {
+                kind: FaultKind::NoPermission,
+                ..
+            } => "no_permission",
+            VsanError::Fault {
+                kind: FaultKind::NotSupported,
+                ..
+            } => "not_supported",
+            VsanError::Fault {
+                kind: FaultKind::InvalidArgument,
+                ..
+            } => "invalid_argument",
             VsanError::Fault { .. } => "fault",
             VsanError::EntityRefId { .. }
             | VsanError::Timestamp { .. }

@@ -200,6 +200,7 @@ mod tests {
             FaultKind::NotSupported,
             FaultKind::InvalidRequest,
             FaultKind::MethodNotFound,
+            FaultKind::NoPermission,
         ] {
             let f = Fault::new(kind, "a <b> & \"c\"");
             assert_eq!(

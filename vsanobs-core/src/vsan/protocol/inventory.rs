@@ -34,7 +34,7 @@
 //!     objects: vec![InventoryObject::Cluster(ClusterObject {
 //!         moref: "domain-c10".into(),
 //!         name: Some("prod & test".into()),
-//!         vsan: Some(ClusterVsanConfig { enabled: true, uuid: Some("52f1a6b3".into()) }),
+//!         vsan: Some(ClusterVsanConfig { enabled: true, uuid: Some("52f1a6b3".into()), esa: true }),
 //!         ..ClusterObject::default()
 //!     })],
 //!     token: Some("1".into()),
@@ -578,6 +578,9 @@ pub struct ClusterVsanConfig {
     pub enabled: bool,
     /// The vSAN cluster UUID (`defaultConfig.uuid`).
     pub uuid: Option<String>,
+    /// `vsanEsaEnabled` (vSAN 8.0+): the cluster runs the Express Storage Architecture
+    /// (storage pools, no disk groups).
+    pub esa: bool,
 }
 
 /// A cluster and the properties read of it.
@@ -707,6 +710,9 @@ pub fn cluster_configuration_ex(v: &ClusterVsanConfig) -> PropertyValue {
                 ],
             ),
         ));
+    }
+    if v.esa {
+        vsan.push(("vsanEsaEnabled", PropertyValue::Bool(true)));
     }
     PropertyValue::data(
         "ClusterConfigInfoEx",
@@ -858,6 +864,7 @@ impl InventoryObject {
                         uuid: v
                             .path(&["defaultConfig", "uuid"])
                             .map(|u| u.text.trim().to_owned()),
+                        esa: child_text(v, "vsanEsaEnabled").is_some_and(|e| e == "true"),
                     }),
                 parent: text("parent"),
                 hosts: prop("host").map(|h| {
@@ -970,6 +977,7 @@ mod tests {
                     vsan: Some(ClusterVsanConfig {
                         enabled: true,
                         uuid: Some("52c0".into()),
+                        esa: true,
                     }),
                     parent: Some("group-h4".into()),
                     hosts: Some(vec!["host-101".into(), "host-102".into()]),

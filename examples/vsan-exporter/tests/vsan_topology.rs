@@ -1,0 +1,269 @@
+//! What a real vCenter mixes: vSAN OSA and ESA clusters, clusters without vSAN, with the
+//! performance service off, or that the user may not read. Every collectable cluster is
+//! collected with the entity types it serves; every other one is named, with its reason, in
+//! `vsan_exporter_cluster_state` and once in the log; a vCenter with nothing to collect says so.
+
+mod vsan_support;
+
+use vcsim::{ClusterKind, SimConfig};
+use vsan_support::{LogBuf, Rig, engine_options, samples, value};
+
+fn state(rig: &Rig, cluster: &str) -> Vec<String> {
+    samples(
+        &rig.families(),
+        "vsan_exporter_cluster_state",
+        &[("vcenter", "vc-test"), ("cluster_name", cluster)],
+    )
+    .filter(|s| s.value == 1.0)
+    .map(|s| s.label("state").unwrap_or_default().to_owned())
+    .collect()
+}
+
+fn clusters_in(rig: &Rig, state: &str) -> Option<f64> {
+    value(
+        &rig.families(),
+        "vsan_exporter_clusters",
+        &[("vcenter", "vc-test"), ("state", state)],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_osa_and_esa_clusters_are_all_collected_with_their_own_types() {
+    let cfg = SimConfig {
+        clusters: 2,
+        esa_clusters: 2,
+        hosts_per_cluster: 2,
+        disk_groups_per_host: 1,
+        esa_disks_per_host: 3,
+        vms_per_host: 1,
+        ..SimConfig::default()
+    };
+    let rig = Rig::start(cfg, engine_options()).await;
+    let sim = rig.sim.sim().clone();
+    rig.exporter.collect_once().await;
+    rig.exporter.collect_once().await;
+    let fams = rig.families();
+    assert_eq!(sim.clusters().len(), 4);
+    for c in sim.clusters() {
+        let id = [("vcenter", "vc-test"), ("cluster_name", c.name.as_str())];
+        assert_eq!(
+            value(&fams, "vsan_exporter_collect_success", &id),
+            Some(1.0),
+            "{}:\n{}",
+            c.name,
+            rig.text()
+        );
+        assert_eq!(state(&rig, &c.name), ["collecting"], "{}", c.name);
+        let esa = c.kind == ClusterKind::Esa;
+        let cluster = [("cluster_name", c.name.as_str())];
+        // ESA disks: their own families, one series per storage-pool disk and op.
+        let esa_disks = samples(
+            &fams,
+            "vsan_esa_disk_device_io_operations_per_second",
+            &cluster,
+        )
+        .filter(|s| s.label("op") == Some("read"))
+        .count();
+        let layer = samples(&fams, "vsan_esa_disk_layer_io_latency_seconds", &cluster).count();
+        let dg = samples(&fams, "vsan_disk_group_io_operations_per_second", &cluster).count();
+        let cache = samples(
+            &fams,
+            "vsan_cache_disk_device_io_operations_per_second",
+            &cluster,
+        )
+        .count();
+        if esa {
+            assert_eq!(esa_disks, 2 * 3, "{}", c.name);
+            assert_eq!(layer, 2 * 3 * 2, "{}: read and write", c.name);
+            assert_eq!(
+                dg + cache,
+                0,
+                "{}: an ESA cluster has no disk groups",
+                c.name
+            );
+            // Each value is the simulator's, converted (µs -> s) and labelled by disk UUID.
+            let disk = &c.hosts[1].pool_disks[2];
+            let got = samples(
+                &fams,
+                "vsan_esa_disk_layer_io_latency_seconds",
+                &[("disk_uuid", disk.as_str()), ("op", "write")],
+            )
+            .next()
+            .expect("ESA disk series")
+            .value;
+            let want = sim.raw_value(
+                "vsan-esa-disk-layer",
+                disk,
+                "avgLatWriteCapacity",
+                vsan_support::T0,
+            ) / 1e6;
+            assert!((got - want).abs() < 1e-12, "{got} != {want}");
+        } else {
+            assert_eq!(
+                esa_disks + layer,
+                0,
+                "{}: an OSA cluster has no ESA disks",
+                c.name
+            );
+            assert!(dg > 0 && cache > 0, "{}", c.name);
+        }
+        // Types the cluster does not serve were never asked for.
+        assert_eq!(
+            value(
+                &fams,
+                "vsan_exporter_fetch_errors_total",
+                &[
+                    ("vcenter", "vc-test"),
+                    ("cluster_name", c.name.as_str()),
+                    ("reason", "invalid_argument")
+                ]
+            ),
+            None,
+            "{}",
+            c.name
+        );
+    }
+    assert_eq!(clusters_in(&rig, "collecting"), Some(4.0));
+    // The simulated vCenter also supports `host-domowner`, which the catalogue does not map.
+    assert_eq!(
+        value(
+            &fams,
+            "vsan_exporter_unknown_entity_types",
+            &[("vcenter", "vc-test")]
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn clusters_that_cannot_be_collected_say_why_once() {
+    // Current-thread runtime: every task runs on this thread, under this subscriber.
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let cfg = SimConfig {
+        clusters: 1,
+        no_vsan_clusters: 1,
+        perf_off_clusters: 1,
+        no_permission_clusters: 1,
+        hosts_per_cluster: 2,
+        disk_groups_per_host: 1,
+        vms_per_host: 1,
+        ..SimConfig::default()
+    };
+    let rig = Rig::start(cfg, engine_options()).await;
+    let sim = rig.sim.sim().clone();
+    for _ in 0..3 {
+        rig.exporter.collect_once().await;
+        sim.advance(300);
+    }
+    let expect = [
+        ("vsan-cluster-01", "collecting"),
+        ("plain-cluster-01", "no_vsan"),
+        ("perf-off-cluster-01", "perf_service_off"),
+        ("restricted-cluster-01", "no_permission"),
+    ];
+    let log = logs.text();
+    for (cluster, want) in expect {
+        assert_eq!(state(&rig, cluster), [want], "{cluster}:\n{}", rig.text());
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| {
+                l.contains(&format!("cluster={cluster} "))
+                    && l.contains(&format!("state=\"{want}\""))
+            })
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{cluster}: one log line per state change:\n{log}"
+        );
+        assert_eq!(clusters_in(&rig, want), Some(1.0), "{want}");
+    }
+    assert_eq!(clusters_in(&rig, "error"), Some(0.0));
+    let fams = rig.families();
+    let success = |c: &str| {
+        value(
+            &fams,
+            "vsan_exporter_collect_success",
+            &[("vcenter", "vc-test"), ("cluster_name", c)],
+        )
+    };
+    assert_eq!(success("vsan-cluster-01"), Some(1.0));
+    assert_eq!(
+        success("plain-cluster-01"),
+        None,
+        "nothing to collect, nothing failed"
+    );
+    assert_eq!(success("perf-off-cluster-01"), Some(0.0));
+    assert_eq!(success("restricted-cluster-01"), Some(0.0));
+    let errors = |c: &str, reason: &str| {
+        value(
+            &fams,
+            "vsan_exporter_fetch_errors_total",
+            &[
+                ("vcenter", "vc-test"),
+                ("cluster_name", c),
+                ("reason", reason),
+            ],
+        )
+    };
+    // One probe a cycle, not one failed query per entity type.
+    assert_eq!(errors("perf-off-cluster-01", "not_found"), Some(3.0));
+    assert_eq!(errors("restricted-cluster-01", "no_permission"), Some(3.0));
+    // The summary: found, collected, and why not.
+    assert!(
+        log.contains("4 clusters found, 1 collected; not collected: 1 no_vsan, 1 perf_service_off, 1 no_permission"),
+        "{log}"
+    );
+    // Each of these clusters has a reason, and the vSAN families only the collected one.
+    let text = rig.text();
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("vsan_") && !l.starts_with("vsan_exporter"))
+    {
+        assert!(line.contains("cluster_name=\"vsan-cluster-01\""), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn a_vcenter_with_nothing_to_collect_says_so() {
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let cfg = SimConfig {
+        clusters: 0,
+        no_vsan_clusters: 3,
+        hosts_per_cluster: 2,
+        ..SimConfig::default()
+    };
+    let rig = Rig::start(cfg, engine_options()).await;
+    rig.exporter.collect_once().await;
+    rig.exporter.collect_once().await;
+    assert_eq!(clusters_in(&rig, "collecting"), Some(0.0));
+    assert_eq!(clusters_in(&rig, "no_vsan"), Some(3.0));
+    let log = logs.text();
+    let summary: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("nothing to collect from this vCenter"))
+        .collect();
+    assert_eq!(summary.len(), 1, "{log}");
+    assert!(
+        summary[0].contains("WARN")
+            && summary[0].contains("3 clusters found, 0 collected; not collected: 3 no_vsan"),
+        "{log}"
+    );
+    assert!(!rig.text().contains("vsan_exporter_collect_success"));
+}
