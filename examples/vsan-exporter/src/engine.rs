@@ -471,6 +471,15 @@ impl Engine {
         Ok(())
     }
 
+    /// Makes the next collection fetch every vCenter's inventory (and supported entity
+    /// types) again instead of reusing the cached one; if that fails, the cached one is
+    /// still used.
+    pub fn refresh_inventory(&self) {
+        for t in self.shared.targets.read().iter() {
+            t.stale.store(true, Ordering::Release);
+        }
+    }
+
     /// Completed collection cycles.
     pub fn cycles(&self) -> u64 {
         self.shared.cycles.load(Ordering::Acquire)
