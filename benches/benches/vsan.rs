@@ -51,6 +51,7 @@ fn vsan(c: &mut Criterion) {
             insecure: false,
             ca_file: None,
             request_timeout: Duration::from_secs(60),
+            paging: Default::default(),
         },
         clusters: None,
     };

@@ -32,20 +32,16 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use parking_lot::Mutex;
 use vsanobs_core::vsan::VsanError;
 use vsanobs_core::vsan::catalogue::{self, ENTITY_TYPES, Mapping};
 use vsanobs_core::vsan::csv::{format_timestamp, parse_entity_ref};
-use vsanobs_core::vsan::protocol::inventory::{
-    ClusterObject, ClusterVsanConfig, CreateContainerView, DestroyView, DiskMapping, HostObject,
-    HostVsanConfig, InventoryObject, RetrieveProperties, RetrieveResult, VmObject, VsanDisk,
-};
 use vsanobs_core::vsan::protocol::perf::{
     PerfEntityType, PerfGraph, QueryPerfResponseWriter, SupportedEntityTypes,
 };
-use vsanobs_core::vsan::protocol::session::{
-    About, CurrentTime, Logout, ServiceContent, UserSession,
+use vsanobs_core::vsan::protocol::versions::{
+    VIM_SERVICE_VERSIONS_PATH, VSAN_SERVICE_VERSIONS_PATH,
 };
 use vsanobs_core::vsan::protocol::{
     Fault as SoapFault, IncomingRequest, Method, SDK_PATH, SESSION_COOKIE, VIM25_NAMESPACE,
@@ -53,10 +49,16 @@ use vsanobs_core::vsan::protocol::{
 };
 use vsanobs_core::vsan::soap::{EntityMetricCsv, FaultKind, MetricSeriesCsv};
 
+mod collector;
+mod objects;
+mod sdk;
 mod tls;
+mod versions;
 
+pub use collector::{DEFAULT_PAGE_SIZE, PagingFault};
 use tls::TlsListener;
 pub use tls::{SimTls, SimTlsError};
+pub use versions::{UnknownVcenterVersion, VcenterVersion};
 
 /// Size, data and credentials of a simulated vCenter.
 #[derive(Clone, Debug)]
@@ -101,6 +103,9 @@ pub struct SimConfig {
     /// VMs in the whole vCenter, spread evenly over every host (the first hosts get one
     /// more when it does not divide); None: `vms_per_host` on each host.
     pub vms_total: Option<usize>,
+    /// The vCenter release emulated on `/sdk`: `ServiceContent.about`, the service-versions
+    /// documents and the `SOAPAction` versions accepted follow it.
+    pub vcenter_version: VcenterVersion,
 }
 
 impl Default for SimConfig {
@@ -123,6 +128,7 @@ impl Default for SimConfig {
             perf_off_clusters: 0,
             no_permission_clusters: 0,
             vms_total: None,
+            vcenter_version: VcenterVersion::default(),
         }
     }
 }
@@ -231,8 +237,11 @@ pub struct SimStats {
     pub not_authenticated: AtomicU64,
 }
 
+#[derive(Default)]
 struct Session {
     calls: u64,
+    /// Views and paged retrievals of `/sdk`.
+    sdk: sdk::SdkSession,
 }
 
 struct Inner {
@@ -247,6 +256,7 @@ struct Inner {
     token_seq: AtomicU64,
     issued: Mutex<Vec<String>>,
     random: std::collections::hash_map::RandomState,
+    paging_fault: Mutex<Option<PagingFault>>,
 }
 
 /// The simulator: cheap to clone, shared between the server and the test that drives it.
@@ -396,6 +406,7 @@ impl Simulator {
                 token_seq: AtomicU64::new(0),
                 issued: Mutex::new(Vec::new()),
                 random: std::collections::hash_map::RandomState::new(),
+                paging_fault: Mutex::new(None),
             }),
         }
     }
@@ -437,6 +448,22 @@ impl Simulator {
     /// Ends every session on the server side, as an idle timeout does.
     pub fn expire_sessions(&self) {
         self.inner.sessions.lock().clear();
+    }
+
+    /// Makes `RetrievePropertiesEx` paging misbehave (None: page as vCenter does).
+    pub fn set_paging_fault(&self, fault: Option<PagingFault>) {
+        *self.inner.paging_fault.lock() = fault;
+    }
+
+    /// Paged retrievals, over every session, still waiting for their next page (neither
+    /// finished nor cancelled).
+    pub fn open_retrievals(&self) -> usize {
+        self.inner
+            .sessions
+            .lock()
+            .values()
+            .map(|s| s.sdk.retrievals.open())
+            .sum()
     }
 
     /// Expires each session after it has made `n` calls (None: never).
@@ -612,7 +639,7 @@ impl Simulator {
     where
         L: axum::serve::Listener<Addr = SocketAddr>,
     {
-        let app = self.clone().router();
+        let app = self.clone().router_with(scheme == "https");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
@@ -631,11 +658,24 @@ impl Simulator {
         }
     }
 
-    /// The axum router (`/sdk`, `/vsanHealth`).
+    /// The axum router (`/sdk`, `/vsanHealth`, the service-versions documents) as served
+    /// over plain HTTP (the session cookie is not `Secure`).
     pub fn router(self) -> axum::Router {
+        self.router_with(false)
+    }
+
+    /// The router; `secure`: served over HTTPS (the session cookie is `Secure`).
+    fn router_with(self, secure: bool) -> axum::Router {
         axum::Router::new()
-            .route(SDK_PATH, post(sdk))
+            .route(SDK_PATH, post(sdk::sdk))
             .route(VSAN_HEALTH_PATH, post(vsan_health))
+            .route(VIM_SERVICE_VERSIONS_PATH, get(sdk::vim_versions))
+            .route(VSAN_SERVICE_VERSIONS_PATH, get(sdk::vsan_versions))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                sdk::check_soap_action,
+            ))
+            .layer(axum::Extension(sdk::Transport { secure }))
             .with_state(self)
     }
 
@@ -804,168 +844,6 @@ fn parse_request(body: &Bytes) -> Result<IncomingRequest, Box<Response>> {
             &format!("malformed request: {e}"),
         )
     })
-}
-
-async fn sdk(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {
-    let req = match parse_request(&body) {
-        Ok(r) => r,
-        Err(resp) => return *resp,
-    };
-    let ns = VIM25_NAMESPACE;
-    match req.method() {
-        Method::RetrieveServiceContent => ok(service_content().encode()),
-        Method::Login => {
-            let cfg = &sim.inner.cfg;
-            let login = match req.login() {
-                Ok(l) if l.user_name == cfg.user && l.password == cfg.password => l,
-                _ => {
-                    return fault(
-                        ns,
-                        FaultKind::InvalidLogin,
-                        "Cannot complete login due to an incorrect user name or password.",
-                    );
-                }
-            };
-            let token = sim.new_token();
-            sim.inner
-                .sessions
-                .lock()
-                .insert(token.clone(), Session { calls: 0 });
-            sim.inner.stats.logins.fetch_add(1, Ordering::Relaxed);
-            let session = UserSession {
-                key: sim.new_token(),
-                user_name: login.user_name,
-                full_name: "Administrator vsphere.local".into(),
-                login_time: sim.now(),
-            };
-            let mut r = ok(session.encode());
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "{SESSION_COOKIE}=\"{token}\"; Path=/; HttpOnly; Secure;"
-            )) {
-                r.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            r
-        }
-        Method::Logout => {
-            if let Some(token) = session_cookie(&headers)
-                && sim.inner.sessions.lock().remove(&token).is_some()
-            {
-                sim.inner.stats.logouts.fetch_add(1, Ordering::Relaxed);
-                return ok(Logout.encode_response());
-            }
-            not_authenticated(&sim, ns)
-        }
-        _ if !sim.session_ok(&headers) => not_authenticated(&sim, ns),
-        Method::CurrentTime => ok(CurrentTime.encode_response(sim.now())),
-        Method::CreateContainerView => ok(CreateContainerView::encode_response(&format!(
-            "session[{}]",
-            sim.new_token()
-        ))),
-        Method::DestroyView => ok(DestroyView::encode_response()),
-        Method::RetrieveProperties => match req.retrieve_properties() {
-            Ok(q) => ok(retrieve_properties(&sim, &q).encode(q.extended)),
-            Err(e) => fault(ns, FaultKind::InvalidRequest, &e.to_string()),
-        },
-        _ => method_not_found(ns, &req),
-    }
-}
-
-fn service_content() -> ServiceContent {
-    ServiceContent {
-        root_folder: "group-d1".into(),
-        property_collector: "propertyCollector".into(),
-        view_manager: "ViewManager".into(),
-        session_manager: "SessionManager".into(),
-        about: About {
-            name: "VMware vCenter Server".into(),
-            full_name: "VMware vCenter Server 8.0.2 build-22385739 (vsanobs simulator)".into(),
-            vendor: "VMware, Inc.".into(),
-            version: "8.0.2".into(),
-            build: "22385739".into(),
-            os_type: "linux-x64".into(),
-            product_line_id: "vpx".into(),
-            api_type: "VirtualCenter".into(),
-            api_version: "8.0.2.0".into(),
-            instance_uuid: "6f1d4d4a-0000-4000-8000-00000000c0de".into(),
-        },
-    }
-}
-
-/// The objects of every cluster of the types asked for, with the properties asked for.
-fn retrieve_properties(sim: &Simulator, q: &RetrieveProperties) -> RetrieveResult {
-    let mut objects = Vec::new();
-    for spec in &q.specs {
-        let want = |p: &str| spec.wants(p).then_some(());
-        for c in sim.clusters() {
-            match spec.kind.as_str() {
-                "ClusterComputeResource" => objects.push(InventoryObject::Cluster(ClusterObject {
-                    moref: c.moref.clone(),
-                    name: want("name").map(|()| c.name.clone()),
-                    vsan: want("configurationEx").map(|()| ClusterVsanConfig {
-                        enabled: c.vsan_enabled(),
-                        uuid: c.vsan_enabled().then(|| c.uuid.clone()),
-                        esa: c.kind == ClusterKind::Esa,
-                    }),
-                    ..ClusterObject::default()
-                })),
-                "HostSystem" => {
-                    for h in &c.hosts {
-                        // An ESA host has no disk groups; its storage-pool disks are only
-                        // listed by the vSAN disk management API, not by this property.
-                        let disk_mappings = h
-                            .disk_groups
-                            .iter()
-                            .enumerate()
-                            .map(|(i, (cache, caps))| DiskMapping {
-                                cache: VsanDisk {
-                                    canonical_name: format!("naa.5000c5{i:010x}"),
-                                    vsan_uuid: Some(cache.clone()),
-                                },
-                                capacity: caps
-                                    .iter()
-                                    .enumerate()
-                                    .map(|(k, cap)| VsanDisk {
-                                        canonical_name: format!("naa.5000c6{i:06x}{k:04x}"),
-                                        vsan_uuid: Some(cap.clone()),
-                                    })
-                                    .collect(),
-                            })
-                            .collect();
-                        let vsan = c.vsan_enabled();
-                        objects.push(InventoryObject::Host(HostObject {
-                            moref: h.moref.clone(),
-                            name: want("name").map(|()| h.name.clone()),
-                            parent: want("parent").map(|()| c.moref.clone()),
-                            vsan: want("config.vsanHostConfig").map(|()| HostVsanConfig {
-                                enabled: vsan,
-                                cluster_uuid: vsan.then(|| c.uuid.clone()),
-                                node_uuid: vsan.then(|| h.node_uuid.clone()),
-                                disk_mappings,
-                            }),
-                            ..HostObject::default()
-                        }));
-                    }
-                }
-                "VirtualMachine" => {
-                    for h in &c.hosts {
-                        for (moref, name, iu) in &h.vms {
-                            objects.push(InventoryObject::Vm(VmObject {
-                                moref: moref.clone(),
-                                name: want("name").map(|()| name.clone()),
-                                instance_uuid: want("config.instanceUuid").map(|()| iu.clone()),
-                                host: want("runtime.host").map(|()| h.moref.clone()),
-                            }));
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    RetrieveResult {
-        objects,
-        token: None,
-    }
 }
 
 async fn vsan_health(State(sim): State<Simulator>, headers: HeaderMap, body: Bytes) -> Response {

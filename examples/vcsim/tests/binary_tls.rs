@@ -23,6 +23,7 @@ fn vcenter_client(url: &str, ca_file: Option<PathBuf>) -> VcenterClient {
         insecure: false,
         ca_file,
         request_timeout: Duration::from_secs(20),
+        paging: Default::default(),
     })
     .expect("client")
 }

@@ -3,6 +3,20 @@
 //! and `VsanPerfQueryPerf` on `/vsanHealth`. Requests and answers are the typed calls of
 //! `vsanobs_core::vsan::protocol` (feature `vsan`), the same the simulator serves with.
 //!
+//! API versions: before each login the client reads `/sdk/vimServiceVersions.xml` and
+//! `/sdk/vsanServiceVersions.xml` and takes the newest version both ends know, as VMware's
+//! SDKs do; every call names it in its `SOAPAction` (a vCenter refuses a version newer than
+//! its own). A document that is missing, empty, malformed or lists no known version is
+//! logged and replaced by a fallback ([`FALLBACK_VIM25_VERSION`], and an unversioned vSAN
+//! `SOAPAction`); [`VcenterClient::api_versions`] tells which was used and why.
+//!
+//! Inventory paging: `RetrievePropertiesEx` with `maxObjects` ([`InventoryPaging::page_size`]),
+//! then `ContinueRetrievePropertiesEx` for each `token`, at most
+//! [`InventoryPaging::max_pages`] pages: a retrieval that does not end is cancelled
+//! (`CancelRetrievePropertiesEx`) and fails with [`ClientError::TooManyPages`]; a token the
+//! server forgot fails with [`ClientError::TokenRejected`]. A page with no object but a token
+//! is followed like any other.
+//!
 //! Session discipline: one login; when a call finds the session expired, exactly one
 //! re-login runs and every request in flight waits for it and retries once; keep-alive
 //! connections; [`VcenterClient::logout`] on shutdown.
@@ -26,6 +40,7 @@
 //!     insecure: false,
 //!     ca_file: Some("/nonexistent/vc-ca.pem".into()),
 //!     request_timeout: Duration::from_secs(30),
+//!     paging: Default::default(),
 //! };
 //! // The CA file is read when the client is built, before any connection.
 //! let err = VcenterClient::new(opts.clone()).unwrap_err();
@@ -42,17 +57,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::RwLock;
+use vsanobs_core::report::error_chain;
 use vsanobs_core::vsan::VsanError;
 use vsanobs_core::vsan::protocol::inventory::{
-    CreateContainerView, DestroyView, InventoryObject, PropertySpec, RetrieveProperties,
-    RetrieveResult,
+    CancelRetrieveProperties, ContinueRetrieveProperties, CreateContainerView, DestroyView,
+    InventoryObject, PropertySpec, RetrieveProperties, RetrieveResult,
 };
 use vsanobs_core::vsan::protocol::perf::{PerfQuery, PerfQuerySpec, SupportedEntityTypes};
 use vsanobs_core::vsan::protocol::session::{
     CurrentTime, Login, Logout, RetrieveServiceContent, ServiceContent, UserSession,
 };
+use vsanobs_core::vsan::protocol::versions::{
+    KNOWN_VIM25_VERSIONS, KNOWN_VSAN_VERSIONS, VIM_SERVICE_VERSIONS_PATH,
+    VSAN_SERVICE_VERSIONS_PATH, negotiate_document, soap_action,
+};
 use vsanobs_core::vsan::protocol::{
-    Fault, SDK_PATH, SESSION_COOKIE, VIM25_SOAP_ACTION, VSAN_HEALTH_PATH, VSAN_SOAP_ACTION,
+    Fault, SDK_PATH, SESSION_COOKIE, VIM25_NAMESPACE, VSAN_HEALTH_PATH, VSAN_NAMESPACE,
+    VSAN_SOAP_ACTION,
 };
 use vsanobs_core::vsan::soap::{EntityMetricCsv, FaultKind, parse_query_perf_response};
 
@@ -71,6 +92,61 @@ pub struct ClientOptions {
     pub ca_file: Option<PathBuf>,
     /// Timeout of one HTTP request.
     pub request_timeout: Duration,
+    /// How the inventory is paged.
+    pub paging: InventoryPaging,
+}
+
+/// How the inventory's `RetrievePropertiesEx` is paged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InventoryPaging {
+    /// `maxObjects` of each page (at least 1).
+    pub page_size: u32,
+    /// Pages followed before the retrieval is given up as endless (at least 1).
+    pub max_pages: u32,
+}
+
+impl Default for InventoryPaging {
+    /// 500 objects a page: a vCenter of 5,000 VMs in about 11 requests, and one page of
+    /// hosts with their disk mappings (about 2 KiB of XML each) stays near 1 MiB, read into a
+    /// tree at once. 1,000 pages: 500,000 objects, ten times vCenter's configuration maximums
+    /// (2,500 hosts, 40,000 powered-on VMs), so only a retrieval that never ends reaches it.
+    fn default() -> Self {
+        InventoryPaging {
+            page_size: 500,
+            max_pages: 1000,
+        }
+    }
+}
+
+/// The vim25 version used when `vimServiceVersions.xml` gives none: the oldest release this
+/// client supports (vCenter 7.0U3). A vCenter accepts every version up to its own, and each
+/// call the client makes exists unchanged in it.
+pub const FALLBACK_VIM25_VERSION: &str = "7.0.3.0";
+
+/// One negotiated API version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiVersion {
+    /// The version named in `SOAPAction` (None: unversioned, `urn:vsan/`).
+    pub version: Option<String>,
+    /// `document` when the versions document gave it, else why the fallback was used
+    /// (`missing`, `empty`, `malformed`, `namespace_absent`, `no_known_version`).
+    pub source: &'static str,
+}
+
+/// The API versions negotiated at the last login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiVersions {
+    /// vim25 (`/sdk`).
+    pub vim25: ApiVersion,
+    /// vSAN management (`/vsanHealth`).
+    pub vsan: ApiVersion,
+}
+
+/// Which API a call belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Api {
+    Vim25,
+    Vsan,
 }
 
 /// Why a vCenter call failed. Messages never contain credentials or session tokens.
@@ -108,6 +184,22 @@ pub enum ClientError {
     /// The call took longer than its deadline.
     #[error("timed out")]
     Timeout,
+    /// The inventory retrieval still had a `token` after this many pages (it was cancelled).
+    #[error("inventory retrieval did not end within {pages} pages")]
+    TooManyPages {
+        /// Pages received.
+        pages: u32,
+    },
+    /// `ContinueRetrievePropertiesEx` was refused (`InvalidArgument`): the server no longer
+    /// knows the retrieval's token (it expired, or the server restarted).
+    #[error("inventory retrieval token rejected after {pages} pages")]
+    TokenRejected {
+        /// Pages received before.
+        pages: u32,
+        /// The fault.
+        #[source]
+        source: VsanError,
+    },
 }
 
 impl ClientError {
@@ -125,6 +217,8 @@ impl ClientError {
             ClientError::NoSessionCookie => "login",
             ClientError::CaFile { .. } => "tls_config",
             ClientError::Timeout => "timeout",
+            ClientError::TooManyPages { .. } => "inventory_too_many_pages",
+            ClientError::TokenRejected { .. } => "inventory_token_rejected",
         }
     }
 
@@ -244,6 +338,8 @@ pub struct VcenterClient {
     generation: AtomicU64,
     login_lock: tokio::sync::Mutex<()>,
     logins: AtomicU64,
+    paging: InventoryPaging,
+    versions: RwLock<Option<ApiVersions>>,
 }
 
 impl std::fmt::Debug for VcenterClient {
@@ -290,6 +386,11 @@ impl VcenterClient {
             generation: AtomicU64::new(0),
             login_lock: tokio::sync::Mutex::new(()),
             logins: AtomicU64::new(0),
+            paging: InventoryPaging {
+                page_size: opts.paging.page_size.max(1),
+                max_pages: opts.paging.max_pages.max(1),
+            },
+            versions: RwLock::new(None),
         })
     }
 
@@ -303,13 +404,98 @@ impl VcenterClient {
         &self.base
     }
 
+    /// The API versions negotiated at the last login (None before the first).
+    pub fn api_versions(&self) -> Option<ApiVersions> {
+        self.versions.read().clone()
+    }
+
+    /// The `SOAPAction` of a call to `api`: its negotiated version (the fallback before any
+    /// login).
+    fn action(&self, api: Api) -> String {
+        let versions = self.versions.read();
+        match api {
+            Api::Vim25 => soap_action(
+                VIM25_NAMESPACE,
+                versions
+                    .as_ref()
+                    .and_then(|v| v.vim25.version.as_deref())
+                    .unwrap_or(FALLBACK_VIM25_VERSION),
+            ),
+            Api::Vsan => match versions.as_ref().and_then(|v| v.vsan.version.as_deref()) {
+                Some(v) => soap_action(VSAN_NAMESPACE, v),
+                None => VSAN_SOAP_ACTION.to_owned(),
+            },
+        }
+    }
+
+    /// GETs a service-versions document: its status and body.
+    async fn versions_document(&self, path: &str) -> Result<(u16, String), ClientError> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .map_err(ClientError::transport)?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(ClientError::Http)?;
+        Ok((status, text))
+    }
+
+    /// Reads both versions documents and picks the versions to use; a document that gives
+    /// none is logged and replaced by the fallback.
+    ///
+    /// The vSAN fallback is an unversioned `SOAPAction` (`urn:vsan/`): govmomi's vSAN client
+    /// (and with it telegraf's vSAN input) sends exactly that to every vCenter.
+    async fn negotiate(&self) -> Result<ApiVersions, ClientError> {
+        let pick = |path: &str,
+                    status: u16,
+                    body: &str,
+                    namespace: &str,
+                    known: &[&str],
+                    fallback: Option<&str>| {
+            match negotiate_document(status, body, namespace, known) {
+                Ok(v) => ApiVersion {
+                    version: Some(v),
+                    source: "document",
+                },
+                Err(e) => {
+                    tracing::warn!(url = %self.base, document = path, reason = e.reason(), error = %error_chain(&e), fallback = fallback.unwrap_or("unversioned"), "no API version from the service versions document: using the fallback");
+                    ApiVersion {
+                        version: fallback.map(str::to_owned),
+                        source: e.reason(),
+                    }
+                }
+            }
+        };
+        let (status, body) = self.versions_document(VIM_SERVICE_VERSIONS_PATH).await?;
+        let vim25 = pick(
+            VIM_SERVICE_VERSIONS_PATH,
+            status,
+            &body,
+            VIM25_NAMESPACE,
+            KNOWN_VIM25_VERSIONS,
+            Some(FALLBACK_VIM25_VERSION),
+        );
+        let (status, body) = self.versions_document(VSAN_SERVICE_VERSIONS_PATH).await?;
+        let vsan = pick(
+            VSAN_SERVICE_VERSIONS_PATH,
+            status,
+            &body,
+            VSAN_NAMESPACE,
+            KNOWN_VSAN_VERSIONS,
+            None,
+        );
+        Ok(ApiVersions { vim25, vsan })
+    }
+
     async fn post(
         &self,
         path: &str,
-        action: &str,
+        api: Api,
         envelope: String,
         token: Option<&Secret>,
     ) -> Result<String, ClientError> {
+        let action = self.action(api);
         let mut req = self
             .http
             .post(format!("{}{path}", self.base))
@@ -340,6 +526,12 @@ impl VcenterClient {
     }
 
     async fn login_now(&self) -> Result<(), ClientError> {
+        let versions = self.negotiate().await?;
+        let changed = self.versions.read().as_ref() != Some(&versions);
+        if changed {
+            tracing::info!(url = %self.base, vim25 = versions.vim25.version.as_deref().unwrap_or("unversioned"), vim25_source = versions.vim25.source, vsan = versions.vsan.version.as_deref().unwrap_or("unversioned"), vsan_source = versions.vsan.source, "API versions negotiated");
+        }
+        *self.versions.write() = Some(versions);
         let body = Login::new(
             self.credentials.user.as_str(),
             self.credentials.password.expose(),
@@ -349,7 +541,7 @@ impl VcenterClient {
             .http
             .post(format!("{}{SDK_PATH}", self.base))
             .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
-            .header("SOAPAction", VIM25_SOAP_ACTION)
+            .header("SOAPAction", self.action(Api::Vim25))
             .body(body)
             .send()
             .await
@@ -410,7 +602,7 @@ impl VcenterClient {
     }
 
     /// One authenticated call; on `NotAuthenticated`, one shared re-login and one retry.
-    async fn call(&self, path: &str, action: &str, body: &str) -> Result<String, ClientError> {
+    async fn call(&self, path: &str, api: Api, body: &str) -> Result<String, ClientError> {
         for attempt in 0..2 {
             let (generation, token) = match self.current() {
                 Some(s) => s,
@@ -420,7 +612,7 @@ impl VcenterClient {
                     self.current().ok_or(ClientError::NoSessionCookie)?
                 }
             };
-            match self.post(path, action, body.to_owned(), Some(&token)).await {
+            match self.post(path, api, body.to_owned(), Some(&token)).await {
                 Err(e) if attempt == 0 && e.is_not_authenticated() => {
                     tracing::info!(url = %self.base, "vCenter session expired; logging in again");
                     self.relogin(generation).await?;
@@ -437,7 +629,7 @@ impl VcenterClient {
     /// Transport, status or SOAP errors.
     pub async fn current_time(&self) -> Result<i64, ClientError> {
         let text = self
-            .call(SDK_PATH, VIM25_SOAP_ACTION, &CurrentTime.encode())
+            .call(SDK_PATH, Api::Vim25, &CurrentTime.encode())
             .await?;
         CurrentTime::decode_response(&text).map_err(ClientError::Soap)
     }
@@ -448,12 +640,7 @@ impl VcenterClient {
     /// Transport, status or SOAP errors.
     pub async fn inventory(&self) -> Result<Vec<ClusterInv>, ClientError> {
         let sc = self
-            .post(
-                SDK_PATH,
-                VIM25_SOAP_ACTION,
-                RetrieveServiceContent.encode(),
-                None,
-            )
+            .post(SDK_PATH, Api::Vim25, RetrieveServiceContent.encode(), None)
             .await?;
         let sc = ServiceContent::decode(&sc).map_err(ClientError::Soap)?;
         let view = CreateContainerView {
@@ -466,11 +653,9 @@ impl VcenterClient {
             ],
             recursive: true,
         };
-        let view_text = self
-            .call(SDK_PATH, VIM25_SOAP_ACTION, &view.encode())
-            .await?;
+        let view_text = self.call(SDK_PATH, Api::Vim25, &view.encode()).await?;
         let view = CreateContainerView::decode_response(&view_text).map_err(ClientError::Soap)?;
-        let query = RetrieveProperties::over_view(
+        let mut query = RetrieveProperties::over_view(
             &sc.property_collector,
             &view,
             vec![
@@ -482,14 +667,57 @@ impl VcenterClient {
                 ),
             ],
         );
-        let text = self
-            .call(SDK_PATH, VIM25_SOAP_ACTION, &query.encode())
-            .await?;
+        query.max_objects = Some(self.paging.page_size);
+        let objects = self.retrieve_all(&sc.property_collector, &query).await;
+        // The view is destroyed whatever the retrieval ended with.
         let _ = self
-            .call(SDK_PATH, VIM25_SOAP_ACTION, &DestroyView { view }.encode())
+            .call(SDK_PATH, Api::Vim25, &DestroyView { view }.encode())
             .await;
-        let resp = RetrieveResult::decode(&text).map_err(ClientError::Soap)?;
-        Ok(build_inventory(resp))
+        Ok(build_inventory(objects?))
+    }
+
+    /// Every page of a `RetrievePropertiesEx`: follows `token`s with
+    /// `ContinueRetrievePropertiesEx`, at most `max_pages` pages.
+    async fn retrieve_all(
+        &self,
+        collector: &str,
+        query: &RetrieveProperties,
+    ) -> Result<Vec<InventoryObject>, ClientError> {
+        let text = self.call(SDK_PATH, Api::Vim25, &query.encode()).await?;
+        let mut page = RetrieveResult::decode(&text).map_err(ClientError::Soap)?;
+        let mut objects = std::mem::take(&mut page.objects);
+        let mut pages: u32 = 1;
+        while let Some(token) = page.token.take() {
+            if pages >= self.paging.max_pages {
+                let cancel = CancelRetrieveProperties {
+                    collector: collector.to_owned(),
+                    token,
+                };
+                if let Err(e) = self.call(SDK_PATH, Api::Vim25, &cancel.encode()).await {
+                    tracing::debug!(url = %self.base, error = %error_chain(&e), "cancelling the retrieval failed");
+                }
+                return Err(ClientError::TooManyPages { pages });
+            }
+            let next = ContinueRetrieveProperties {
+                collector: collector.to_owned(),
+                token,
+            };
+            let text = match self.call(SDK_PATH, Api::Vim25, &next.encode()).await {
+                Ok(t) => t,
+                Err(ClientError::Soap(
+                    source @ VsanError::Fault {
+                        kind: FaultKind::InvalidArgument,
+                        ..
+                    },
+                )) => return Err(ClientError::TokenRejected { pages, source }),
+                Err(e) => return Err(e),
+            };
+            page = RetrieveResult::decode(&text).map_err(ClientError::Soap)?;
+            objects.append(&mut page.objects);
+            pages += 1;
+        }
+        tracing::debug!(url = %self.base, pages, objects = objects.len(), "inventory retrieved");
+        Ok(objects)
     }
 
     /// `VsanPerfGetSupportedEntityTypes`: the ids of the entity types the vCenter's
@@ -501,7 +729,7 @@ impl VcenterClient {
         let text = self
             .call(
                 VSAN_HEALTH_PATH,
-                VSAN_SOAP_ACTION,
+                Api::Vsan,
                 &SupportedEntityTypes::encode_request(),
             )
             .await?;
@@ -549,7 +777,7 @@ impl VcenterClient {
             specs: vec![PerfQuerySpec::wildcard(entity_type, start, end)],
         };
         let text = self
-            .call(VSAN_HEALTH_PATH, VSAN_SOAP_ACTION, &query.encode())
+            .call(VSAN_HEALTH_PATH, Api::Vsan, &query.encode())
             .await?;
         parse(&text).map_err(ClientError::Soap)
     }
@@ -560,7 +788,7 @@ impl VcenterClient {
             return;
         };
         let res = self
-            .post(SDK_PATH, VIM25_SOAP_ACTION, Logout.encode(), Some(&token))
+            .post(SDK_PATH, Api::Vim25, Logout.encode(), Some(&token))
             .await;
         *self.session.write() = None;
         match res {
@@ -571,11 +799,11 @@ impl VcenterClient {
 }
 
 /// Clusters with their hosts and VMs, from the objects of one `RetrievePropertiesEx`.
-fn build_inventory(resp: RetrieveResult) -> Vec<ClusterInv> {
+fn build_inventory(objects: Vec<InventoryObject>) -> Vec<ClusterInv> {
     let mut clusters: Vec<ClusterInv> = Vec::new();
     let mut hosts: Vec<(String, HostInv)> = Vec::new();
     let mut vms: Vec<(String, VmInv)> = Vec::new();
-    for o in resp.objects {
+    for o in objects {
         match o {
             InventoryObject::Cluster(c) => clusters.push(ClusterInv {
                 name: c.name.unwrap_or_else(|| c.moref.clone()),

@@ -15,7 +15,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::client::ClientOptions;
+use crate::client::{ClientOptions, InventoryPaging};
 use crate::secret::{Credentials, Secret};
 
 /// One vCenter in the config file.
@@ -43,6 +43,9 @@ pub struct VcenterConfig {
     /// Only these clusters (names); all vSAN clusters when absent.
     #[serde(default)]
     pub clusters: Option<Vec<String>>,
+    /// `maxObjects` of each inventory page (default 500).
+    #[serde(default)]
+    pub inventory_page_size: Option<u32>,
 }
 
 /// The config file.
@@ -164,6 +167,12 @@ impl FileConfig {
                         insecure: v.insecure,
                         ca_file: v.ca_file.clone(),
                         request_timeout,
+                        paging: InventoryPaging {
+                            page_size: v
+                                .inventory_page_size
+                                .unwrap_or(InventoryPaging::default().page_size),
+                            ..InventoryPaging::default()
+                        },
                     },
                     clusters: v.clusters.clone(),
                 })
@@ -181,6 +190,7 @@ pub fn target_from_env(
     insecure: bool,
     ca_file: Option<PathBuf>,
     request_timeout: Duration,
+    paging: InventoryPaging,
 ) -> Result<Option<Target>, ConfigError> {
     let Ok(url) = std::env::var("VCENTER_URL") else {
         return Ok(None);
@@ -207,6 +217,7 @@ pub fn target_from_env(
             insecure,
             ca_file,
             request_timeout,
+            paging,
         },
         clusters: None,
     }))

@@ -116,6 +116,14 @@ pub mod self_metrics {
         unit: None,
         labels: &["vcenter", "reason"],
     };
+    /// `vsan_exporter_api_version_info`.
+    pub const API_VERSION: MetricDesc = MetricDesc {
+        name: "vsan_exporter_api_version_info",
+        kind: MetricKind::Gauge,
+        help: "1 for the API version each vCenter call names in its SOAPAction, per API (vim25, vsan), negotiated at the last login; source is document, or why the fallback was used (missing, empty, malformed, namespace_absent, no_known_version).",
+        unit: None,
+        labels: &["vcenter", "api", "version", "source"],
+    };
     /// Every self-metric, for generated docs.
     pub const ALL: &[MetricDesc] = &[
         COLLECT_SUCCESS,
@@ -129,6 +137,7 @@ pub mod self_metrics {
         CLUSTERS,
         UNKNOWN_ENTITY_TYPES,
         INVENTORY_ERRORS,
+        API_VERSION,
     ];
 }
 
@@ -460,6 +469,15 @@ impl Engine {
         });
         tracing::info!(vcenters = next.len(), "collection targets updated");
         Ok(())
+    }
+
+    /// Makes the next collection fetch every vCenter's inventory (and supported entity
+    /// types) again instead of reusing the cached one; if that fails, the cached one is
+    /// still used.
+    pub fn refresh_inventory(&self) {
+        for t in self.shared.targets.read().iter() {
+            t.stale.store(true, Ordering::Release);
+        }
     }
 
     /// Completed collection cycles.
@@ -1266,6 +1284,23 @@ impl VsanCollector {
             if let Some(s) = t.supported.lock().as_ref() {
                 let v = Number::Int(s.unknown.len() as i64);
                 f.sample(out, &[&[("vcenter", &t.spec.name)]], v);
+            }
+        }
+        let mut f = Lazy {
+            desc: &sm::API_VERSION,
+            open: false,
+        };
+        for t in &targets {
+            if let Some(v) = t.client.api_versions() {
+                for (api, v) in [("vim25", &v.vim25), ("vsan", &v.vsan)] {
+                    let labels = [
+                        ("vcenter", t.spec.name.as_str()),
+                        ("api", api),
+                        ("version", v.version.as_deref().unwrap_or("unversioned")),
+                        ("source", v.source),
+                    ];
+                    f.sample(out, &[&labels], Number::Int(1));
+                }
             }
         }
         let mut f = Lazy {

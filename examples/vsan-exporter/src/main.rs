@@ -129,6 +129,7 @@ const KNOWN: &[&str] = &[
     "collect.max-concurrency",
     "collect.lookback",
     "vcenter.ca-file",
+    "vcenter.page-size",
     "sim.clusters",
     "sim.esa-clusters",
     "sim.hosts",
@@ -154,6 +155,8 @@ Environment: VCENTER_URL, VCENTER_USER, VCENTER_PASSWORD or VCENTER_PASSWORD_FIL
   --collect.max-concurrency N    vSAN requests in flight over all clusters (default 16)
   --collect.lookback SECONDS     how far back the first collection reaches (default 900)
   --vcenter.ca-file PATH         PEM CA certificate that signed vCenter's certificate
+  --vcenter.page-size N          inventory objects per RetrievePropertiesEx page (default 500;
+                                 config file: inventory_page_size per vCenter)
   --vcenter.insecure             do not verify vCenter's certificate (warned, and exported
                                  as vsan_exporter_insecure_tls 1)
   --sim.clusters N               built-in simulator: vSAN OSA clusters (default 4)
@@ -194,6 +197,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         state_file: args.get("state.file").map(PathBuf::from),
         ..EngineOptions::default()
     };
+    let paging = vsan_exporter::client::InventoryPaging {
+        page_size: args.num(
+            "vcenter.page-size",
+            vsan_exporter::client::InventoryPaging::default().page_size,
+        )?,
+        ..Default::default()
+    };
     let mut simulator = None;
     let registry = Registry::new();
     let mut reload = None;
@@ -224,6 +234,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         args.flag("vcenter.insecure"),
         args.get("vcenter.ca-file").map(PathBuf::from),
         request_timeout,
+        paging,
     )? {
         vec![t]
     } else {
@@ -256,6 +267,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                 insecure: false,
                 ca_file: None,
                 request_timeout,
+                paging,
             },
             clusters: None,
         };

@@ -142,6 +142,10 @@ impl VsanError {
                 kind: FaultKind::InvalidArgument,
                 ..
             } => "invalid_argument",
+            VsanError::Fault {
+                kind: FaultKind::UnsupportedVersion,
+                ..
+            } => "unsupported_version",
             VsanError::Fault { .. } => "fault",
             VsanError::EntityRefId { .. }
             | VsanError::Timestamp { .. }

@@ -69,6 +69,8 @@ pub enum FaultKind {
     InvalidProperty,
     /// `NoPermission`: the user may not read the object (object and privilege in the detail).
     NoPermission,
+    /// `ManagedObjectNotFound`: a MoRef that names no object.
+    ManagedObjectNotFound,
     /// The `SOAPAction` names a version the server does not implement. vCenter answers it
     /// with a fault without a typed detail whose string reads
     /// `Request version 'urn:vim25/9.0.0.0' and namespace 'urn:vim25' are not supported`.
@@ -90,6 +92,7 @@ impl FaultKind {
             FaultKind::MethodNotFound => "MethodNotFound",
             FaultKind::InvalidProperty => "InvalidProperty",
             FaultKind::NoPermission => "NoPermission",
+            FaultKind::ManagedObjectNotFound => "ManagedObjectNotFound",
             FaultKind::UnsupportedVersion => "UnsupportedVersion",
             FaultKind::Other => "SystemError",
         }
@@ -108,6 +111,7 @@ impl FaultKind {
             "MethodNotFound" => FaultKind::MethodNotFound,
             "InvalidProperty" => FaultKind::InvalidProperty,
             "NoPermission" => FaultKind::NoPermission,
+            "ManagedObjectNotFound" => FaultKind::ManagedObjectNotFound,
             _ => FaultKind::Other,
         }
     }
@@ -160,9 +164,11 @@ fn fault_of(f: &Element) -> VsanError {
         _ => {
             // vSAN faults are also reported only as "ServerFaultCode: NotFound"-style text.
             let code = f.child_text("faultcode").unwrap_or("");
-            // `MethodNotFound` before `NotFound`, which its name contains.
+            // `MethodNotFound` and `ManagedObjectNotFound` before `NotFound`, which their
+            // names contain.
             [
                 FaultKind::MethodNotFound,
+                FaultKind::ManagedObjectNotFound,
                 FaultKind::NotFound,
                 FaultKind::InvalidArgument,
                 FaultKind::NotAuthenticated,

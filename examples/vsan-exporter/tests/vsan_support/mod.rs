@@ -39,6 +39,7 @@ pub fn target(url: &str, user: &str, password: &str) -> Target {
             insecure: false,
             ca_file: None,
             request_timeout: Duration::from_secs(20),
+            paging: Default::default(),
         },
         clusters: None,
     }

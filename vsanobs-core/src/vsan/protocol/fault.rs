@@ -34,6 +34,11 @@ pub enum FaultDetail {
         /// The path as sent (`hostt`, `runtime.foo`).
         name: String,
     },
+    /// `InvalidArgument.invalidProperty`: the argument that was not correct, when named.
+    InvalidArgument {
+        /// The argument (`token`).
+        invalid_property: Option<String>,
+    },
     /// `NoPermission.object` and `NoPermission.privilegeId`.
     NoPermission {
         /// The object the user may not read.
@@ -122,6 +127,11 @@ impl Fault {
             match &self.detail {
                 FaultDetail::None => {}
                 FaultDetail::InvalidProperty { name } => text_element(&mut body, "name", name),
+                FaultDetail::InvalidArgument { invalid_property } => {
+                    if let Some(p) = invalid_property {
+                        text_element(&mut body, "invalidProperty", p);
+                    }
+                }
                 FaultDetail::NoPermission {
                     object,
                     privilege_id,
@@ -164,6 +174,12 @@ fn detail_of(root: &Element, kind: FaultKind) -> Option<FaultDetail> {
         FaultKind::InvalidProperty => FaultDetail::InvalidProperty {
             name: text("name")?,
         },
+        FaultKind::InvalidArgument => match text("invalidProperty") {
+            Some(p) => FaultDetail::InvalidArgument {
+                invalid_property: Some(p),
+            },
+            None => FaultDetail::None,
+        },
         FaultKind::NoPermission => {
             let o = d.child("object")?;
             FaultDetail::NoPermission {
@@ -193,6 +209,7 @@ mod tests {
         for kind in [
             FaultKind::InvalidProperty,
             FaultKind::NoPermission,
+            FaultKind::ManagedObjectNotFound,
             FaultKind::NotFound,
             FaultKind::InvalidArgument,
             FaultKind::NotAuthenticated,
@@ -216,6 +233,13 @@ mod tests {
                 "System.View",
             ),
             Fault::unsupported_version("urn:vim25", "urn:vim25/9.0.0.0"),
+            Fault {
+                kind: FaultKind::InvalidArgument,
+                message: "A specified parameter was not correct: token".into(),
+                detail: FaultDetail::InvalidArgument {
+                    invalid_property: Some("token".into()),
+                },
+            },
         ] {
             let xml = f.encode(super::super::VIM25_NAMESPACE);
             assert_eq!(Fault::decode(&xml), Some(f.clone()), "{xml}");
