@@ -35,8 +35,10 @@ fn client_binary() -> PathBuf {
 }
 
 fn sim_config(version: &str) -> SimConfig {
-    let _ = version;
     SimConfig {
+        vcenter_version: version
+            .parse()
+            .unwrap_or_else(|e| panic!("emulated version: {e}")),
         clusters: 2,
         hosts_per_cluster: 3,
         vms_per_host: 2,

@@ -38,8 +38,10 @@ fn script() -> PathBuf {
 }
 
 fn sim_config(version: &str) -> SimConfig {
-    let _ = version;
     SimConfig {
+        vcenter_version: version
+            .parse()
+            .unwrap_or_else(|e| panic!("emulated version: {e}")),
         clusters: 2,
         hosts_per_cluster: 3,
         vms_per_host: 3,
