@@ -259,6 +259,12 @@ fn assert_report(report: &Value, sim: &Simulator, version: &str, https: bool) {
     // vSAN: the version came from vsanServiceVersions.xml, and the data is the ground truth.
     let vsan = &report["vsan"];
     assert_eq!(vsan["version_source"], "file", "{ctx}: {vsan:?}");
+    // The newest version the server lists, which pyVmomi knows.
+    assert_eq!(
+        vsan["version_id"], vsan["versions_listed"][0],
+        "{ctx}: vSAN version picked from {}",
+        vsan["versions_listed"]
+    );
     let types = vsan["entity_types"].as_object().expect("entity types");
     for t in ["cluster-domclient", "host-domclient", "virtual-machine"] {
         assert!(
