@@ -22,8 +22,9 @@ pub const DEBIAN_GOPATH: &str = "/usr/share/gocode";
 /// govmomi) into `out_dir/bin/<name>` in GOPATH mode against Debian's govmomi sources, with
 /// the build cache in `out_dir/cache`. Returns the binary's path.
 ///
-/// Concurrent callers (nextest runs tests as separate processes) are safe: each links to
-/// its own temporary file, renamed over the binary when done.
+/// Concurrent callers (nextest runs tests as separate processes) take turns on a file lock
+/// in `out_dir`, so a cold cache is filled once; each links to its own temporary file,
+/// renamed over the binary when done.
 ///
 /// # Errors
 /// [`Error::Missing`] naming the Debian package when `go` or govmomi's sources are not
@@ -59,6 +60,9 @@ pub fn go_build(src_dir: &Path, out_dir: &Path, name: &str) -> Result<PathBuf, E
             source: std::io::Error::from(std::io::ErrorKind::NotFound),
         });
     }
+    // One build at a time per output directory: tests run in parallel processes, and two
+    // cold builds of govmomi at once would each take as long as both in a row.
+    let _lock = BuildLock::acquire(&out_dir.join(".build.lock"))?;
     let binary = bin_dir.join(name);
     let partial = bin_dir.join(format!(".{name}.{}.partial", std::process::id()));
     let output = Command::new(&go)
@@ -94,6 +98,47 @@ pub fn go_build(src_dir: &Path, out_dir: &Path, name: &str) -> Result<PathBuf, E
         binary.display()
     )))?;
     Ok(binary)
+}
+
+/// An exclusive `flock` on a file, released when dropped (or when the process dies).
+struct BuildLock(std::fs::File);
+
+impl BuildLock {
+    fn acquire(path: &Path) -> Result<BuildLock, Error> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|source| Error::Io {
+                what: format!("open {}", path.display()),
+                source,
+            })?;
+        loop {
+            // SAFETY: flock on a descriptor this function owns.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(BuildLock(file));
+            }
+            let err = std::io::Error::last_os_error();
+            if err.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::Io {
+                    what: format!("lock {}", path.display()),
+                    source: err,
+                });
+            }
+        }
+    }
+}
+
+impl Drop for BuildLock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: unlocks the descriptor this value owns.
+        unsafe {
+            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
+        }
+    }
 }
 
 /// The `python3` on `PATH` (the one `scripts/test` installs pyVmomi into), after checking
