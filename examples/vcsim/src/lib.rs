@@ -532,6 +532,12 @@ impl Simulator {
         }
     }
 
+    /// Whether the emulated release knows entity type `id`: the `vsan-esa-*` types came
+    /// with vSAN 8.0 (ESA), so a 7.0U3 neither lists nor serves them.
+    pub fn release_serves(&self, id: &str) -> bool {
+        !(self.inner.cfg.vcenter_version == VcenterVersion::V7_0U3 && id.starts_with("vsan-esa-"))
+    }
+
     /// The metric labels the simulator reports for an entity type.
     pub fn labels(&self, entity_type: &str) -> Vec<&'static str> {
         if let Some((_, _, labels)) = EXTRA_TYPES.iter().find(|(id, _, _)| *id == entity_type) {
@@ -879,6 +885,7 @@ const EXTRA_TYPES: &[(&str, &str, &[&str])] = &[(
 /// together; which of them a cluster serves depends on its architecture
 /// (`configurationEx.vsanConfigInfo.vsanEsaEnabled`).
 fn supported_entity_types(sim: &Simulator) -> SupportedEntityTypes {
+    let release_serves = |id: &str| sim.release_serves(id);
     let graph = |label: &str, unit: &str| PerfGraph {
         id: label.to_owned(),
         unit: unit.to_owned(),
@@ -887,6 +894,7 @@ fn supported_entity_types(sim: &Simulator) -> SupportedEntityTypes {
     };
     let mut types: Vec<PerfEntityType> = ENTITY_TYPES
         .iter()
+        .filter(|et| release_serves(et.id))
         .map(|et| PerfEntityType {
             name: et.id.to_owned(),
             description: et.description.to_owned(),
@@ -931,7 +939,10 @@ struct Spec {
     labels: Vec<String>,
 }
 
-fn parse_specs(req: &IncomingRequest) -> Result<(Option<String>, Vec<Spec>), Box<Response>> {
+fn parse_specs(
+    sim: &Simulator,
+    req: &IncomingRequest,
+) -> Result<(Option<String>, Vec<Spec>), Box<Response>> {
     let ns = VSAN_NAMESPACE;
     let invalid = |msg: &str| rej(ns, FaultKind::InvalidArgument, msg);
     let query = req.perf_query().map_err(|e| match e {
@@ -944,8 +955,9 @@ fn parse_specs(req: &IncomingRequest) -> Result<(Option<String>, Vec<Spec>), Box
         let id = s.entity_ref_id.as_str();
         let e = parse_entity_ref(id)
             .map_err(|_| invalid(&format!("Invalid Argument. entityRefId {id} is malformed.")))?;
-        if catalogue::entity_type(e.entity_type).is_none()
-            && !EXTRA_TYPES.iter().any(|(id, _, _)| *id == e.entity_type)
+        if (catalogue::entity_type(e.entity_type).is_none()
+            && !EXTRA_TYPES.iter().any(|(id, _, _)| *id == e.entity_type))
+            || !sim.release_serves(e.entity_type)
         {
             return Err(invalid(&format!(
                 "Invalid Argument. Unsupported entity type {}.",
@@ -1001,7 +1013,7 @@ fn parse_specs(req: &IncomingRequest) -> Result<(Option<String>, Vec<Spec>), Box
 async fn query_perf(sim: &Simulator, req: &IncomingRequest) -> Response {
     sim.inner.stats.perf_queries.fetch_add(1, Ordering::Relaxed);
     let ns = VSAN_NAMESPACE;
-    let (cluster, specs) = match parse_specs(req) {
+    let (cluster, specs) = match parse_specs(sim, req) {
         Ok(s) => s,
         Err(r) => return *r,
     };
