@@ -157,6 +157,9 @@ pub enum Fault {
     DropConnection,
     /// The session is rejected (`NotAuthenticated`) as if it had expired.
     ExpiredSession,
+    /// `InvalidArgument` for queries of this entity type only, as a cluster answers for a
+    /// type it does not serve.
+    RefuseEntityType(String),
 }
 
 /// One simulated host.
@@ -1086,6 +1089,13 @@ async fn query_perf(sim: &Simulator, req: &IncomingRequest) -> Response {
             );
         }
         Some(Fault::ExpiredSession) => return not_authenticated(sim, ns),
+        Some(Fault::RefuseEntityType(id)) if specs.iter().any(|s| s.entity_type == *id) => {
+            return fault(
+                ns,
+                FaultKind::InvalidArgument,
+                &format!("Invalid Argument. Entity type {id} is not supported by this cluster."),
+            );
+        }
         _ => {}
     }
     let mut answer = QueryPerfResponseWriter::new();
