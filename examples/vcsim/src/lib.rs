@@ -55,7 +55,7 @@ mod sdk;
 mod tls;
 mod versions;
 
-pub use collector::{DEFAULT_PAGE_SIZE, PagingFault};
+pub use collector::{DEFAULT_PAGE_SIZE, MAX_OPEN_RETRIEVALS, PagingFault};
 use tls::TlsListener;
 pub use tls::{SimTls, SimTlsError};
 pub use versions::{UnknownVcenterVersion, VcenterVersion};

@@ -4,6 +4,7 @@
 //! cargo run -p vcsim -- --web.listen-address 127.0.0.1:8989 --clusters 4 --hosts 8
 //! ```
 //! Log in with `administrator@vsphere.local` / `VMware1!` (or `VCSIM_USER` / `VCSIM_PASSWORD`).
+//! `--vcenter-version 7.0U3|8.0U2|8.0U3` (default 8.0U3) picks the vCenter release emulated.
 //!
 //! HTTPS instead of HTTP:
 //! - `--tls-self-signed --tls-ca-out /tmp/vcsim-ca.pem`: a CA and a certificate for
@@ -31,6 +32,7 @@ const KNOWN: &[&str] = &[
     "tls-cert",
     "tls-key",
     "tls-ca-out",
+    "vcenter-version",
 ];
 const FLAGS: &[&str] = &["tls-self-signed"];
 
@@ -52,6 +54,9 @@ Usage: vcsim [flags]
   --no-permission-clusters N vSAN clusters the user may not query: NoPermission (default 0)
   --interval SECONDS         performance sample interval (default 300, as vSAN)
   --seed N                   seed of the generated data (default 7)
+  --vcenter-version V        vCenter release emulated on /sdk: 7.0U3, 8.0U2 or 8.0U3
+                             (default 8.0U3); ServiceContent.about, the service-versions
+                             documents and the SOAPAction versions accepted follow it
   --tls-self-signed          serve HTTPS with a CA and certificate generated at start
   --tls-ca-out PATH          write that CA certificate (PEM) to PATH
   --tls-cert PATH --tls-key PATH
@@ -95,6 +100,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         seed: args.num("seed", d.seed)?,
         user: std::env::var("VCSIM_USER").unwrap_or(d.user.clone()),
         password: std::env::var("VCSIM_PASSWORD").unwrap_or(d.password.clone()),
+        vcenter_version: match args.get("vcenter-version") {
+            Some(v) => v.parse()?,
+            None => d.vcenter_version,
+        },
         ..d
     };
     let addr = listen_address(args.get("web.listen-address").unwrap_or("127.0.0.1:8989"))?;
@@ -113,6 +122,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         no_permission_clusters = cfg.no_permission_clusters,
         hosts_per_cluster = cfg.hosts_per_cluster,
         disk_groups_per_host = cfg.disk_groups_per_host,
+        vcenter_version = %cfg.vcenter_version,
         "vCenter/vSAN simulator listening (SOAP on /sdk and /vsanHealth)"
     );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

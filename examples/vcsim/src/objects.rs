@@ -48,6 +48,7 @@ pub(crate) struct View {
 
 #[derive(Clone, Copy)]
 enum Entity<'a> {
+    ServiceInstance,
     Folder {
         name: &'static str,
         parent: Option<&'static str>,
@@ -61,6 +62,7 @@ enum Entity<'a> {
 
 /// Every managed object of the simulator, by MoRef id, plus the session's views.
 pub(crate) struct Objects<'a> {
+    sim: &'a Simulator,
     clusters: &'a [SimCluster],
     by_id: HashMap<&'a str, Entity<'a>>,
 }
@@ -108,7 +110,7 @@ pub(crate) fn host_vsan(c: &SimCluster, h: &SimHost) -> HostVsanConfig {
 
 fn is_a(kind: &str, wanted: &str) -> bool {
     kind == wanted
-        || (wanted == "ManagedEntity" && kind != CONTAINER_VIEW)
+        || (wanted == "ManagedEntity" && kind != CONTAINER_VIEW && kind != "ServiceInstance")
         || (wanted == "ComputeResource" && kind == CLUSTER)
         || (wanted == "View" && kind == CONTAINER_VIEW)
         || wanted == "ManagedObject"
@@ -149,6 +151,7 @@ impl<'a> Objects<'a> {
             by_id.insert(id, Entity::Folder { name, parent });
         }
         by_id.insert(DATACENTER, Entity::Datacenter);
+        by_id.insert("ServiceInstance", Entity::ServiceInstance);
         for c in clusters {
             by_id.insert(&c.moref, Entity::Cluster(c));
             for h in &c.hosts {
@@ -161,7 +164,11 @@ impl<'a> Objects<'a> {
         for (id, v) in views {
             by_id.insert(id, Entity::View(v));
         }
-        Objects { clusters, by_id }
+        Objects {
+            sim,
+            clusters,
+            by_id,
+        }
     }
 
     /// The object with id `id` (its type checked against `kind` when `kind` is not empty).
@@ -182,6 +189,41 @@ impl<'a> Objects<'a> {
             return Vec::new();
         };
         match *e {
+            Entity::ServiceInstance => {
+                let sc = crate::sdk::service_content(self.sim);
+                let a = &sc.about;
+                let about = PropertyValue::data(
+                    "AboutInfo",
+                    vec![
+                        ("name", s(&a.name)),
+                        ("fullName", s(&a.full_name)),
+                        ("vendor", s(&a.vendor)),
+                        ("version", s(&a.version)),
+                        ("build", s(&a.build)),
+                        ("osType", s(&a.os_type)),
+                        ("productLineId", s(&a.product_line_id)),
+                        ("apiType", s(&a.api_type)),
+                        ("apiVersion", s(&a.api_version)),
+                        ("instanceUuid", s(&a.instance_uuid)),
+                    ],
+                );
+                props(vec![(
+                    "content",
+                    PropertyValue::data(
+                        "ServiceContent",
+                        vec![
+                            ("rootFolder", mo(FOLDER, &sc.root_folder)),
+                            (
+                                "propertyCollector",
+                                mo("PropertyCollector", &sc.property_collector),
+                            ),
+                            ("viewManager", mo("ViewManager", &sc.view_manager)),
+                            ("about", about),
+                            ("sessionManager", mo("SessionManager", &sc.session_manager)),
+                        ],
+                    ),
+                )])
+            }
             Entity::Folder { name, parent } => {
                 let (children, child_types): (Vec<MoRef>, &[&str]) = match obj.value.as_str() {
                     ROOT_FOLDER => (
@@ -445,6 +487,7 @@ impl<'a> Objects<'a> {
 
 fn kind_of(e: &Entity<'_>) -> &'static str {
     match e {
+        Entity::ServiceInstance => "ServiceInstance",
         Entity::Folder { .. } => FOLDER,
         Entity::Datacenter => "Datacenter",
         Entity::Cluster(_) => CLUSTER,

@@ -13,7 +13,9 @@ use vsanobs_core::vsan::protocol::session::About;
 use vsanobs_core::vsan::protocol::versions::{ServiceNamespace, ServiceVersions};
 
 /// vim25 API versions, newest first: every release a vCenter 8.0U3 still accepts (pyVmomi's
-/// version table, and the 2.5/4.0 ids of the programming guide's example document).
+/// version table, and the 2.5/4.0 ids of the programming guide's example document). `7.0`
+/// is the id vSphere 7.0's API had before `7.0.0.0` (pyVmomi 7.0's table), and what govmomi
+/// up to 0.2x sends (`urn:vim25/7.0`) to every vCenter it talks to.
 const VIM25_HISTORY: &[&str] = &[
     "8.0.3.0",
     "8.0.2.0",
@@ -30,6 +32,7 @@ const VIM25_HISTORY: &[&str] = &[
     "7.0.1.0",
     "7.0.0.2",
     "7.0.0.0",
+    "7.0",
     "6.9.1",
     "6.8.7",
     "6.7.3",
@@ -227,6 +230,8 @@ mod tests {
                 v.vsan_version()
             );
             assert!(v.accepts("urn:vim25", "6.7.3"));
+            // govmomi's default action (0.2x releases).
+            assert!(v.accepts("urn:vim25", "7.0"));
             assert_eq!(v.label().parse::<VcenterVersion>().expect("label"), v);
         }
         let old = VcenterVersion::V7_0U3;

@@ -25,6 +25,7 @@ fn vcsim_help_names_every_flag() {
         "--tls-ca-out",
         "--tls-cert",
         "--tls-key",
+        "--vcenter-version",
     ] {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
     }
@@ -35,4 +36,12 @@ fn vcsim_help_names_every_flag() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown flag --bogus"));
+    // A release the simulator does not emulate is refused at start, naming the choices.
+    let out = Command::new(env!("CARGO_BIN_EXE_vcsim"))
+        .args(["--vcenter-version", "6.7U3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("7.0U3, 8.0U2 or 8.0U3"), "{err}");
 }
