@@ -21,6 +21,10 @@ use crate::objects::Objects;
 /// Objects per `RetrievePropertiesEx` page when the client sets no `maxObjects`.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 
+/// Retrievals a session may leave open (neither finished nor cancelled); opening one more
+/// drops the oldest, whose token then reads as unknown.
+pub const MAX_OPEN_RETRIEVALS: usize = 64;
+
 /// Objects a single traversal may visit before it is refused (a cycle in a client's
 /// selection specs ends here rather than hanging the server).
 const MAX_VISITS: usize = 1_000_000;
@@ -126,6 +130,17 @@ impl Retrievals {
     }
 
     fn store(&mut self, pending: Pending) -> String {
+        if self.pending.len() >= MAX_OPEN_RETRIEVALS {
+            // Tokens are issued in sequence: the smallest number is the oldest.
+            let oldest = self
+                .pending
+                .keys()
+                .min_by_key(|t| t.parse::<u64>().unwrap_or(u64::MAX))
+                .cloned();
+            if let Some(t) = oldest {
+                self.pending.remove(&t);
+            }
+        }
         let token = self.next_token.to_string();
         self.next_token += 1;
         self.pending.insert(token.clone(), pending);
@@ -296,4 +311,42 @@ pub(crate) fn fetch(
         .cloned()
         .map(Some)
         .ok_or_else(|| Fault::invalid_property(prop))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects(n: usize) -> Vec<ObjectContent> {
+        (0..n)
+            .map(|i| ObjectContent {
+                obj: MoRef::new("VirtualMachine", format!("vm-{i}")),
+                props: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pages_tokens_and_the_open_retrievals_bound() {
+        let mut r = Retrievals::default();
+        let (page, token) = r.first_page(objects(5), Some(2), None);
+        assert_eq!(page.len(), 2);
+        let token = token.expect("more");
+        let (page, next) = r.continue_with(&token).expect("second");
+        assert_eq!(page[0].obj.value, "vm-2");
+        assert!(r.continue_with(&token).is_err(), "a token is good once");
+        let (last, end) = r.continue_with(&next.expect("third")).expect("last");
+        assert_eq!((last.len(), end), (1, None));
+        assert_eq!(r.open(), 0);
+        // Abandoned retrievals are bounded; the oldest goes first.
+        let tokens: Vec<String> = (0..MAX_OPEN_RETRIEVALS + 3)
+            .map(|_| r.first_page(objects(3), Some(1), None).1.expect("token"))
+            .collect();
+        assert_eq!(r.open(), MAX_OPEN_RETRIEVALS);
+        assert!(r.cancel(&tokens[0]).is_err());
+        assert!(r.cancel(&tokens[tokens.len() - 1]).is_ok());
+        // A zero page size still makes progress.
+        let (page, _) = r.first_page(objects(3), Some(0), None);
+        assert_eq!(page.len(), 1);
+    }
 }

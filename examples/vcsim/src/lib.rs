@@ -55,7 +55,7 @@ mod sdk;
 mod tls;
 mod versions;
 
-pub use collector::{DEFAULT_PAGE_SIZE, PagingFault};
+pub use collector::{DEFAULT_PAGE_SIZE, MAX_OPEN_RETRIEVALS, PagingFault};
 use tls::TlsListener;
 pub use tls::{SimTls, SimTlsError};
 pub use versions::{UnknownVcenterVersion, VcenterVersion};
@@ -157,6 +157,9 @@ pub enum Fault {
     DropConnection,
     /// The session is rejected (`NotAuthenticated`) as if it had expired.
     ExpiredSession,
+    /// `InvalidArgument` for queries of this entity type only, as a cluster answers for a
+    /// type it does not serve.
+    RefuseEntityType(String),
 }
 
 /// One simulated host.
@@ -532,6 +535,12 @@ impl Simulator {
         }
     }
 
+    /// Whether the emulated release knows entity type `id`: the `vsan-esa-*` types came
+    /// with vSAN 8.0 (ESA), so a 7.0U3 neither lists nor serves them.
+    pub fn release_serves(&self, id: &str) -> bool {
+        !(self.inner.cfg.vcenter_version == VcenterVersion::V7_0U3 && id.starts_with("vsan-esa-"))
+    }
+
     /// The metric labels the simulator reports for an entity type.
     pub fn labels(&self, entity_type: &str) -> Vec<&'static str> {
         if let Some((_, _, labels)) = EXTRA_TYPES.iter().find(|(id, _, _)| *id == entity_type) {
@@ -879,6 +888,7 @@ const EXTRA_TYPES: &[(&str, &str, &[&str])] = &[(
 /// together; which of them a cluster serves depends on its architecture
 /// (`configurationEx.vsanConfigInfo.vsanEsaEnabled`).
 fn supported_entity_types(sim: &Simulator) -> SupportedEntityTypes {
+    let release_serves = |id: &str| sim.release_serves(id);
     let graph = |label: &str, unit: &str| PerfGraph {
         id: label.to_owned(),
         unit: unit.to_owned(),
@@ -887,6 +897,7 @@ fn supported_entity_types(sim: &Simulator) -> SupportedEntityTypes {
     };
     let mut types: Vec<PerfEntityType> = ENTITY_TYPES
         .iter()
+        .filter(|et| release_serves(et.id))
         .map(|et| PerfEntityType {
             name: et.id.to_owned(),
             description: et.description.to_owned(),
@@ -931,7 +942,10 @@ struct Spec {
     labels: Vec<String>,
 }
 
-fn parse_specs(req: &IncomingRequest) -> Result<(Option<String>, Vec<Spec>), Box<Response>> {
+fn parse_specs(
+    sim: &Simulator,
+    req: &IncomingRequest,
+) -> Result<(Option<String>, Vec<Spec>), Box<Response>> {
     let ns = VSAN_NAMESPACE;
     let invalid = |msg: &str| rej(ns, FaultKind::InvalidArgument, msg);
     let query = req.perf_query().map_err(|e| match e {
@@ -944,8 +958,9 @@ fn parse_specs(req: &IncomingRequest) -> Result<(Option<String>, Vec<Spec>), Box
         let id = s.entity_ref_id.as_str();
         let e = parse_entity_ref(id)
             .map_err(|_| invalid(&format!("Invalid Argument. entityRefId {id} is malformed.")))?;
-        if catalogue::entity_type(e.entity_type).is_none()
-            && !EXTRA_TYPES.iter().any(|(id, _, _)| *id == e.entity_type)
+        if (catalogue::entity_type(e.entity_type).is_none()
+            && !EXTRA_TYPES.iter().any(|(id, _, _)| *id == e.entity_type))
+            || !sim.release_serves(e.entity_type)
         {
             return Err(invalid(&format!(
                 "Invalid Argument. Unsupported entity type {}.",
@@ -1001,7 +1016,7 @@ fn parse_specs(req: &IncomingRequest) -> Result<(Option<String>, Vec<Spec>), Box
 async fn query_perf(sim: &Simulator, req: &IncomingRequest) -> Response {
     sim.inner.stats.perf_queries.fetch_add(1, Ordering::Relaxed);
     let ns = VSAN_NAMESPACE;
-    let (cluster, specs) = match parse_specs(req) {
+    let (cluster, specs) = match parse_specs(sim, req) {
         Ok(s) => s,
         Err(r) => return *r,
     };
@@ -1074,6 +1089,13 @@ async fn query_perf(sim: &Simulator, req: &IncomingRequest) -> Response {
             );
         }
         Some(Fault::ExpiredSession) => return not_authenticated(sim, ns),
+        Some(Fault::RefuseEntityType(id)) if specs.iter().any(|s| s.entity_type == *id) => {
+            return fault(
+                ns,
+                FaultKind::InvalidArgument,
+                &format!("Invalid Argument. Entity type {id} is not supported by this cluster."),
+            );
+        }
         _ => {}
     }
     let mut answer = QueryPerfResponseWriter::new();

@@ -267,3 +267,85 @@ async fn a_vcenter_with_nothing_to_collect_says_so() {
     );
     assert!(!rig.text().contains("vsan_exporter_collect_success"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_entity_type_fails_one_cycle_then_is_skipped_until_the_next_inventory() {
+    let cfg = SimConfig {
+        clusters: 2,
+        hosts_per_cluster: 2,
+        disk_groups_per_host: 1,
+        vms_per_host: 1,
+        ..SimConfig::default()
+    };
+    let rig = Rig::start(cfg, engine_options()).await;
+    let sim = rig.sim.sim().clone();
+    const BAD: &str = "vsan-cluster-02";
+    sim.set_fault(BAD, vcsim::Fault::RefuseEntityType("vsan-host-net".into()));
+    let id = [("vcenter", "vc-test"), ("cluster_name", BAD)];
+    let refused = |rig: &Rig| {
+        value(
+            &rig.families(),
+            "vsan_exporter_fetch_errors_total",
+            &[id[0], id[1], ("reason", "invalid_argument")],
+        )
+    };
+    let success = |rig: &Rig| value(&rig.families(), "vsan_exporter_collect_success", &id);
+    rig.exporter.collect_once().await;
+    assert_eq!(refused(&rig), Some(1.0));
+    assert_eq!(success(&rig), Some(0.0), "the cycle that met the refusal");
+    assert_eq!(state(&rig, BAD), ["collecting"], "the other types answered");
+    for _ in 0..3 {
+        sim.advance(300);
+        rig.exporter.collect_once().await;
+        assert_eq!(success(&rig), Some(1.0), "{}", rig.text());
+        assert_eq!(refused(&rig), Some(1.0), "not asked again");
+    }
+    // Its other types are collected, the refused one is not; the other cluster has it.
+    let fams = rig.families();
+    assert!(
+        samples(
+            &fams,
+            "vsan_host_domclient_io_operations_per_second",
+            &[("cluster_name", BAD)]
+        )
+        .next()
+        .is_some()
+    );
+    assert!(
+        samples(
+            &fams,
+            "vsan_host_net_bytes_per_second",
+            &[("cluster_name", BAD)]
+        )
+        .next()
+        .is_none()
+    );
+    assert!(
+        samples(
+            &fams,
+            "vsan_host_net_bytes_per_second",
+            &[("cluster_name", "vsan-cluster-01")]
+        )
+        .next()
+        .is_some()
+    );
+    // A new inventory asks again.
+    rig.exporter.refresh_inventory();
+    sim.advance(300);
+    rig.exporter.collect_once().await;
+    assert_eq!(refused(&rig), Some(2.0));
+    sim.clear_fault(BAD);
+    rig.exporter.refresh_inventory();
+    sim.advance(300);
+    rig.exporter.collect_once().await;
+    assert_eq!(success(&rig), Some(1.0));
+    assert!(
+        samples(
+            &rig.families(),
+            "vsan_host_net_bytes_per_second",
+            &[("cluster_name", BAD)]
+        )
+        .next()
+        .is_some()
+    );
+}
