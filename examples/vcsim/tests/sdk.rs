@@ -491,6 +491,33 @@ async fn fetch_reads_what_pyvmomi_reads() {
                 .collect()
         )
     );
+    // The singletons pyVmomi scripts read: si.content, sessionManager.currentSession.
+    let content = value(
+        c.sdk(fetch("ServiceInstance", "ServiceInstance", "content"))
+            .await,
+    );
+    assert_eq!(
+        content
+            .get("about.apiVersion")
+            .and_then(PropertyValue::text)
+            .as_deref(),
+        Some("8.0.3.0")
+    );
+    let current = value(
+        c.sdk(fetch(
+            "SessionManager",
+            &sc.session_manager,
+            "currentSession",
+        ))
+        .await,
+    );
+    assert_eq!(
+        current
+            .get("userName")
+            .and_then(PropertyValue::text)
+            .as_deref(),
+        Some("administrator@vsphere.local")
+    );
     // A container view's contents.
     let view = c.view(&sc, &["HostSystem"]).await;
     let in_view = value(c.sdk(fetch("ContainerView", &view, "view")).await);
