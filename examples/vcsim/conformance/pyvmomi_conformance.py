@@ -17,7 +17,8 @@ per step, each with "ok" and, when the step failed, the SDK's error ("error"). S
 - invalid_property: a property path no managed object has must raise InvalidProperty.
 - vsan: a second stub on /vsanHealth that shares the session cookie (as VMware's
   vsanapiutils does), with the vSAN version read from /sdk/vsanServiceVersions.xml;
-  VsanPerfGetSupportedEntityTypes and VsanPerfQueryPerf for one entity type on each cluster.
+  VsanPerfGetSupportedEntityTypes and VsanPerfQueryPerf for the given entity types on each
+  cluster (a fault for one cluster and type is recorded with its name).
 - logout.
 
 Exit status: 0 when the report was printed (whatever the steps' outcomes), 2 when pyVmomi
@@ -266,17 +267,23 @@ def run(args, report):
             for t in types or []}
         start = datetime.datetime.fromtimestamp(args.start, datetime.timezone.utc)
         end = datetime.datetime.fromtimestamp(args.end, datetime.timezone.utc)
-        series = []
+        series, faults = [], []
         for c in clusters:
-            spec = vim.cluster.VsanPerfQuerySpec(entityRefId=args.entity, startTime=start, endTime=end)
-            for em in perf.VsanPerfQueryPerf(querySpecs=[spec], cluster=c["obj"]) or []:
-                times = em.sampleInfo.split(",") if em.sampleInfo else []
-                for v in em.value or []:
-                    values = v.values.split(",") if v.values else []
-                    series.append({"cluster": c["moref"], "entity": em.entityRefId,
-                                   "label": v.metricId.label, "times": times,
-                                   "values": [float(x) if x != "" else None for x in values]})
-        entry.update(ok=bool(series), series=series)
+            for entity in args.entity:
+                spec = vim.cluster.VsanPerfQuerySpec(entityRefId=entity, startTime=start, endTime=end)
+                try:
+                    answer = perf.VsanPerfQueryPerf(querySpecs=[spec], cluster=c["obj"]) or []
+                except vmodl.MethodFault as fault:
+                    faults.append({"cluster": c["moref"], "entity": entity, "fault": fault_name(fault)})
+                    continue
+                for em in answer:
+                    times = em.sampleInfo.split(",") if em.sampleInfo else []
+                    for v in em.value or []:
+                        values = v.values.split(",") if v.values else []
+                        series.append({"cluster": c["moref"], "entity": em.entityRefId,
+                                       "label": v.metricId.label, "times": times,
+                                       "values": [float(x) if x != "" else None for x in values]})
+        entry.update(ok=bool(series), series=series, faults=faults)
         if not series:
             entry["error"] = "VsanPerfQueryPerf returned no series"
     except Exception as exc:  # pylint: disable=broad-except
@@ -300,13 +307,16 @@ def main():
     parser.add_argument("--password", default="VMware1!")
     parser.add_argument("--page-size", type=int, default=3)
     parser.add_argument("--max-pages", type=int, default=10000)
-    parser.add_argument("--entity", default="host-domclient:*")
+    parser.add_argument("--entity", action="append",
+                        help="entityRefId queried on every cluster (repeatable; "
+                             "default host-domclient:*); a fault is recorded, not fatal")
     parser.add_argument("--start", type=int, required=True, help="Unix seconds, exclusive")
     parser.add_argument("--end", type=int, required=True, help="Unix seconds, inclusive")
     try:
         args = parser.parse_args()
     except SystemExit:
         sys.exit(3)
+    args.entity = args.entity or ["host-domclient:*"]
     report = Report()
     try:
         run(args, report)

@@ -4,7 +4,8 @@
 //! (`RetrievePropertiesEx` + `ContinueRetrievePropertiesEx`), the unpaged
 //! `RetrieveProperties`, `CancelRetrievePropertiesEx`, `InvalidProperty`, and the vSAN
 //! performance manager through a second stub on `/vsanHealth` that shares the session
-//! cookie, as VMware's vsanapiutils does. What pyVmomi reads must equal the simulator's
+//! cookie, as VMware's vsanapiutils does (hosts on every cluster, and the storage-pool disks
+//! of an ESA cluster from 8.0 on). What pyVmomi reads must equal the simulator's
 //! ground truth, and the exporter, run against the same simulator with the same frozen
 //! clock, must serve the same values (after the catalogue's unit conversion).
 //!
@@ -18,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use vcsim::{SimConfig, SimServer, SimTls, Simulator};
+use vcsim::{ClusterKind, SimConfig, SimServer, SimTls, Simulator};
 use vsan_exporter::engine::Engine;
 use vsan_support::{T0, close, engine_options, target};
 use vsanobs_core::Registry;
@@ -32,6 +33,28 @@ use vsanobs_testkit::serde_json::{self, Value};
 const PAGE: usize = 4;
 /// The performance window pyVmomi and the exporter both read: the exporter's lookback.
 const WINDOW: i64 = 900;
+/// Queried on every cluster: hosts (OSA and ESA clusters alike) ...
+const HOST: &str = "host-domclient:*";
+/// ... and the disks of an ESA storage pool (ESA clusters only).
+const ESA_DISK: &str = "vsan-esa-disk-layer:*";
+
+/// Whether the emulated release has vSAN ESA (8.0 and later).
+fn has_esa(version: &str) -> bool {
+    !version.starts_with("7.")
+}
+
+/// The entity type of an entity ref, its id, and the exporter's label for that id.
+fn split_entity(entity: &str) -> (&str, &str, &'static str) {
+    let (ty, id) = entity
+        .split_once(':')
+        .unwrap_or_else(|| panic!("entity ref {entity}"));
+    let key = match ty {
+        "host-domclient" => "host_uuid",
+        "vsan-esa-disk-layer" => "disk_uuid",
+        other => panic!("unexpected entity type {other}"),
+    };
+    (ty, id, key)
+}
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../vcsim/conformance/pyvmomi_conformance.py")
@@ -43,6 +66,9 @@ fn sim_config(version: &str) -> SimConfig {
             .parse()
             .unwrap_or_else(|e| panic!("emulated version: {e}")),
         clusters: 2,
+        // vSAN ESA came with vSphere 8.0: a 7.0U3 vCenter has none (and refuses its types).
+        esa_clusters: usize::from(has_esa(version)),
+        esa_disks_per_host: 2,
         hosts_per_cluster: 3,
         vms_per_host: 3,
         ..SimConfig::default()
@@ -114,7 +140,7 @@ async fn run_pyvmomi(served: &Served) -> Value {
             &sim.config().password,
         ])
         .args(["--page-size", &PAGE.to_string()])
-        .args(["--entity", "host-domclient:*"])
+        .args(["--entity", HOST, "--entity", ESA_DISK])
         .args([
             "--start",
             &(T0 - WINDOW).to_string(),
@@ -279,47 +305,58 @@ fn assert_report(report: &Value, sim: &Simulator, version: &str, https: bool) {
     );
     let buckets = sim.buckets(T0 - WINDOW, T0);
     let times: Vec<String> = buckets.iter().map(|t| format_timestamp(*t)).collect();
-    let mut per_host = BTreeMap::<String, BTreeSet<String>>::new();
+    // (cluster, entity ref) -> labels read
+    let mut read = BTreeMap::<(String, String), BTreeSet<String>>::new();
     for s in vsan["series"].as_array().expect("series") {
         let entity = s["entity"].as_str().expect("entity");
-        let uuid = entity
-            .strip_prefix("host-domclient:")
-            .unwrap_or_else(|| panic!("{entity}"));
+        let (ty, id, _) = split_entity(entity);
         let label = s["label"].as_str().expect("label");
         assert_eq!(strings(&s["times"]), times, "{ctx}: sampleInfo of {entity}");
         let values = s["values"].as_array().expect("values");
+        assert_eq!(values.len(), buckets.len(), "{ctx}: {entity} {label}");
         for (t, v) in buckets.iter().zip(values) {
-            let want = sim.raw_value("host-domclient", uuid, label, *t);
+            let want = sim.raw_value(ty, id, label, *t);
             assert_eq!(v.as_f64(), Some(want), "{ctx}: {entity} {label} at {t}");
         }
-        per_host
-            .entry(uuid.to_owned())
+        let cluster = s["cluster"].as_str().expect("cluster").to_owned();
+        read.entry((cluster, entity.to_owned()))
             .or_default()
             .insert(label.to_owned());
     }
-    let labels: BTreeSet<String> = sim
-        .labels("host-domclient")
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let hosts: BTreeSet<String> = sim
-        .clusters()
-        .iter()
-        .flat_map(|c| c.hosts.iter().map(|h| h.node_uuid.clone()))
-        .collect();
+    // Every host of every cluster, every ESA disk of the ESA cluster, with every label.
+    let mut want = BTreeMap::<(String, String), BTreeSet<String>>::new();
+    let faults = vsan["faults"].as_array().expect("faults");
+    let mut esa = 0;
+    for c in sim.clusters() {
+        let mut types = vec!["host-domclient"];
+        if c.kind == ClusterKind::Esa {
+            types.push("vsan-esa-disk-layer");
+            esa += 1;
+        }
+        for ty in types {
+            let labels: BTreeSet<String> = sim.labels(ty).into_iter().map(str::to_owned).collect();
+            for id in sim.entities(c, ty) {
+                want.insert((c.moref.clone(), format!("{ty}:{id}")), labels.clone());
+            }
+            let faulted = faults
+                .iter()
+                .any(|f| f["cluster"] == c.moref.as_str() && f["entity"] == format!("{ty}:*"));
+            assert!(!faulted, "{ctx}: {ty} on {} faulted: {faults:?}", c.name);
+        }
+    }
     assert_eq!(
-        per_host.keys().cloned().collect::<BTreeSet<_>>(),
-        hosts,
-        "{ctx}"
+        esa,
+        usize::from(has_esa(version)),
+        "{ctx}: ESA clusters in the simulated vCenter"
     );
-    assert!(
-        per_host.values().all(|l| *l == labels),
-        "{ctx}: labels per host"
+    assert_eq!(
+        read, want,
+        "{ctx}: (cluster, entity) -> labels read through pyVmomi"
     );
 }
 
 /// The exporter, against the same simulator, serves what pyVmomi read.
-async fn assert_exporter_agrees(report: &Value, served: &Served, ctx: &str) {
+async fn assert_exporter_agrees(report: &Value, served: &Served, version: &str, ctx: &str) {
     let sim = served.server.sim();
     let mut t = target(
         &served.server.url(),
@@ -353,9 +390,9 @@ async fn assert_exporter_agrees(report: &Value, served: &Served, ctx: &str) {
     let mut compared = BTreeSet::new();
     for s in report["vsan"]["series"].as_array().expect("series") {
         let entity = s["entity"].as_str().expect("entity");
-        let uuid = &entity["host-domclient:".len()..];
+        let (ty, id, key) = split_entity(entity);
         let label = s["label"].as_str().expect("label");
-        let Some(m) = catalogue::lookup("host-domclient", label) else {
+        let Some(m) = catalogue::lookup(ty, label) else {
             continue; // not in the catalogue: exported raw, compared by the e2e tests
         };
         let values: Vec<f64> = s["values"]
@@ -369,7 +406,7 @@ async fn assert_exporter_agrees(report: &Value, served: &Served, ctx: &str) {
         } else {
             m.convert(*values.last().expect("a bucket"))
         };
-        let mut labels: Vec<(&str, &str)> = vec![("host_uuid", uuid)];
+        let mut labels: Vec<(&str, &str)> = vec![(key, id)];
         labels.extend(m.extra.iter().copied());
         let got: Vec<f64> = vsan_support::samples(&fams, m.metric.name, &labels)
             .map(|s| s.value)
@@ -386,12 +423,20 @@ async fn assert_exporter_agrees(report: &Value, served: &Served, ctx: &str) {
             m.metric.name,
             got[0]
         );
-        compared.insert(label.to_owned());
+        compared.insert((ty.to_owned(), label.to_owned()));
     }
-    for l in ["iopsRead", "latencyAvgRead", "readCount"] {
+    let mut must = vec![
+        ("host-domclient", "iopsRead"),
+        ("host-domclient", "latencyAvgRead"),
+        ("host-domclient", "readCount"),
+    ];
+    if has_esa(version) {
+        must.push(("vsan-esa-disk-layer", "iopsReadCapacity"));
+    }
+    for (ty, l) in must {
         assert!(
-            compared.contains(l),
-            "{ctx}: {l} not compared ({compared:?})"
+            compared.contains(&(ty.to_owned(), l.to_owned())),
+            "{ctx}: {ty} {l} not compared ({compared:?})"
         );
     }
     engine.shutdown().await;
@@ -411,7 +456,7 @@ async fn conformance(version: &str, https: bool) {
         "{ctx}: pyVmomi's Disconnect logged out"
     );
     assert_report(&report, served.server.sim(), version, https);
-    assert_exporter_agrees(&report, &served, &ctx).await;
+    assert_exporter_agrees(&report, &served, version, &ctx).await;
     served.server.stop().await;
 }
 
@@ -433,4 +478,14 @@ async fn pyvmomi_conforms_to_emulated_8_0u3_over_https() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyvmomi_conforms_to_emulated_8_0u3_over_http() {
     conformance("8.0U3", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyvmomi_conforms_to_emulated_7_0u3_over_http() {
+    conformance("7.0U3", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyvmomi_conforms_to_emulated_8_0u2_over_http() {
+    conformance("8.0U2", false).await;
 }
