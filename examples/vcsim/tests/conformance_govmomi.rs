@@ -2,7 +2,8 @@
 //! simulator, in each emulated vCenter version, over HTTP and HTTPS, the way telegraf's vSAN
 //! input uses it: Login, a next call that must still be authenticated (a `Secure` cookie
 //! over plain HTTP never comes back), `view.Manager.CreateContainerView` +
-//! `ContainerView.Retrieve` of clusters (with their `host` list) and hosts, then
+//! `ContainerView.Retrieve` of clusters (with their `host` list), hosts and more VMs than a
+//! `RetrievePropertiesEx` page (`Retrieve` sends the unpaged `RetrieveProperties`), then
 //! `VsanPerfGetSupportedEntityTypes` and `VsanPerfQueryPerf` through govmomi's vsan methods
 //! over a service client for `/vsanHealth` (namespace `vsan`), and Logout. It also reads
 //! both versions files with govmomi's `UseServiceVersion` and makes one call with the
@@ -41,7 +42,9 @@ fn sim_config(version: &str) -> SimConfig {
             .unwrap_or_else(|e| panic!("emulated version: {e}")),
         clusters: 2,
         hosts_per_cluster: 3,
-        vms_per_host: 2,
+        // More VMs than a RetrievePropertiesEx page: the unpaged RetrieveProperties that
+        // ContainerView.Retrieve sends must still return them all.
+        vms_per_host: vcsim::DEFAULT_PAGE_SIZE / 6 + 5,
         ..SimConfig::default()
     }
 }
@@ -190,6 +193,21 @@ async fn conformance(version: &str, https: bool) {
             h.moref
         );
     }
+    let mut vms: Vec<String> = sim
+        .clusters()
+        .iter()
+        .flat_map(|c| &c.hosts)
+        .flat_map(|h| h.vms.iter().map(|v| v.1.clone()))
+        .collect();
+    vms.sort();
+    assert!(vms.len() > vcsim::DEFAULT_PAGE_SIZE, "{} VMs", vms.len());
+    let got: Vec<&str> = inv["vm_names"]
+        .as_array()
+        .expect("vm names")
+        .iter()
+        .map(|v| v.as_str().expect("name"))
+        .collect();
+    assert_eq!(got, vms, "{ctx}: every VM through ContainerView.Retrieve");
 
     // vSAN: entity types and the data, equal to the simulator's ground truth.
     let types: BTreeSet<&str> = report["entity_types"]["names"]

@@ -78,6 +78,7 @@ type Report struct {
 		Step
 		Clusters []Cluster         `json:"clusters"`
 		Hosts    map[string]string `json:"hosts"`
+		VMNames  []string          `json:"vm_names"`
 	} `json:"inventory"`
 	EntityTypes struct {
 		Step
@@ -251,11 +252,12 @@ func splitCSV(s string) []string {
 	return strings.Split(s, ",")
 }
 
-// inventory walks clusters and hosts as telegraf's vSAN input does and returns the clusters.
+// inventory walks clusters and hosts as telegraf's vSAN input does (and every VM's name) and
+// returns the clusters.
 func inventory(ctx context.Context, r *Report, c *vim25.Client) []types.ManagedObjectReference {
 	inv := &r.Inventory
 	m := view.NewManager(c)
-	v, err := m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"ClusterComputeResource", "HostSystem"}, true)
+	v, err := m.CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"ClusterComputeResource", "HostSystem", "VirtualMachine"}, true)
 	if fail(&inv.Step, err) {
 		return nil
 	}
@@ -268,6 +270,21 @@ func inventory(ctx context.Context, r *Report, c *vim25.Client) []types.ManagedO
 	if fail(&inv.Step, v.Retrieve(ctx, []string{"HostSystem"}, []string{"name"}, &hosts)) {
 		return nil
 	}
+	// Every VM's name in one unpaged RetrieveProperties (what ContainerView.Retrieve sends),
+	// however many there are.
+	var vms []types.ObjectContent
+	if fail(&inv.Step, v.Retrieve(ctx, []string{"VirtualMachine"}, []string{"name"}, &vms)) {
+		return nil
+	}
+	inv.VMNames = []string{}
+	for _, o := range vms {
+		for _, p := range o.PropSet {
+			if name, ok := p.Val.(string); ok && p.Name == "name" {
+				inv.VMNames = append(inv.VMNames, name)
+			}
+		}
+	}
+	sort.Strings(inv.VMNames)
 	inv.Hosts = map[string]string{}
 	for _, h := range hosts {
 		for _, p := range h.PropSet {
