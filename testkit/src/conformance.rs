@@ -161,7 +161,11 @@ pub fn python3_with(module: &str, pip_package: &str) -> Result<PathBuf, Error> {
         return Err(Error::Missing {
             what: format!(
                 "Python module `{module}` (pip package {pip_package}): {}",
-                String::from_utf8_lossy(&output.stderr).trim()
+                String::from_utf8_lossy(&output.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
             ),
             looked: python.display().to_string(),
         });

@@ -118,9 +118,8 @@ async fn serve(version: &str, https: bool) -> Served {
 
 /// Runs the pyVmomi script against `served` and returns its JSON report.
 async fn run_pyvmomi(served: &Served) -> Value {
-    let python = python3_with("pyVmomi", "pyvmomi").unwrap_or_else(|e| {
-        panic!("pyVmomi conformance cannot run: {e} (scripts/test installs it with pip)")
-    });
+    let python = python3_with("pyVmomi", "pyvmomi")
+        .unwrap_or_else(|e| panic!("pyVmomi conformance cannot run: {e}"));
     let sim = served.server.sim();
     let mut cmd = Command::new(python);
     cmd.arg(script())
