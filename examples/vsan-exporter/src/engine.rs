@@ -586,6 +586,9 @@ impl Engine {
             if c.vcenter == t.spec.name && collected {
                 c.success = Some(false);
                 *c.errors.entry(reason).or_default() += 1;
+                if !c.name.is_empty() {
+                    c.set_state(ClusterState::Error);
+                }
                 any = true;
             }
         }
