@@ -586,6 +586,9 @@ impl Engine {
             if c.vcenter == t.spec.name && collected {
                 c.success = Some(false);
                 *c.errors.entry(reason).or_default() += 1;
+                if !c.name.is_empty() {
+                    c.set_state(ClusterState::Error);
+                }
                 any = true;
             }
         }
@@ -607,8 +610,8 @@ impl Engine {
     }
 
     /// The inventory to collect with: the cached one, a fresh one, or (when the refresh
-    /// fails) the previous one. None when there is none at all.
-    async fn inventory_of(&self, t: &TargetRt) -> Option<Arc<[ClusterInv]>> {
+    /// fails) the previous one; the reason of the failure when there is none at all.
+    async fn inventory_of(&self, t: &TargetRt) -> Result<Arc<[ClusterInv]>, &'static str> {
         let cached = t
             .inventory
             .lock()
@@ -616,28 +619,33 @@ impl Engine {
             .filter(|(at, _)| at.elapsed() < INVENTORY_REFRESH && !t.stale.load(Ordering::Acquire))
             .map(|(_, inv)| inv.clone());
         if let Some(inv) = cached {
-            return Some(inv);
+            return Ok(inv);
         }
         t.stale.store(false, Ordering::Release);
         let deadline = self.shared.opts.cluster_timeout;
-        match tokio::time::timeout(deadline, t.client.inventory()).await {
+        let reason = match tokio::time::timeout(deadline, t.client.inventory()).await {
             Ok(Ok(inv)) => {
                 let inv: Arc<[ClusterInv]> = inv.into();
                 *t.inventory.lock() = Some((Instant::now(), inv.clone()));
                 t.inventory_gen.fetch_add(1, Ordering::AcqRel);
                 self.refresh_supported(t).await;
                 self.forget_gone_clusters(t, &inv);
-                Some(inv)
+                return Ok(inv);
             }
             Ok(Err(e)) => {
                 self.inventory_failed(t, "inventory", e.reason(), &error_chain(&e));
-                t.inventory.lock().as_ref().map(|(_, inv)| inv.clone())
+                e.reason()
             }
             Err(_) => {
                 self.inventory_failed(t, "inventory", "timeout", "timed out");
-                t.inventory.lock().as_ref().map(|(_, inv)| inv.clone())
+                "timeout"
             }
-        }
+        };
+        t.inventory
+            .lock()
+            .as_ref()
+            .map(|(_, inv)| inv.clone())
+            .ok_or(reason)
     }
 
     /// Asks the vCenter which entity types it supports (`VsanPerfGetSupportedEntityTypes`,
@@ -711,15 +719,12 @@ impl Engine {
             let _permit = self.shared.semaphore.acquire().await;
             self.inventory_of(t).await
         };
-        let Some(inv) = inv else {
-            let reason = t
-                .inventory_errors
-                .lock()
-                .iter()
-                .max_by_key(|(_, n)| **n)
-                .map_or("inventory", |(r, _)| *r);
-            self.fail_known_clusters(t, reason);
-            return;
+        let inv = match inv {
+            Ok(inv) => inv,
+            Err(reason) => {
+                self.fail_known_clusters(t, reason);
+                return;
+            }
         };
         let supported = t
             .supported
