@@ -411,13 +411,39 @@ impl<'a> Objects<'a> {
                             ],
                         ),
                     ),
+                    (
+                        "hardware",
+                        PropertyValue::data(
+                            "HostHardwareInfo",
+                            vec![
+                                (
+                                    "cpuInfo",
+                                    PropertyValue::data(
+                                        "HostCpuInfo",
+                                        vec![
+                                            ("numCpuPackages", PropertyValue::Int(2)),
+                                            ("numCpuCores", PropertyValue::Int(HOST_CORES)),
+                                            ("numCpuThreads", PropertyValue::Int(HOST_CORES * 2)),
+                                            (
+                                                "hz",
+                                                PropertyValue::Long(
+                                                    i64::from(HOST_MHZ) * 1_000_000,
+                                                ),
+                                            ),
+                                        ],
+                                    ),
+                                ),
+                                ("memorySize", PropertyValue::Long(HOST_MEMORY)),
+                            ],
+                        ),
+                    ),
                     ("vm", mos(VM, h.vms.iter().map(|v| v.0.as_str()))),
                     ("datastore", PropertyValue::MoRefs(Vec::new())),
                     ("network", PropertyValue::MoRefs(Vec::new())),
                     ("overallStatus", green()),
                 ])
             }
-            Entity::Vm(h, (_, name, instance_uuid)) => props(vec![
+            Entity::Vm(h, (vm_id, name, instance_uuid)) => props(vec![
                 ("name", s(name)),
                 ("parent", mo(FOLDER, VM_FOLDER)),
                 (
@@ -448,6 +474,50 @@ impl<'a> Objects<'a> {
                             ("name", s(name)),
                             ("uuid", s(instance_uuid)),
                             ("instanceUuid", s(instance_uuid)),
+                        ],
+                    ),
+                ),
+                (
+                    "summary",
+                    PropertyValue::data(
+                        "VirtualMachineSummary",
+                        vec![
+                            ("vm", mo(VM, vm_id)),
+                            (
+                                "runtime",
+                                PropertyValue::data(
+                                    "VirtualMachineRuntimeInfo",
+                                    vec![
+                                        ("host", mo(HOST, &h.moref)),
+                                        (
+                                            "connectionState",
+                                            PropertyValue::enumeration(
+                                                "VirtualMachineConnectionState",
+                                                "connected",
+                                            ),
+                                        ),
+                                        (
+                                            "powerState",
+                                            PropertyValue::enumeration(
+                                                "VirtualMachinePowerState",
+                                                "poweredOn",
+                                            ),
+                                        ),
+                                    ],
+                                ),
+                            ),
+                            (
+                                "config",
+                                PropertyValue::data(
+                                    "VirtualMachineConfigSummary",
+                                    vec![
+                                        ("name", s(name)),
+                                        ("uuid", s(instance_uuid)),
+                                        ("instanceUuid", s(instance_uuid)),
+                                    ],
+                                ),
+                            ),
+                            ("overallStatus", green()),
                         ],
                     ),
                 ),

@@ -464,6 +464,17 @@ async fn fetch_reads_what_pyvmomi_reads() {
         .await,
     );
     assert_eq!(state, PropertyValue::Bool(false));
+    let memory = value(
+        c.sdk(fetch("HostSystem", &host.moref, "hardware.memorySize"))
+            .await,
+    );
+    assert_eq!(memory, PropertyValue::Long(512 << 30));
+    let vm = &host.vms[0];
+    let vm_name = value(
+        c.sdk(fetch("VirtualMachine", &vm.0, "summary.config.name"))
+            .await,
+    );
+    assert_eq!(vm_name, PropertyValue::String(vm.1.clone()));
     let parent = value(c.sdk(fetch("HostSystem", &host.moref, "parent")).await);
     assert_eq!(
         parent,
