@@ -19,6 +19,8 @@ per step, each with "ok" and, when the step failed, the SDK's error ("error"). S
   vsanapiutils does), with the vSAN version read from /sdk/vsanServiceVersions.xml;
   VsanPerfGetSupportedEntityTypes and VsanPerfQueryPerf for the given entity types on each
   cluster (a fault for one cluster and type is recorded with its name).
+- newer_version: a call whose SOAPAction names pyVmomi's newest vim25 version, newer than
+  the server's, must be refused (as a vCenter refuses a version it does not implement).
 - logout.
 
 Exit status: 0 when the report was printed (whatever the steps' outcomes), 2 when pyVmomi
@@ -289,7 +291,27 @@ def run(args, report):
     except Exception as exc:  # pylint: disable=broad-except
         report.failed(entry, exc)
 
-    # 8. Logout.
+    # 8. A call naming a vim25 version newer than the server's (pyVmomi's newest) is refused.
+    entry = report.step("newer_version")
+    try:
+        newest = VmomiSupport.newestVersions.GetName("vim")
+        entry["version"] = newest
+        if newest == si._stub.version:
+            entry.update(ok=True, refused=None)
+        else:
+            port = args.port if args.protocol == "https" else -args.port
+            stub = SoapStubAdapter(host=args.host, port=port, version=newest, path="/sdk",
+                                   sslContext=context)
+            stub.cookie = si._stub.cookie
+            try:
+                vim.ServiceInstance("ServiceInstance", stub).RetrieveContent()
+                entry.update(ok=True, refused=False)
+            except Exception as fault:  # pylint: disable=broad-except
+                entry.update(ok=True, refused=True, fault=fault_name(fault), message=fault_text(fault))
+    except Exception as exc:  # pylint: disable=broad-except
+        report.failed(entry, exc)
+
+    # 9. Logout.
     entry = report.step("logout")
     try:
         Disconnect(si)

@@ -281,6 +281,15 @@ fn assert_report(report: &Value, sim: &Simulator, version: &str, https: bool) {
         "{ctx}"
     );
 
+    // A version newer than the emulated release's is refused, with vCenter's words.
+    let newer = &report["newer_version"];
+    assert_eq!(newer["refused"], true, "{ctx}: {newer}");
+    let msg = newer["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains("Request version 'urn:vim25/") && msg.contains("are not supported"),
+        "{ctx}: {newer}"
+    );
+
     // vSAN: the version came from vsanServiceVersions.xml, and the data is the ground truth.
     let vsan = &report["vsan"];
     assert_eq!(vsan["version_source"], "file", "{ctx}: {vsan:?}");
