@@ -2,7 +2,8 @@
 //! over HTTPS and HTTP: `SmartConnect` (API version negotiation through
 //! `/sdk/vimServiceVersions.xml`), property reads, a paged inventory
 //! (`RetrievePropertiesEx` + `ContinueRetrievePropertiesEx`), the unpaged
-//! `RetrieveProperties`, `CancelRetrievePropertiesEx`, `InvalidProperty`, and the vSAN
+//! `RetrieveProperties`, `CancelRetrievePropertiesEx`, `InvalidProperty`, the refusal of a
+//! `SOAPAction` version newer than the release's, and the vSAN
 //! performance manager through a second stub on `/vsanHealth` that shares the session
 //! cookie, as VMware's vsanapiutils does (hosts on every cluster, and the storage-pool disks
 //! of an ESA cluster from 8.0 on). What pyVmomi reads must equal the simulator's
