@@ -628,7 +628,10 @@ impl Engine {
                 let inv: Arc<[ClusterInv]> = inv.into();
                 *t.inventory.lock() = Some((Instant::now(), inv.clone()));
                 t.inventory_gen.fetch_add(1, Ordering::AcqRel);
-                self.refresh_supported(t).await;
+                // A vCenter without any vSAN cluster may have no vSAN endpoint at all.
+                if inv.iter().any(|c| c.uuid.is_some()) {
+                    self.refresh_supported(t).await;
+                }
                 self.forget_gone_clusters(t, &inv);
                 return Ok(inv);
             }

@@ -265,7 +265,11 @@ async fn a_vcenter_with_nothing_to_collect_says_so() {
             && summary[0].contains("3 clusters found, 0 collected; not collected: 3 no_vsan"),
         "{log}"
     );
-    assert!(!rig.text().contains("vsan_exporter_collect_success"));
+    let text = rig.text();
+    assert!(!text.contains("vsan_exporter_collect_success"));
+    // Nothing was asked of /vsanHealth, so nothing failed there.
+    assert!(!text.contains("vsan_exporter_inventory_errors_total"), "{text}");
+    assert!(!text.contains("vsan_exporter_fetch_errors_total"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
