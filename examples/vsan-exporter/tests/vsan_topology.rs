@@ -124,6 +124,7 @@ async fn mixed_osa_and_esa_clusters_are_all_collected_with_their_own_types() {
         );
     }
     assert_eq!(clusters_in(&rig, "collecting"), Some(4.0));
+    vsanobs_testkit::promtool_check_metrics(&rig.text()).expect("promtool check metrics");
     // The simulated vCenter also supports `host-domowner`, which the catalogue does not map.
     assert_eq!(
         value(
@@ -224,6 +225,7 @@ async fn clusters_that_cannot_be_collected_say_why_once() {
     );
     // Each of these clusters has a reason, and the vSAN families only the collected one.
     let text = rig.text();
+    vsanobs_testkit::promtool_check_metrics(&text).expect("promtool check metrics");
     for line in text
         .lines()
         .filter(|l| l.starts_with("vsan_") && !l.starts_with("vsan_exporter"))
@@ -268,7 +270,10 @@ async fn a_vcenter_with_nothing_to_collect_says_so() {
     let text = rig.text();
     assert!(!text.contains("vsan_exporter_collect_success"));
     // Nothing was asked of /vsanHealth, so nothing failed there.
-    assert!(!text.contains("vsan_exporter_inventory_errors_total"), "{text}");
+    assert!(
+        !text.contains("vsan_exporter_inventory_errors_total"),
+        "{text}"
+    );
     assert!(!text.contains("vsan_exporter_fetch_errors_total"), "{text}");
 }
 
