@@ -15,6 +15,7 @@ use vsanobs_core::vsan::protocol::inventory::{
     host_vsan_config,
 };
 use vsanobs_core::vsan::protocol::property::{MoRef, PropertyValue};
+use vsanobs_core::vsan::protocol::session::UserSession;
 
 use crate::{ClusterKind, SimCluster, SimHost, Simulator};
 
@@ -49,6 +50,7 @@ pub(crate) struct View {
 #[derive(Clone, Copy)]
 enum Entity<'a> {
     ServiceInstance,
+    SessionManager,
     Folder {
         name: &'static str,
         parent: Option<&'static str>,
@@ -63,6 +65,7 @@ enum Entity<'a> {
 /// Every managed object of the simulator, by MoRef id, plus the session's views.
 pub(crate) struct Objects<'a> {
     sim: &'a Simulator,
+    login: Option<UserSession>,
     clusters: &'a [SimCluster],
     by_id: HashMap<&'a str, Entity<'a>>,
 }
@@ -108,12 +111,15 @@ pub(crate) fn host_vsan(c: &SimCluster, h: &SimHost) -> HostVsanConfig {
     }
 }
 
+/// The types in the inventory tree (`ManagedEntity` and its subtypes).
+const ENTITIES: &[&str] = &[FOLDER, "Datacenter", CLUSTER, HOST, VM];
+
 fn is_a(kind: &str, wanted: &str) -> bool {
     kind == wanted
-        || (wanted == "ManagedEntity" && kind != CONTAINER_VIEW && kind != "ServiceInstance")
+        || wanted == "ManagedObject"
+        || (wanted == "ManagedEntity" && ENTITIES.contains(&kind))
         || (wanted == "ComputeResource" && kind == CLUSTER)
         || (wanted == "View" && kind == CONTAINER_VIEW)
-        || wanted == "ManagedObject"
 }
 
 fn s(v: &str) -> PropertyValue {
@@ -152,6 +158,7 @@ impl<'a> Objects<'a> {
         }
         by_id.insert(DATACENTER, Entity::Datacenter);
         by_id.insert("ServiceInstance", Entity::ServiceInstance);
+        by_id.insert("SessionManager", Entity::SessionManager);
         for c in clusters {
             by_id.insert(&c.moref, Entity::Cluster(c));
             for h in &c.hosts {
@@ -166,9 +173,16 @@ impl<'a> Objects<'a> {
         }
         Objects {
             sim,
+            login: None,
             clusters,
             by_id,
         }
+    }
+
+    /// The calling session's login, for `SessionManager.currentSession`.
+    pub(crate) fn with_login(mut self, login: UserSession) -> Objects<'a> {
+        self.login = Some(login);
+        self
     }
 
     /// The object with id `id` (its type checked against `kind` when `kind` is not empty).
@@ -220,6 +234,30 @@ impl<'a> Objects<'a> {
                             ("viewManager", mo("ViewManager", &sc.view_manager)),
                             ("about", about),
                             ("sessionManager", mo("SessionManager", &sc.session_manager)),
+                        ],
+                    ),
+                )])
+            }
+            Entity::SessionManager => {
+                let Some(l) = &self.login else {
+                    return Vec::new();
+                };
+                props(vec![(
+                    "currentSession",
+                    PropertyValue::data(
+                        "UserSession",
+                        vec![
+                            ("key", s(&l.key)),
+                            ("userName", s(&l.user_name)),
+                            ("fullName", s(&l.full_name)),
+                            ("loginTime", PropertyValue::DateTime(l.login_time)),
+                            ("lastActiveTime", PropertyValue::DateTime(self.sim.now())),
+                            ("locale", s("en")),
+                            ("messageLocale", s("en")),
+                            ("extensionSession", PropertyValue::Bool(false)),
+                            ("ipAddress", s("127.0.0.1")),
+                            ("userAgent", s("vsanobs")),
+                            ("callCount", PropertyValue::Long(0)),
                         ],
                     ),
                 )])
@@ -373,13 +411,39 @@ impl<'a> Objects<'a> {
                             ],
                         ),
                     ),
+                    (
+                        "hardware",
+                        PropertyValue::data(
+                            "HostHardwareInfo",
+                            vec![
+                                (
+                                    "cpuInfo",
+                                    PropertyValue::data(
+                                        "HostCpuInfo",
+                                        vec![
+                                            ("numCpuPackages", PropertyValue::Int(2)),
+                                            ("numCpuCores", PropertyValue::Int(HOST_CORES)),
+                                            ("numCpuThreads", PropertyValue::Int(HOST_CORES * 2)),
+                                            (
+                                                "hz",
+                                                PropertyValue::Long(
+                                                    i64::from(HOST_MHZ) * 1_000_000,
+                                                ),
+                                            ),
+                                        ],
+                                    ),
+                                ),
+                                ("memorySize", PropertyValue::Long(HOST_MEMORY)),
+                            ],
+                        ),
+                    ),
                     ("vm", mos(VM, h.vms.iter().map(|v| v.0.as_str()))),
                     ("datastore", PropertyValue::MoRefs(Vec::new())),
                     ("network", PropertyValue::MoRefs(Vec::new())),
                     ("overallStatus", green()),
                 ])
             }
-            Entity::Vm(h, (_, name, instance_uuid)) => props(vec![
+            Entity::Vm(h, (vm_id, name, instance_uuid)) => props(vec![
                 ("name", s(name)),
                 ("parent", mo(FOLDER, VM_FOLDER)),
                 (
@@ -410,6 +474,50 @@ impl<'a> Objects<'a> {
                             ("name", s(name)),
                             ("uuid", s(instance_uuid)),
                             ("instanceUuid", s(instance_uuid)),
+                        ],
+                    ),
+                ),
+                (
+                    "summary",
+                    PropertyValue::data(
+                        "VirtualMachineSummary",
+                        vec![
+                            ("vm", mo(VM, vm_id)),
+                            (
+                                "runtime",
+                                PropertyValue::data(
+                                    "VirtualMachineRuntimeInfo",
+                                    vec![
+                                        ("host", mo(HOST, &h.moref)),
+                                        (
+                                            "connectionState",
+                                            PropertyValue::enumeration(
+                                                "VirtualMachineConnectionState",
+                                                "connected",
+                                            ),
+                                        ),
+                                        (
+                                            "powerState",
+                                            PropertyValue::enumeration(
+                                                "VirtualMachinePowerState",
+                                                "poweredOn",
+                                            ),
+                                        ),
+                                    ],
+                                ),
+                            ),
+                            (
+                                "config",
+                                PropertyValue::data(
+                                    "VirtualMachineConfigSummary",
+                                    vec![
+                                        ("name", s(name)),
+                                        ("uuid", s(instance_uuid)),
+                                        ("instanceUuid", s(instance_uuid)),
+                                    ],
+                                ),
+                            ),
+                            ("overallStatus", green()),
                         ],
                     ),
                 ),
@@ -488,6 +596,7 @@ impl<'a> Objects<'a> {
 fn kind_of(e: &Entity<'_>) -> &'static str {
     match e {
         Entity::ServiceInstance => "ServiceInstance",
+        Entity::SessionManager => "SessionManager",
         Entity::Folder { .. } => FOLDER,
         Entity::Datacenter => "Datacenter",
         Entity::Cluster(_) => CLUSTER,

@@ -47,6 +47,8 @@ pub(crate) struct SdkSession {
     pub(crate) views: HashMap<String, View>,
     /// Paged retrievals waiting for `ContinueRetrievePropertiesEx`.
     pub(crate) retrievals: Retrievals,
+    /// What `Login` answered (`SessionManager.currentSession`).
+    pub(crate) login: UserSession,
 }
 
 fn soap_fault(ns: &str, f: &SoapFault) -> Response {
@@ -158,17 +160,23 @@ fn login(sim: &Simulator, req: &IncomingRequest, transport: Transport) -> Respon
         }
     };
     let token = sim.new_token();
-    sim.inner
-        .sessions
-        .lock()
-        .insert(token.clone(), Session::default());
-    sim.inner.stats.logins.fetch_add(1, Ordering::Relaxed);
     let session = UserSession {
         key: sim.new_token(),
         user_name: login.user_name,
         full_name: "Administrator vsphere.local".into(),
         login_time: sim.now(),
     };
+    sim.inner.sessions.lock().insert(
+        token.clone(),
+        Session {
+            sdk: SdkSession {
+                login: session.clone(),
+                ..SdkSession::default()
+            },
+            ..Session::default()
+        },
+    );
+    sim.inner.stats.logins.fetch_add(1, Ordering::Relaxed);
     let mut r = ok(session.encode());
     let secure = if transport.secure { " Secure;" } else { "" };
     if let Ok(v) = HeaderValue::from_str(&format!(
@@ -179,13 +187,13 @@ fn login(sim: &Simulator, req: &IncomingRequest, transport: Transport) -> Respon
     r
 }
 
-/// A copy of the session's views (None when the session ended meanwhile).
-fn views_of(sim: &Simulator, token: &str) -> Option<HashMap<String, View>> {
+/// A copy of the session's views and login (None when the session ended meanwhile).
+fn views_of(sim: &Simulator, token: &str) -> Option<(HashMap<String, View>, UserSession)> {
     sim.inner
         .sessions
         .lock()
         .get(token)
-        .map(|s| s.sdk.views.clone())
+        .map(|s| (s.sdk.views.clone(), s.sdk.login.clone()))
 }
 
 /// Runs `f` on the session's state (None when the session ended meanwhile).
@@ -214,7 +222,7 @@ fn in_session(sim: &Simulator, token: &str, req: &IncomingRequest) -> Result<Res
     match req.method() {
         Method::CreateContainerView => {
             let v = req.create_container_view().map_err(bad)?;
-            let views = views_of(sim, token).ok_or_else(gone)?;
+            let (views, _) = views_of(sim, token).ok_or_else(gone)?;
             let objects = Objects::new(sim, &views);
             if objects.get("", &v.container).is_none() {
                 return Err(collector::not_found(&MoRef::new("Folder", &v.container)));
@@ -241,8 +249,9 @@ fn in_session(sim: &Simulator, token: &str, req: &IncomingRequest) -> Result<Res
         }
         Method::RetrieveProperties => {
             let q = req.retrieve_properties().map_err(bad)?;
-            let views = views_of(sim, token).ok_or_else(gone)?;
-            let found = collector::retrieve(&Objects::new(sim, &views), &q)?;
+            let (views, login) = views_of(sim, token).ok_or_else(gone)?;
+            let objects = Objects::new(sim, &views).with_login(login);
+            let found = collector::retrieve(&objects, &q)?;
             if !q.extended {
                 return Ok(ok(RetrievePage {
                     objects: found,
@@ -282,8 +291,9 @@ fn in_session(sim: &Simulator, token: &str, req: &IncomingRequest) -> Result<Res
         }
         Method::Fetch => {
             let f = req.fetch().map_err(bad)?;
-            let views = views_of(sim, token).ok_or_else(gone)?;
-            let value = collector::fetch(&Objects::new(sim, &views), &f.obj, &f.prop)?;
+            let (views, login) = views_of(sim, token).ok_or_else(gone)?;
+            let objects = Objects::new(sim, &views).with_login(login);
+            let value = collector::fetch(&objects, &f.obj, &f.prop)?;
             Ok(ok(Fetch::encode_response(value.as_ref())))
         }
         _ => Ok(method_not_found(VIM25_NAMESPACE, req)),

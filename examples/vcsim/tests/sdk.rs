@@ -464,6 +464,17 @@ async fn fetch_reads_what_pyvmomi_reads() {
         .await,
     );
     assert_eq!(state, PropertyValue::Bool(false));
+    let memory = value(
+        c.sdk(fetch("HostSystem", &host.moref, "hardware.memorySize"))
+            .await,
+    );
+    assert_eq!(memory, PropertyValue::Long(512 << 30));
+    let vm = &host.vms[0];
+    let vm_name = value(
+        c.sdk(fetch("VirtualMachine", &vm.0, "summary.config.name"))
+            .await,
+    );
+    assert_eq!(vm_name, PropertyValue::String(vm.1.clone()));
     let parent = value(c.sdk(fetch("HostSystem", &host.moref, "parent")).await);
     assert_eq!(
         parent,
@@ -490,6 +501,33 @@ async fn fetch_reads_what_pyvmomi_reads() {
                 .map(|c| MoRef::new("ClusterComputeResource", &c.moref))
                 .collect()
         )
+    );
+    // The singletons pyVmomi scripts read: si.content, sessionManager.currentSession.
+    let content = value(
+        c.sdk(fetch("ServiceInstance", "ServiceInstance", "content"))
+            .await,
+    );
+    assert_eq!(
+        content
+            .get("about.apiVersion")
+            .and_then(PropertyValue::text)
+            .as_deref(),
+        Some("8.0.3.0")
+    );
+    let current = value(
+        c.sdk(fetch(
+            "SessionManager",
+            &sc.session_manager,
+            "currentSession",
+        ))
+        .await,
+    );
+    assert_eq!(
+        current
+            .get("userName")
+            .and_then(PropertyValue::text)
+            .as_deref(),
+        Some("administrator@vsphere.local")
     );
     // A container view's contents.
     let view = c.view(&sc, &["HostSystem"]).await;

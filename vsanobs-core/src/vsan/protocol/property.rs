@@ -27,6 +27,7 @@
 
 use std::fmt::Write as _;
 
+use super::super::csv::{format_xsd_datetime, parse_xsd_datetime};
 use super::super::xml::{Element, escape};
 
 /// A managed object reference: type and id (`HostSystem` / `host-101`).
@@ -65,6 +66,8 @@ pub enum PropertyValue {
     Int(i32),
     /// `xsd:long`.
     Long(i64),
+    /// `xsd:dateTime`, as Unix seconds (written in UTC).
+    DateTime(i64),
     /// An enumeration value with its type (`HostSystemConnectionState` / `connected`).
     Enum {
         /// The enumeration type.
@@ -113,6 +116,7 @@ impl PropertyValue {
             PropertyValue::Bool(_) => "xsd:boolean",
             PropertyValue::Int(_) => "xsd:int",
             PropertyValue::Long(_) => "xsd:long",
+            PropertyValue::DateTime(_) => "xsd:dateTime",
             PropertyValue::Enum { kind, .. } | PropertyValue::Data { kind, .. } => kind,
             PropertyValue::MoRef(_) => "ManagedObjectReference",
             PropertyValue::MoRefs(_) => "ArrayOfManagedObjectReference",
@@ -144,6 +148,7 @@ impl PropertyValue {
             PropertyValue::Bool(b) => Some(b.to_string()),
             PropertyValue::Int(i) => Some(i.to_string()),
             PropertyValue::Long(i) => Some(i.to_string()),
+            PropertyValue::DateTime(t) => Some(format_xsd_datetime(*t)),
             PropertyValue::Enum { value, .. } => Some(value.clone()),
             PropertyValue::MoRef(m) => Some(m.value.clone()),
             _ => None,
@@ -183,6 +188,7 @@ impl PropertyValue {
             PropertyValue::Long(i) => {
                 let _ = write!(out, "{i}");
             }
+            PropertyValue::DateTime(t) => out.push_str(&format_xsd_datetime(*t)),
             PropertyValue::Enum { value, .. } => out.push_str(&escape(value)),
             PropertyValue::MoRef(m) => out.push_str(&escape(&m.value)),
             PropertyValue::MoRefs(ms) => {
@@ -260,6 +266,8 @@ impl PropertyValue {
                 .trim()
                 .parse()
                 .map_or_else(|_| PropertyValue::Text(text()), PropertyValue::Int),
+            Some("dateTime") => parse_xsd_datetime(el.text.trim())
+                .map_or_else(|_| PropertyValue::Text(text()), PropertyValue::DateTime),
             Some("long") => el
                 .text
                 .trim()
@@ -413,6 +421,7 @@ mod tests {
                     vec![
                         ("totalMemory", PropertyValue::Long(1 << 40)),
                         ("numHosts", PropertyValue::Int(2)),
+                        ("bootTime", PropertyValue::DateTime(1_704_103_200)),
                         (
                             "overallStatus",
                             PropertyValue::enumeration("ManagedEntityStatus", "green"),
@@ -439,6 +448,20 @@ mod tests {
         assert_eq!(back.prop("name"), oc.prop("name"));
         assert_eq!(back.prop("host"), oc.prop("host"));
         assert_eq!(back.prop("parent"), oc.prop("parent"));
+        let clock = ObjectContent {
+            obj: obj.clone(),
+            props: vec![("serverClock".into(), PropertyValue::DateTime(1_704_103_200))],
+        };
+        let mut xml =
+            String::from("<objects xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">");
+        clock.encode_into(&mut xml);
+        xml.push_str("</objects>");
+        assert!(
+            xml.contains("<val xsi:type=\"xsd:dateTime\">2024-01-01T10:00:00Z</val>"),
+            "{xml}"
+        );
+        let el = Element::parse(&xml).expect("xml");
+        assert_eq!(ObjectContent::decode(&el), Some(clock));
         // Nested leaves come back as text, reachable by path.
         let s = back.prop("summary").expect("summary");
         assert_eq!(s.xsi_type(), "ClusterComputeResourceSummary");
