@@ -15,7 +15,7 @@ use vsanobs_core::vsan::protocol::inventory::{
     host_vsan_config,
 };
 use vsanobs_core::vsan::protocol::property::{MoRef, PropertyValue};
-use vsanobs_core::vsan::protocol::session::UserSession;
+use vsanobs_core::vsan::protocol::session::{ServiceContent, UserSession};
 
 use crate::{ClusterKind, SimCluster, SimHost, Simulator};
 
@@ -204,7 +204,7 @@ impl<'a> Objects<'a> {
         };
         match *e {
             Entity::ServiceInstance => {
-                let sc = crate::sdk::service_content(self.sim);
+                let sc = service_content(self.sim);
                 let a = &sc.about;
                 let about = PropertyValue::data(
                     "AboutInfo",
@@ -603,5 +603,16 @@ fn kind_of(e: &Entity<'_>) -> &'static str {
         Entity::Host(..) => HOST,
         Entity::Vm(..) => VM,
         Entity::View(_) => CONTAINER_VIEW,
+    }
+}
+
+/// `ServiceContent` of the emulated release.
+pub(crate) fn service_content(sim: &Simulator) -> ServiceContent {
+    ServiceContent {
+        root_folder: ROOT_FOLDER.into(),
+        property_collector: "propertyCollector".into(),
+        view_manager: "ViewManager".into(),
+        session_manager: "SessionManager".into(),
+        about: sim.config().vcenter_version.about(),
     }
 }

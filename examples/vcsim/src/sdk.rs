@@ -18,7 +18,7 @@ use vsanobs_core::vsan::protocol::inventory::{
     CancelRetrieveProperties, CreateContainerView, DestroyView, RetrievePage,
 };
 use vsanobs_core::vsan::protocol::property::MoRef;
-use vsanobs_core::vsan::protocol::session::{CurrentTime, Logout, ServiceContent, UserSession};
+use vsanobs_core::vsan::protocol::session::{CurrentTime, Logout, UserSession};
 use vsanobs_core::vsan::protocol::versions::parse_soap_action;
 use vsanobs_core::vsan::protocol::{
     IncomingRequest, Method, SDK_PATH, SESSION_COOKIE, VIM25_NAMESPACE, VSAN_HEALTH_PATH,
@@ -27,7 +27,7 @@ use vsanobs_core::vsan::protocol::{
 use vsanobs_core::vsan::soap::FaultKind;
 
 use crate::collector::{self, PagingFault, Retrievals};
-use crate::objects::{Objects, ROOT_FOLDER, View};
+use crate::objects::{Objects, View, service_content};
 use crate::{
     Session, Simulator, fault, method_not_found, not_authenticated, ok, parse_request,
     session_cookie, xml_response,
@@ -297,16 +297,5 @@ fn in_session(sim: &Simulator, token: &str, req: &IncomingRequest) -> Result<Res
             Ok(ok(Fetch::encode_response(value.as_ref())))
         }
         _ => Ok(method_not_found(VIM25_NAMESPACE, req)),
-    }
-}
-
-/// `ServiceContent` of the emulated release.
-pub(crate) fn service_content(sim: &Simulator) -> ServiceContent {
-    ServiceContent {
-        root_folder: ROOT_FOLDER.into(),
-        property_collector: "propertyCollector".into(),
-        view_manager: "ViewManager".into(),
-        session_manager: "SessionManager".into(),
-        about: sim.config().vcenter_version.about(),
     }
 }

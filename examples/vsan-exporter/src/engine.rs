@@ -628,7 +628,10 @@ impl Engine {
                 let inv: Arc<[ClusterInv]> = inv.into();
                 *t.inventory.lock() = Some((Instant::now(), inv.clone()));
                 t.inventory_gen.fetch_add(1, Ordering::AcqRel);
-                self.refresh_supported(t).await;
+                // A vCenter without any vSAN cluster may have no vSAN endpoint at all.
+                if inv.iter().any(|c| c.uuid.is_some()) {
+                    self.refresh_supported(t).await;
+                }
                 self.forget_gone_clusters(t, &inv);
                 return Ok(inv);
             }
@@ -853,6 +856,18 @@ impl Engine {
         let staged: Arc<Mutex<Vec<Staged>>> = Arc::default();
         // What each query ended with: None for success, else the error's reason.
         let outcomes: Arc<Mutex<Vec<Option<&'static str>>>> = Arc::default();
+        if windows.is_empty() {
+            // Neither the vCenter's supported types nor the cluster's architecture leave a
+            // catalogue type to ask for: a cluster that cannot be collected, said as such.
+            let mut c = slot.data.lock();
+            if c.state != Some(ClusterState::Error) {
+                tracing::warn!(vcenter = %t.spec.name, cluster = %inv.name, esa = inv.esa, "no catalogue entity type is supported for this cluster");
+            }
+            *c.errors.entry("no_supported_entity_type").or_default() += 1;
+            c.success = Some(false);
+            c.set_state(ClusterState::Error);
+            return;
+        }
         let windows: Vec<_> = windows.into_iter().filter(|(_, s, _)| *s < now).collect();
         let query = |(et, start, after): (usize, i64, Option<i64>)| {
             let shared = self.shared.clone();

@@ -124,6 +124,7 @@ async fn mixed_osa_and_esa_clusters_are_all_collected_with_their_own_types() {
         );
     }
     assert_eq!(clusters_in(&rig, "collecting"), Some(4.0));
+    vsanobs_testkit::promtool_check_metrics(&rig.text()).expect("promtool check metrics");
     // The simulated vCenter also supports `host-domowner`, which the catalogue does not map.
     assert_eq!(
         value(
@@ -224,6 +225,7 @@ async fn clusters_that_cannot_be_collected_say_why_once() {
     );
     // Each of these clusters has a reason, and the vSAN families only the collected one.
     let text = rig.text();
+    vsanobs_testkit::promtool_check_metrics(&text).expect("promtool check metrics");
     for line in text
         .lines()
         .filter(|l| l.starts_with("vsan_") && !l.starts_with("vsan_exporter"))
@@ -265,7 +267,14 @@ async fn a_vcenter_with_nothing_to_collect_says_so() {
             && summary[0].contains("3 clusters found, 0 collected; not collected: 3 no_vsan"),
         "{log}"
     );
-    assert!(!rig.text().contains("vsan_exporter_collect_success"));
+    let text = rig.text();
+    assert!(!text.contains("vsan_exporter_collect_success"));
+    // Nothing was asked of /vsanHealth, so nothing failed there.
+    assert!(
+        !text.contains("vsan_exporter_inventory_errors_total"),
+        "{text}"
+    );
+    assert!(!text.contains("vsan_exporter_fetch_errors_total"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,4 +357,108 @@ async fn a_refused_entity_type_fails_one_cycle_then_is_skipped_until_the_next_in
         .next()
         .is_some()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vcenter_supporting_no_catalogue_type_leaves_its_clusters_in_error() {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    use axum::routing::post;
+    use vsanobs_core::vsan::protocol::perf::{PerfEntityType, SupportedEntityTypes};
+
+    let cfg = SimConfig {
+        clusters: 2,
+        hosts_per_cluster: 1,
+        disk_groups_per_host: 1,
+        ..SimConfig::default()
+    };
+    let rig = Rig::start(cfg, engine_options()).await;
+    // A front whose performance manager lists only a type the catalogue does not know; every
+    // other call goes to the simulator.
+    let upstream = rig.sim.url();
+    let health = move |headers: HeaderMap, body: Bytes| {
+        let upstream = upstream.clone();
+        async move {
+            if std::str::from_utf8(&body)
+                .is_ok_and(|b| b.contains("VsanPerfGetSupportedEntityTypes"))
+            {
+                let only_unknown = SupportedEntityTypes {
+                    types: vec![PerfEntityType {
+                        name: "host-domowner".into(),
+                        ..PerfEntityType::default()
+                    }],
+                };
+                return (axum::http::StatusCode::OK, only_unknown.encode());
+            }
+            let mut req = reqwest::Client::new()
+                .post(format!("{upstream}/vsanHealth"))
+                .body(body);
+            for (k, v) in &headers {
+                if k != "host" && k != "content-length" {
+                    req = req.header(k, v);
+                }
+            }
+            let resp = req.send().await.expect("upstream");
+            let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).expect("status");
+            (status, resp.text().await.expect("body"))
+        }
+    };
+    let app = axum::Router::new()
+        .route("/vsanHealth", post(health))
+        .fallback_service(rig.sim.sim().clone().router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let sim = rig.sim.sim();
+    let t = vsan_support::target(&url, &sim.config().user, &sim.config().password);
+    let engine = vsan_exporter::engine::Engine::new(vec![t], engine_options()).expect("engine");
+    let registry = vsanobs_core::Registry::new();
+    registry
+        .register_collector(engine.collector())
+        .expect("register");
+    engine.collect_once().await;
+    engine.collect_once().await;
+    let text = registry.encode_to_string(vsanobs_core::Format::PrometheusText);
+    let fams = vsanobs_core::testutil::parse(&text).expect("parses");
+    for c in sim.clusters() {
+        let id = [("vcenter", "vc-test"), ("cluster_name", c.name.as_str())];
+        assert_eq!(
+            value(&fams, "vsan_exporter_collect_success", &id),
+            Some(0.0),
+            "{text}"
+        );
+        assert_eq!(
+            value(
+                &fams,
+                "vsan_exporter_cluster_state",
+                &[id[0], id[1], ("state", "error")]
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &fams,
+                "vsan_exporter_fetch_errors_total",
+                &[id[0], id[1], ("reason", "no_supported_entity_type")]
+            ),
+            Some(2.0)
+        );
+    }
+    assert_eq!(
+        value(
+            &fams,
+            "vsan_exporter_unknown_entity_types",
+            &[("vcenter", "vc-test")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        !text.contains("vsan_cluster_domclient"),
+        "nothing was queried"
+    );
+    engine.shutdown().await;
 }
