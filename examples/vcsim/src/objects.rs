@@ -138,6 +138,39 @@ fn green() -> PropertyValue {
     PropertyValue::enumeration("ManagedEntityStatus", "green")
 }
 
+/// A VM's runtime on `host`, connected and powered on: its `runtime` and, the same
+/// `VirtualMachineRuntimeInfo`, its `summary.runtime`.
+fn vm_runtime(host: &str) -> PropertyValue {
+    PropertyValue::data(
+        "VirtualMachineRuntimeInfo",
+        vec![
+            ("host", mo(HOST, host)),
+            (
+                "connectionState",
+                PropertyValue::enumeration("VirtualMachineConnectionState", "connected"),
+            ),
+            (
+                "powerState",
+                PropertyValue::enumeration("VirtualMachinePowerState", "poweredOn"),
+            ),
+        ],
+    )
+}
+
+/// A VM's name and UUIDs as `kind` carries them: `VirtualMachineConfigInfo` (`config`) and
+/// `VirtualMachineConfigSummary` (`summary.config`) name them alike; the simulator uses the
+/// instance UUID for both UUIDs.
+fn vm_config(kind: &str, name: &str, instance_uuid: &str) -> PropertyValue {
+    PropertyValue::data(
+        kind,
+        vec![
+            ("name", s(name)),
+            ("uuid", s(instance_uuid)),
+            ("instanceUuid", s(instance_uuid)),
+        ],
+    )
+}
+
 fn props(list: Vec<(&str, PropertyValue)>) -> Vec<(String, PropertyValue)> {
     list.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
@@ -446,36 +479,10 @@ impl<'a> Objects<'a> {
             Entity::Vm(h, (vm_id, name, instance_uuid)) => props(vec![
                 ("name", s(name)),
                 ("parent", mo(FOLDER, VM_FOLDER)),
-                (
-                    "runtime",
-                    PropertyValue::data(
-                        "VirtualMachineRuntimeInfo",
-                        vec![
-                            ("host", mo(HOST, &h.moref)),
-                            (
-                                "connectionState",
-                                PropertyValue::enumeration(
-                                    "VirtualMachineConnectionState",
-                                    "connected",
-                                ),
-                            ),
-                            (
-                                "powerState",
-                                PropertyValue::enumeration("VirtualMachinePowerState", "poweredOn"),
-                            ),
-                        ],
-                    ),
-                ),
+                ("runtime", vm_runtime(&h.moref)),
                 (
                     "config",
-                    PropertyValue::data(
-                        "VirtualMachineConfigInfo",
-                        vec![
-                            ("name", s(name)),
-                            ("uuid", s(instance_uuid)),
-                            ("instanceUuid", s(instance_uuid)),
-                        ],
-                    ),
+                    vm_config("VirtualMachineConfigInfo", name, instance_uuid),
                 ),
                 (
                     "summary",
@@ -483,39 +490,10 @@ impl<'a> Objects<'a> {
                         "VirtualMachineSummary",
                         vec![
                             ("vm", mo(VM, vm_id)),
-                            (
-                                "runtime",
-                                PropertyValue::data(
-                                    "VirtualMachineRuntimeInfo",
-                                    vec![
-                                        ("host", mo(HOST, &h.moref)),
-                                        (
-                                            "connectionState",
-                                            PropertyValue::enumeration(
-                                                "VirtualMachineConnectionState",
-                                                "connected",
-                                            ),
-                                        ),
-                                        (
-                                            "powerState",
-                                            PropertyValue::enumeration(
-                                                "VirtualMachinePowerState",
-                                                "poweredOn",
-                                            ),
-                                        ),
-                                    ],
-                                ),
-                            ),
+                            ("runtime", vm_runtime(&h.moref)),
                             (
                                 "config",
-                                PropertyValue::data(
-                                    "VirtualMachineConfigSummary",
-                                    vec![
-                                        ("name", s(name)),
-                                        ("uuid", s(instance_uuid)),
-                                        ("instanceUuid", s(instance_uuid)),
-                                    ],
-                                ),
+                                vm_config("VirtualMachineConfigSummary", name, instance_uuid),
                             ),
                             ("overallStatus", green()),
                         ],

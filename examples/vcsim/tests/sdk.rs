@@ -57,6 +57,45 @@ impl Client {
         self.post("/sdk", body).await
     }
 
+    async fn health(&self, body: String) -> http::Response {
+        self.post("/vsanHealth", body).await
+    }
+
+    /// `prop` of `kind:id` read with `Fetch`; a fault or an unset property fails the test.
+    async fn fetch(&self, kind: &str, id: &str, prop: &str) -> PropertyValue {
+        let r = self.sdk(fetch(kind, id, prop)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        Fetch::decode_response(&r.text())
+            .expect("fetch")
+            .expect("set")
+    }
+
+    /// The first page of `q`; a fault fails the test.
+    async fn retrieve(&self, q: RetrieveProperties) -> RetrievePage {
+        let r = self.sdk(q.encode()).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        RetrievePage::decode(&r.text()).expect("first page")
+    }
+
+    /// `ContinueRetrievePropertiesEx` with `token`, answered as it comes (page or fault).
+    async fn continue_retrieve(&self, sc: &ServiceContent, token: String) -> http::Response {
+        self.sdk(
+            ContinueRetrieveProperties {
+                collector: sc.property_collector.clone(),
+                token,
+            }
+            .encode(),
+        )
+        .await
+    }
+
+    /// The page after `token`; a fault fails the test.
+    async fn next_page(&self, sc: &ServiceContent, token: String) -> RetrievePage {
+        let r = self.continue_retrieve(sc, token).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        RetrievePage::decode(&r.text()).expect("next page")
+    }
+
     async fn login(&mut self) -> ServiceContent {
         let sc = self.sdk(RetrieveServiceContent.encode()).await;
         assert_eq!(sc.status, 200, "{}", sc.text());
@@ -97,6 +136,33 @@ async fn start(cfg: SimConfig) -> SimServer {
         .serve("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("serve")
+}
+
+/// A simulator for `cfg` and a client logged in to it, speaking the emulated release's
+/// vim25 version.
+async fn session(cfg: SimConfig) -> (SimServer, Client, ServiceContent) {
+    let action = soap_action("urn:vim25", cfg.vcenter_version.api_version());
+    let server = start(cfg).await;
+    let mut c = Client::new(&server, &action);
+    let sc = c.login().await;
+    (server, c, sc)
+}
+
+/// Every inventory type a root view holds in these tests.
+const INVENTORY: &[&str] = &["ClusterComputeResource", "HostSystem", "VirtualMachine"];
+
+/// The text at `path` inside `v`.
+fn text_at(v: &PropertyValue, path: &str) -> Option<String> {
+    v.get(path).and_then(PropertyValue::text)
+}
+
+/// A `Fetch` of `prop` on `kind:id`.
+fn fetch(kind: &str, id: &str, prop: &str) -> String {
+    Fetch {
+        obj: MoRef::new(kind, id),
+        prop: prop.into(),
+    }
+    .encode()
 }
 
 fn small(version: VcenterVersion) -> SimConfig {
@@ -168,20 +234,14 @@ async fn a_newer_soap_action_is_refused_and_an_unversioned_one_accepted() {
     }
     // /vsanHealth: a vSAN version newer than 7.0U3's is refused; govmomi's `urn:vsan/` goes
     // through (to the session check).
-    let vsan_new = Client::new(&server, "urn:vsan/8.0.0.4");
-    let f = fault_of(
-        &vsan_new
-            .post("/vsanHealth", RetrieveServiceContent.encode())
-            .await,
-    );
-    assert_eq!(f.kind, FaultKind::UnsupportedVersion);
-    let govmomi = Client::new(&server, "urn:vsan/");
-    let f = fault_of(
-        &govmomi
-            .post("/vsanHealth", RetrieveServiceContent.encode())
-            .await,
-    );
-    assert_eq!(f.kind, FaultKind::NotAuthenticated);
+    for (action, kind) in [
+        ("urn:vsan/8.0.0.4", FaultKind::UnsupportedVersion),
+        ("urn:vsan/", FaultKind::NotAuthenticated),
+    ] {
+        let c = Client::new(&server, action);
+        let f = fault_of(&c.health(RetrieveServiceContent.encode()).await);
+        assert_eq!(f.kind, kind, "{action}");
+    }
     let other_ns = Client::new(&server, "urn:pbm/7.0.3.0");
     assert_eq!(
         fault_of(&other_ns.sdk(RetrieveServiceContent.encode()).await).kind,
@@ -233,47 +293,21 @@ async fn retrieve_properties_ex_pages_by_default_and_by_max_objects() {
         ..SimConfig::default()
     };
     let total = 3 + 30 + 120;
-    let server = start(cfg).await;
-    let mut c = Client::new(&server, "urn:vim25/8.0.3.0");
-    let sc = c.login().await;
-    let view = c
-        .view(
-            &sc,
-            &["ClusterComputeResource", "HostSystem", "VirtualMachine"],
-        )
-        .await;
+    let (server, c, sc) = session(cfg).await;
+    let view = c.view(&sc, INVENTORY).await;
     for (max, page) in [(None, DEFAULT_PAGE_SIZE), (Some(7), 7), (Some(1000), total)] {
-        let first = c.sdk(inventory_query(&sc, &view, max).encode()).await;
-        let mut page_of = RetrievePage::decode(&first.text()).expect("first page");
+        let mut page_of = c.retrieve(inventory_query(&sc, &view, max)).await;
         let mut seen = page_of.objects.len();
         assert_eq!(seen, page.min(total), "{max:?}");
         let mut pages = 1;
         while let Some(token) = page_of.token.clone() {
-            let next = c
-                .sdk(
-                    ContinueRetrieveProperties {
-                        collector: sc.property_collector.clone(),
-                        token: token.clone(),
-                    }
-                    .encode(),
-                )
-                .await;
-            page_of = RetrievePage::decode(&next.text()).expect("next page");
+            page_of = c.next_page(&sc, token.clone()).await;
             assert!(page_of.objects.len() <= page);
             seen += page_of.objects.len();
             pages += 1;
             assert!(pages <= total, "paging does not end");
             // A token is good once.
-            let again = c
-                .sdk(
-                    ContinueRetrieveProperties {
-                        collector: sc.property_collector.clone(),
-                        token,
-                    }
-                    .encode(),
-                )
-                .await;
-            let f = fault_of(&again);
+            let f = fault_of(&c.continue_retrieve(&sc, token).await);
             assert_eq!(f.kind, FaultKind::InvalidArgument);
             assert_eq!(
                 f.detail,
@@ -286,9 +320,9 @@ async fn retrieve_properties_ex_pages_by_default_and_by_max_objects() {
         assert_eq!(pages, total.div_ceil(page), "{max:?}");
     }
     // Cancel drops the rest: the token is gone afterwards.
-    let first = c.sdk(inventory_query(&sc, &view, Some(10)).encode()).await;
-    let token = RetrievePage::decode(&first.text())
-        .expect("page")
+    let token = c
+        .retrieve(inventory_query(&sc, &view, Some(10)))
+        .await
         .token
         .expect("more pages");
     assert_eq!(server.sim().open_retrievals(), 1);
@@ -304,33 +338,21 @@ async fn retrieve_properties_ex_pages_by_default_and_by_max_objects() {
         FaultKind::InvalidArgument
     );
     // Tokens belong to their session.
-    let first = c.sdk(inventory_query(&sc, &view, Some(10)).encode()).await;
-    let token = RetrievePage::decode(&first.text())
-        .expect("page")
+    let token = c
+        .retrieve(inventory_query(&sc, &view, Some(10)))
+        .await
         .token
         .expect("token");
-    let mut other = Client::new(&server, "urn:vim25/8.0.3.0");
+    let mut other = Client::new(&server, &c.action);
     other.login().await;
-    let f = fault_of(
-        &other
-            .sdk(
-                ContinueRetrieveProperties {
-                    collector: sc.property_collector.clone(),
-                    token,
-                }
-                .encode(),
-            )
-            .await,
-    );
+    let f = fault_of(&other.continue_retrieve(&sc, token).await);
     assert_eq!(f.kind, FaultKind::InvalidArgument);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retrieve_properties_answers_the_wsdl_returnval_list() {
-    let server = start(small(VcenterVersion::V8_0U2)).await;
-    let mut c = Client::new(&server, "urn:vim25/8.0.2.0");
-    let sc = c.login().await;
+    let (server, c, sc) = session(small(VcenterVersion::V8_0U2)).await;
     let view = c.view(&sc, &["ClusterComputeResource"]).await;
     let mut q = inventory_query(&sc, &view, None);
     q.extended = false;
@@ -356,9 +378,7 @@ async fn retrieve_properties_answers_the_wsdl_returnval_list() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_property_paths_raise_invalid_property() {
-    let server = start(small(VcenterVersion::V8_0U3)).await;
-    let mut c = Client::new(&server, "urn:vim25/8.0.3.0");
-    let sc = c.login().await;
+    let (server, c, sc) = session(small(VcenterVersion::V8_0U3)).await;
     let view = c.view(&sc, &["ClusterComputeResource"]).await;
     for (extended, path) in [
         (true, "hosts"),
@@ -377,14 +397,8 @@ async fn unknown_property_paths_raise_invalid_property() {
     }
     let cluster = server.sim().clusters()[0].moref.clone();
     let f = fault_of(
-        &c.sdk(
-            Fetch {
-                obj: MoRef::new("ClusterComputeResource", &cluster),
-                prop: "vsanConfig".into(),
-            }
-            .encode(),
-        )
-        .await,
+        &c.sdk(fetch("ClusterComputeResource", &cluster, "vsanConfig"))
+            .await,
     );
     assert_eq!(
         f.detail,
@@ -393,49 +407,23 @@ async fn unknown_property_paths_raise_invalid_property() {
         }
     );
     // An object that does not exist.
-    let f = fault_of(
-        &c.sdk(
-            Fetch {
-                obj: MoRef::new("HostSystem", "host-999999"),
-                prop: "name".into(),
-            }
-            .encode(),
-        )
-        .await,
-    );
+    let f = fault_of(&c.sdk(fetch("HostSystem", "host-999999", "name")).await);
     assert_eq!(f.kind, FaultKind::ManagedObjectNotFound);
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_reads_what_pyvmomi_reads() {
-    let server = start(small(VcenterVersion::V8_0U3)).await;
-    let mut c = Client::new(&server, "urn:vim25/8.0.3.0");
-    let sc = c.login().await;
+    let (server, c, sc) = session(small(VcenterVersion::V8_0U3)).await;
     let sim = server.sim().clone();
     let cluster = &sim.clusters()[1];
-    let fetch = |kind: &str, id: &str, prop: &str| {
-        Fetch {
-            obj: MoRef::new(kind, id),
-            prop: prop.into(),
-        }
-        .encode()
-    };
-    let value = |r: http::Response| {
-        assert_eq!(r.status, 200, "{}", r.text());
-        Fetch::decode_response(&r.text())
-            .expect("fetch")
-            .expect("set")
-    };
-    let name = value(
-        c.sdk(fetch("ClusterComputeResource", &cluster.moref, "name"))
-            .await,
-    );
+    let name = c
+        .fetch("ClusterComputeResource", &cluster.moref, "name")
+        .await;
     assert_eq!(name, PropertyValue::String(cluster.name.clone()));
-    let hosts = value(
-        c.sdk(fetch("ClusterComputeResource", &cluster.moref, "host"))
-            .await,
-    );
+    let hosts = c
+        .fetch("ClusterComputeResource", &cluster.moref, "host")
+        .await;
     assert_eq!(
         hosts,
         PropertyValue::MoRefs(
@@ -447,52 +435,39 @@ async fn fetch_reads_what_pyvmomi_reads() {
         )
     );
     let host = &cluster.hosts[0];
-    let runtime = value(c.sdk(fetch("HostSystem", &host.moref, "runtime")).await);
+    let runtime = c.fetch("HostSystem", &host.moref, "runtime").await;
     assert_eq!(
-        runtime
-            .get("connectionState")
-            .and_then(PropertyValue::text)
-            .as_deref(),
+        text_at(&runtime, "connectionState").as_deref(),
         Some("connected")
     );
-    let state = value(
-        c.sdk(fetch(
-            "HostSystem",
-            &host.moref,
-            "runtime.inMaintenanceMode",
-        ))
-        .await,
-    );
+    let state = c
+        .fetch("HostSystem", &host.moref, "runtime.inMaintenanceMode")
+        .await;
     assert_eq!(state, PropertyValue::Bool(false));
-    let memory = value(
-        c.sdk(fetch("HostSystem", &host.moref, "hardware.memorySize"))
-            .await,
-    );
+    let memory = c
+        .fetch("HostSystem", &host.moref, "hardware.memorySize")
+        .await;
     assert_eq!(memory, PropertyValue::Long(512 << 30));
     let vm = &host.vms[0];
-    let vm_name = value(
-        c.sdk(fetch("VirtualMachine", &vm.0, "summary.config.name"))
-            .await,
-    );
+    let vm_name = c
+        .fetch("VirtualMachine", &vm.0, "summary.config.name")
+        .await;
     assert_eq!(vm_name, PropertyValue::String(vm.1.clone()));
-    let parent = value(c.sdk(fetch("HostSystem", &host.moref, "parent")).await);
+    let parent = c.fetch("HostSystem", &host.moref, "parent").await;
     assert_eq!(
         parent,
         PropertyValue::MoRef(MoRef::new("ClusterComputeResource", &cluster.moref))
     );
     // The walk pyVmomi scripts do: root folder -> datacenter -> host folder -> clusters.
-    let dcs = value(c.sdk(fetch("Folder", &sc.root_folder, "childEntity")).await);
+    let dcs = c.fetch("Folder", &sc.root_folder, "childEntity").await;
     let PropertyValue::MoRefs(dcs) = dcs else {
         panic!("{dcs:?}")
     };
-    let host_folder = value(
-        c.sdk(fetch("Datacenter", &dcs[0].value, "hostFolder"))
-            .await,
-    );
+    let host_folder = c.fetch("Datacenter", &dcs[0].value, "hostFolder").await;
     let PropertyValue::MoRef(hf) = host_folder else {
         panic!("{host_folder:?}")
     };
-    let clusters = value(c.sdk(fetch("Folder", &hf.value, "childEntity")).await);
+    let clusters = c.fetch("Folder", &hf.value, "childEntity").await;
     assert_eq!(
         clusters,
         PropertyValue::MoRefs(
@@ -503,41 +478,29 @@ async fn fetch_reads_what_pyvmomi_reads() {
         )
     );
     // The singletons pyVmomi scripts read: si.content, sessionManager.currentSession.
-    let content = value(
-        c.sdk(fetch("ServiceInstance", "ServiceInstance", "content"))
-            .await,
-    );
+    let content = c
+        .fetch("ServiceInstance", "ServiceInstance", "content")
+        .await;
     assert_eq!(
-        content
-            .get("about.apiVersion")
-            .and_then(PropertyValue::text)
-            .as_deref(),
+        text_at(&content, "about.apiVersion").as_deref(),
         Some("8.0.3.0")
     );
-    let current = value(
-        c.sdk(fetch(
-            "SessionManager",
-            &sc.session_manager,
-            "currentSession",
-        ))
-        .await,
-    );
+    let current = c
+        .fetch("SessionManager", &sc.session_manager, "currentSession")
+        .await;
     assert_eq!(
-        current
-            .get("userName")
-            .and_then(PropertyValue::text)
-            .as_deref(),
+        text_at(&current, "userName").as_deref(),
         Some("administrator@vsphere.local")
     );
     // A container view's contents.
     let view = c.view(&sc, &["HostSystem"]).await;
-    let in_view = value(c.sdk(fetch("ContainerView", &view, "view")).await);
+    let in_view = c.fetch("ContainerView", &view, "view").await;
     let PropertyValue::MoRefs(in_view) = in_view else {
         panic!("{in_view:?}")
     };
     assert_eq!(in_view.len(), 6);
     // Without a session: NotAuthenticated.
-    let anonymous = Client::new(&server, "urn:vim25/8.0.3.0");
+    let anonymous = Client::new(&server, &c.action);
     assert_eq!(
         fault_of(
             &anonymous
@@ -552,9 +515,7 @@ async fn fetch_reads_what_pyvmomi_reads() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traversal_specs_from_the_root_folder_reach_every_host() {
-    let server = start(small(VcenterVersion::V8_0U3)).await;
-    let mut c = Client::new(&server, "urn:vim25/8.0.3.0");
-    let sc = c.login().await;
+    let (server, c, sc) = session(small(VcenterVersion::V8_0U3)).await;
     let t = |name: &str, kind: &str, path: &str, select: &[&str]| TraversalSpec {
         name: name.into(),
         kind: kind.into(),
@@ -583,7 +544,7 @@ async fn traversal_specs_from_the_root_folder_reach_every_host() {
         extended: true,
         max_objects: None,
     };
-    let page = RetrievePage::decode(&c.sdk(q.encode()).await.text()).expect("page");
+    let page = c.retrieve(q.clone()).await;
     assert_eq!(page.objects.len(), 6);
     assert!(page.objects.iter().all(|o| o.obj.kind == "HostSystem"));
     // A selection naming no traversal.
@@ -601,37 +562,18 @@ async fn traversal_specs_from_the_root_folder_reach_every_host() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paging_fault_knobs_misbehave_as_documented() {
-    let server = start(small(VcenterVersion::V8_0U3)).await;
+    let (server, c, sc) = session(small(VcenterVersion::V8_0U3)).await;
     let total = 2 + 6 + 12;
-    let mut c = Client::new(&server, "urn:vim25/8.0.3.0");
-    let sc = c.login().await;
-    let view = c
-        .view(
-            &sc,
-            &["ClusterComputeResource", "HostSystem", "VirtualMachine"],
-        )
-        .await;
-    let cont = |token: String| {
-        ContinueRetrieveProperties {
-            collector: sc.property_collector.clone(),
-            token,
-        }
-        .encode()
-    };
+    let view = c.view(&sc, INVENTORY).await;
     // Endless: still a token after far more objects than exist.
     server
         .sim()
         .set_paging_fault(Some(PagingFault::EndlessToken));
-    let mut page = RetrievePage::decode(
-        &c.sdk(inventory_query(&sc, &view, Some(5)).encode())
-            .await
-            .text(),
-    )
-    .expect("first");
+    let mut page = c.retrieve(inventory_query(&sc, &view, Some(5))).await;
     let mut seen = page.objects.len();
     for _ in 0..20 {
         let token = page.token.clone().expect("a token every time");
-        page = RetrievePage::decode(&c.sdk(cont(token)).await.text()).expect("next");
+        page = c.next_page(&sc, token).await;
         seen += page.objects.len();
     }
     assert!(seen > 3 * total && page.token.is_some());
@@ -639,29 +581,19 @@ async fn paging_fault_knobs_misbehave_as_documented() {
     server
         .sim()
         .set_paging_fault(Some(PagingFault::ForgetTokens));
-    let page = RetrievePage::decode(
-        &c.sdk(inventory_query(&sc, &view, Some(5)).encode())
-            .await
-            .text(),
-    )
-    .expect("first");
+    let page = c.retrieve(inventory_query(&sc, &view, Some(5))).await;
     assert_eq!(page.objects.len(), 5);
-    let f = fault_of(&c.sdk(cont(page.token.expect("token"))).await);
+    let f = fault_of(&c.continue_retrieve(&sc, page.token.expect("token")).await);
     assert_eq!(f.kind, FaultKind::InvalidArgument);
     // Empty first page: no object, a token, then every object.
     server
         .sim()
         .set_paging_fault(Some(PagingFault::EmptyFirstPage));
-    let mut page = RetrievePage::decode(
-        &c.sdk(inventory_query(&sc, &view, None).encode())
-            .await
-            .text(),
-    )
-    .expect("first");
+    let mut page = c.retrieve(inventory_query(&sc, &view, None)).await;
     assert!(page.objects.is_empty() && page.token.is_some());
     let mut seen = 0;
     while let Some(token) = page.token.clone() {
-        page = RetrievePage::decode(&c.sdk(cont(token)).await.text()).expect("next");
+        page = c.next_page(&sc, token).await;
         seen += page.objects.len();
     }
     assert_eq!(seen, total);
@@ -724,21 +656,9 @@ async fn a_large_vcenter_pages_its_whole_inventory() {
         capacity_disks_per_group: 1,
         ..SimConfig::default()
     };
-    let server = start(cfg).await;
-    let mut c = Client::new(&server, "urn:vim25/8.0.3.0");
-    let sc = c.login().await;
-    let view = c
-        .view(
-            &sc,
-            &["ClusterComputeResource", "HostSystem", "VirtualMachine"],
-        )
-        .await;
-    let mut page = RetrievePage::decode(
-        &c.sdk(inventory_query(&sc, &view, Some(100)).encode())
-            .await
-            .text(),
-    )
-    .expect("first");
+    let (server, c, sc) = session(cfg).await;
+    let view = c.view(&sc, INVENTORY).await;
+    let mut page = c.retrieve(inventory_query(&sc, &view, Some(100))).await;
     let mut vm_names = std::collections::HashSet::new();
     let mut pages = 1;
     loop {
@@ -752,18 +672,7 @@ async fn a_large_vcenter_pages_its_whole_inventory() {
         let Some(token) = page.token.clone() else {
             break;
         };
-        page = RetrievePage::decode(
-            &c.sdk(
-                ContinueRetrieveProperties {
-                    collector: sc.property_collector.clone(),
-                    token,
-                }
-                .encode(),
-            )
-            .await
-            .text(),
-        )
-        .expect("next");
+        page = c.next_page(&sc, token).await;
         pages += 1;
         assert!(pages <= 60, "more pages than objects allow");
     }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use vcsim::{PagingFault, SimConfig, SimServer, Simulator, VcenterVersion};
 use vsan_exporter::client::InventoryPaging;
 use vsan_exporter::engine::{Engine, EngineOptions};
-use vsan_support::{T0, engine_options, samples, target, value};
+use vsan_support::{
+    T0, engine_options, engine_with_registry, samples, serve_router, target, value,
+};
 use vsanobs_core::testutil::{ParsedFamily, parse};
 use vsanobs_core::{Format, Registry};
 
@@ -58,6 +60,25 @@ impl Setup {
             s.label("source").unwrap_or_default().to_owned(),
         )
     }
+
+    /// Asserts that the last collection of every cluster succeeded; `why` heads the message.
+    fn assert_every_cluster_collected(&self, why: &str) {
+        for c in self.sim.clusters() {
+            assert_eq!(
+                self.success(&c.name),
+                Some(1.0),
+                "{why}: {}:\n{}",
+                c.name,
+                self.text()
+            );
+        }
+    }
+
+    /// Stops the engine, then `server`.
+    async fn shutdown(self, server: SimServer) {
+        self.engine.shutdown().await;
+        server.stop().await;
+    }
 }
 
 /// An engine with `paging` against `server`.
@@ -65,11 +86,7 @@ fn setup(server: &SimServer, url: &str, paging: InventoryPaging, opts: EngineOpt
     let cfg = server.sim().config();
     let mut t = target(url, &cfg.user, &cfg.password);
     t.client.paging = paging;
-    let engine = Engine::new(vec![t], opts).expect("engine");
-    let registry = Registry::new();
-    registry
-        .register_collector(engine.collector())
-        .expect("register");
+    let (engine, registry) = engine_with_registry(t, opts);
     Setup {
         sim: server.sim().clone(),
         engine,
@@ -83,6 +100,13 @@ async fn serve(cfg: SimConfig) -> SimServer {
     sim.serve("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("simulator")
+}
+
+/// A simulator for `cfg` and an engine against it, paging by 5.
+async fn start(cfg: SimConfig) -> (SimServer, Setup) {
+    let server = serve(cfg).await;
+    let s = setup(&server, &server.url(), PAGES_OF_5, engine_options());
+    (server, s)
 }
 
 fn small() -> SimConfig {
@@ -105,22 +129,13 @@ const PAGES_OF_5: InventoryPaging = InventoryPaging {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_emulated_release_is_collected_with_its_own_api_version() {
     for version in VcenterVersion::ALL {
-        let server = serve(SimConfig {
+        let (server, s) = start(SimConfig {
             vcenter_version: version,
             ..small()
         })
         .await;
-        let s = setup(&server, &server.url(), PAGES_OF_5, engine_options());
         s.engine.collect_once().await;
-        for c in s.sim.clusters() {
-            assert_eq!(
-                s.success(&c.name),
-                Some(1.0),
-                "{version}: {}:\n{}",
-                c.name,
-                s.text()
-            );
-        }
+        s.assert_every_cluster_collected(&version.to_string());
         // The versions the documents offer, not a fixed one: a newer one would be refused.
         assert_eq!(
             s.api("vim25"),
@@ -146,8 +161,7 @@ async fn every_emulated_release_is_collected_with_its_own_api_version() {
         } else {
             assert!(esa > 0, "{version}");
         }
-        s.engine.shutdown().await;
-        server.stop().await;
+        s.shutdown(server).await;
     }
 }
 
@@ -227,14 +241,12 @@ async fn one_cluster_of_64_hosts_and_5000_vms_in_pages_of_100() {
         0,
         "every retrieval read to its end"
     );
-    s.engine.shutdown().await;
-    server.stop().await;
+    s.shutdown(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_token_is_cancelled_and_the_previous_inventory_kept() {
-    let server = serve(small()).await;
-    let s = setup(&server, &server.url(), PAGES_OF_5, engine_options());
+    let (server, s) = start(small()).await;
     s.engine.collect_once().await;
     s.sim.set_paging_fault(Some(PagingFault::EndlessToken));
     s.sim.advance(300);
@@ -253,31 +265,20 @@ async fn an_endless_token_is_cancelled_and_the_previous_inventory_kept() {
         0,
         "the endless retrieval was cancelled"
     );
-    for c in s.sim.clusters() {
-        assert_eq!(
-            s.success(&c.name),
-            Some(1.0),
-            "previous inventory kept: {}",
-            c.name
-        );
-    }
+    s.assert_every_cluster_collected("previous inventory kept");
     // Recovery.
     s.sim.set_paging_fault(None);
     s.engine.refresh_inventory();
     s.sim.advance(300);
     s.engine.collect_once().await;
     assert_eq!(s.inventory_errors("inventory_too_many_pages"), 1.0);
-    s.engine.shutdown().await;
-    server.stop().await;
+    s.shutdown(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endless_token_on_the_first_inventory_fails_with_its_reason() {
-    let server = serve(small()).await;
-    server
-        .sim()
-        .set_paging_fault(Some(PagingFault::EndlessToken));
-    let s = setup(&server, &server.url(), PAGES_OF_5, engine_options());
+    let (server, s) = start(small()).await;
+    s.sim.set_paging_fault(Some(PagingFault::EndlessToken));
     tokio::time::timeout(Duration::from_secs(60), s.engine.collect_once())
         .await
         .expect("no hang");
@@ -298,14 +299,12 @@ async fn an_endless_token_on_the_first_inventory_fails_with_its_reason() {
         "{}",
         s.text()
     );
-    s.engine.shutdown().await;
-    server.stop().await;
+    s.shutdown(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forgotten_token_is_a_typed_error_and_the_previous_inventory_kept() {
-    let server = serve(small()).await;
-    let s = setup(&server, &server.url(), PAGES_OF_5, engine_options());
+    let (server, s) = start(small()).await;
     s.engine.collect_once().await;
     s.sim.set_paging_fault(Some(PagingFault::ForgetTokens));
     s.engine.refresh_inventory();
@@ -317,29 +316,16 @@ async fn a_forgotten_token_is_a_typed_error_and_the_previous_inventory_kept() {
         "{}",
         s.text()
     );
-    for c in s.sim.clusters() {
-        assert_eq!(
-            s.success(&c.name),
-            Some(1.0),
-            "previous inventory kept: {}",
-            c.name
-        );
-    }
-    s.engine.shutdown().await;
-    server.stop().await;
+    s.assert_every_cluster_collected("previous inventory kept");
+    s.shutdown(server).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_without_objects_but_with_a_token_is_followed() {
-    let server = serve(small()).await;
-    server
-        .sim()
-        .set_paging_fault(Some(PagingFault::EmptyFirstPage));
-    let s = setup(&server, &server.url(), PAGES_OF_5, engine_options());
+    let (server, s) = start(small()).await;
+    s.sim.set_paging_fault(Some(PagingFault::EmptyFirstPage));
     s.engine.collect_once().await;
-    for c in s.sim.clusters() {
-        assert_eq!(s.success(&c.name), Some(1.0), "{}:\n{}", c.name, s.text());
-    }
+    s.assert_every_cluster_collected("the empty first page was followed");
     let fams = s.families();
     assert!(
         samples(&fams, "vsan_exporter_inventory_errors_total", &[])
@@ -350,8 +336,7 @@ async fn a_page_without_objects_but_with_a_token_is_followed() {
         .filter(|x| x.label("vm_name").is_some_and(|n| n.starts_with("app-")))
         .count();
     assert_eq!(vms, 3 * 3 * 4);
-    s.engine.shutdown().await;
-    server.stop().await;
+    s.shutdown(server).await;
 }
 
 /// The simulator behind a front that serves `vim` and `vsan` (status, body) for the two
@@ -370,19 +355,8 @@ async fn with_documents(
         .route("/sdk/vimServiceVersions.xml", doc(vim))
         .route("/sdk/vsanServiceVersions.xml", doc(vsan))
         .fallback_service(server.sim().clone().router());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = rx.await;
-            })
-            .await;
-    });
-    (url, tx)
+    let (addr, stop) = serve_router(app).await;
+    (format!("http://{addr}"), stop)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,15 +395,9 @@ async fn broken_versions_documents_fall_back_with_their_reason() {
                 ("unversioned".to_owned(), reason.to_owned()),
                 "{version} {reason}"
             );
-            for c in s.sim.clusters() {
-                assert_eq!(
-                    s.success(&c.name),
-                    Some(1.0),
-                    "{version} {reason}: the fallback is accepted: {}:\n{}",
-                    c.name,
-                    s.text()
-                );
-            }
+            s.assert_every_cluster_collected(&format!(
+                "{version} {reason}: the fallback is accepted"
+            ));
             s.engine.shutdown().await;
             let _ = stop.send(());
         }

@@ -13,7 +13,9 @@ use vcsim::{SimConfig, SimServer, SimTls, SimTlsError, Simulator};
 use vsan_exporter::client::{ClientError, VcenterClient};
 use vsan_exporter::config::Target;
 use vsan_exporter::engine::{Engine, EngineError};
-use vsan_support::{LogBuf, T0, engine_options, logged_value, target, value};
+use vsan_support::{
+    T0, capture_logs, engine_options, engine_with_registry, logged_value, target, value,
+};
 use vsanobs_core::testutil::{ParsedFamily, parse};
 use vsanobs_core::{Format, Registry};
 
@@ -54,12 +56,7 @@ fn tls_target(url: &str, ca_file: Option<PathBuf>, insecure: bool) -> Target {
 }
 
 fn exporter_with_registry(t: Target) -> (Engine, Registry) {
-    let exporter = Engine::new(vec![t], engine_options()).expect("exporter");
-    let registry = Registry::new();
-    registry
-        .register_collector(exporter.collector())
-        .expect("register");
-    (exporter, registry)
+    engine_with_registry(t, engine_options())
 }
 
 fn families(registry: &Registry) -> Vec<ParsedFamily> {
@@ -291,14 +288,7 @@ async fn clusters_fail_with_reason_tls_when_the_certificate_changes() {
 #[tokio::test]
 async fn insecure_mode_connects_logs_a_warning_and_exports_the_metric() {
     // Current-thread runtime: every task runs on this thread, under this subscriber.
-    let logs = LogBuf::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_logs();
 
     let dir = tempfile::tempdir().expect("tempdir");
     let (server, _tls, _ca) = https_sim(dir.path()).await;

@@ -5,8 +5,11 @@
 
 mod vsan_support;
 
-use vcsim::{ClusterKind, SimConfig};
-use vsan_support::{LogBuf, Rig, engine_options, samples, value};
+use vcsim::{ClusterKind, SimConfig, Simulator};
+use vsan_support::{
+    Rig, capture_logs, engine_options, engine_with_registry, samples, serve_router, value,
+};
+use vsanobs_core::testutil::ParsedFamily;
 
 fn state(rig: &Rig, cluster: &str) -> Vec<String> {
     samples(
@@ -27,19 +30,48 @@ fn clusters_in(rig: &Rig, state: &str) -> Option<f64> {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mixed_osa_and_esa_clusters_are_all_collected_with_their_own_types() {
-    let cfg = SimConfig {
-        clusters: 2,
-        esa_clusters: 2,
+/// Two hosts a cluster, one disk group and one VM a host; the tests choose the clusters.
+fn two_hosts_a_cluster() -> SimConfig {
+    SimConfig {
         hosts_per_cluster: 2,
         disk_groups_per_host: 1,
-        esa_disks_per_host: 3,
         vms_per_host: 1,
         ..SimConfig::default()
-    };
+    }
+}
+
+/// A rig on a simulator for `cfg`, and that simulator.
+async fn start(cfg: SimConfig) -> (Rig, Simulator) {
     let rig = Rig::start(cfg, engine_options()).await;
     let sim = rig.sim.sim().clone();
+    (rig, sim)
+}
+
+/// How many entity types the vCenter supports that the catalogue does not map.
+fn unknown_entity_types(fams: &[ParsedFamily]) -> Option<f64> {
+    value(
+        fams,
+        "vsan_exporter_unknown_entity_types",
+        &[("vcenter", "vc-test")],
+    )
+}
+
+/// Whether `family` has a series for `cluster`.
+fn has_series(fams: &[ParsedFamily], family: &str, cluster: &str) -> bool {
+    samples(fams, family, &[("cluster_name", cluster)])
+        .next()
+        .is_some()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_osa_and_esa_clusters_are_all_collected_with_their_own_types() {
+    let (rig, sim) = start(SimConfig {
+        clusters: 2,
+        esa_clusters: 2,
+        esa_disks_per_host: 3,
+        ..two_hosts_a_cluster()
+    })
+    .await;
     rig.exporter.collect_once().await;
     rig.exporter.collect_once().await;
     let fams = rig.families();
@@ -126,40 +158,22 @@ async fn mixed_osa_and_esa_clusters_are_all_collected_with_their_own_types() {
     assert_eq!(clusters_in(&rig, "collecting"), Some(4.0));
     vsanobs_testkit::promtool_check_metrics(&rig.text()).expect("promtool check metrics");
     // The simulated vCenter also supports `host-domowner`, which the catalogue does not map.
-    assert_eq!(
-        value(
-            &fams,
-            "vsan_exporter_unknown_entity_types",
-            &[("vcenter", "vc-test")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(unknown_entity_types(&fams), Some(1.0));
 }
 
 #[tokio::test]
 async fn clusters_that_cannot_be_collected_say_why_once() {
     // Current-thread runtime: every task runs on this thread, under this subscriber.
-    let logs = LogBuf::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_logs();
 
-    let cfg = SimConfig {
+    let (rig, sim) = start(SimConfig {
         clusters: 1,
         no_vsan_clusters: 1,
         perf_off_clusters: 1,
         no_permission_clusters: 1,
-        hosts_per_cluster: 2,
-        disk_groups_per_host: 1,
-        vms_per_host: 1,
-        ..SimConfig::default()
-    };
-    let rig = Rig::start(cfg, engine_options()).await;
-    let sim = rig.sim.sim().clone();
+        ..two_hosts_a_cluster()
+    })
+    .await;
     for _ in 0..3 {
         rig.exporter.collect_once().await;
         sim.advance(300);
@@ -236,22 +250,15 @@ async fn clusters_that_cannot_be_collected_say_why_once() {
 
 #[tokio::test]
 async fn a_vcenter_with_nothing_to_collect_says_so() {
-    let logs = LogBuf::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (logs, _guard) = capture_logs();
 
-    let cfg = SimConfig {
+    let (rig, _sim) = start(SimConfig {
         clusters: 0,
         no_vsan_clusters: 3,
         hosts_per_cluster: 2,
         ..SimConfig::default()
-    };
-    let rig = Rig::start(cfg, engine_options()).await;
+    })
+    .await;
     rig.exporter.collect_once().await;
     rig.exporter.collect_once().await;
     assert_eq!(clusters_in(&rig, "collecting"), Some(0.0));
@@ -279,15 +286,11 @@ async fn a_vcenter_with_nothing_to_collect_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_entity_type_fails_one_cycle_then_is_skipped_until_the_next_inventory() {
-    let cfg = SimConfig {
+    let (rig, sim) = start(SimConfig {
         clusters: 2,
-        hosts_per_cluster: 2,
-        disk_groups_per_host: 1,
-        vms_per_host: 1,
-        ..SimConfig::default()
-    };
-    let rig = Rig::start(cfg, engine_options()).await;
-    let sim = rig.sim.sim().clone();
+        ..two_hosts_a_cluster()
+    })
+    .await;
     const BAD: &str = "vsan-cluster-02";
     sim.set_fault(BAD, vcsim::Fault::RefuseEntityType("vsan-host-net".into()));
     let id = [("vcenter", "vc-test"), ("cluster_name", BAD)];
@@ -311,33 +314,17 @@ async fn a_refused_entity_type_fails_one_cycle_then_is_skipped_until_the_next_in
     }
     // Its other types are collected, the refused one is not; the other cluster has it.
     let fams = rig.families();
-    assert!(
-        samples(
-            &fams,
-            "vsan_host_domclient_io_operations_per_second",
-            &[("cluster_name", BAD)]
-        )
-        .next()
-        .is_some()
-    );
-    assert!(
-        samples(
-            &fams,
-            "vsan_host_net_bytes_per_second",
-            &[("cluster_name", BAD)]
-        )
-        .next()
-        .is_none()
-    );
-    assert!(
-        samples(
-            &fams,
-            "vsan_host_net_bytes_per_second",
-            &[("cluster_name", "vsan-cluster-01")]
-        )
-        .next()
-        .is_some()
-    );
+    assert!(has_series(
+        &fams,
+        "vsan_host_domclient_io_operations_per_second",
+        BAD
+    ));
+    assert!(!has_series(&fams, "vsan_host_net_bytes_per_second", BAD));
+    assert!(has_series(
+        &fams,
+        "vsan_host_net_bytes_per_second",
+        "vsan-cluster-01"
+    ));
     // A new inventory asks again.
     rig.exporter.refresh_inventory();
     sim.advance(300);
@@ -348,15 +335,11 @@ async fn a_refused_entity_type_fails_one_cycle_then_is_skipped_until_the_next_in
     sim.advance(300);
     rig.exporter.collect_once().await;
     assert_eq!(success(&rig), Some(1.0));
-    assert!(
-        samples(
-            &rig.families(),
-            "vsan_host_net_bytes_per_second",
-            &[("cluster_name", BAD)]
-        )
-        .next()
-        .is_some()
-    );
+    assert!(has_series(
+        &rig.families(),
+        "vsan_host_net_bytes_per_second",
+        BAD
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -366,13 +349,13 @@ async fn a_vcenter_supporting_no_catalogue_type_leaves_its_clusters_in_error() {
     use axum::routing::post;
     use vsanobs_core::vsan::protocol::perf::{PerfEntityType, SupportedEntityTypes};
 
-    let cfg = SimConfig {
+    let (rig, sim) = start(SimConfig {
         clusters: 2,
         hosts_per_cluster: 1,
         disk_groups_per_host: 1,
         ..SimConfig::default()
-    };
-    let rig = Rig::start(cfg, engine_options()).await;
+    })
+    .await;
     // A front whose performance manager lists only a type the catalogue does not know; every
     // other call goes to the simulator.
     let upstream = rig.sim.url();
@@ -405,21 +388,15 @@ async fn a_vcenter_supporting_no_catalogue_type_leaves_its_clusters_in_error() {
     };
     let app = axum::Router::new()
         .route("/vsanHealth", post(health))
-        .fallback_service(rig.sim.sim().clone().router());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    let sim = rig.sim.sim();
-    let t = vsan_support::target(&url, &sim.config().user, &sim.config().password);
-    let engine = vsan_exporter::engine::Engine::new(vec![t], engine_options()).expect("engine");
-    let registry = vsanobs_core::Registry::new();
-    registry
-        .register_collector(engine.collector())
-        .expect("register");
+        .fallback_service(sim.clone().router());
+    // The front serves until `_front` is dropped at the end of the test.
+    let (front, _front) = serve_router(app).await;
+    let t = vsan_support::target(
+        &format!("http://{front}"),
+        &sim.config().user,
+        &sim.config().password,
+    );
+    let (engine, registry) = engine_with_registry(t, engine_options());
     engine.collect_once().await;
     engine.collect_once().await;
     let text = registry.encode_to_string(vsanobs_core::Format::PrometheusText);
@@ -448,14 +425,7 @@ async fn a_vcenter_supporting_no_catalogue_type_leaves_its_clusters_in_error() {
             Some(2.0)
         );
     }
-    assert_eq!(
-        value(
-            &fams,
-            "vsan_exporter_unknown_entity_types",
-            &[("vcenter", "vc-test")]
-        ),
-        Some(1.0)
-    );
+    assert_eq!(unknown_entity_types(&fams), Some(1.0));
     assert!(
         !text.contains("vsan_cluster_domclient"),
         "nothing was queried"

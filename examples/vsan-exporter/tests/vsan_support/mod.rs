@@ -57,11 +57,25 @@ pub fn engine_options() -> EngineOptions {
     }
 }
 
+/// An engine for the one target `t` and a registry its collector is registered with.
+pub fn engine_with_registry(t: Target, opts: EngineOptions) -> (Engine, Registry) {
+    let engine = Engine::new(vec![t], opts).expect("exporter");
+    let registry = Registry::new();
+    registry
+        .register_collector(engine.collector())
+        .expect("register");
+    (engine, registry)
+}
+
 pub async fn serve_registry(registry: Registry) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
-    let app = vsanobs_http::MetricsEndpoint::new(registry).mount(axum::Router::new());
+    serve_router(vsanobs_http::MetricsEndpoint::new(registry).mount(axum::Router::new())).await
+}
+
+/// Serves `app` on 127.0.0.1:<free port> until the returned sender sends or is dropped.
+pub async fn serve_router(app: axum::Router) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
-        .expect("bind metrics");
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
@@ -91,12 +105,7 @@ impl Rig {
         user: &str,
         password: &str,
     ) -> Rig {
-        let exporter =
-            Engine::new(vec![target(&sim.url(), user, password)], opts).expect("exporter");
-        let registry = Registry::new();
-        registry
-            .register_collector(exporter.collector())
-            .expect("register");
+        let (exporter, registry) = engine_with_registry(target(&sim.url(), user, password), opts);
         let (metrics_addr, stop) = serve_registry(registry.clone()).await;
         Rig {
             sim,
@@ -188,6 +197,19 @@ impl LogBuf {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
     }
+}
+
+/// Captures INFO and above, without colours, logged on this thread while the guard lives.
+/// Use it in a current-thread runtime, so that every task logs under it.
+pub fn capture_logs() -> (LogBuf, tracing::subscriber::DefaultGuard) {
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 #[allow(unused_imports)]
