@@ -106,7 +106,7 @@ pub mod self_metrics {
     pub const UNKNOWN_ENTITY_TYPES: MetricDesc = MetricDesc {
         name: "vsan_exporter_unknown_entity_types",
         kind: MetricKind::Gauge,
-        help: "Entity types the vCenter's performance manager supports (VsanPerfGetSupportedEntityTypes) that the catalogue does not know; they are queried and exported raw (vsan_<type>_<label>).",
+        help: "Entity types the vCenter's performance manager supports (VsanPerfGetSupportedEntityTypes) that the catalogue does not know; they are queried and exported raw, a gauge per type and label (vsan_host_domowner_iops_read).",
         unit: None,
         labels: &["vcenter"],
     };
@@ -114,7 +114,7 @@ pub mod self_metrics {
     pub const UNKNOWN_ENTITY_TYPE_SERIES: MetricDesc = MetricDesc {
         name: "vsan_exporter_unknown_entity_type_series",
         kind: MetricKind::Gauge,
-        help: "Series exported raw (vsan_<type>_<label>) from an entity type the catalogue does not know, per cluster and type.",
+        help: "Series exported raw from an entity type the catalogue does not know (vsan_host_domowner_iops_read), per cluster and type.",
         unit: None,
         labels: &["vcenter", "cluster_name", "entity_type"],
     };
