@@ -1109,6 +1109,12 @@ fn stage(
                 if m.entity_type != **id {
                     return;
                 }
+                if staged.raw_full(to.raw_cap) {
+                    // Nothing new fits: left out without interning its labels, so an answer
+                    // of any size costs at most the cap.
+                    staged.dropped += m.gauges.len() as u64;
+                    return;
+                }
                 // The entity's id as the answer spells it: a UUID, maybe with `|<sub>`.
                 let entity_id = csv
                     .entity_ref_id

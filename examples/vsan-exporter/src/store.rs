@@ -461,6 +461,11 @@ impl Staged {
         }
     }
 
+    /// Whether [`add_raw`](Self::add_raw) has staged `cap` series: no new one fits.
+    pub(crate) fn raw_full(&self, cap: usize) -> bool {
+        self.raw_series >= cap
+    }
+
     /// Adds one entity of a type the catalogue does not know (every label a raw gauge)
     /// under `key`; once `cap` series are staged, new series are counted in
     /// [`dropped`](Self::dropped) instead of staged.
