@@ -262,3 +262,163 @@ async fn a_refused_unknown_type_is_skipped_until_the_next_inventory() {
     assert_eq!(refused(&rig), Some(1.0));
     assert_eq!(raw_in(&rig, BAD), 2);
 }
+
+/// A front for the rig's simulator whose performance manager also supports `aliases`:
+/// types the catalogue does not know, each answered with the simulator's `host-domowner`
+/// data under its own id, and `iopsRead` renamed `rename_iops_read_to`. Returns an engine
+/// against it and its registry.
+async fn front_with_aliases(
+    rig: &Rig,
+    aliases: &'static [&'static str],
+    rename_iops_read_to: &'static str,
+) -> (vsan_exporter::engine::Engine, vsanobs_core::Registry) {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    use axum::routing::post;
+    use vsanobs_core::vsan::catalogue::ENTITY_TYPES;
+    use vsanobs_core::vsan::protocol::perf::{PerfEntityType, SupportedEntityTypes};
+
+    let upstream = rig.sim.url();
+    let health = move |headers: HeaderMap, body: Bytes| {
+        let upstream = upstream.clone();
+        async move {
+            let mut body = String::from_utf8(body.to_vec()).expect("utf-8 request");
+            if body.contains("VsanPerfGetSupportedEntityTypes") {
+                let ids = ENTITY_TYPES.iter().map(|et| et.id);
+                let all = SupportedEntityTypes {
+                    types: ids
+                        .chain([RAW])
+                        .chain(aliases.iter().copied())
+                        .map(|t| PerfEntityType {
+                            name: t.into(),
+                            ..PerfEntityType::default()
+                        })
+                        .collect(),
+                };
+                return (axum::http::StatusCode::OK, all.encode());
+            }
+            let alias = aliases
+                .iter()
+                .find(|a| body.contains(&format!(">{a}:*<")))
+                .copied();
+            if let Some(a) = alias {
+                body = body.replace(&format!(">{a}:*<"), &format!(">{RAW}:*<"));
+            }
+            let mut req = reqwest::Client::new()
+                .post(format!("{upstream}/vsanHealth"))
+                .body(body);
+            for (k, v) in &headers {
+                if k != "host" && k != "content-length" {
+                    req = req.header(k, v);
+                }
+            }
+            let resp = req.send().await.expect("upstream");
+            let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).expect("status");
+            let mut text = resp.text().await.expect("body");
+            if let Some(a) = alias {
+                text = text
+                    .replace(&format!(">{RAW}:"), &format!(">{a}:"))
+                    .replace(
+                        "<label>iopsRead</label>",
+                        &format!("<label>{rename_iops_read_to}</label>"),
+                    );
+            }
+            (status, text)
+        }
+    };
+    let app = axum::Router::new()
+        .route("/vsanHealth", post(health))
+        .fallback_service(rig.sim.sim().clone().router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let sim = rig.sim.sim();
+    let t = vsan_support::target(&url, &sim.config().user, &sim.config().password);
+    let engine = vsan_exporter::engine::Engine::new(vec![t], engine_options()).expect("engine");
+    let registry = vsanobs_core::Registry::new();
+    registry
+        .register_collector(engine.collector())
+        .expect("register");
+    (engine, registry)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_names_other_families_have_are_not_served_twice() {
+    let cfg = SimConfig {
+        clusters: 2,
+        hosts_per_cluster: 2,
+        disk_groups_per_host: 1,
+        vms_per_host: 1,
+        ..SimConfig::default()
+    };
+    let rig = Rig::start(cfg, engine_options()).await;
+    // `host_domclient` sanitises to the catalogue type `host-domclient`'s prefix, and its
+    // renamed label to the simulator's unknown label of `host-domclient`
+    // (`vsan_host_domclient_latency_p99_read`); `exporter` to the self-metrics' prefix;
+    // `host_domowner` to the same names as `host-domowner`.
+    let aliases = &["host_domclient", "exporter", "host_domowner"];
+    let (engine, registry) = front_with_aliases(&rig, aliases, "latencyP99Read").await;
+    engine.collect_once().await;
+    let text = registry.encode_to_string(vsanobs_core::Format::PrometheusText);
+    vsanobs_testkit::promtool_check_metrics(&text).expect("promtool check metrics");
+    let fams = vsanobs_core::testutil::parse(&text).expect("parses");
+    let sim = rig.sim.sim();
+    assert_eq!(
+        value(
+            &fams,
+            "vsan_exporter_unknown_entity_types",
+            &[("vcenter", "vc-test")]
+        ),
+        Some(4.0)
+    );
+    for c in sim.clusters() {
+        let cluster = [("cluster_name", c.name.as_str())];
+        // The unknown label of the catalogue type keeps its family: host labels, no
+        // entity_id, the catalogue type's values.
+        let p99: Vec<_> =
+            samples(&fams, "vsan_host_domclient_latency_p99_read", &cluster).collect();
+        assert_eq!(p99.len(), c.hosts.len(), "{text}");
+        for s in p99 {
+            assert_eq!(s.label("entity_id"), None);
+            let host = s.label("host_uuid").expect("host_uuid");
+            assert_eq!(
+                s.value,
+                sim.raw_value("host-domclient", host, "latencyP99Read", T0)
+            );
+        }
+        // The alias's other labels have names of their own: served raw.
+        assert_eq!(
+            samples(&fams, "vsan_host_domclient_iops_write", &cluster)
+                .filter(|s| s.label("entity_id").is_some())
+                .count(),
+            c.hosts.len()
+        );
+        // Two types naming the same families: served once, from the first by id.
+        assert_eq!(
+            samples(&fams, "vsan_host_domowner_iops_write", &cluster).count(),
+            c.hosts.len()
+        );
+        assert_eq!(
+            value(
+                &fams,
+                "vsan_exporter_collect_success",
+                &[("vcenter", "vc-test"), cluster[0]]
+            ),
+            Some(1.0)
+        );
+    }
+    // Nothing raw poses as a self-metric.
+    for f in &fams {
+        assert!(
+            !(f.name.starts_with("vsan_exporter_iops")
+                || f.name.starts_with("vsan_exporter_latency")),
+            "{}",
+            f.name
+        );
+    }
+    engine.shutdown().await;
+}
