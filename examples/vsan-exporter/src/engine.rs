@@ -18,7 +18,9 @@ use vsanobs_core::vsan::mapping::map_entity;
 use vsanobs_core::vsan::soap::for_each_entity;
 use vsanobs_core::{CollectError, Collector, FamilySink};
 
-use crate::store::{ColumnMetric, NONE, Names, Staged, Strings, Tables};
+use crate::store::{
+    ColumnMetric, NONE, Names, RAW_LABELS, RAW_TYPE_HELP, Staged, Strings, TableType, Tables,
+};
 
 use crate::client::{ClientError, ClusterInv, VcenterClient};
 use crate::config::Target;
@@ -104,9 +106,25 @@ pub mod self_metrics {
     pub const UNKNOWN_ENTITY_TYPES: MetricDesc = MetricDesc {
         name: "vsan_exporter_unknown_entity_types",
         kind: MetricKind::Gauge,
-        help: "Entity types the vCenter's performance manager supports (VsanPerfGetSupportedEntityTypes) that the catalogue does not know; they are not queried.",
+        help: "Entity types the vCenter's performance manager supports (VsanPerfGetSupportedEntityTypes) that the catalogue does not know; they are queried and exported raw, a gauge per type and label (vsan_host_domowner_iops_read).",
         unit: None,
         labels: &["vcenter"],
+    };
+    /// `vsan_exporter_unknown_entity_type_series`.
+    pub const UNKNOWN_ENTITY_TYPE_SERIES: MetricDesc = MetricDesc {
+        name: "vsan_exporter_unknown_entity_type_series",
+        kind: MetricKind::Gauge,
+        help: "Series exported raw from an entity type the catalogue does not know (vsan_host_domowner_iops_read), per cluster and type.",
+        unit: None,
+        labels: &["vcenter", "cluster_name", "entity_type"],
+    };
+    /// `vsan_exporter_unknown_entity_type_series_dropped_total`.
+    pub const UNKNOWN_ENTITY_TYPE_DROPPED: MetricDesc = MetricDesc {
+        name: "vsan_exporter_unknown_entity_type_series_dropped_total",
+        kind: MetricKind::Counter,
+        help: "New series of entity types the catalogue does not know left out because the cluster held the most such series allowed (--collect.max-raw-series), counted at each collection.",
+        unit: None,
+        labels: &["vcenter", "cluster_name", "entity_type"],
     };
     /// `vsan_exporter_inventory_errors_total`.
     pub const INVENTORY_ERRORS: MetricDesc = MetricDesc {
@@ -136,6 +154,8 @@ pub mod self_metrics {
         CLUSTER_STATE,
         CLUSTERS,
         UNKNOWN_ENTITY_TYPES,
+        UNKNOWN_ENTITY_TYPE_SERIES,
+        UNKNOWN_ENTITY_TYPE_DROPPED,
         INVENTORY_ERRORS,
         API_VERSION,
     ];
@@ -218,7 +238,13 @@ pub struct EngineOptions {
     pub state_file: Option<PathBuf>,
     /// Gauge series whose newest sample is older than this (seconds) are dropped.
     pub stale_after_secs: i64,
+    /// Most series a cluster exports from entity types the catalogue does not know (all
+    /// such types together); new series beyond it are left out and counted.
+    pub max_raw_series_per_cluster: usize,
 }
+
+/// Default of [`EngineOptions::max_raw_series_per_cluster`].
+pub const DEFAULT_MAX_RAW_SERIES_PER_CLUSTER: usize = 10_000;
 
 impl Default for EngineOptions {
     fn default() -> Self {
@@ -230,6 +256,7 @@ impl Default for EngineOptions {
             lookback_secs: 900,
             state_file: None,
             stale_after_secs: 3600,
+            max_raw_series_per_cluster: DEFAULT_MAX_RAW_SERIES_PER_CLUSTER,
         }
     }
 }
@@ -250,8 +277,10 @@ struct ClusterData {
     state: Option<ClusterState>,
     /// Entity types the cluster refused (`InvalidArgument`) since the inventory of
     /// generation `inventory_gen`: not queried again until the next inventory.
-    refused: BTreeSet<&'static str>,
+    refused: BTreeSet<String>,
     inventory_gen: u64,
+    /// New series of entity types the catalogue does not know left out for the cap, by type.
+    raw_dropped: BTreeMap<Arc<str>, u64>,
 }
 
 impl ClusterData {
@@ -297,8 +326,8 @@ type CachedInventory = Option<(Instant, Arc<[ClusterInv]>)>;
 struct Supported {
     /// Per catalogue type (index into [`ENTITY_TYPES`]): supported.
     known: Vec<bool>,
-    /// Supported types the catalogue does not know.
-    unknown: Vec<String>,
+    /// Supported types the catalogue does not know: queried too, exported raw.
+    unknown: Vec<Arc<str>>,
 }
 
 impl Supported {
@@ -311,7 +340,9 @@ impl Supported {
             unknown: ids
                 .iter()
                 .filter(|i| catalogue::entity_type(i).is_none())
-                .cloned()
+                .map(|i| Arc::from(i.as_str()))
+                .collect::<BTreeSet<Arc<str>>>()
+                .into_iter()
                 .collect(),
         }
     }
@@ -500,6 +531,9 @@ impl Engine {
     ///   (`vsan_capacity_disk_device_io_latency_seconds`);
     /// - one per entity type for the families of metric labels the catalogue does not know,
     ///   named `<entity type prefix>_unknown_labels` (`vsan_host_domclient_unknown_labels`);
+    /// - `vsan_unknown_entity_types` for the raw families of every entity type the
+    ///   catalogue does not know (`vsan_host_domowner_iops_read`): the types are learnt
+    ///   from each vCenter at run time, after the collectors are registered;
     /// - `vsan_exporter` for the exporter's self-metrics (`vsan_exporter_*`).
     ///
     /// A registry encodes one collector's families before it runs the next, so a scrape
@@ -511,7 +545,7 @@ impl Engine {
         let unknown = (0..ENTITY_TYPES.len()).map(Part::UnknownLabels);
         families
             .chain(unknown)
-            .chain([Part::SelfMetrics])
+            .chain([Part::RawTypes, Part::SelfMetrics])
             .map(|part| VsanCollector::new(self.shared.clone(), part))
             .collect()
     }
@@ -676,7 +710,7 @@ impl Engine {
         let mut cur = t.supported.lock();
         let changed = cur.as_ref().is_none_or(|c| c.unknown != next.unknown);
         if changed && !next.unknown.is_empty() {
-            tracing::info!(vcenter = %t.spec.name, count = next.unknown.len(), types = %next.unknown.join(","), "the vCenter supports entity types the catalogue does not know: not queried");
+            tracing::info!(vcenter = %t.spec.name, count = next.unknown.len(), types = %next.unknown.join(","), "the vCenter supports entity types the catalogue does not know: exported raw");
         }
         let missing: Vec<&str> = ENTITY_TYPES
             .iter()
@@ -824,18 +858,23 @@ impl Engine {
                 c.inventory_gen = generation;
                 c.refused.clear();
             }
-            let windows: Vec<(usize, i64, Option<i64>)> = ENTITY_TYPES
+            // Catalogue types first (the probe below is one of them when there is one), then
+            // those the catalogue does not know, exported raw.
+            let known = ENTITY_TYPES
                 .iter()
                 .enumerate()
-                .filter(|(i, et)| {
-                    supported.known[*i] && et.served_by(inv.esa) && !c.refused.contains(et.id)
-                })
-                .map(|(i, et)| {
-                    let after = c.last_sample.get(et.id).copied();
+                .filter(|(i, et)| supported.known[*i] && et.served_by(inv.esa))
+                .map(|(i, _)| TableType::Catalogue(i));
+            let raw = supported.unknown.iter().cloned().map(TableType::Raw);
+            let windows: Vec<(TableType, i64, Option<i64>)> = known
+                .chain(raw)
+                .filter(|et| !c.refused.contains(et.id()))
+                .map(|et| {
+                    let after = c.last_sample.get(et.id()).copied();
                     let start = after
                         .unwrap_or(now - self.shared.opts.lookback_secs)
                         .max(now - 86_000);
-                    (i, start, after)
+                    (et, start, after)
                 })
                 .collect();
             // A cluster not known to answer is asked one type first: when its performance
@@ -858,10 +897,10 @@ impl Engine {
         let outcomes: Arc<Mutex<Vec<Option<&'static str>>>> = Arc::default();
         if windows.is_empty() {
             // Neither the vCenter's supported types nor the cluster's architecture leave a
-            // catalogue type to ask for: a cluster that cannot be collected, said as such.
+            // type to ask for: a cluster that cannot be collected, said as such.
             let mut c = slot.data.lock();
             if c.state != Some(ClusterState::Error) {
-                tracing::warn!(vcenter = %t.spec.name, cluster = %inv.name, esa = inv.esa, "no catalogue entity type is supported for this cluster");
+                tracing::warn!(vcenter = %t.spec.name, cluster = %inv.name, esa = inv.esa, "no entity type is supported for this cluster");
             }
             *c.errors.entry("no_supported_entity_type").or_default() += 1;
             c.success = Some(false);
@@ -869,7 +908,8 @@ impl Engine {
             return;
         }
         let windows: Vec<_> = windows.into_iter().filter(|(_, s, _)| *s < now).collect();
-        let query = |(et, start, after): (usize, i64, Option<i64>)| {
+        let raw_cap = self.shared.opts.max_raw_series_per_cluster;
+        let query = |(et, start, after): (TableType, i64, Option<i64>)| {
             let shared = self.shared.clone();
             let client = t.client.clone();
             let moref = inv.moref.clone();
@@ -882,13 +922,19 @@ impl Engine {
             );
             let (vcenter, cluster) = (t.spec.name.clone(), inv.name.clone());
             async move {
-                let et_id = ENTITY_TYPES[et].id;
+                let et_id = et.id();
                 let res = {
                     let _slot = per_cluster.acquire_owned().await;
                     let _permit = shared.semaphore.acquire().await;
                     client
                         .query_perf_with(&moref, et_id, start, now, |xml| {
-                            stage(xml, et, after, &names, &slot.strings, &cluster)
+                            let to = Staging {
+                                names: &names,
+                                strings: &slot.strings,
+                                cluster: &cluster,
+                                raw_cap,
+                            };
+                            stage(xml, &et, after, &to)
                         })
                         .await
                 };
@@ -904,7 +950,7 @@ impl Engine {
                         if reason == "invalid_argument" {
                             // The cluster does not serve this type (another architecture, an
                             // older release): skip it until the next inventory.
-                            c.refused.insert(et_id);
+                            c.refused.insert(et_id.to_owned());
                             tracing::info!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, error = %error_chain(&e), "cluster refuses this entity type: not queried again until the next inventory");
                         } else {
                             tracing::warn!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, reason, error = %error_chain(&e), "vSAN query failed");
@@ -966,7 +1012,10 @@ impl Engine {
             }
         };
         drop(names);
-        let staged = std::mem::take(&mut *staged.lock());
+        let mut staged = std::mem::take(&mut *staged.lock());
+        // In type order, so the cap on raw series picks the same series whatever the order
+        // the answers came in.
+        staged.sort_by(|a, b| a.et.cmp(&b.et));
         if staged.iter().any(|s| s.unresolved > 0) {
             tracing::debug!(vcenter = %t.spec.name, cluster = %inv.name, "answer names entities the inventory does not know: fetching it next time");
             t.stale.store(true, Ordering::Release);
@@ -976,7 +1025,7 @@ impl Engine {
         let mut c = slot.data.lock();
         c.set_state(state);
         for s in staged {
-            publish(&mut c, s, self.shared.opts.stale_after_secs);
+            publish(&mut c, s, &self.shared.opts);
         }
         c.success = Some(ok);
         c.duration = elapsed.as_secs_f64();
@@ -997,7 +1046,7 @@ impl Engine {
         let mut strings = slot.strings.lock();
         let used = referenced(&c.tables, strings.len());
         if strings.len() - used > 32 && (strings.len() - used) * 4 > strings.len() {
-            strings.compact(&mut c.tables.tables);
+            strings.compact(&mut c.tables);
         }
     }
 }
@@ -1025,19 +1074,58 @@ fn names_of(strings: &mut Strings, vcenter: &str, inv: &ClusterInv) -> Names {
     names
 }
 
-/// Parses one answer as it streams and stages it: entity type `et` (index into
-/// [`ENTITY_TYPES`]), counter intervals after `after` only.
+/// What an answer is staged with: the cluster's inventory names, its interned strings, its
+/// name (for logs) and the cap on series of types the catalogue does not know.
+struct Staging<'a> {
+    names: &'a Names,
+    strings: &'a Mutex<Strings>,
+    cluster: &'a str,
+    raw_cap: usize,
+}
+
+/// Parses one answer as it streams and stages it: entity type `et`, counter intervals after
+/// `after` only.
 fn stage(
     xml: &str,
-    et: usize,
+    et: &TableType,
     after: Option<i64>,
-    names: &Names,
-    strings: &Mutex<Strings>,
-    cluster: &str,
+    to: &Staging<'_>,
 ) -> Result<Staged, VsanError> {
-    let info = &ENTITY_TYPES[et];
-    let mut staged = Staged::new(et);
-    tracing::debug!(cluster = %cluster, entity_type = info.id, bytes = xml.len(), "staging answer");
+    let (names, strings, cluster) = (to.names, to.strings, to.cluster);
+    let mut staged = Staged::new(et.clone());
+    tracing::debug!(cluster = %cluster, entity_type = et.id(), bytes = xml.len(), "staging answer");
+    let info = match et {
+        TableType::Catalogue(i) => &ENTITY_TYPES[*i],
+        TableType::Raw(id) => {
+            for_each_entity(xml, |csv| {
+                let m = match map_entity(csv, after) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(cluster = %cluster, entity = %csv.entity_ref_id, reason = e.reason(), error = %e, "skipping entity");
+                        staged.bad += 1;
+                        return;
+                    }
+                };
+                if m.entity_type != **id {
+                    return;
+                }
+                if staged.raw_full(to.raw_cap) {
+                    // Nothing new fits: left out without interning its labels, so an answer
+                    // of any size costs at most the cap.
+                    staged.dropped += m.gauges.len() as u64;
+                    return;
+                }
+                // The entity's id as the answer spells it: a UUID, maybe with `|<sub>`.
+                let entity_id = csv
+                    .entity_ref_id
+                    .split_once(':')
+                    .map_or(m.uuid.as_str(), |(_, rest)| rest);
+                let key = names.raw_key(&mut strings.lock(), entity_id, &m.uuid);
+                staged.add_raw(key, &m, to.raw_cap);
+            })?;
+            return Ok(staged);
+        }
+    };
     for_each_entity(xml, |csv| {
         let m = match map_entity(csv, after) {
             Ok(m) => m,
@@ -1059,29 +1147,42 @@ fn stage(
     Ok(staged)
 }
 
-/// Publishes one staged answer: merges its series, counts its bad entities and unknown
-/// labels, moves the entity type's high-water mark and drops stale gauges.
-fn publish(c: &mut ClusterData, s: Staged, stale_after: i64) {
-    let et = s.info().id;
+/// Publishes one staged answer: merges its series, counts its bad entities, unknown labels
+/// and the raw series left out for the cap, moves the entity type's high-water mark and
+/// drops stale gauges.
+fn publish(c: &mut ClusterData, s: Staged, opts: &EngineOptions) {
+    let et = s.et.clone();
     if s.bad > 0 {
         *c.errors.entry("bad_value").or_default() += s.bad;
     }
-    c.unknown_series.insert(et, s.unknown);
+    if let TableType::Catalogue(i) = et {
+        c.unknown_series.insert(ENTITY_TYPES[i].id, s.unknown);
+    }
     let newest = s.newest;
-    c.tables.merge(s);
-    if let Some(n) = newest {
-        let prev = c.last_sample.get(et).copied().unwrap_or(i64::MIN);
-        if n > prev {
-            c.last_sample.insert(et.to_owned(), n);
+    let staged_dropped = s.dropped;
+    let dropped = staged_dropped + c.tables.merge(s, opts.max_raw_series_per_cluster);
+    if let TableType::Raw(id) = &et
+        && dropped > 0
+    {
+        let first = !c.raw_dropped.contains_key(id);
+        *c.raw_dropped.entry(id.clone()).or_default() += dropped;
+        if first {
+            tracing::warn!(vcenter = %c.vcenter, cluster = %c.name, entity_type = %id, dropped, cap = opts.max_raw_series_per_cluster, "too many series of entity types the catalogue does not know: new ones left out (counted in vsan_exporter_unknown_entity_type_series_dropped_total)");
         }
-        c.tables.drop_stale(n.saturating_sub(stale_after));
+    }
+    if let Some(n) = newest {
+        let prev = c.last_sample.get(et.id()).copied().unwrap_or(i64::MIN);
+        if n > prev {
+            c.last_sample.insert(et.id().to_owned(), n);
+        }
+        c.tables.drop_stale(n.saturating_sub(opts.stale_after_secs));
     }
 }
 
 /// How many of `len` interned strings the tables refer to.
 fn referenced(tables: &Tables, len: usize) -> usize {
     let mut used = vec![false; len];
-    for t in &tables.tables {
+    for t in tables.all() {
         for key in &t.keys {
             for &s in key.iter().filter(|s| **s != NONE) {
                 if let Some(u) = used.get_mut(s as usize) {
@@ -1118,7 +1219,8 @@ impl Emit<'_, '_> {
 /// Serves the engine's latest results; never touches the network.
 ///
 /// [`Engine::collector`] gives one collector for every family; [`Engine::collectors`] one
-/// per family (and one for unknown labels per entity type, one for self-metrics), so each
+/// per family (and one for unknown labels per entity type, one for the entity types the
+/// catalogue does not know, one for self-metrics), so each
 /// builds only its family of a scrape, and the registry encodes and frees it before it runs
 /// the next: the transient memory of a scrape is the largest family, not the whole exporter.
 pub struct VsanCollector {
@@ -1136,6 +1238,8 @@ enum Part {
     Family(&'static MetricDesc),
     /// The families of unknown labels of one entity type (index into [`ENTITY_TYPES`]).
     UnknownLabels(usize),
+    /// The raw families of every entity type the catalogue does not know.
+    RawTypes,
     /// The exporter's self-metrics.
     SelfMetrics,
 }
@@ -1146,6 +1250,7 @@ impl Part {
             Part::All => "vsan".to_owned(),
             Part::Family(desc) => desc.name.to_owned(),
             Part::UnknownLabels(et) => format!("{}_unknown_labels", ENTITY_TYPES[et].prefix),
+            Part::RawTypes => "vsan_unknown_entity_types".to_owned(),
             Part::SelfMetrics => "vsan_exporter".to_owned(),
         }
     }
@@ -1198,7 +1303,7 @@ impl VsanCollector {
     }
 
     /// Every family this collector serves: the vSAN series (catalogue families first, then
-    /// those of unknown labels), then the self-metrics.
+    /// those of unknown labels, then those of unknown entity types), then the self-metrics.
     fn emit(&self, out: &mut Emit<'_, '_>) {
         let slots = self.slots();
         match self.part {
@@ -1207,10 +1312,12 @@ impl VsanCollector {
                     emit_series(out, &slots, desc.name);
                 }
                 emit_unknown(out, &slots, None);
+                emit_raw(out, &slots);
                 self.emit_self(out, &slots);
             }
             Part::Family(desc) => emit_series(out, &slots, desc.name),
             Part::UnknownLabels(et) => emit_unknown(out, &slots, Some(et)),
+            Part::RawTypes => emit_raw(out, &slots),
             Part::SelfMetrics => self.emit_self(out, &slots),
         }
     }
@@ -1269,6 +1376,20 @@ impl VsanCollector {
             if !c.name.is_empty() && c.success.is_some() {
                 let n = c.unknown_series.values().sum::<usize>();
                 f.sample(out, &[id], Number::Int(n as i64));
+            }
+        });
+        each(out, &sm::UNKNOWN_ENTITY_TYPE_SERIES, &|c, id, f, out| {
+            if c.name.is_empty() {
+                return;
+            }
+            for (et, t) in &c.tables.raw {
+                let v = Number::Int(t.series() as i64);
+                f.sample(out, &[id, &[("entity_type", et)]], v);
+            }
+        });
+        each(out, &sm::UNKNOWN_ENTITY_TYPE_DROPPED, &|c, id, f, out| {
+            for (et, n) in &c.raw_dropped {
+                f.sample(out, &[id, &[("entity_type", et)]], Number::Uint(*n));
             }
         });
         each(out, &sm::CLUSTER_STATE, &|c, id, f, out| {
@@ -1358,6 +1479,83 @@ fn emit_unknown(out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>], et: Option<u
     }
     for name in &unknown {
         emit_series(out, slots, name);
+    }
+}
+
+/// The raw families of the entity types the catalogue does not know, in name order. A name
+/// is served from one type only (the first by id, when two types' names sanitise alike),
+/// and never when a catalogue family, a family of unknown labels or a self-metric has it.
+fn emit_raw(out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>]) {
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    let mut families: BTreeMap<String, Arc<str>> = BTreeMap::new();
+    for slot in slots {
+        let c = slot.data.lock();
+        for t in &c.tables.tables {
+            for col in &t.columns {
+                if let ColumnMetric::Unknown(n) = &col.metric
+                    && !taken.contains(&**n)
+                {
+                    taken.insert(n.to_string());
+                }
+            }
+        }
+        for (et, t) in &c.tables.raw {
+            for col in &t.columns {
+                let name = col.metric.name();
+                match families.get_mut(name) {
+                    Some(first) if **first <= **et => {}
+                    Some(first) => *first = et.clone(),
+                    None => {
+                        families.insert(name.to_owned(), et.clone());
+                    }
+                }
+            }
+        }
+    }
+    for (name, et) in &families {
+        let reserved = taken.contains(name)
+            || name.starts_with("vsan_exporter_")
+            || catalogue::METRICS.iter().any(|d| d.name == name);
+        if !reserved {
+            emit_raw_family(out, slots, name, et);
+        }
+    }
+}
+
+/// The samples of raw family `name` of entity type `et` in every cluster.
+fn emit_raw_family(out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>], name: &str, et: &str) {
+    let mut open = false;
+    for slot in slots {
+        let c = slot.data.lock();
+        if c.name.is_empty() {
+            continue;
+        }
+        let Some(t) = c.tables.raw.get(et) else {
+            continue;
+        };
+        let strings = slot.strings.lock();
+        for col in t.columns.iter().filter(|c| c.metric.name() == name) {
+            for (key, cell) in t.keys.iter().zip(&col.cells) {
+                if !cell.is_set() {
+                    continue;
+                }
+                if !open {
+                    out.family(name, RAW_TYPE_HELP, None, MetricKind::Gauge);
+                    open = true;
+                }
+                let mut pairs = [("", ""); 2 + RAW_LABELS.len()];
+                pairs[0] = ("vcenter", c.vcenter.as_str());
+                pairs[1] = ("cluster_name", c.name.as_str());
+                let mut n = 2;
+                for (label, &sid) in RAW_LABELS.iter().zip(key) {
+                    if sid != NONE {
+                        pairs[n] = (label, strings.get(sid));
+                        n += 1;
+                    }
+                }
+                out.sample(&[&pairs[..n]], Number::Float(cell.value()));
+            }
+        }
     }
 }
 

@@ -128,6 +128,7 @@ const KNOWN: &[&str] = &[
     "collect.cluster-timeout",
     "collect.max-concurrency",
     "collect.lookback",
+    "collect.max-raw-series",
     "vcenter.ca-file",
     "vcenter.page-size",
     "sim.clusters",
@@ -154,6 +155,8 @@ Environment: VCENTER_URL, VCENTER_USER, VCENTER_PASSWORD or VCENTER_PASSWORD_FIL
                                  per-cluster collection timeout (default 30)
   --collect.max-concurrency N    vSAN requests in flight over all clusters (default 16)
   --collect.lookback SECONDS     how far back the first collection reaches (default 900)
+  --collect.max-raw-series N     most series per cluster from entity types the catalogue
+                                 does not know, exported raw (default 10000)
   --vcenter.ca-file PATH         PEM CA certificate that signed vCenter's certificate
   --vcenter.page-size N          inventory objects per RetrievePropertiesEx page (default 500;
                                  config file: inventory_page_size per vCenter)
@@ -194,6 +197,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         cluster_timeout: request_timeout,
         max_concurrent_requests: args.num("collect.max-concurrency", 16usize)?,
         lookback_secs: args.num("collect.lookback", 900i64)?,
+        max_raw_series_per_cluster: args.num(
+            "collect.max-raw-series",
+            vsan_exporter::engine::DEFAULT_MAX_RAW_SERIES_PER_CLUSTER,
+        )?,
         state_file: args.get("state.file").map(PathBuf::from),
         ..EngineOptions::default()
     };

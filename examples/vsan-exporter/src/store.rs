@@ -1,18 +1,47 @@
 //! Compact storage of one cluster's vSAN series: per entity type, a table of entities (label
 //! values interned once per cluster) by catalogue columns, each cell one value and one
 //! timestamp (16 bytes a series); answers are staged in the same form as they arrive and
-//! merged when the cluster's collection completes.
+//! merged when the cluster's collection completes. Entity types the catalogue does not know
+//! get a table each too, keyed by the type's id, with every label a raw gauge.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use vsanobs_core::model::MetricKind;
-use vsanobs_core::vsan::catalogue::{ENTITY_TYPES, EntityTypeInfo, Mapping, Scope};
+use vsanobs_core::vsan::catalogue::{ENTITY_TYPES, Mapping, Scope};
 use vsanobs_core::vsan::mapping::{DeltaTotal, MappedEntity, MetricRef};
 
 /// Help of the families exported from labels the catalogue does not know.
 pub(crate) const UNKNOWN_HELP: &str =
     "vSAN metric label not in the catalogue, exported raw (no unit conversion).";
+
+/// Help of the families exported from entity types the catalogue does not know.
+pub(crate) const RAW_TYPE_HELP: &str =
+    "vSAN entity type not in the catalogue, exported raw (no unit conversion).";
+
+/// The labels of a series of an entity type the catalogue does not know, after `vcenter`
+/// and `cluster_name`, in [`EntityKey`] order (`host_*` only for a host the inventory knows).
+pub(crate) const RAW_LABELS: [&str; 4] = ["cluster_uuid", "entity_id", "host_name", "host_uuid"];
+
+/// The entity type of a table: one of the catalogue's, or one it does not know (exported
+/// raw), by its id. Catalogue types order first.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum TableType {
+    /// Index into [`ENTITY_TYPES`].
+    Catalogue(usize),
+    /// The id of a type the catalogue does not know (`host-domowner`).
+    Raw(Arc<str>),
+}
+
+impl TableType {
+    /// The entity type id (`host-domclient`).
+    pub(crate) fn id(&self) -> &str {
+        match self {
+            TableType::Catalogue(i) => ENTITY_TYPES[*i].id,
+            TableType::Raw(id) => id,
+        }
+    }
+}
 
 /// Index of an interned string; [`NONE`] for an unused key slot.
 pub(crate) type Sid = u32;
@@ -50,10 +79,10 @@ impl Strings {
     }
 
     /// Keeps only the strings `tables` refer to and renumbers the tables' keys.
-    pub(crate) fn compact(&mut self, tables: &mut [Table]) {
+    pub(crate) fn compact(&mut self, tables: &mut Tables) {
         let mut remap: Vec<Sid> = vec![NONE; self.list.len()];
         let mut list = Vec::new();
-        for t in tables.iter() {
+        for t in tables.all() {
             for key in &t.keys {
                 for &s in key.iter().filter(|s| **s != NONE) {
                     if let Some(slot) = remap.get_mut(s as usize)
@@ -65,7 +94,7 @@ impl Strings {
                 }
             }
         }
-        for t in tables.iter_mut() {
+        for t in tables.all_mut() {
             for key in &mut t.keys {
                 for s in key.iter_mut().filter(|s| **s != NONE) {
                     *s = remap.get(*s as usize).copied().unwrap_or(NONE);
@@ -84,7 +113,8 @@ impl Strings {
 
 /// An entity's label values after `vcenter` and `cluster_name` (which the cluster holds):
 /// `cluster_uuid` then up to three scope labels (`host_name`, `host_uuid`, `disk_uuid` /
-/// `vmnic`, or `vm_name`), in the order of [`Scope::labels`]. Equal keys are equal label sets.
+/// `vmnic`, or `vm_name`), in the order of [`Scope::labels`]; for an entity type the catalogue
+/// does not know, the values of [`RAW_LABELS`]. Equal keys are equal label sets.
 pub(crate) type EntityKey = [Sid; 4];
 
 /// Where a column's values go.
@@ -384,14 +414,22 @@ impl Names {
             _ => [c, NONE, NONE, NONE],
         }
     }
+
+    /// The key of an entity of a type the catalogue does not know: `entity_id` is what
+    /// follows `<type>:` in its id, and `uuid` names a host when it is the node UUID of a
+    /// host of the inventory (else no host labels).
+    pub(crate) fn raw_key(&self, strings: &mut Strings, entity_id: &str, uuid: &str) -> EntityKey {
+        let (name, node) = self.hosts.get(uuid).copied().unwrap_or((NONE, NONE));
+        [self.cluster_uuid, strings.intern(entity_id), name, node]
+    }
 }
 
 /// One successful answer (one entity type) of a cluster's collection, not yet published:
 /// gauges as their latest sample, counters as the sum of their new intervals.
 #[derive(Debug)]
 pub(crate) struct Staged {
-    /// Position of the entity type in [`ENTITY_TYPES`].
-    pub(crate) et: usize,
+    /// The entity type.
+    pub(crate) et: TableType,
     pub(crate) table: Table,
     /// Newest sample time seen in the answer.
     pub(crate) newest: Option<i64>,
@@ -401,11 +439,16 @@ pub(crate) struct Staged {
     pub(crate) bad: u64,
     /// Entities the inventory did not name.
     pub(crate) unresolved: usize,
+    /// Series of an entity type the catalogue does not know left out: the answer reached
+    /// the cap [`add_raw`](Self::add_raw) was given.
+    pub(crate) dropped: u64,
+    /// Series staged by [`add_raw`](Self::add_raw).
+    raw_series: usize,
 }
 
 impl Staged {
-    /// An empty answer for entity type `et` (an index into [`ENTITY_TYPES`]).
-    pub(crate) fn new(et: usize) -> Staged {
+    /// An empty answer for entity type `et`.
+    pub(crate) fn new(et: TableType) -> Staged {
         Staged {
             et,
             table: Table::default(),
@@ -413,12 +456,41 @@ impl Staged {
             unknown: 0,
             bad: 0,
             unresolved: 0,
+            dropped: 0,
+            raw_series: 0,
         }
     }
 
-    /// The entity type.
-    pub(crate) fn info(&self) -> &'static EntityTypeInfo {
-        &ENTITY_TYPES[self.et]
+    /// Whether [`add_raw`](Self::add_raw) has staged `cap` series: no new one fits.
+    pub(crate) fn raw_full(&self, cap: usize) -> bool {
+        self.raw_series >= cap
+    }
+
+    /// Adds one entity of a type the catalogue does not know (every label a raw gauge)
+    /// under `key`; once `cap` series are staged, new series are counted in
+    /// [`dropped`](Self::dropped) instead of staged.
+    pub(crate) fn add_raw(&mut self, key: EntityKey, m: &MappedEntity, cap: usize) {
+        for g in &m.gauges {
+            self.newest = self.newest.max(Some(g.timestamp));
+            let row = self.table.index.get(&key).map(|r| *r as usize);
+            let col = self
+                .table
+                .columns
+                .iter()
+                .position(|c| c.metric.is(&g.metric));
+            let held =
+                matches!((row, col), (Some(r), Some(c)) if self.table.columns[c].cells[r].is_set());
+            if !held {
+                if self.raw_series >= cap {
+                    self.dropped += 1;
+                    continue;
+                }
+                self.raw_series += 1;
+            }
+            let row = self.table.row(key);
+            let col = self.table.column_for(&g.metric);
+            self.table.columns[col].cells[row] = Cell::new(g.value, g.timestamp);
+        }
     }
 
     /// Adds one mapped entity under `key`.
@@ -444,18 +516,61 @@ impl Staged {
     }
 }
 
-/// The published series of one cluster: one table per entity type of [`ENTITY_TYPES`].
+/// The published series of one cluster: one table per entity type of [`ENTITY_TYPES`], and
+/// one per entity type the catalogue does not know that answered.
 #[derive(Debug)]
 pub(crate) struct Tables {
     pub(crate) tables: Vec<Table>,
+    /// Tables of the types the catalogue does not know, by type id.
+    pub(crate) raw: BTreeMap<Arc<str>, Table>,
 }
 
 impl Default for Tables {
     fn default() -> Self {
         Tables {
             tables: ENTITY_TYPES.iter().map(|_| Table::default()).collect(),
+            raw: BTreeMap::new(),
         }
     }
+}
+
+/// Merges `staged` into `live`: gauges replace the previous sample, counters add their new
+/// intervals. A series `live` does not hold yet is added only if `admit` says so; returns how
+/// many were not.
+fn merge_table(live: &mut Table, staged: &Table, mut admit: impl FnMut() -> bool) -> u64 {
+    let mut refused = 0;
+    let cols: Vec<usize> = staged
+        .columns
+        .iter()
+        .map(|c| live.column_of(&c.metric))
+        .collect();
+    for (r, key) in staged.keys.iter().enumerate() {
+        let mut row = live.index.get(key).map(|r| *r as usize);
+        for (c, &lc) in staged.columns.iter().zip(&cols) {
+            let cell = c.cells[r];
+            if !cell.is_set() {
+                continue;
+            }
+            let held = row.is_some_and(|row| live.columns[lc].cells[row].is_set());
+            if !held && !admit() {
+                refused += 1;
+                continue;
+            }
+            let row = *row.get_or_insert_with(|| live.row(*key));
+            let dst = &mut live.columns[lc].cells[row];
+            if c.metric.is_counter() {
+                let staged = cell.delta_total();
+                let mut total = dst.delta_total();
+                if let Some(newest) = staged.newest() {
+                    total.add(newest, staged.total());
+                }
+                *dst = Cell::from_delta_total(total);
+            } else {
+                *dst = cell;
+            }
+        }
+    }
+    refused
 }
 
 impl Tables {
@@ -465,53 +580,59 @@ impl Tables {
     /// other collection of the cluster moves in between: collections of a cluster are
     /// serialised), so it is added by the same rule as one interval ending at the newest of
     /// them: once, and only if newer than what the total holds.
-    pub(crate) fn merge(&mut self, staged: Staged) {
-        let Some(live) = self.tables.get_mut(staged.et) else {
-            return;
-        };
-        let cols: Vec<usize> = staged
-            .table
-            .columns
-            .iter()
-            .map(|c| live.column_of(&c.metric))
-            .collect();
-        for (r, key) in staged.table.keys.iter().enumerate() {
-            let row = live.row(*key);
-            for (c, &lc) in staged.table.columns.iter().zip(&cols) {
-                let cell = c.cells[r];
-                if !cell.is_set() {
-                    continue;
-                }
-                let dst = &mut live.columns[lc].cells[row];
-                if c.metric.is_counter() {
-                    let staged = cell.delta_total();
-                    let mut total = dst.delta_total();
-                    if let Some(newest) = staged.newest() {
-                        total.add(newest, staged.total());
-                    }
-                    *dst = Cell::from_delta_total(total);
-                } else {
-                    *dst = cell;
-                }
+    ///
+    /// A staged answer of a type the catalogue does not know adds new series only while the
+    /// cluster holds fewer than `raw_cap` series of such types (a series it holds is always
+    /// updated); returns how many new series were left out.
+    pub(crate) fn merge(&mut self, staged: Staged, raw_cap: usize) -> u64 {
+        match &staged.et {
+            TableType::Catalogue(i) => match self.tables.get_mut(*i) {
+                Some(live) => merge_table(live, &staged.table, || true),
+                None => 0,
+            },
+            TableType::Raw(id) => {
+                let mut held = self.raw_series();
+                let live = self.raw.entry(id.clone()).or_default();
+                merge_table(live, &staged.table, || {
+                    held += 1;
+                    held <= raw_cap
+                })
             }
         }
     }
 
-    /// Drops every gauge of the cluster sampled at or before `cutoff`.
+    /// Every table, catalogue types first.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Table> {
+        self.tables.iter().chain(self.raw.values())
+    }
+
+    /// Every table, mutably.
+    pub(crate) fn all_mut(&mut self) -> impl Iterator<Item = &mut Table> {
+        self.tables.iter_mut().chain(self.raw.values_mut())
+    }
+
+    /// Drops every gauge of the cluster sampled at or before `cutoff`, and the tables of
+    /// types the catalogue does not know left empty.
     pub(crate) fn drop_stale(&mut self, cutoff: i64) {
-        for t in &mut self.tables {
+        for t in self.all_mut() {
             t.drop_stale(cutoff);
         }
+        self.raw.retain(|_, t| !t.keys.is_empty());
     }
 
     /// Series held.
     pub(crate) fn series(&self) -> usize {
-        self.tables.iter().map(Table::series).sum()
+        self.all().map(Table::series).sum()
+    }
+
+    /// Series held of the entity types the catalogue does not know.
+    pub(crate) fn raw_series(&self) -> usize {
+        self.raw.values().map(Table::series).sum()
     }
 
     /// Bytes the tables hold.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.tables.iter().map(Table::heap_bytes).sum()
+        self.all().map(Table::heap_bytes).sum()
     }
 }
 
@@ -586,11 +707,11 @@ mod tests {
         let key = n.key(&mut strings, Scope::Host, "h1", None);
         let mut tables = Tables::default();
 
-        let mut s = Staged::new(HOST);
+        let mut s = Staged::new(TableType::Catalogue(HOST));
         s.add(key, &entity("h1", T, "100,200", "1000,-1"));
         assert_eq!(s.newest, Some(T + 300));
         assert_eq!(s.unknown, 1);
-        tables.merge(s);
+        tables.merge(s, usize::MAX);
         let t = &tables.tables[HOST];
         assert_eq!(
             value(t, "vsan_host_domclient_io_operations_total", &key),
@@ -609,10 +730,10 @@ mod tests {
 
         // The next answer holds only newer intervals (the query window starts after the
         // high-water mark); a repeated timestamp inside one answer counts once.
-        let mut s = Staged::new(HOST);
+        let mut s = Staged::new(TableType::Catalogue(HOST));
         s.add(key, &entity("h1", T + 600, "50,", "2000,3000"));
         s.add(key, &entity("h1", T + 600, "50,", "2000,3000"));
-        tables.merge(s);
+        tables.merge(s, usize::MAX);
         let t = &tables.tables[HOST];
         assert_eq!(
             value(t, "vsan_host_domclient_io_operations_total", &key),
@@ -638,12 +759,12 @@ mod tests {
         let gone = n.key(&mut strings, Scope::Host, "h2", None);
         assert_eq!(strings.get(gone[1]), "h2");
         let mut tables = Tables::default();
-        let mut s = Staged::new(HOST);
+        let mut s = Staged::new(TableType::Catalogue(HOST));
         s.add(kept, &entity("h1", T, "100,200", "1000,2000"));
         let mut gauges_only = entity("h2", T, "", "1000,2000");
         gauges_only.deltas.clear();
         s.add(gone, &gauges_only);
-        tables.merge(s);
+        tables.merge(s, usize::MAX);
         assert_eq!(tables.tables[HOST].keys.len(), 2);
 
         // Everything sampled at or before T + 300 is stale: h2 had only gauges and goes.
@@ -661,7 +782,7 @@ mod tests {
         assert_eq!(tables.series(), 1);
 
         let before = strings.len();
-        strings.compact(&mut tables.tables);
+        strings.compact(&mut tables);
         assert!(strings.len() < before, "{} -> {}", before, strings.len());
         let key = tables.tables[HOST].keys[0];
         assert_eq!(
@@ -673,9 +794,9 @@ mod tests {
             ["52c0", "esx-1", "h1"]
         );
         // Lookups still find the renumbered entity.
-        let mut s = Staged::new(HOST);
+        let mut s = Staged::new(TableType::Catalogue(HOST));
         s.add(key, &entity("h1", T + 600, "1,", ""));
-        tables.merge(s);
+        tables.merge(s, usize::MAX);
         assert_eq!(tables.tables[HOST].keys.len(), 1);
         assert_eq!(
             value(
@@ -713,10 +834,10 @@ mod tests {
             let unfiltered = entity("h1", t0, reads, "1,1");
             let want = acc.add("h1/read", &unfiltered.deltas[0].samples);
             let csv_after = entity_after("h1", t0, reads, "1,1", high_water);
-            let mut s = Staged::new(HOST);
+            let mut s = Staged::new(TableType::Catalogue(HOST));
             s.add(key, &csv_after);
             high_water = high_water.max(s.newest);
-            tables.merge(s);
+            tables.merge(s, usize::MAX);
             assert_eq!(
                 value(
                     &tables.tables[HOST],
@@ -728,6 +849,76 @@ mod tests {
             );
         }
         assert_eq!(acc.get(&"h1/read"), Some(361.0));
+    }
+
+    /// An entity of a type the catalogue does not know, with `labels` labels.
+    fn raw_entity(uuid: &str, labels: usize) -> MappedEntity {
+        let ts = |t: i64| vsanobs_core::vsan::csv::format_timestamp(t);
+        let csv = EntityMetricCsv {
+            entity_ref_id: format!("host-domowner:{uuid}"),
+            sample_info: format!("{},{}", ts(T), ts(T + 300)),
+            series: (0..labels)
+                .map(|i| MetricSeriesCsv {
+                    label: format!("iopsLabel{i}"),
+                    interval: Some(300),
+                    values: format!("{i},{}", 10 + i),
+                })
+                .collect(),
+        };
+        map_entity(&csv, None).expect("valid entity")
+    }
+
+    #[test]
+    fn raw_types_are_capped_per_answer_and_per_cluster() {
+        let mut strings = Strings::default();
+        let n = names(&mut strings);
+        let raw = |id: &str| TableType::Raw(Arc::from(id));
+        // A host the inventory knows gets host labels; another id gets none.
+        let known = n.raw_key(&mut strings, "h1", "h1");
+        let other = n.raw_key(&mut strings, "h9|x", "h9");
+        assert_eq!(
+            [
+                strings.get(known[1]),
+                strings.get(known[2]),
+                strings.get(known[3])
+            ],
+            ["h1", "esx-1", "h1"]
+        );
+        assert_eq!(strings.get(other[1]), "h9|x");
+        assert_eq!([other[2], other[3]], [NONE, NONE]);
+
+        // One answer: 2 entities x 3 labels, a cap of 4 staged series.
+        let mut s = Staged::new(raw("host-domowner"));
+        s.add_raw(known, &raw_entity("h1", 3), 4);
+        s.add_raw(other, &raw_entity("h9", 3), 4);
+        assert_eq!((s.table.series(), s.dropped), (4, 2));
+        assert_eq!(s.newest, Some(T + 300));
+        let mut tables = Tables::default();
+        assert_eq!(tables.merge(s, 5), 0);
+        let t = &tables.raw["host-domowner"];
+        assert_eq!(
+            value(t, "vsan_host_domowner_iops_label2", &known),
+            Some(12.0)
+        );
+        assert_eq!(tables.raw_series(), 4);
+
+        // A second type: one more series fits under the cluster's cap of 5.
+        let mut s = Staged::new(raw("zdom-io"));
+        s.add_raw(known, &raw_entity("h1", 3), 5);
+        assert_eq!(tables.merge(s, 5), 2);
+        assert_eq!(tables.raw_series(), 5);
+        // Series already held are always updated, even at the cap.
+        let mut s = Staged::new(raw("host-domowner"));
+        s.add_raw(known, &raw_entity("h1", 1), 5);
+        assert_eq!(tables.merge(s, 5), 0);
+        assert_eq!(tables.raw_series(), 5);
+        assert_eq!(tables.series(), 5);
+
+        // Stale raw tables go, with the names they used.
+        tables.drop_stale(T + 300);
+        assert!(tables.raw.is_empty());
+        strings.compact(&mut tables);
+        assert_eq!(strings.len(), 0);
     }
 
     #[test]
@@ -750,7 +941,7 @@ mod tests {
         let mut strings = Strings::default();
         let mut n = names(&mut strings);
         let mut tables = Tables::default();
-        let mut s = Staged::new(HOST);
+        let mut s = Staged::new(TableType::Catalogue(HOST));
         for h in 0..500 {
             let uuid = format!("u{h}");
             n.hosts.insert(
@@ -760,7 +951,7 @@ mod tests {
             let key = n.key(&mut strings, Scope::Host, &uuid, None);
             s.add(key, &entity(&uuid, T, "1,2", "3,4"));
         }
-        tables.merge(s);
+        tables.merge(s, usize::MAX);
         let per_series = tables.heap_bytes() / tables.series();
         assert!(per_series < 40, "{per_series} bytes per series");
         assert_eq!(size_of::<Cell>(), 12);

@@ -15,6 +15,7 @@ fn vsan_exporter_help_names_every_flag() {
         "--collect.cluster-timeout",
         "--collect.max-concurrency",
         "--collect.lookback",
+        "--collect.max-raw-series",
         "--vcenter.ca-file",
         "--vcenter.insecure",
         "--sim.clusters",

@@ -45,7 +45,9 @@ async fn sharded_collectors_serve_every_family_exactly_once() {
     let shards = rig.exporter.collectors();
     let catalogue = vsanobs_core::vsan::catalogue::METRICS;
     let entity_types = vsanobs_core::vsan::catalogue::ENTITY_TYPES;
-    assert_eq!(shards.len(), catalogue.len() + entity_types.len() + 1);
+    // A collector per family, per entity type's unknown labels, one for the entity types
+    // the catalogue does not know and one for the self-metrics.
+    assert_eq!(shards.len(), catalogue.len() + entity_types.len() + 2);
     let names: Vec<String> = shards
         .iter()
         .map(|c| vsanobs_core::Collector::name(c).to_owned())
@@ -82,6 +84,11 @@ async fn sharded_collectors_serve_every_family_exactly_once() {
     assert!(
         part_types.contains_key("vsan_host_domclient_latency_p99_read gauge"),
         "the simulator's unknown label is served (by vsan_host_domclient_unknown_labels)"
+    );
+    assert!(names.iter().any(|n| n == "vsan_unknown_entity_types"));
+    assert!(
+        part_types.contains_key("vsan_host_domowner_iops_read gauge"),
+        "the simulator's unknown entity type is served (by vsan_unknown_entity_types)"
     );
     vsanobs_core::testutil::parse(&parts).expect("sharded output parses");
 }

@@ -342,22 +342,22 @@ async fn a_refused_entity_type_fails_one_cycle_then_is_skipped_until_the_next_in
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_vcenter_supporting_no_catalogue_type_leaves_its_clusters_in_error() {
+/// A front for the rig's simulator whose performance manager supports only `types`; every
+/// other call goes to the simulator. Returns an engine against it, its registry, and the
+/// front's stop sender (the front serves until it is dropped).
+async fn front_supporting(
+    rig: &Rig,
+    types: &'static [&'static str],
+) -> (
+    vsan_exporter::engine::Engine,
+    vsanobs_core::Registry,
+    tokio::sync::oneshot::Sender<()>,
+) {
     use axum::body::Bytes;
     use axum::http::HeaderMap;
     use axum::routing::post;
     use vsanobs_core::vsan::protocol::perf::{PerfEntityType, SupportedEntityTypes};
 
-    let (rig, sim) = start(SimConfig {
-        clusters: 2,
-        hosts_per_cluster: 1,
-        disk_groups_per_host: 1,
-        ..SimConfig::default()
-    })
-    .await;
-    // A front whose performance manager lists only a type the catalogue does not know; every
-    // other call goes to the simulator.
     let upstream = rig.sim.url();
     let health = move |headers: HeaderMap, body: Bytes| {
         let upstream = upstream.clone();
@@ -365,13 +365,16 @@ async fn a_vcenter_supporting_no_catalogue_type_leaves_its_clusters_in_error() {
             if std::str::from_utf8(&body)
                 .is_ok_and(|b| b.contains("VsanPerfGetSupportedEntityTypes"))
             {
-                let only_unknown = SupportedEntityTypes {
-                    types: vec![PerfEntityType {
-                        name: "host-domowner".into(),
-                        ..PerfEntityType::default()
-                    }],
+                let only = SupportedEntityTypes {
+                    types: types
+                        .iter()
+                        .map(|t| PerfEntityType {
+                            name: (*t).into(),
+                            ..PerfEntityType::default()
+                        })
+                        .collect(),
                 };
-                return (axum::http::StatusCode::OK, only_unknown.encode());
+                return (axum::http::StatusCode::OK, only.encode());
             }
             let mut req = reqwest::Client::new()
                 .post(format!("{upstream}/vsanHealth"))
@@ -388,20 +391,37 @@ async fn a_vcenter_supporting_no_catalogue_type_leaves_its_clusters_in_error() {
     };
     let app = axum::Router::new()
         .route("/vsanHealth", post(health))
-        .fallback_service(sim.clone().router());
-    // The front serves until `_front` is dropped at the end of the test.
-    let (front, _front) = serve_router(app).await;
+        .fallback_service(rig.sim.sim().clone().router());
+    // The front serves until the returned sender is dropped, at the end of the test.
+    let (front, stop) = serve_router(app).await;
+    let sim = rig.sim.sim();
     let t = vsan_support::target(
         &format!("http://{front}"),
         &sim.config().user,
         &sim.config().password,
     );
     let (engine, registry) = engine_with_registry(t, engine_options());
+    (engine, registry, stop)
+}
+
+fn two_clusters() -> SimConfig {
+    SimConfig {
+        clusters: 2,
+        hosts_per_cluster: 1,
+        disk_groups_per_host: 1,
+        ..SimConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vcenter_supporting_no_entity_type_leaves_its_clusters_in_error() {
+    let rig = Rig::start(two_clusters(), engine_options()).await;
+    let (engine, registry, _front) = front_supporting(&rig, &[]).await;
     engine.collect_once().await;
     engine.collect_once().await;
     let text = registry.encode_to_string(vsanobs_core::Format::PrometheusText);
     let fams = vsanobs_core::testutil::parse(&text).expect("parses");
-    for c in sim.clusters() {
+    for c in rig.sim.sim().clusters() {
         let id = [("vcenter", "vc-test"), ("cluster_name", c.name.as_str())];
         assert_eq!(
             value(&fams, "vsan_exporter_collect_success", &id),
@@ -425,10 +445,74 @@ async fn a_vcenter_supporting_no_catalogue_type_leaves_its_clusters_in_error() {
             Some(2.0)
         );
     }
-    assert_eq!(unknown_entity_types(&fams), Some(1.0));
+    assert_eq!(
+        value(
+            &fams,
+            "vsan_exporter_unknown_entity_types",
+            &[("vcenter", "vc-test")]
+        ),
+        Some(0.0)
+    );
     assert!(
-        !text.contains("vsan_cluster_domclient"),
-        "nothing was queried"
+        !fams
+            .iter()
+            .any(|f| f.name.starts_with("vsan_cluster_domclient")
+                || f.name.starts_with("vsan_host_domowner")),
+        "nothing was queried:\n{text}"
     );
     engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vcenter_supporting_only_unknown_types_is_collected_raw() {
+    let rig = Rig::start(two_clusters(), engine_options()).await;
+    let (engine, registry, _front) = front_supporting(&rig, &["host-domowner"]).await;
+    engine.collect_once().await;
+    engine.collect_once().await;
+    let text = registry.encode_to_string(vsanobs_core::Format::PrometheusText);
+    let fams = vsanobs_core::testutil::parse(&text).expect("parses");
+    for c in rig.sim.sim().clusters() {
+        let id = [("vcenter", "vc-test"), ("cluster_name", c.name.as_str())];
+        assert_eq!(
+            value(&fams, "vsan_exporter_collect_success", &id),
+            Some(1.0),
+            "{text}"
+        );
+        assert_eq!(state_in(&fams, &c.name), ["collecting"]);
+        assert_eq!(
+            samples(
+                &fams,
+                "vsan_host_domowner_iops_read",
+                &[("cluster_name", c.name.as_str())]
+            )
+            .count(),
+            c.hosts.len()
+        );
+    }
+    assert_eq!(
+        value(
+            &fams,
+            "vsan_exporter_unknown_entity_types",
+            &[("vcenter", "vc-test")]
+        ),
+        Some(1.0)
+    );
+    assert!(
+        !fams
+            .iter()
+            .any(|f| f.name.starts_with("vsan_cluster_domclient")),
+        "no catalogue type was queried:\n{text}"
+    );
+    engine.shutdown().await;
+}
+
+fn state_in(fams: &[vsanobs_core::testutil::ParsedFamily], cluster: &str) -> Vec<String> {
+    samples(
+        fams,
+        "vsan_exporter_cluster_state",
+        &[("vcenter", "vc-test"), ("cluster_name", cluster)],
+    )
+    .filter(|s| s.value == 1.0)
+    .map(|s| s.label("state").unwrap_or_default().to_owned())
+    .collect()
 }
