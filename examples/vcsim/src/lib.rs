@@ -87,7 +87,8 @@ pub struct SimConfig {
     pub unknown_label: bool,
     /// vSAN ESA clusters, after the `clusters` OSA ones: no disk groups; their hosts'
     /// storage-pool disks serve `vsan-esa-disk-layer` and `vsan-esa-disk-scsifw` instead of
-    /// `disk-group`, `cache-disk` and `capacity-disk`.
+    /// `disk-group`, `cache-disk` and `capacity-disk`. Needs an 8.0 release: see
+    /// [`SimConfig::check`].
     pub esa_clusters: usize,
     /// Storage-pool disks per host of an ESA cluster.
     pub esa_disks_per_host: usize,
@@ -106,6 +107,46 @@ pub struct SimConfig {
     /// The vCenter release emulated on `/sdk`: `ServiceContent.about`, the service-versions
     /// documents and the `SOAPAction` versions accepted follow it.
     pub vcenter_version: VcenterVersion,
+}
+
+/// A [`SimConfig`] that describes no vCenter that exists.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SimConfigError {
+    /// ESA clusters under a release without ESA (7.0U3: ESA came with 8.0).
+    #[error("vCenter {version} has no vSAN ESA: {esa_clusters} ESA cluster(s) need 8.0U2 or later")]
+    EsaNeedsVersion8 {
+        /// The emulated release.
+        version: VcenterVersion,
+        /// The ESA clusters asked for.
+        esa_clusters: usize,
+    },
+}
+
+impl SimConfig {
+    /// Checks that the configuration describes a vCenter that can exist. [`Simulator::new`]
+    /// builds whatever it is given (tests use odd topologies on purpose); the binaries check
+    /// first.
+    ///
+    /// ```
+    /// use vcsim::{SimConfig, SimConfigError, VcenterVersion};
+    /// let ok = SimConfig { esa_clusters: 1, ..SimConfig::default() };
+    /// assert_eq!(ok.check(), Ok(()));
+    /// let old = SimConfig { vcenter_version: VcenterVersion::V7_0U3, ..ok };
+    /// assert!(matches!(old.check(), Err(SimConfigError::EsaNeedsVersion8 { esa_clusters: 1, .. })));
+    /// ```
+    ///
+    /// # Errors
+    /// [`SimConfigError::EsaNeedsVersion8`] for ESA clusters under 7.0U3.
+    pub fn check(&self) -> Result<(), SimConfigError> {
+        if self.esa_clusters > 0 && !self.vcenter_version.has_esa() {
+            return Err(SimConfigError::EsaNeedsVersion8 {
+                version: self.vcenter_version,
+                esa_clusters: self.esa_clusters,
+            });
+        }
+        Ok(())
+    }
 }
 
 impl Default for SimConfig {

@@ -108,6 +108,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let addr = listen_address(args.get("web.listen-address").unwrap_or("127.0.0.1:8989"))?;
     let tls = tls_from_args(&args)?;
+    cfg.check()?;
     let sim = Simulator::new(cfg.clone());
     let server = match &tls {
         Some(tls) => sim.serve_tls(addr, tls).await?,

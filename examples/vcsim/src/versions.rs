@@ -121,6 +121,11 @@ impl VcenterVersion {
         VcenterVersion::V8_0U3,
     ];
 
+    /// Whether the release has vSAN ESA (it came with vSphere 8.0).
+    pub fn has_esa(self) -> bool {
+        self != VcenterVersion::V7_0U3
+    }
+
     /// `7.0U3`, `8.0U2`, `8.0U3`.
     pub fn label(self) -> &'static str {
         match self {

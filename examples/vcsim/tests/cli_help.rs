@@ -44,4 +44,12 @@ fn vcsim_help_names_every_flag() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("7.0U3, 8.0U2 or 8.0U3"), "{err}");
+    // ESA clusters under 7.0U3 (ESA came with 8.0) describe no real vCenter: refused at start.
+    let out = Command::new(env!("CARGO_BIN_EXE_vcsim"))
+        .args(["--vcenter-version", "7.0U3", "--esa-clusters", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has no vSAN ESA"), "{err}");
 }
