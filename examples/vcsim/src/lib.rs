@@ -510,6 +510,16 @@ impl Simulator {
             .sum()
     }
 
+    /// Container views, over every session, created and not destroyed.
+    pub fn open_views(&self) -> usize {
+        self.inner
+            .sessions
+            .lock()
+            .values()
+            .map(|s| s.sdk.views.len())
+            .sum()
+    }
+
     /// Expires each session after it has made `n` calls (None: never).
     pub fn expire_after_calls(&self, n: Option<u64>) {
         *self.inner.expire_after_calls.lock() = n;

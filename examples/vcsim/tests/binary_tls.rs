@@ -93,7 +93,10 @@ async fn vcsim_binary_serves_https_with_generated_or_loaded_certificates() {
     let (_sim, url) = vcsim(&["--tls-self-signed", "--tls-ca-out", ca_arg]);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     let client = vcenter_client(&url, Some(ca));
-    let inv = client.inventory().await.expect("inventory over https");
+    let inv = client
+        .inventory(Duration::from_secs(30))
+        .await
+        .expect("inventory over https");
     assert_eq!(inv.len(), 1);
     assert_eq!(inv[0].hosts.len(), 2);
     client.ensure_session().await.expect("login");

@@ -118,6 +118,10 @@ impl Default for InventoryPaging {
     }
 }
 
+/// Bound on each clean-up call after an inventory (`CancelRetrievePropertiesEx`,
+/// `DestroyView`): they run after the retrieval's own deadline, so they need their own.
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The vim25 version used when `vimServiceVersions.xml` gives none: the oldest release this
 /// client supports (vCenter 7.0U3). A vCenter accepts every version up to its own, and each
 /// call the client makes exists unchanged in it.
@@ -634,27 +638,21 @@ impl VcenterClient {
         CurrentTime::decode_response(&text).map_err(ClientError::Soap)
     }
 
-    /// Clusters (with vSAN UUIDs), their hosts (node UUIDs, disks) and VMs.
+    /// Clusters (with vSAN UUIDs), their hosts (node UUIDs, disks) and VMs, retrieved within
+    /// `deadline`. Whatever the retrieval ends with (an answer, an error or the deadline),
+    /// the container view is destroyed and an unfinished retrieval cancelled, each call
+    /// bounded by [`CLEANUP_TIMEOUT`], so a slow vCenter does not collect one leftover view
+    /// and retrieval per cycle in the session.
     ///
     /// # Errors
-    /// Transport, status or SOAP errors.
-    pub async fn inventory(&self) -> Result<Vec<ClusterInv>, ClientError> {
-        let sc = self
-            .post(SDK_PATH, Api::Vim25, RetrieveServiceContent.encode(), None)
-            .await?;
-        let sc = ServiceContent::decode(&sc).map_err(ClientError::Soap)?;
-        let view = CreateContainerView {
-            view_manager: sc.view_manager,
-            container: sc.root_folder,
-            types: vec![
-                "ClusterComputeResource".into(),
-                "HostSystem".into(),
-                "VirtualMachine".into(),
-            ],
-            recursive: true,
-        };
-        let view_text = self.call(SDK_PATH, Api::Vim25, &view.encode()).await?;
-        let view = CreateContainerView::decode_response(&view_text).map_err(ClientError::Soap)?;
+    /// Transport, status or SOAP errors; [`ClientError::Timeout`] when `deadline` passed.
+    pub async fn inventory(&self, deadline: Duration) -> Result<Vec<ClusterInv>, ClientError> {
+        let until = tokio::time::Instant::now() + deadline;
+        // Everything up to the view's creation, then the retrieval, run until `until`; the
+        // clean-up after them runs whatever happened, on its own bound.
+        let (sc, view) = tokio::time::timeout_at(until, self.open_view())
+            .await
+            .unwrap_or(Err(ClientError::Timeout))?;
         let mut query = RetrieveProperties::over_view(
             &sc.property_collector,
             &view,
@@ -668,34 +666,84 @@ impl VcenterClient {
             ],
         );
         query.max_objects = Some(self.paging.page_size);
-        let objects = self.retrieve_all(&sc.property_collector, &query).await;
-        // The view is destroyed whatever the retrieval ended with.
-        let _ = self
-            .call(SDK_PATH, Api::Vim25, &DestroyView { view }.encode())
-            .await;
+        // The token of the page being followed: what to cancel when the deadline cuts the
+        // retrieval off.
+        let open = parking_lot::Mutex::new(None::<String>);
+        let objects = tokio::time::timeout_at(
+            until,
+            self.retrieve_all(&sc.property_collector, &query, &open),
+        )
+        .await
+        .unwrap_or(Err(ClientError::Timeout));
+        let cleanup = async {
+            let token = open.lock().take();
+            if let Some(token) = token {
+                let cancel = CancelRetrieveProperties {
+                    collector: sc.property_collector.clone(),
+                    token,
+                };
+                self.cleanup_call("cancelling the retrieval", &cancel.encode())
+                    .await;
+            }
+            self.cleanup_call("destroying the view", &DestroyView { view }.encode())
+                .await;
+        };
+        // The clean-up runs outside the deadline (it is bounded on its own), so a retrieval
+        // that took all the time still leaves nothing open on the vCenter.
+        cleanup.await;
         Ok(build_inventory(objects?))
+    }
+
+    /// The service content and a container view over every cluster, host and VM.
+    async fn open_view(&self) -> Result<(ServiceContent, String), ClientError> {
+        let sc = self
+            .post(SDK_PATH, Api::Vim25, RetrieveServiceContent.encode(), None)
+            .await?;
+        let sc = ServiceContent::decode(&sc).map_err(ClientError::Soap)?;
+        let view = CreateContainerView {
+            view_manager: sc.view_manager.clone(),
+            container: sc.root_folder.clone(),
+            types: vec![
+                "ClusterComputeResource".into(),
+                "HostSystem".into(),
+                "VirtualMachine".into(),
+            ],
+            recursive: true,
+        };
+        let view_text = self.call(SDK_PATH, Api::Vim25, &view.encode()).await?;
+        let view = CreateContainerView::decode_response(&view_text).map_err(ClientError::Soap)?;
+        Ok((sc, view))
+    }
+
+    /// A best-effort clean-up call, bounded by [`CLEANUP_TIMEOUT`]; a failure is logged.
+    async fn cleanup_call(&self, what: &str, body: &str) {
+        match tokio::time::timeout(CLEANUP_TIMEOUT, self.call(SDK_PATH, Api::Vim25, body)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(url = %self.base, error = %error_chain(&e), "{what} failed");
+            }
+            Err(_) => tracing::debug!(url = %self.base, "{what} timed out"),
+        }
     }
 
     /// Every page of a `RetrievePropertiesEx`: follows `token`s with
     /// `ContinueRetrievePropertiesEx`, at most `max_pages` pages.
+    /// `open` holds the token being followed (the caller cancels it when the retrieval is
+    /// cut off or gives up).
     async fn retrieve_all(
         &self,
         collector: &str,
         query: &RetrieveProperties,
+        open: &parking_lot::Mutex<Option<String>>,
     ) -> Result<Vec<InventoryObject>, ClientError> {
         let text = self.call(SDK_PATH, Api::Vim25, &query.encode()).await?;
         let mut page = RetrieveResult::decode(&text).map_err(ClientError::Soap)?;
         let mut objects = std::mem::take(&mut page.objects);
         let mut pages: u32 = 1;
         while let Some(token) = page.token.take() {
+            *open.lock() = Some(token.clone());
             if pages >= self.paging.max_pages {
-                let cancel = CancelRetrieveProperties {
-                    collector: collector.to_owned(),
-                    token,
-                };
-                if let Err(e) = self.call(SDK_PATH, Api::Vim25, &cancel.encode()).await {
-                    tracing::debug!(url = %self.base, error = %error_chain(&e), "cancelling the retrieval failed");
-                }
+                // Left in `open`: the caller cancels it.
                 return Err(ClientError::TooManyPages { pages });
             }
             let next = ContinueRetrieveProperties {
@@ -709,10 +757,16 @@ impl VcenterClient {
                         kind: FaultKind::InvalidArgument,
                         ..
                     },
-                )) => return Err(ClientError::TokenRejected { pages, source }),
+                )) => {
+                    // The vCenter no longer knows the token: nothing to cancel.
+                    *open.lock() = None;
+                    return Err(ClientError::TokenRejected { pages, source });
+                }
                 Err(e) => return Err(e),
             };
             page = RetrieveResult::decode(&text).map_err(ClientError::Soap)?;
+            // The token was consumed; the page names the next one, if any.
+            *open.lock() = None;
             objects.append(&mut page.objects);
             pages += 1;
         }

@@ -657,8 +657,8 @@ impl Engine {
         }
         t.stale.store(false, Ordering::Release);
         let deadline = self.shared.opts.cluster_timeout;
-        let reason = match tokio::time::timeout(deadline, t.client.inventory()).await {
-            Ok(Ok(inv)) => {
+        let reason = match t.client.inventory(deadline).await {
+            Ok(inv) => {
                 let inv: Arc<[ClusterInv]> = inv.into();
                 *t.inventory.lock() = Some((Instant::now(), inv.clone()));
                 t.inventory_gen.fetch_add(1, Ordering::AcqRel);
@@ -669,13 +669,9 @@ impl Engine {
                 self.forget_gone_clusters(t, &inv);
                 return Ok(inv);
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 self.inventory_failed(t, "inventory", e.reason(), &error_chain(&e));
                 e.reason()
-            }
-            Err(_) => {
-                self.inventory_failed(t, "inventory", "timeout", "timed out");
-                "timeout"
             }
         };
         t.inventory
