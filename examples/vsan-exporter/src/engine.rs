@@ -948,6 +948,14 @@ impl Engine {
                             // older release): skip it until the next inventory.
                             c.refused.insert(et_id.to_owned());
                             tracing::info!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, error = %error_chain(&e), "cluster refuses this entity type: not queried again until the next inventory");
+                        } else if matches!(
+                            (reason, c.state),
+                            ("not_found", Some(ClusterState::PerfServiceOff))
+                                | ("no_permission", Some(ClusterState::NoPermission))
+                        ) {
+                            // Already said once, with the state change: the probe repeats it
+                            // every cycle.
+                            tracing::debug!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, reason, "vSAN query failed (cluster state unchanged)");
                         } else {
                             tracing::warn!(vcenter = %vcenter, cluster = %cluster, entity_type = et_id, reason, error = %error_chain(&e), "vSAN query failed");
                         }

@@ -229,6 +229,19 @@ async fn clusters_that_cannot_be_collected_say_why_once() {
             ],
         )
     };
+    // The failed probe repeats every cycle; its warning does not: the first one comes before
+    // the state is known, later ones are debug (counted in fetch_errors_total below).
+    for cluster in ["perf-off-cluster-01", "restricted-cluster-01"] {
+        let warnings = log
+            .lines()
+            .filter(|l| {
+                l.contains(" WARN ")
+                    && l.contains(&format!("cluster={cluster} "))
+                    && l.contains("vSAN query failed")
+            })
+            .count();
+        assert_eq!(warnings, 1, "{cluster}: warned once over 3 cycles:\n{log}");
+    }
     // One probe a cycle, not one failed query per entity type.
     assert_eq!(errors("perf-off-cluster-01", "not_found"), Some(3.0));
     assert_eq!(errors("restricted-cluster-01", "no_permission"), Some(3.0));
