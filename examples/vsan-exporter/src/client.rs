@@ -639,7 +639,8 @@ impl VcenterClient {
     }
 
     /// Clusters (with vSAN UUIDs), their hosts (node UUIDs, disks) and VMs, retrieved within
-    /// `deadline`. Whatever the retrieval ends with (an answer, an error or the deadline),
+    /// `deadline` (checked between calls, so it can be overrun by one call, itself bounded by
+    /// the request timeout). Whatever the retrieval ends with (an answer, an error or the deadline),
     /// the container view is destroyed and an unfinished retrieval cancelled, each call
     /// bounded by [`CLEANUP_TIMEOUT`], so a slow vCenter does not collect one leftover view
     /// and retrieval per cycle in the session.
@@ -648,11 +649,11 @@ impl VcenterClient {
     /// Transport, status or SOAP errors; [`ClientError::Timeout`] when `deadline` passed.
     pub async fn inventory(&self, deadline: Duration) -> Result<Vec<ClusterInv>, ClientError> {
         let until = tokio::time::Instant::now() + deadline;
-        // Everything up to the view's creation, then the retrieval, run until `until`; the
-        // clean-up after them runs whatever happened, on its own bound.
-        let (sc, view) = tokio::time::timeout_at(until, self.open_view())
-            .await
-            .unwrap_or(Err(ClientError::Timeout))?;
+        // The deadline is checked between calls, never in the middle of one (each is bounded
+        // by the request timeout): a call cut off after the vCenter acted on it would leave a
+        // view or a retrieval open that the client never heard of. The clean-up runs
+        // whatever happened, on its own bound.
+        let (sc, view) = self.open_view().await?;
         let mut query = RetrieveProperties::over_view(
             &sc.property_collector,
             &view,
@@ -669,12 +670,9 @@ impl VcenterClient {
         // The token of the page being followed: what to cancel when the deadline cuts the
         // retrieval off.
         let open = parking_lot::Mutex::new(None::<String>);
-        let objects = tokio::time::timeout_at(
-            until,
-            self.retrieve_all(&sc.property_collector, &query, &open),
-        )
-        .await
-        .unwrap_or(Err(ClientError::Timeout));
+        let objects = self
+            .retrieve_all(&sc.property_collector, &query, &open, until)
+            .await;
         let cleanup = async {
             let token = open.lock().take();
             if let Some(token) = token {
@@ -735,6 +733,7 @@ impl VcenterClient {
         collector: &str,
         query: &RetrieveProperties,
         open: &parking_lot::Mutex<Option<String>>,
+        until: tokio::time::Instant,
     ) -> Result<Vec<InventoryObject>, ClientError> {
         let text = self.call(SDK_PATH, Api::Vim25, &query.encode()).await?;
         let mut page = RetrieveResult::decode(&text).map_err(ClientError::Soap)?;
@@ -745,6 +744,10 @@ impl VcenterClient {
             if pages >= self.paging.max_pages {
                 // Left in `open`: the caller cancels it.
                 return Err(ClientError::TooManyPages { pages });
+            }
+            if tokio::time::Instant::now() >= until {
+                // Likewise.
+                return Err(ClientError::Timeout);
             }
             let next = ContinueRetrieveProperties {
                 collector: collector.to_owned(),

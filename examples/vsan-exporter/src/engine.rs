@@ -90,7 +90,7 @@ pub mod self_metrics {
     pub const CLUSTER_STATE: MetricDesc = MetricDesc {
         name: "vsan_exporter_cluster_state",
         kind: MetricKind::Gauge,
-        help: "1 for the state of each cluster in the vCenter's inventory: collecting, no_vsan (vSAN is off), perf_service_off (the vSAN performance service answers NotFound), no_permission (NoPermission), excluded (not in the configured cluster list) or error (every query failed otherwise).",
+        help: "1 for the state of each cluster in the vCenter's inventory: collecting, no_vsan (vSAN is off), perf_service_off (the vSAN performance service answers NotFound), no_permission (NoPermission), excluded (not in the configured cluster list) or error (every query failed otherwise, or the vCenter could not be reached or its inventory read).",
         unit: None,
         labels: &["vcenter", "cluster_name", "state"],
     };
@@ -176,8 +176,8 @@ pub enum ClusterState {
     NoPermission,
     /// Not in the vCenter's configured cluster list.
     Excluded,
-    /// Every query of the last cycle failed for another reason (see
-    /// `vsan_exporter_fetch_errors_total`).
+    /// Every query of the last cycle failed for another reason, or the vCenter could not be
+    /// reached or its inventory read (see `vsan_exporter_fetch_errors_total`).
     Error,
 }
 
@@ -216,7 +216,9 @@ impl ClusterState {
                 "the user may not query the cluster's vSAN performance (NoPermission)"
             }
             ClusterState::Excluded => "not in the configured cluster list",
-            ClusterState::Error => "every vSAN query failed (see vsan_exporter_fetch_errors_total)",
+            ClusterState::Error => {
+                "every vSAN query failed, or the vCenter could not be reached (see vsan_exporter_fetch_errors_total)"
+            }
         }
     }
 }
@@ -330,6 +332,10 @@ struct Supported {
     unknown: Vec<Arc<str>>,
 }
 
+/// Supported types the catalogue does not know that are queried at most (in id order): each
+/// costs one request per cluster and cycle. vSAN 9 advertises about 69 types in all.
+const MAX_UNKNOWN_ENTITY_TYPES: usize = 128;
+
 impl Supported {
     fn from_ids(ids: &[String]) -> Supported {
         Supported {
@@ -339,12 +345,22 @@ impl Supported {
                 .collect(),
             unknown: ids
                 .iter()
-                .filter(|i| catalogue::entity_type(i).is_none())
+                .filter(|i| catalogue::entity_type(i).is_none() && Self::plausible(i))
                 .map(|i| Arc::from(i.as_str()))
                 .collect::<BTreeSet<Arc<str>>>()
                 .into_iter()
+                .take(MAX_UNKNOWN_ENTITY_TYPES)
                 .collect(),
         }
+    }
+
+    /// An id that can stand before `:*` in an `entityRefId` (`host-domowner`): 1-64 ASCII
+    /// letters, digits, `-` or `_`. Anything else the vCenter lists is not queried.
+    fn plausible(id: &str) -> bool {
+        (1..=64).contains(&id.len())
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 
     /// Every catalogue type: what is assumed until the vCenter answered once.
@@ -586,7 +602,8 @@ impl Engine {
 
     fn cluster_entry(&self, vcenter: &str, name: &str, key: &str) -> Arc<ClusterSlot> {
         let mut map = self.shared.clusters.lock();
-        map.entry(format!("{vcenter}\u{0}{name}"))
+        let slot = map
+            .entry(format!("{vcenter}\u{0}{name}"))
             .or_insert_with(|| {
                 let state = self.shared.state.lock();
                 let last_sample = state
@@ -608,7 +625,27 @@ impl Engine {
                     collecting: tokio::sync::Mutex::new(()),
                 })
             })
-            .clone()
+            .clone();
+        drop(map);
+        // A cluster first seen without vSAN (keyed by MoRef) that now has it (keyed by vSAN
+        // UUID): its state-file entry is the UUID's from now on.
+        let mut c = slot.data.lock();
+        if !key.is_empty() && c.key != key {
+            c.key = key.to_owned();
+            if c.last_sample.is_empty()
+                && let Some(saved) = self.shared.state.lock().clusters.get(key)
+            {
+                c.last_sample = saved.clone().into_iter().collect();
+            }
+        }
+        drop(c);
+        slot
+    }
+
+    /// The state-file key of a cluster: its vSAN UUID, which survives a rename, or its MoRef
+    /// while it has none.
+    fn state_key(vcenter: &str, c: &ClusterInv) -> String {
+        format!("{vcenter}/{}", c.uuid.as_deref().unwrap_or(&c.moref))
     }
 
     fn fail_known_clusters(&self, t: &TargetRt, reason: &'static str) {
@@ -703,6 +740,14 @@ impl Engine {
             }
         };
         let next = Supported::from_ids(&ids);
+        let unknown_listed = ids
+            .iter()
+            .filter(|i| catalogue::entity_type(i).is_none())
+            .collect::<BTreeSet<_>>()
+            .len();
+        if unknown_listed > next.unknown.len() {
+            tracing::warn!(vcenter = %t.spec.name, listed = unknown_listed, queried = next.unknown.len(), max = MAX_UNKNOWN_ENTITY_TYPES, "the vCenter lists entity types that are malformed or beyond the bound: not queried");
+        }
         let mut cur = t.supported.lock();
         let changed = cur.as_ref().is_none_or(|c| c.unknown != next.unknown);
         if changed && !next.unknown.is_empty() {
@@ -781,7 +826,7 @@ impl Engine {
             };
             match state {
                 Some(state) => {
-                    let key = format!("{}/{}", t.spec.name, c.moref);
+                    let key = Self::state_key(&t.spec.name, c);
                     let slot = self.cluster_entry(&t.spec.name, &c.name, &key);
                     slot.data.lock().set_state(state);
                 }
@@ -841,8 +886,7 @@ impl Engine {
         supported: &Supported,
         generation: u64,
     ) {
-        let uuid = inv.uuid.clone().unwrap_or_default();
-        let key = format!("{}/{uuid}", t.spec.name);
+        let key = Self::state_key(&t.spec.name, inv);
         let slot = self.cluster_entry(&t.spec.name, &inv.name, &key);
         // One collection of a cluster at a time: answers are staged against the high-water
         // marks read below, which only this collection moves.
@@ -1614,5 +1658,44 @@ impl Collector for VsanCollector {
             kind: MetricKind::Gauge,
         });
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supported_ids_are_checked_and_bounded() {
+        let mut ids: Vec<String> = ["host-domclient", "host-domowner", "", "a:b", "x y"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        ids.push("z".repeat(65));
+        ids.push("host-domowner".into());
+        let s = Supported::from_ids(&ids);
+        let unknown: Vec<&str> = s.unknown.iter().map(|u| &**u).collect();
+        assert_eq!(
+            unknown,
+            ["host-domowner"],
+            "malformed ids dropped, duplicates once"
+        );
+        let known = ENTITY_TYPES
+            .iter()
+            .zip(&s.known)
+            .filter(|(_, k)| **k)
+            .map(|(et, _)| et.id)
+            .collect::<Vec<_>>();
+        assert_eq!(known, ["host-domclient"]);
+
+        let many: Vec<String> = (0..MAX_UNKNOWN_ENTITY_TYPES + 10)
+            .map(|i| format!("raw-type-{i:04}"))
+            .collect();
+        let s = Supported::from_ids(&many);
+        assert_eq!(s.unknown.len(), MAX_UNKNOWN_ENTITY_TYPES);
+        assert_eq!(
+            &*s.unknown[0], "raw-type-0000",
+            "the first ones by id are kept"
+        );
     }
 }
