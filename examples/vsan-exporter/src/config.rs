@@ -203,6 +203,16 @@ impl FileConfig {
         })
     }
 
+    /// What a reload checks before the new file replaces the old one: its sharding (with
+    /// `flags` for the keys it does not set) and its targets (passwords resolvable).
+    ///
+    /// # Errors
+    /// [`ConfigError::Shard`], or a missing or unreadable password.
+    pub fn check(&self, flags: Sharding, request_timeout: Duration) -> Result<(), ConfigError> {
+        self.sharding(flags)?;
+        self.targets(request_timeout).map(|_| ())
+    }
+
     /// Resolves passwords and builds the targets.
     ///
     /// # Errors

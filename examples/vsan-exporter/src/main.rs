@@ -235,10 +235,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .format(vsanobs_hotreload::ConfigFormat::Json)
             .watch(true)
             .signals(true)
-            .validate(move |c: &FileConfig| {
-                c.sharding(flag_sharding)?;
-                c.targets(timeout).map(|_| ())
-            })
+            .validate(move |c: &FileConfig| c.check(flag_sharding, timeout))
             .register(&registry)
             .build()?;
         reload = Some(manager);
@@ -342,12 +339,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                     .sharding(flag_sharding)
                     .and_then(|s| Ok((s, cfg.targets(timeout)?)))
                 {
-                    Ok((sharding, t)) => {
-                        exporter.set_sharding(sharding);
-                        if let Err(e) = exporter.set_targets(t).await {
-                            tracing::warn!(error = %e, "reloaded config not applied");
-                        }
-                    }
+                    Ok((sharding, t)) => match exporter.set_targets(t).await {
+                        Ok(()) => exporter.set_sharding(sharding),
+                        Err(e) => tracing::warn!(error = %e, "reloaded config not applied"),
+                    },
                     Err(e) => tracing::warn!(error = %e, "reloaded config not applied"),
                 }
             }

@@ -411,6 +411,16 @@ fn bad_shard_settings_are_typed_errors() {
 
 #[test]
 fn the_binary_refuses_a_shard_out_of_range_with_exit_code_2() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "secret\n").expect("write");
+    std::fs::write(
+        dir.path().join("vsan.json"),
+        format!(
+            r#"{{"vcenters":[{{"name":"a","url":"https://127.0.0.1:1","user":"u","password_file":{pw:?}}}],"shard":5,"total_shards":2}}"#
+        ),
+    )
+    .expect("write");
     for (args, want) in [
         (
             &["--shard", "3", "--total-shards", "3"][..],
@@ -424,9 +434,16 @@ fn the_binary_refuses_a_shard_out_of_range_with_exit_code_2() {
             &["--shard", "1"][..],
             "shard 1 is out of range for 1 total shards",
         ),
+        (
+            &["--config.file", "{dir}/vsan.json"][..],
+            "invalid shard/total_shards in the config file: shard 5 is out of range for 2 total shards",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_vsan-exporter"))
-            .args(args)
+            .args(
+                args.iter()
+                    .map(|a| a.replace("{dir}", &dir.path().to_string_lossy())),
+            )
             .args(["--web.listen-address", "127.0.0.1:0"])
             .env_remove("VCENTER_URL")
             .output()
@@ -435,6 +452,48 @@ fn the_binary_refuses_a_shard_out_of_range_with_exit_code_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
     }
+}
+
+/// The binary's reload check refuses a file with a bad shard and keeps the previous one.
+#[test]
+fn a_reload_with_a_bad_shard_keeps_the_previous_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("vsan.json");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "secret\n").expect("write");
+    let file = |shard: u32, total: u32| {
+        format!(
+            r#"{{"vcenters":[{{"name":"a","url":"https://a","user":"u","password_file":{pw:?}}}],"shard":{shard},"total_shards":{total}}}"#
+        )
+    };
+    std::fs::write(&path, file(1, 3)).expect("write");
+    let flags = Sharding::default();
+    let manager = vsanobs_hotreload::ReloadManager::<FileConfig>::builder(&path)
+        .format(vsanobs_hotreload::ConfigFormat::Json)
+        .validate(move |c: &FileConfig| c.check(flags, std::time::Duration::from_secs(1)))
+        .watch(false)
+        .signals(false)
+        .register(&Registry::new())
+        .build()
+        .expect("manager");
+    let current = || manager.load().sharding(flags).expect("valid");
+    assert_eq!(current(), Sharding::new(1, 3).expect("shard"));
+    std::fs::write(&path, file(3, 3)).expect("write");
+    let e = manager.reload().expect_err("shard 3 of 3 is refused");
+    assert!(
+        vsanobs_core::report::error_chain(&e)
+            .contains("shard 3 is out of range for 3 total shards"),
+        "{}",
+        vsanobs_core::report::error_chain(&e)
+    );
+    assert_eq!(
+        current(),
+        Sharding::new(1, 3).expect("shard"),
+        "the old config keeps serving"
+    );
+    std::fs::write(&path, file(2, 4)).expect("write");
+    manager.reload().expect("valid config reloads");
+    assert_eq!(current(), Sharding::new(2, 4).expect("shard"));
 }
 
 /// A reloaded shard takes effect at the next collection: the clusters that moved away are no
