@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::client::{ClientOptions, InventoryPaging};
 use crate::secret::{Credentials, Secret};
+use crate::shard::{ShardError, Sharding};
 
 /// One vCenter in the config file.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
@@ -63,6 +64,13 @@ pub struct FileConfig {
     /// Bound on concurrent vCenter requests (default 16).
     #[serde(default)]
     pub max_concurrent_requests: Option<usize>,
+    /// This replica's shard (from 0); overrides `--shard`, and follows reloads.
+    #[serde(default)]
+    pub shard: Option<u32>,
+    /// Number of shards the clusters are split into; overrides `--total-shards`, and
+    /// follows reloads.
+    #[serde(default)]
+    pub total_shards: Option<u32>,
 }
 
 /// Why a configuration is unusable. Never contains a password.
@@ -99,6 +107,26 @@ pub enum ConfigError {
         #[source]
         source: serde_json::Error,
     },
+    /// The shard settings are unusable (`shard` not below `total_shards`, or no shards).
+    #[error("invalid {from}")]
+    Shard {
+        /// Where the settings came from (`--shard/--total-shards`, or the config file's keys).
+        from: &'static str,
+        /// The cause.
+        #[source]
+        source: ShardError,
+    },
+}
+
+/// The sharding given by `--shard` and `--total-shards` (defaults 0 and 1: no sharding).
+///
+/// # Errors
+/// [`ConfigError::Shard`] when `total_shards` is 0 or `shard` is not below it.
+pub fn sharding_from_flags(shard: u32, total_shards: u32) -> Result<Sharding, ConfigError> {
+    Sharding::new(shard, total_shards).map_err(|source| ConfigError::Shard {
+        from: "--shard/--total-shards",
+        source,
+    })
 }
 
 /// A resolved vCenter target.
@@ -143,6 +171,46 @@ impl FileConfig {
             path: path.to_owned(),
             source,
         })
+    }
+
+    /// The sharding to use: the file's `shard` and `total_shards` where given, each
+    /// overriding its flag in `flags`.
+    ///
+    /// # Errors
+    /// [`ConfigError::Shard`] when the result is unusable.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use vsan_exporter::config::{ConfigError, FileConfig};
+    /// use vsan_exporter::shard::Sharding;
+    /// let c: FileConfig = serde_json::from_str(r#"{"vcenters":[],"shard":2,"total_shards":3}"#).unwrap();
+    /// assert_eq!(c.sharding(Sharding::default()).unwrap(), Sharding::new(2, 3).unwrap());
+    /// let c: FileConfig = serde_json::from_str(r#"{"vcenters":[],"shard":2}"#).unwrap();
+    /// let e = c.sharding(Sharding::default()).unwrap_err();
+    /// assert!(matches!(e, ConfigError::Shard { .. }));
+    /// assert_eq!(vsanobs_core::report::error_chain(&e),
+    ///     "invalid shard/total_shards in the config file: shard 2 is out of range for 1 total shards: shards are numbered 0 to 0");
+    /// ```
+    pub fn sharding(&self, flags: Sharding) -> Result<Sharding, ConfigError> {
+        Sharding::new(
+            self.shard.unwrap_or(flags.shard()),
+            self.total_shards.unwrap_or(flags.total_shards()),
+        )
+        .map_err(|source| ConfigError::Shard {
+            from: "shard/total_shards in the config file",
+            source,
+        })
+    }
+
+    /// What a reload checks before the new file replaces the old one: its sharding (with
+    /// `flags` for the keys it does not set) and its targets (passwords resolvable).
+    ///
+    /// # Errors
+    /// [`ConfigError::Shard`], or a missing or unreadable password.
+    pub fn check(&self, flags: Sharding, request_timeout: Duration) -> Result<(), ConfigError> {
+        self.sharding(flags)?;
+        self.targets(request_timeout).map(|_| ())
     }
 
     /// Resolves passwords and builds the targets.

@@ -24,6 +24,7 @@ use crate::store::{
 
 use crate::client::{ClientError, ClusterInv, VcenterClient};
 use crate::config::Target;
+use crate::shard::Sharding;
 use crate::state::StateFile;
 
 /// Exporter self-metrics.
@@ -90,7 +91,7 @@ pub mod self_metrics {
     pub const CLUSTER_STATE: MetricDesc = MetricDesc {
         name: "vsan_exporter_cluster_state",
         kind: MetricKind::Gauge,
-        help: "1 for the state of each cluster in the vCenter's inventory: collecting, no_vsan (vSAN is off), perf_service_off (the vSAN performance service answers NotFound), no_permission (NoPermission), excluded (not in the configured cluster list) or error (every query failed otherwise, or the vCenter could not be reached or its inventory read).",
+        help: "1 for the state of each cluster in the vCenter's inventory: collecting, no_vsan (vSAN is off), perf_service_off (the vSAN performance service answers NotFound), no_permission (NoPermission), excluded (not in the configured cluster list), other_shard (another replica's shard collects it: --shard, --total-shards) or error (every query failed otherwise, or the vCenter could not be reached or its inventory read).",
         unit: None,
         labels: &["vcenter", "cluster_name", "state"],
     };
@@ -142,6 +143,22 @@ pub mod self_metrics {
         unit: None,
         labels: &["vcenter", "api", "version", "source"],
     };
+    /// `vsan_exporter_shard_ordinal`.
+    pub const SHARD: MetricDesc = MetricDesc {
+        name: "vsan_exporter_shard_ordinal",
+        kind: MetricKind::Gauge,
+        help: "This replica's shard (--shard, from 0): it collects the clusters whose hash falls in it; 0 when not sharded.",
+        unit: None,
+        labels: &[],
+    };
+    /// `vsan_exporter_total_shards`.
+    pub const TOTAL_SHARDS: MetricDesc = MetricDesc {
+        name: "vsan_exporter_total_shards",
+        kind: MetricKind::Gauge,
+        help: "Number of shards the clusters of every configured vCenter are split into (--total-shards); 1 when not sharded.",
+        unit: None,
+        labels: &[],
+    };
     /// Every self-metric, for generated docs.
     pub const ALL: &[MetricDesc] = &[
         COLLECT_SUCCESS,
@@ -158,6 +175,8 @@ pub mod self_metrics {
         UNKNOWN_ENTITY_TYPE_DROPPED,
         INVENTORY_ERRORS,
         API_VERSION,
+        SHARD,
+        TOTAL_SHARDS,
     ];
 }
 
@@ -176,6 +195,10 @@ pub enum ClusterState {
     NoPermission,
     /// Not in the vCenter's configured cluster list.
     Excluded,
+    /// Another shard's cluster (`--shard`, `--total-shards`): another replica collects it,
+    /// this one never queries it. Decided before every other state, so across the replicas
+    /// each cluster has its real state in exactly one of them.
+    OtherShard,
     /// Every query of the last cycle failed for another reason, or the vCenter could not be
     /// reached or its inventory read (see `vsan_exporter_fetch_errors_total`).
     Error,
@@ -183,12 +206,13 @@ pub enum ClusterState {
 
 impl ClusterState {
     /// Every state, in label order.
-    pub const ALL: [ClusterState; 6] = [
+    pub const ALL: [ClusterState; 7] = [
         ClusterState::Collecting,
         ClusterState::NoVsan,
         ClusterState::PerfServiceOff,
         ClusterState::NoPermission,
         ClusterState::Excluded,
+        ClusterState::OtherShard,
         ClusterState::Error,
     ];
 
@@ -200,6 +224,7 @@ impl ClusterState {
             ClusterState::PerfServiceOff => "perf_service_off",
             ClusterState::NoPermission => "no_permission",
             ClusterState::Excluded => "excluded",
+            ClusterState::OtherShard => "other_shard",
             ClusterState::Error => "error",
         }
     }
@@ -216,6 +241,7 @@ impl ClusterState {
                 "the user may not query the cluster's vSAN performance (NoPermission)"
             }
             ClusterState::Excluded => "not in the configured cluster list",
+            ClusterState::OtherShard => "another shard's: another replica collects it",
             ClusterState::Error => {
                 "every vSAN query failed, or the vCenter could not be reached (see vsan_exporter_fetch_errors_total)"
             }
@@ -243,6 +269,9 @@ pub struct EngineOptions {
     /// Most series a cluster exports from entity types the catalogue does not know (all
     /// such types together); new series beyond it are left out and counted.
     pub max_raw_series_per_cluster: usize,
+    /// Which clusters this replica collects (all by default); [`Engine::set_sharding`]
+    /// changes it at run time.
+    pub sharding: Sharding,
 }
 
 /// Default of [`EngineOptions::max_raw_series_per_cluster`].
@@ -259,6 +288,7 @@ impl Default for EngineOptions {
             state_file: None,
             stale_after_secs: 3600,
             max_raw_series_per_cluster: DEFAULT_MAX_RAW_SERIES_PER_CLUSTER,
+            sharding: Sharding::default(),
         }
     }
 }
@@ -293,6 +323,9 @@ impl ClusterData {
         }
         let (vcenter, cluster) = (&self.vcenter, &self.name);
         match state {
+            ClusterState::OtherShard => {
+                tracing::debug!(vcenter = %vcenter, cluster = %cluster, state = state.as_str(), "cluster {}", state.reason());
+            }
             ClusterState::Collecting | ClusterState::NoVsan | ClusterState::Excluded => {
                 tracing::info!(vcenter = %vcenter, cluster = %cluster, state = state.as_str(), "cluster {}", state.reason());
             }
@@ -419,6 +452,10 @@ struct Shared {
     state: Mutex<StateFile>,
     semaphore: tokio::sync::Semaphore,
     cycles: AtomicU64,
+    /// This replica's shard (starts as `opts.sharding`).
+    sharding: parking_lot::RwLock<Sharding>,
+    /// The last shard summary logged (logged again only when it changes).
+    shard_summary: Mutex<String>,
 }
 
 /// The engine: create it, [`Engine::spawn`] the loop, register [`Engine::collector`].
@@ -469,8 +506,19 @@ impl Engine {
             .map(TargetRt::new)
             .collect::<Result<Vec<_>, EngineError>>()?;
         let permits = opts.max_concurrent_requests.max(1);
+        if opts.sharding.total_shards() > 1 {
+            tracing::info!(
+                shard = opts.sharding.shard(),
+                total_shards = opts.sharding.total_shards(),
+                "sharded: collecting only the clusters of shard {} of {} (the count is logged once the inventories are read)",
+                opts.sharding.shard(),
+                opts.sharding.total_shards()
+            );
+        }
         Ok(Engine {
             shared: Arc::new(Shared {
+                sharding: parking_lot::RwLock::new(opts.sharding),
+                shard_summary: Mutex::default(),
                 opts,
                 targets: parking_lot::RwLock::new(targets),
                 clusters: Mutex::new(BTreeMap::new()),
@@ -516,6 +564,28 @@ impl Engine {
         });
         tracing::info!(vcenters = next.len(), "collection targets updated");
         Ok(())
+    }
+
+    /// Changes which clusters this replica collects (a reloaded config file), from the next
+    /// collection on: a cluster that moves to another shard is no longer queried and its
+    /// series are dropped; one that moves to this shard is collected from then on.
+    pub fn set_sharding(&self, sharding: Sharding) {
+        let mut cur = self.shared.sharding.write();
+        if *cur != sharding {
+            tracing::info!(
+                shard = sharding.shard(),
+                total_shards = sharding.total_shards(),
+                previous_shard = cur.shard(),
+                previous_total_shards = cur.total_shards(),
+                "shard changed"
+            );
+            *cur = sharding;
+        }
+    }
+
+    /// Which clusters this replica collects.
+    pub fn sharding(&self) -> Sharding {
+        *self.shared.sharding.read()
     }
 
     /// Makes the next collection fetch every vCenter's inventory (and supported entity
@@ -597,6 +667,7 @@ impl Engine {
         let targets = self.shared.targets.read().clone();
         let futs = targets.iter().map(|t| self.collect_target(t));
         futures_util::future::join_all(futs).await;
+        self.log_shard_summary();
         self.shared.cycles.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -653,7 +724,10 @@ impl Engine {
         let mut any = false;
         for c in map.values() {
             let mut c = c.data.lock();
-            let collected = !matches!(c.state, Some(ClusterState::NoVsan | ClusterState::Excluded));
+            let collected = !matches!(
+                c.state,
+                Some(ClusterState::NoVsan | ClusterState::Excluded | ClusterState::OtherShard)
+            );
             if c.vcenter == t.spec.name && collected {
                 c.success = Some(false);
                 *c.errors.entry(reason).or_default() += 1;
@@ -810,8 +884,13 @@ impl Engine {
             .clone()
             .unwrap_or_else(|| Arc::new(Supported::catalogue()));
         let generation = t.inventory_gen.load(Ordering::Acquire);
+        let sharding = self.sharding();
         let mut collect = Vec::new();
         for c in inv.iter() {
+            if !sharding.owns(&t.spec.name, &c.moref) {
+                self.other_shard(t, c);
+                continue;
+            }
             let state = if t
                 .spec
                 .clusters
@@ -838,6 +917,64 @@ impl Engine {
             .map(|c| self.collect_cluster(t, c, now, &supported, generation));
         futures_util::future::join_all(futs).await;
         self.log_summary(t, inv.len());
+    }
+
+    /// Marks cluster `c` as another shard's. One this replica collected until now (the shard
+    /// changed on reload) drops what it held, so only its new owner exports its series.
+    fn other_shard(&self, t: &TargetRt, c: &ClusterInv) {
+        let key = format!("{}/{}", t.spec.name, c.moref);
+        let slot = self.cluster_entry(&t.spec.name, &c.name, &key);
+        let mut d = slot.data.lock();
+        if d.state.is_some() && d.state != Some(ClusterState::OtherShard) {
+            let state = d.state;
+            *d = ClusterData {
+                vcenter: std::mem::take(&mut d.vcenter),
+                name: std::mem::take(&mut d.name),
+                key: std::mem::take(&mut d.key),
+                state,
+                ..ClusterData::default()
+            };
+        }
+        d.set_state(ClusterState::OtherShard);
+    }
+
+    /// Logs how many clusters of all vCenters this shard collects, when sharded and that
+    /// changed.
+    fn log_shard_summary(&self) {
+        let sharding = self.sharding();
+        if sharding.total_shards() <= 1 {
+            return;
+        }
+        let (mut found, mut other, mut collecting) = (0usize, 0usize, 0usize);
+        for slot in self.shared.clusters.lock().values() {
+            let c = slot.data.lock();
+            match c.state {
+                Some(ClusterState::OtherShard) => other += 1,
+                Some(ClusterState::Collecting) => collecting += 1,
+                _ => {}
+            }
+            if c.state.is_some() {
+                found += 1;
+            }
+        }
+        let mine = found - other;
+        let summary = format!(
+            "shard {} of {}: {mine} of {found} clusters are this shard's ({collecting} collecting), {other} another shard's",
+            sharding.shard(),
+            sharding.total_shards()
+        );
+        let mut last = self.shared.shard_summary.lock();
+        if *last != summary {
+            tracing::info!(
+                shard = sharding.shard(),
+                total_shards = sharding.total_shards(),
+                clusters = found,
+                this_shard = mine,
+                collecting,
+                "{summary}"
+            );
+            *last = summary;
+        }
     }
 
     /// Logs how many clusters the vCenter has and what is done with them, when that changed.
@@ -870,7 +1007,8 @@ impl Engine {
         if *last == summary {
             return;
         }
-        if collecting == 0 {
+        let other_shard = counts.get(&ClusterState::OtherShard).copied().unwrap_or(0);
+        if collecting == 0 && (found == 0 || other_shard < found) {
             tracing::warn!(vcenter = %t.spec.name, found, collecting, "nothing to collect from this vCenter: {summary}");
         } else {
             tracing::info!(vcenter = %t.spec.name, found, collecting, "vCenter clusters: {summary}");
@@ -1372,6 +1510,14 @@ impl VsanCollector {
 
     fn emit_self(&self, out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>]) {
         use self_metrics as sm;
+        let sharding = *self.shared.sharding.read();
+        for (desc, v) in [
+            (&sm::SHARD, sharding.shard()),
+            (&sm::TOTAL_SHARDS, sharding.total_shards()),
+        ] {
+            let mut f = Lazy { desc, open: false };
+            f.sample(out, &[], Number::Int(i64::from(v)));
+        }
         let targets = self.shared.targets.read().clone();
         let mut f = Lazy {
             desc: &sm::INSECURE_TLS,

@@ -10,6 +10,7 @@
 //! - [`client`]: the vCenter SOAP client (login, inventory, vSAN queries, TLS).
 //! - [`config`]: the `--config.file` format and `VCENTER_*` environment.
 //! - [`secret`]: credentials that never reach logs or output.
+//! - [`shard`]: which clusters a replica collects when several share the vCenters.
 //! - [`state`]: the state file that carries the last sample time across restarts.
 //!
 //! It builds on vsanobs-core's `vsan` feature: `vsanobs_core::vsan::catalogue` (families,
@@ -23,5 +24,6 @@ pub mod client;
 pub mod config;
 pub mod engine;
 pub mod secret;
+pub mod shard;
 pub mod state;
 mod store;

@@ -12,7 +12,8 @@
 //! `VCENTER_PASSWORD_FILE`, never from the command line. See docs/vsan.md.
 //! Flags: `--web.listen-address` (default `:9101`), `--config.file` (JSON, several vCenters),
 //! `--state.file`, `--collect.interval` / `--collect.cluster-timeout` (seconds),
-//! `--collect.max-concurrency`, `--vcenter.insecure`, `--vcenter.ca-file`, and for the built-in
+//! `--collect.max-concurrency`, `--shard` / `--total-shards` (split the clusters among replicas),
+//! `--vcenter.insecure`, `--vcenter.ca-file`, and for the built-in
 //! simulator `--sim.clusters`, `--sim.esa-clusters`, `--sim.hosts`, `--sim.disk-groups`,
 //! `--sim.interval`.
 
@@ -129,6 +130,8 @@ const KNOWN: &[&str] = &[
     "collect.max-concurrency",
     "collect.lookback",
     "collect.max-raw-series",
+    "shard",
+    "total-shards",
     "vcenter.ca-file",
     "vcenter.page-size",
     "sim.clusters",
@@ -157,6 +160,10 @@ Environment: VCENTER_URL, VCENTER_USER, VCENTER_PASSWORD or VCENTER_PASSWORD_FIL
   --collect.lookback SECONDS     how far back the first collection reaches (default 900)
   --collect.max-raw-series N     most series per cluster from entity types the catalogue
                                  does not know, exported raw (default 10000)
+  --shard I                      this replica's shard, from 0 (default 0; config file: shard)
+  --total-shards N               replicas sharing the vCenters: each collects the clusters
+                                 whose stable hash falls in its shard (default 1; config
+                                 file: total_shards)
   --vcenter.ca-file PATH         PEM CA certificate that signed vCenter's certificate
   --vcenter.page-size N          inventory objects per RetrievePropertiesEx page (default 500;
                                  config file: inventory_page_size per vCenter)
@@ -204,6 +211,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         state_file: args.get("state.file").map(PathBuf::from),
         ..EngineOptions::default()
     };
+    let flag_sharding = vsan_exporter::config::sharding_from_flags(
+        args.num("shard", 0u32)?,
+        args.num("total-shards", 1u32)?,
+    )?;
+    opts.sharding = flag_sharding;
     let paging = vsan_exporter::client::InventoryPaging {
         page_size: args.num(
             "vcenter.page-size",
@@ -223,7 +235,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .format(vsanobs_hotreload::ConfigFormat::Json)
             .watch(true)
             .signals(true)
-            .validate(move |c: &FileConfig| c.targets(timeout).map(|_| ()))
+            .validate(move |c: &FileConfig| c.check(flag_sharding, timeout))
             .register(&registry)
             .build()?;
         reload = Some(manager);
@@ -236,6 +248,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(n) = cfg.max_concurrent_requests {
             opts.max_concurrent_requests = n;
         }
+        opts.sharding = cfg.sharding(flag_sharding)?;
         cfg.targets(opts.cluster_timeout)?
     } else if let Some(t) = target_from_env(
         args.flag("vcenter.insecure"),
@@ -321,12 +334,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
                     continue;
                 }
                 seen = generation;
-                match manager.load().targets(timeout) {
-                    Ok(t) => {
-                        if let Err(e) = exporter.set_targets(t).await {
-                            tracing::warn!(error = %e, "reloaded config not applied");
-                        }
-                    }
+                let cfg = manager.load();
+                match cfg
+                    .sharding(flag_sharding)
+                    .and_then(|s| Ok((s, cfg.targets(timeout)?)))
+                {
+                    Ok((sharding, t)) => match exporter.set_targets(t).await {
+                        Ok(()) => exporter.set_sharding(sharding),
+                        Err(e) => tracing::warn!(error = %e, "reloaded config not applied"),
+                    },
                     Err(e) => tracing::warn!(error = %e, "reloaded config not applied"),
                 }
             }

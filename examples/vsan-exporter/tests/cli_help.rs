@@ -16,6 +16,8 @@ fn vsan_exporter_help_names_every_flag() {
         "--collect.max-concurrency",
         "--collect.lookback",
         "--collect.max-raw-series",
+        "--shard",
+        "--total-shards",
         "--vcenter.ca-file",
         "--vcenter.insecure",
         "--sim.clusters",
