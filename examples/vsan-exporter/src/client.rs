@@ -118,6 +118,9 @@ impl Default for InventoryPaging {
     }
 }
 
+/// The most of a service versions document read (a real one is under 1 KiB).
+pub const MAX_VERSIONS_DOCUMENT: usize = 64 * 1024;
+
 /// Bound on each clean-up call after an inventory (`CancelRetrievePropertiesEx`,
 /// `DestroyView`): they run after the retrieval's own deadline, so they need their own.
 pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -441,8 +444,18 @@ impl VcenterClient {
             .await
             .map_err(ClientError::transport)?;
         let status = resp.status().as_u16();
-        let text = resp.text().await.map_err(ClientError::Http)?;
-        Ok((status, text))
+        // A versions document is a few hundred bytes: read at most MAX_VERSIONS_DOCUMENT of
+        // it. A longer one is cut there and reads as malformed.
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(ClientError::Http)? {
+            let room = MAX_VERSIONS_DOCUMENT - body.len();
+            body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            if body.len() >= MAX_VERSIONS_DOCUMENT {
+                break;
+            }
+        }
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 
     /// Reads both versions documents and picks the versions to use; a document that gives

@@ -1,7 +1,8 @@
 //! The `vsan-exporter` binary against govmomi's own vCenter simulator (`simulator.VPX()`,
 //! built from Debian's `golang-github-vmware-govmomi-dev`), whose clusters have no vSAN and
 //! which serves neither `/vsanHealth` nor `/sdk/vsanServiceVersions.xml`: the exporter logs
-//! in, reads the whole inventory, reports every cluster as `no_vsan` in
+//! in, reads the whole inventory (in one page: this simulator ignores `maxObjects` and never
+//! pages, so paging itself is shown against `vcsim` by pyVmomi and govmomi's client), reports every cluster as `no_vsan` in
 //! `vsan_exporter_cluster_state` and says in its log how many clusters it found and why
 //! none is collected; it does not panic, `promtool check metrics` accepts its output, and
 //! on SIGTERM it logs out (the simulator's `SessionManager.sessionList` is empty after).
@@ -126,6 +127,10 @@ impl Exporter {
             "127.0.0.1:0",
             "--collect.interval",
             "2",
+            // Pages of 5: govmomi 0.24's simulator ignores `maxObjects` and answers the whole
+            // inventory in one page without a token; the exporter must take it whole.
+            "--vcenter.page-size",
+            "5",
         ])
         .env("VCENTER_URL", url)
         .env("VCENTER_USER", USER)
@@ -241,6 +246,18 @@ fn exporter_against_govmomi(tls: bool) {
         .and_then(|r| r.split_whitespace().next())
         .expect("address in the log")
         .to_owned();
+
+    // One page holding everything, though 5 objects a page were asked for.
+    let retrieved = exporter.wait_for_log(&["inventory retrieved"]);
+    let field = |name: &str| -> usize {
+        retrieved
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name}= in {retrieved}"))
+    };
+    assert_eq!(field("pages"), 1, "{retrieved}");
+    assert!(field("objects") > 5 + CLUSTERS, "{retrieved}");
 
     // The start summary: how many clusters, how many collected, and why not.
     let summary = exporter.wait_for_log(&["clusters found"]);

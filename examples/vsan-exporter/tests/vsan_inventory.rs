@@ -395,8 +395,18 @@ async fn with_documents(
 async fn broken_versions_documents_fall_back_with_their_reason() {
     let unknown = r#"<?xml version="1.0" encoding="UTF-8"?>
 <namespaces version="1.0"><namespace><name>urn:vim25</name><version>9.9.9.9</version><priorVersions><version>1.0</version></priorVersions></namespace><namespace><name>urn:vsan</name><version>99.0</version></namespace></namespaces>"#;
-    let cases: [((u16, &'static str), &str); 4] = [
+    // A document that would be good but for its size: read up to the client's bound, it is
+    // cut there and reads as malformed.
+    let huge: &'static str = Box::leak(
+        format!(
+            r#"<namespaces version="1.0"><!-- {} --><namespace><name>urn:vim25</name><version>8.0.3.0</version></namespace><namespace><name>urn:vsan</name><version>8.0.0.4</version></namespace></namespaces>"#,
+            "x".repeat(vsan_exporter::client::MAX_VERSIONS_DOCUMENT)
+        )
+        .into_boxed_str(),
+    );
+    let cases: [((u16, &'static str), &str); 5] = [
         ((404, "not here"), "missing"),
+        ((200, huge), "malformed"),
         ((200, ""), "empty"),
         (
             (
