@@ -173,6 +173,11 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
         config.basic_auth_users().collect::<Vec<_>>(),
         ["prometheus"]
     );
+    let shown = format!("{config:?}");
+    assert!(
+        shown.contains("prometheus") && !shown.contains(hash()),
+        "{shown}"
+    );
     let served = serve(&config, registry_with_known_metric());
     let scrape = format!(
         "- job_name: tls\n  scheme: https\n  tls_config:\n    ca_file: {}\n  \
