@@ -53,8 +53,6 @@ use base64::Engine;
 use flate2::Compression;
 #[cfg(feature = "gzip")]
 use flate2::write::GzEncoder;
-#[cfg(feature = "basic-auth")]
-use subtle::ConstantTimeEq;
 use vsanobs_core::model::{MetricDesc, MetricKind};
 use vsanobs_core::{Counter, Family, Gauge, LabelSet, Registry, negotiate};
 
@@ -154,9 +152,10 @@ impl ScrapeResponse {
 
 #[cfg(feature = "basic-auth")]
 #[derive(Clone)]
-struct BasicAuth {
-    user: String,
-    hash: String,
+pub(crate) struct BasicAuth {
+    /// (user, bcrypt hash), in the order given.
+    pub(crate) users: Vec<(String, String)>,
+    pub(crate) checker: Arc<crate::auth::PasswordChecker>,
 }
 
 pub(crate) struct Inner {
@@ -187,7 +186,19 @@ impl fmt::Debug for MetricsEndpoint {
             .field("timeout", &self.inner.timeout)
             .field("compression", &self.inner.compression);
         #[cfg(feature = "basic-auth")]
-        d.field("basic_auth", &self.inner.auth.as_ref().map(|a| &a.user));
+        d.field(
+            "max_concurrent_password_checks",
+            &self.inner.auth.as_ref().map(|a| a.checker.max()),
+        );
+        #[cfg(feature = "basic-auth")]
+        d.field(
+            "basic_auth_users",
+            &self
+                .inner
+                .auth
+                .as_ref()
+                .map(|a| a.users.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>()),
+        );
         d.finish()
     }
 }
@@ -280,13 +291,46 @@ impl MetricsEndpoint {
         self.edit(|i| i.compression = false)
     }
 
-    /// Requires HTTP basic auth as `user` with the password whose bcrypt hash is
-    /// `bcrypt_hash` (as `htpasswd -B` or `bcrypt::hash` produce it). Wrong or missing
-    /// credentials get 401. The user name is compared in constant time and the password
-    /// through bcrypt, which compares in constant time.
+    /// Requires HTTP basic auth, adding `user` with the password whose bcrypt hash is
+    /// `bcrypt_hash` (as `htpasswd -B` or `bcrypt::hash` produce it) to the accepted users;
+    /// call it once per user (a user given twice keeps the first hash). Wrong or missing
+    /// credentials get 401 with `WWW-Authenticate`.
+    ///
+    /// CPU per attempt is bounded: user names are compared in constant time, an unknown user
+    /// runs bcrypt like a wrong password, at most
+    /// [`max_concurrent_password_checks`](Self::max_concurrent_password_checks) bcrypt
+    /// verifications run at once (default 1: a flood of wrong passwords occupies one core;
+    /// the other attempts wait), and a successful check is remembered for 5 minutes under a
+    /// keyed SHA-256 digest of user, password and hash (never the password), so a scraper
+    /// with the right credentials does not pay bcrypt on every scrape. Failures are not
+    /// remembered.
     ///
     /// # Errors
     /// [`EndpointError::InvalidHash`] when `bcrypt_hash` is not a bcrypt hash.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use vsanobs_core::Registry;
+    /// use vsanobs_http::{MetricsEndpoint, ScrapeRequest};
+    ///
+    /// let endpoint = MetricsEndpoint::new(Registry::new())
+    ///     .basic_auth("prometheus", bcrypt::hash("s3cret", 4).unwrap())?
+    ///     .basic_auth("grafana", bcrypt::hash("other", 4).unwrap())?;
+    /// let scrape = |authorization: Option<&str>| {
+    ///     endpoint.render(&ScrapeRequest {
+    ///         authorization: authorization.map(str::to_owned),
+    ///         ..ScrapeRequest::default()
+    ///     })
+    /// };
+    /// // "prometheus:s3cret" and "grafana:s3cret" in base64.
+    /// assert_eq!(scrape(Some("Basic cHJvbWV0aGV1czpzM2NyZXQ=")).status, 200);
+    /// assert_eq!(scrape(Some("Basic Z3JhZmFuYTpzM2NyZXQ=")).status, 401);
+    /// let missing = scrape(None);
+    /// assert_eq!(missing.status, 401);
+    /// assert!(missing.header("www-authenticate").unwrap().starts_with("Basic"));
+    /// # Ok::<(), vsanobs_http::EndpointError>(())
+    /// ```
     #[cfg(feature = "basic-auth")]
     #[cfg_attr(docsrs, doc(cfg(feature = "basic-auth")))]
     pub fn basic_auth(
@@ -300,7 +344,49 @@ impl MetricsEndpoint {
         if let Err(source) = bcrypt::verify("", &hash) {
             return Err(EndpointError::InvalidHash { user, source });
         }
-        Ok(self.edit(|i| i.auth = Some(BasicAuth { user, hash })))
+        Ok(self.edit(|i| {
+            let auth = i.auth.get_or_insert_with(|| BasicAuth {
+                users: Vec::new(),
+                checker: Arc::new(crate::auth::PasswordChecker::new(
+                    crate::auth::DEFAULT_MAX_CHECKS,
+                )),
+            });
+            if !auth.users.iter().any(|(u, _)| *u == user) {
+                auth.users.push((user, hash));
+            }
+        }))
+    }
+
+    /// At most `n` bcrypt verifications of basic-auth passwords run at once (at least 1;
+    /// default 1); further attempts wait for a free slot on their blocking-pool thread,
+    /// holding their scrape slot, so the [scrape limit](Self::max_concurrent_scrapes) bounds
+    /// how many wait. Resets the cache of successful checks.
+    #[cfg(feature = "basic-auth")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic-auth")))]
+    pub fn max_concurrent_password_checks(self, n: usize) -> Self {
+        self.edit(|i| {
+            let checker = Arc::new(crate::auth::PasswordChecker::new(n));
+            match &mut i.auth {
+                Some(a) => a.checker = checker,
+                None => {
+                    i.auth = Some(BasicAuth {
+                        users: Vec::new(),
+                        checker,
+                    })
+                }
+            }
+        })
+    }
+
+    /// The basic-auth user names, in the order given (empty: no authentication).
+    #[cfg(feature = "basic-auth")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "basic-auth")))]
+    pub fn basic_auth_users(&self) -> Vec<&str> {
+        self.inner
+            .auth
+            .as_ref()
+            .map(|a| a.users.iter().map(|(u, _)| u.as_str()).collect())
+            .unwrap_or_default()
     }
 
     /// The registry served.
@@ -384,7 +470,7 @@ impl Inner {
 
     #[cfg(feature = "basic-auth")]
     fn authorized(&self, header: Option<&str>) -> bool {
-        let Some(auth) = &self.auth else {
+        let Some(auth) = self.auth.as_ref().filter(|a| !a.users.is_empty()) else {
             return true;
         };
         let Some(h) = header else {
@@ -405,10 +491,7 @@ impl Inner {
         let Some((user, pass)) = text.split_once(':') else {
             return false;
         };
-        let user_ok: bool = user.as_bytes().ct_eq(auth.user.as_bytes()).into();
-        // Always run bcrypt, so a wrong user name takes as long as a wrong password.
-        let pass_ok = bcrypt::verify(pass, &auth.hash).unwrap_or(false);
-        user_ok & pass_ok
+        auth.checker.check(&auth.users, user, pass)
     }
 
     /// Authorisation, negotiation and headers of a scrape: the 401 answer, or how to write

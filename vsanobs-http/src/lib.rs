@@ -56,7 +56,8 @@
 //! | feature | adds | pulls in |
 //! |---|---|---|
 //! | `gzip` (default) | gzip-compressed scrapes when `Accept-Encoding` allows them | flate2 |
-//! | `basic-auth` (default) | [`MetricsEndpoint::basic_auth`]: HTTP basic auth against a bcrypt hash | bcrypt, base64, subtle |
+//! | `basic-auth` (default) | [`MetricsEndpoint::basic_auth`]: HTTP basic auth against bcrypt hashes, CPU-bounded | bcrypt, base64, subtle, sha2, getrandom |
+//! | `web-config` | [`web_config`]: exporter-toolkit's `--web.config.file` (TLS, client CA, basic-auth users); with `axum` a TLS listener | basic-auth, serde_yaml_ng, rustls/tokio-rustls (ring) |
 //! | `artifacts` | [`artifacts`]: recording rules, the route-matrix and service dashboards | serde_json (through `vsanobs-core/artifacts`) |
 //! | `tower` | [`HttpMetricsLayer`], [`MetricsService`], async [`MetricsEndpoint::handle`] | tower, http, http-body, tokio (rt, time) |
 //! | `axum` | `tower`, plus routes from `MatchedPath` and [`MetricsEndpoint::into_router`] | axum 0.8 |
@@ -84,6 +85,8 @@ pub mod actix;
 #[cfg(feature = "artifacts")]
 #[cfg_attr(docsrs, doc(cfg(feature = "artifacts")))]
 pub mod artifacts;
+#[cfg(feature = "basic-auth")]
+mod auth;
 #[cfg(feature = "axum")]
 mod axum_router;
 pub mod endpoint;
@@ -95,6 +98,9 @@ pub mod metrics;
 #[cfg(any(feature = "tower", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
 pub mod stream;
+#[cfg(feature = "web-config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web-config")))]
+pub mod web_config;
 
 pub use endpoint::{EndpointError, MetricsEndpoint, ScrapeRequest, ScrapeResponse};
 pub use exemplar::current_trace;
@@ -107,6 +113,9 @@ pub use metrics::{Method, RequestTracker, RouteMetrics, RouteMetricsBuilder};
 #[cfg(any(feature = "tower", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
 pub use stream::{ScrapeBody, ScrapeStream};
+#[cfg(feature = "web-config")]
+#[cfg_attr(docsrs, doc(cfg(feature = "web-config")))]
+pub use web_config::{WebConfig, WebConfigError};
 
 #[cfg(test)]
 mod assertions {

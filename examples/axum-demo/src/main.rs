@@ -9,6 +9,10 @@
 //! curl localhost:9103/fail                       # a route that fails (500)
 //! curl -H 'Accept: application/openmetrics-text' localhost:9103/metrics
 //! ```
+//!
+//! `--web.config.file web.yml` (exporter-toolkit format, see `vsanobs_http::web_config`)
+//! serves everything over HTTPS when it has `tls_server_config`, and requires basic auth on
+//! /metrics when it has `basic_auth_users`.
 
 use std::convert::Infallible;
 use std::process::ExitCode;
@@ -19,19 +23,20 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use example_cli::{only_listen_address, wants_help};
+use example_cli::{listen_address_and_web_config, wants_help};
 use vsanobs_core::Registry;
 use vsanobs_core::alloc::{CountingAlloc, HeapCollector};
 use vsanobs_core::process::ProcessCollector;
 use vsanobs_core::runtime::{TokioCollector, spawn_tracked};
-use vsanobs_http::{HttpMetricsLayer, MetricsEndpoint, RouteMetrics};
+use vsanobs_http::{HttpMetricsLayer, MetricsEndpoint, RouteMetrics, WebConfig};
 
 // Counts heap use for process_heap_* (within a few percent of plain System; docs/benchmarks.md).
 #[global_allocator]
 static ALLOC: CountingAlloc<std::alloc::System> = CountingAlloc::new(std::alloc::System);
 
-const USAGE: &str = "usage: axum-demo [--web.listen-address HOST:PORT]\n\
-                     default: --web.listen-address 127.0.0.1:9103";
+const USAGE: &str = "usage: axum-demo [--web.listen-address HOST:PORT] [--web.config.file PATH]\n\
+                     default: --web.listen-address 127.0.0.1:9103\n\
+                     --web.config.file: exporter-toolkit web config (HTTPS, basic auth on /metrics)";
 
 async fn user(Path(id): Path<u64>) -> String {
     format!("user {id}\n")
@@ -79,7 +84,7 @@ fn register_runtime_metrics(registry: &Registry) -> Result<(), vsanobs_core::Reg
     Ok(())
 }
 
-fn app(registry: &Registry) -> Result<Router, vsanobs_core::RegistryError> {
+fn app(registry: &Registry, web: &WebConfig) -> Result<Router, vsanobs_core::RegistryError> {
     register_runtime_metrics(registry)?;
     let metrics = RouteMetrics::builder()
         .group("/api", "api")
@@ -97,7 +102,7 @@ fn app(registry: &Registry) -> Result<Router, vsanobs_core::RegistryError> {
         .route("/fail", get(fail))
         .nest("/api/v1", api)
         .layer(HttpMetricsLayer::from(metrics));
-    Ok(MetricsEndpoint::new(registry.clone()).mount(app))
+    Ok(web.apply(MetricsEndpoint::new(registry.clone())).mount(app))
 }
 
 #[tokio::main]
@@ -107,16 +112,24 @@ async fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    let addr = match only_listen_address(std::env::args().skip(1), "127.0.0.1:9103") {
-        Ok(a) => a,
+    let (addr, web_file) =
+        match listen_address_and_web_config(std::env::args().skip(1), "127.0.0.1:9103") {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("axum-demo: {e}");
+                eprintln!("{USAGE}");
+                return ExitCode::from(2);
+            }
+        };
+    let web = match web_file.as_deref().map(WebConfig::load).transpose() {
+        Ok(w) => w.unwrap_or_default(),
         Err(e) => {
-            eprintln!("axum-demo: {e}");
-            eprintln!("{USAGE}");
+            eprintln!("axum-demo: {}", vsanobs_core::report::error_chain(&e));
             return ExitCode::from(2);
         }
     };
     let registry = Registry::new();
-    let app = match app(&registry) {
+    let app = match app(&registry, &web) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("axum-demo: {e}");
@@ -130,12 +143,22 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(%addr, "axum-demo listening; metrics on /metrics");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await;
+    let tls = web.tls_acceptor();
+    tracing::info!(%addr, https = tls.is_some(), "axum-demo listening; metrics on /metrics");
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let served = match tls {
+        Some(acceptor) => match vsanobs_http::web_config::TlsListener::new(listener, acceptor) {
+            Ok(l) => axum::serve(l, app).with_graceful_shutdown(stop).await,
+            Err(e) => Err(e),
+        },
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }
+    };
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -149,6 +149,36 @@ pub fn only_listen_address(
     listen_address(a.get(NAME).unwrap_or(default))
 }
 
+/// The web flags of a service: `--web.listen-address` (or `default`) and the optional
+/// `--web.config.file` (exporter-toolkit web config, see `vsanobs_http::web_config`); any
+/// other argument is an error.
+///
+/// ```
+/// use example_cli::listen_address_and_web_config;
+/// let args = ["--web.config.file".to_owned(), "web.yml".to_owned()];
+/// let (addr, web) = listen_address_and_web_config(args, "127.0.0.1:9103").unwrap();
+/// assert_eq!(addr.port(), 9103);
+/// assert_eq!(web.unwrap().to_str(), Some("web.yml"));
+/// assert!(listen_address_and_web_config(["--web.config.file".to_owned()], ":1").is_err());
+/// ```
+///
+/// # Errors
+/// Unknown arguments, a flag without its value, an invalid address.
+pub fn listen_address_and_web_config(
+    args: impl IntoIterator<Item = String>,
+    default: &str,
+) -> Result<(SocketAddr, Option<std::path::PathBuf>), ArgError> {
+    const NAMES: &[&str] = &["web.listen-address", "web.config.file"];
+    let a = Args::parse(args, &[], NAMES)?;
+    for &name in NAMES {
+        if a.pairs.iter().any(|(n, v)| n == name && v.is_none()) {
+            return Err(ArgError::Invalid(name));
+        }
+    }
+    let addr = listen_address(a.get("web.listen-address").unwrap_or(default))?;
+    Ok((addr, a.get("web.config.file").map(std::path::PathBuf::from)))
+}
+
 /// Installs a plain-text `tracing` subscriber at INFO (or the level in `VSAN_LOG`).
 pub fn init_logging() {
     let level = match std::env::var("VSAN_LOG").as_deref() {

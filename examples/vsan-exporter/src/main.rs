@@ -10,7 +10,8 @@
 //! CA that signed vCenter's certificate; `--vcenter.insecure` turns verification off, with a
 //! warning and `vsan_exporter_insecure_tls 1`. The password comes from `VCENTER_PASSWORD` or
 //! `VCENTER_PASSWORD_FILE`, never from the command line. See docs/vsan.md.
-//! Flags: `--web.listen-address` (default `:9101`), `--config.file` (JSON, several vCenters),
+//! Flags: `--web.listen-address` (default `:9101`), `--web.config.file` (exporter-toolkit
+//! YAML: TLS and basic auth on /metrics), `--config.file` (JSON, several vCenters),
 //! `--state.file`, `--collect.interval` / `--collect.cluster-timeout` (seconds),
 //! `--collect.max-concurrency`, `--shard` / `--total-shards` (split the clusters among replicas),
 //! `--vcenter.insecure`, `--vcenter.ca-file`, and for the built-in
@@ -123,6 +124,7 @@ const BUILD_INFO_NAME: &str = "vsan_exporter_build_info";
 const FLAGS: &[&str] = &["vcenter.insecure"];
 const KNOWN: &[&str] = &[
     "web.listen-address",
+    "web.config.file",
     "config.file",
     "state.file",
     "collect.interval",
@@ -151,6 +153,8 @@ Environment: VCENTER_URL, VCENTER_USER, VCENTER_PASSWORD or VCENTER_PASSWORD_FIL
 (passwords are never read from the command line).
 
   --web.listen-address ADDR      where /metrics is served (default :9101)
+  --web.config.file PATH         exporter-toolkit web config (YAML): HTTPS certificate,
+                                 client CA, basic-auth users with bcrypt hashes
   --config.file PATH             JSON file with several vCenters and clusters (hot-reloaded)
   --state.file PATH              last sample time per cluster, so a restart resumes
   --collect.interval SECONDS     time between collections (default 60; 15 with the simulator)
@@ -198,6 +202,11 @@ fn main() {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse(std::env::args().skip(1), FLAGS, KNOWN)?;
     let listen = listen_address(args.get("web.listen-address").unwrap_or(":9101"))?;
+    // Checked before anything starts: a bad web config stops the exporter with its error.
+    let web = match args.get("web.config.file") {
+        Some(path) => vsanobs_http::WebConfig::load(std::path::Path::new(path))?,
+        None => vsanobs_http::WebConfig::default(),
+    };
     let request_timeout = Duration::from_secs(args.num("collect.cluster-timeout", 30u64)?);
     let mut opts = EngineOptions {
         interval: Duration::from_secs(args.num("collect.interval", 60u64)?),
@@ -362,7 +371,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "/",
         get(|| async { "vsan-exporter: metrics at /metrics\n" }),
     );
-    let app = vsanobs_http::MetricsEndpoint::new(registry)
+    let app = web
+        .apply(vsanobs_http::MetricsEndpoint::new(registry))
         .mount(app)
         .layer(axum::middleware::map_response(
             move |res: axum::response::Response| {
@@ -371,15 +381,32 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             },
         ));
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(address = %listener.local_addr()?, "serving /metrics");
+    let tls = web.tls_acceptor();
+    tracing::info!(
+        address = %listener.local_addr()?,
+        https = tls.is_some(),
+        basic_auth = web.basic_auth_users().count() > 0,
+        "serving /metrics"
+    );
     let mut rx = stop_rx.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = rx.wait_for(|v| *v).await;
+    let stopped = async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+    let server = match tls {
+        Some(acceptor) => {
+            let listener = vsanobs_http::web_config::TlsListener::new(listener, acceptor)?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
             })
-            .await
-    });
+        }
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }),
+    };
     shutdown_signal().await;
     tracing::info!("shutting down: logging out of vCenter");
     let _ = stop_tx.send(true);

@@ -1,0 +1,185 @@
+//! `vsan-exporter --web.config.file`: a real Prometheus scrapes the exporter over HTTPS with
+//! basic auth; a request without credentials gets 401; a bad web config stops the exporter
+//! at start with its error.
+
+mod vsan_support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use vsan_support::logged_value;
+use vsanobs_testkit::{Prometheus, PrometheusConfig};
+
+const PASSWORD: &str = "vsan scrape secret";
+
+/// Kills the exporter when the test ends, however it ends.
+struct Exporter(Child);
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn exporter(web_config: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vsan-exporter"));
+    cmd.args([
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--sim.clusters",
+        "1",
+        "--sim.hosts",
+        "2",
+        "--web.config.file",
+    ])
+    .arg(web_config)
+    .env_remove("VCENTER_URL")
+    .env_remove("VCENTER_USER")
+    .env_remove("VCENTER_PASSWORD")
+    .env_remove("VCENTER_PASSWORD_FILE")
+    .env("VSAN_LOG", "info");
+    cmd
+}
+
+/// Writes a CA (`ca.pem`) and a server certificate for 127.0.0.1 signed by it
+/// (`server.pem`, `server-key.pem`) into `dir`.
+fn write_pki(dir: &std::path::Path) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.distinguished_name
+        .push(DnType::CommonName, "exporter test CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf.signed_by(&key, &issuer).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("server-key.pem"), key.serialize_pem()).unwrap();
+}
+
+#[test]
+fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pki(dir.path());
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n\
+             basic_auth_users:\n  prometheus: {}\n",
+            bcrypt::hash(PASSWORD, 10).unwrap()
+        ),
+    )
+    .unwrap();
+    let mut child = exporter(&web)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start vsan-exporter");
+    let stdout = child.stdout.take().expect("stdout");
+    let _exporter = Exporter(child);
+    let addr = logged_value(stdout, "serving /metrics", "address=");
+
+    // Without credentials: 401 with a challenge, over TLS.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
+        let client = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let resp = client
+            .get(format!("https://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        assert!(resp.headers().contains_key("www-authenticate"));
+        // Plain HTTP on the TLS port is not served.
+        let plain = client.get(format!("http://{addr}/metrics")).send().await;
+        assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+    });
+
+    let prometheus = Prometheus::start(PrometheusConfig {
+        scrape_configs: format!(
+            "- job_name: vsan\n  scheme: https\n  tls_config:\n    ca_file: {}\n  \
+             basic_auth:\n    username: prometheus\n    password: {PASSWORD}\n  \
+             static_configs:\n    - targets: [\"{addr}\"]\n",
+            dir.path().join("ca.pem").display()
+        ),
+        ..PrometheusConfig::default()
+    })
+    .unwrap();
+    let up = prometheus
+        .wait_for(
+            "up{job=\"vsan\"}",
+            |r| !r.as_array().unwrap().is_empty(),
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", prometheus.log_tail()));
+    assert_eq!(
+        up[0]["value"][1],
+        "1",
+        "{:?}",
+        prometheus.targets().unwrap()
+    );
+    let info = prometheus
+        .wait_for(
+            "vsan_exporter_build_info{job=\"vsan\"}",
+            |r| !r.as_array().unwrap().is_empty(),
+            Duration::from_secs(60),
+        )
+        .unwrap();
+    assert_eq!(info[0]["value"][1], "1");
+}
+
+#[test]
+fn a_bad_web_config_stops_the_exporter_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pki(dir.path());
+    let weak = bcrypt::hash(PASSWORD, 4).unwrap();
+    for (yaml, expected) in [
+        (
+            format!("basic_auth_users:\n  prometheus: {weak}\n"),
+            "cost 4",
+        ),
+        (
+            "basic_auth_users:\n  prometheus: plain\n".to_owned(),
+            "invalid bcrypt hash",
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: ca.pem\n".to_owned(),
+            "no private key",
+        ),
+        (
+            "tls_config:\n  cert_file: server.pem\n".to_owned(),
+            "tls_config",
+        ),
+    ] {
+        let web = dir.path().join("web.yml");
+        std::fs::write(&web, &yaml).unwrap();
+        let out = exporter(&web).output().expect("run vsan-exporter");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{yaml}: {stderr}");
+        assert!(stderr.contains(expected), "{yaml}: {stderr}");
+    }
+}
