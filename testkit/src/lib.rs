@@ -53,6 +53,7 @@ mod pushgateway;
 pub mod quiet;
 mod server;
 mod victoria;
+pub mod web_config;
 
 use std::collections::HashSet;
 use std::net::TcpListener;
