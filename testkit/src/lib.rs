@@ -255,3 +255,15 @@ fn poll<T: std::fmt::Debug>(
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A child process that is killed (and reaped) when this handle is dropped, also when the
+/// test panics: `let _guard = KillOnDrop(child);`.
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

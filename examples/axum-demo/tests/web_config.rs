@@ -1,7 +1,7 @@
 //! `axum-demo --web.config.file`: a real Prometheus scrapes the demo over HTTPS with basic
 //! auth, and a bad web config stops it at start with its typed error.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
@@ -11,14 +11,8 @@ use vsanobs_testkit::{Prometheus, PrometheusConfig, free_port, vector_samples};
 
 const PASSWORD: &str = "demo scrape secret";
 
-struct Demo(Child);
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// Kills the process when the test ends, however it ends.
+use vsanobs_testkit::KillOnDrop as Demo;
 
 #[test]
 fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {

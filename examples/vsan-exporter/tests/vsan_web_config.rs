@@ -4,7 +4,7 @@
 
 mod vsan_support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsan_support::logged_value;
@@ -15,15 +15,8 @@ use vsanobs_testkit::{Prometheus, PrometheusConfig};
 
 const PASSWORD: &str = "vsan scrape secret";
 
-/// Kills the exporter when the test ends, however it ends.
-struct Exporter(Child);
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// Kills the process when the test ends, however it ends.
+use vsanobs_testkit::KillOnDrop as Exporter;
 
 fn exporter(web_config: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vsan-exporter"));
