@@ -10,7 +10,7 @@ use vsanobs_testkit::{
     Prometheus, PrometheusConfig, free_port, http, promtool_check_metrics, vector_samples,
 };
 
-/// Kills the process when the test ends, however it ends.
+// Kills the process when the test ends, however it ends.
 use vsanobs_testkit::KillOnDrop as Demo;
 
 fn start_demo() -> (Demo, String) {

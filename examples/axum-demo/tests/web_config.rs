@@ -11,7 +11,7 @@ use vsanobs_testkit::{Prometheus, PrometheusConfig, free_port, vector_samples};
 
 const PASSWORD: &str = "demo scrape secret";
 
-/// Kills the process when the test ends, however it ends.
+// Kills the process when the test ends, however it ends.
 use vsanobs_testkit::KillOnDrop as Demo;
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use vsan_support::logged_value;
 
-/// Kills the process when the test ends, however it ends.
+// Kills the process when the test ends, however it ends.
 use vsanobs_testkit::KillOnDrop as Exporter;
 
 /// Starts the exporter on 127.0.0.1:<free port> and reads the bound address from its log.

@@ -15,7 +15,7 @@ use vsanobs_testkit::{Prometheus, PrometheusConfig};
 
 const PASSWORD: &str = "vsan scrape secret";
 
-/// Kills the process when the test ends, however it ends.
+// Kills the process when the test ends, however it ends.
 use vsanobs_testkit::KillOnDrop as Exporter;
 
 fn exporter(web_config: &std::path::Path) -> Command {
