@@ -53,6 +53,7 @@ mod pushgateway;
 pub mod quiet;
 mod server;
 mod victoria;
+pub mod web_config;
 
 use std::collections::HashSet;
 use std::net::TcpListener;
@@ -252,5 +253,17 @@ fn poll<T: std::fmt::Debug>(
             });
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A child process that is killed (and reaped) when this handle is dropped, also when the
+/// test panics: `let _guard = KillOnDrop(child);`.
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }

@@ -210,6 +210,19 @@ impl Prometheus {
         Ok(data["result"].take())
     }
 
+    /// [`wait_for`](Self::wait_for) a non-empty result of `promql` (a series exists), and
+    /// returns it.
+    ///
+    /// # Errors
+    /// As [`wait_for`](Self::wait_for): [`Error::Timeout`] after `deadline`.
+    pub fn wait_for_series(&self, promql: &str, deadline: Duration) -> Result<Value, Error> {
+        self.wait_for(
+            promql,
+            |r| r.as_array().is_some_and(|a| !a.is_empty()),
+            deadline,
+        )
+    }
+
     /// Polls [`query`](Self::query) every 200ms until `predicate` accepts the result, and
     /// returns that result.
     ///

@@ -9,6 +9,7 @@ use std::time::Duration;
 use vsanobs_core::Registry;
 use vsanobs_http::web_config::TlsListener;
 use vsanobs_http::{MetricsEndpoint, WebConfig, WebConfigError};
+use vsanobs_testkit::web_config::https_basic_auth_scrape;
 use vsanobs_testkit::{Prometheus, PrometheusConfig};
 
 const PASSWORD: &str = "correct horse battery";
@@ -179,12 +180,12 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
         "{shown}"
     );
     let served = serve(&config, registry_with_known_metric());
-    let scrape = format!(
-        "- job_name: tls\n  scheme: https\n  tls_config:\n    ca_file: {}\n  \
-         basic_auth:\n    username: prometheus\n    password: {PASSWORD}\n  \
-         static_configs:\n    - targets: [\"127.0.0.1:{}\"]\n",
-        pki.path("ca.pem").display(),
-        served.port
+    let scrape = https_basic_auth_scrape(
+        "tls",
+        &pki.path("ca.pem"),
+        "prometheus",
+        PASSWORD,
+        &format!("127.0.0.1:{}", served.port),
     );
     let prometheus = Prometheus::start(PrometheusConfig {
         scrape_configs: scrape,
@@ -192,11 +193,7 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
     })
     .unwrap();
     let up = prometheus
-        .wait_for(
-            "up{job=\"tls\"}",
-            |r| !r.as_array().unwrap().is_empty(),
-            Duration::from_secs(60),
-        )
+        .wait_for_series("up{job=\"tls\"}", Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e}\n{}", prometheus.log_tail()));
     assert_eq!(
         up[0]["value"][1],
@@ -205,11 +202,7 @@ fn prometheus_scrapes_over_tls_with_basic_auth() {
         prometheus.targets().unwrap()
     );
     let jobs = prometheus
-        .wait_for(
-            "webcfg_jobs_total{job=\"tls\"}",
-            |r| !r.as_array().unwrap().is_empty(),
-            Duration::from_secs(60),
-        )
+        .wait_for_series("webcfg_jobs_total{job=\"tls\"}", Duration::from_secs(60))
         .unwrap();
     assert_eq!(jobs[0]["value"][1], "42");
     drop(served.rt);

@@ -2,7 +2,7 @@
 //! build-info and HTTP route metric the service registers comes back from the query API, and
 //! `promtool check metrics` accepts its /metrics output.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vsanobs_core::model::MetricKind;
@@ -10,14 +10,8 @@ use vsanobs_testkit::{
     Prometheus, PrometheusConfig, free_port, http, promtool_check_metrics, vector_samples,
 };
 
-struct Demo(Child);
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+// Kills the process when the test ends, however it ends.
+use vsanobs_testkit::KillOnDrop as Demo;
 
 fn start_demo() -> (Demo, String) {
     let port = free_port();

@@ -1,62 +1,27 @@
 //! `axum-demo --web.config.file`: a real Prometheus scrapes the demo over HTTPS with basic
 //! auth, and a bad web config stops it at start with its typed error.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use vsanobs_testkit::web_config::{
+    https_basic_auth_scrape, write_server_pki, write_tls_basic_auth,
+};
 use vsanobs_testkit::{Prometheus, PrometheusConfig, free_port, vector_samples};
 
 const PASSWORD: &str = "demo scrape secret";
 
-struct Demo(Child);
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Writes a CA (`ca.pem`) and a server certificate for 127.0.0.1 signed by it
-/// (`server.pem`, `server-key.pem`) into `dir`.
-fn write_pki(dir: &std::path::Path) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.distinguished_name
-        .push(DnType::CommonName, "demo test CA");
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    leaf.use_authority_key_identifier_extension = true;
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate().unwrap();
-    let cert = leaf.signed_by(&key, &issuer).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("server-key.pem"), key.serialize_pem()).unwrap();
-}
+// Kills the process when the test ends, however it ends.
+use vsanobs_testkit::KillOnDrop as Demo;
 
 #[test]
 fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
-    write_pki(dir.path());
-    let web = dir.path().join("web.yml");
-    std::fs::write(
-        &web,
-        format!(
-            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n\
-             basic_auth_users:\n  prometheus: {}\n",
-            bcrypt::hash(PASSWORD, 10).unwrap()
-        ),
+    write_server_pki(dir.path(), "demo test CA").unwrap();
+    let web = write_tls_basic_auth(
+        dir.path(),
+        "prometheus",
+        &bcrypt::hash(PASSWORD, 10).unwrap(),
     )
     .unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
@@ -70,11 +35,12 @@ fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
         .expect("axum-demo binary must start");
     let _demo = Demo(child);
     let prometheus = Prometheus::start(PrometheusConfig {
-        scrape_configs: format!(
-            "- job_name: demo\n  scheme: https\n  tls_config:\n    ca_file: {}\n  \
-             basic_auth:\n    username: prometheus\n    password: {PASSWORD}\n  \
-             static_configs:\n    - targets: [\"{addr}\"]\n",
-            dir.path().join("ca.pem").display()
+        scrape_configs: https_basic_auth_scrape(
+            "demo",
+            &dir.path().join("ca.pem"),
+            "prometheus",
+            PASSWORD,
+            &addr,
         ),
         ..PrometheusConfig::default()
     })
@@ -95,7 +61,7 @@ fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
 #[test]
 fn a_bad_web_config_stops_the_demo_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    write_pki(dir.path());
+    write_server_pki(dir.path(), "demo test CA").unwrap();
     let web = dir.path().join("web.yml");
     for (yaml, expected) in [
         (

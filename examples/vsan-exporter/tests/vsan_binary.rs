@@ -5,20 +5,13 @@
 mod vsan_support;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsan_support::logged_value;
 
-/// Kills the exporter when the test ends, however it ends.
-struct Exporter(Child);
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+// Kills the process when the test ends, however it ends.
+use vsanobs_testkit::KillOnDrop as Exporter;
 
 /// Starts the exporter on 127.0.0.1:<free port> and reads the bound address from its log.
 fn start() -> (Exporter, SocketAddr) {

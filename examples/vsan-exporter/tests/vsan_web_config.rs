@@ -4,23 +4,19 @@
 
 mod vsan_support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsan_support::logged_value;
+use vsanobs_testkit::web_config::{
+    https_basic_auth_scrape, write_server_pki, write_tls_basic_auth,
+};
 use vsanobs_testkit::{Prometheus, PrometheusConfig};
 
 const PASSWORD: &str = "vsan scrape secret";
 
-/// Kills the exporter when the test ends, however it ends.
-struct Exporter(Child);
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+// Kills the process when the test ends, however it ends.
+use vsanobs_testkit::KillOnDrop as Exporter;
 
 fn exporter(web_config: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vsan-exporter"));
@@ -42,46 +38,14 @@ fn exporter(web_config: &std::path::Path) -> Command {
     cmd
 }
 
-/// Writes a CA (`ca.pem`) and a server certificate for 127.0.0.1 signed by it
-/// (`server.pem`, `server-key.pem`) into `dir`.
-fn write_pki(dir: &std::path::Path) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.distinguished_name
-        .push(DnType::CommonName, "exporter test CA");
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    leaf.use_authority_key_identifier_extension = true;
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate().unwrap();
-    let cert = leaf.signed_by(&key, &issuer).unwrap();
-    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
-    std::fs::write(dir.join("server.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("server-key.pem"), key.serialize_pem()).unwrap();
-}
-
 #[test]
 fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
-    write_pki(dir.path());
-    let web = dir.path().join("web.yml");
-    std::fs::write(
-        &web,
-        format!(
-            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n\
-             basic_auth_users:\n  prometheus: {}\n",
-            bcrypt::hash(PASSWORD, 10).unwrap()
-        ),
+    write_server_pki(dir.path(), "exporter test CA").unwrap();
+    let web = write_tls_basic_auth(
+        dir.path(),
+        "prometheus",
+        &bcrypt::hash(PASSWORD, 10).unwrap(),
     )
     .unwrap();
     let mut child = exporter(&web)
@@ -120,21 +84,18 @@ fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
     });
 
     let prometheus = Prometheus::start(PrometheusConfig {
-        scrape_configs: format!(
-            "- job_name: vsan\n  scheme: https\n  tls_config:\n    ca_file: {}\n  \
-             basic_auth:\n    username: prometheus\n    password: {PASSWORD}\n  \
-             static_configs:\n    - targets: [\"{addr}\"]\n",
-            dir.path().join("ca.pem").display()
+        scrape_configs: https_basic_auth_scrape(
+            "vsan",
+            &dir.path().join("ca.pem"),
+            "prometheus",
+            PASSWORD,
+            &addr,
         ),
         ..PrometheusConfig::default()
     })
     .unwrap();
     let up = prometheus
-        .wait_for(
-            "up{job=\"vsan\"}",
-            |r| !r.as_array().unwrap().is_empty(),
-            Duration::from_secs(60),
-        )
+        .wait_for_series("up{job=\"vsan\"}", Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("{e}\n{}", prometheus.log_tail()));
     assert_eq!(
         up[0]["value"][1],
@@ -143,9 +104,8 @@ fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
         prometheus.targets().unwrap()
     );
     let info = prometheus
-        .wait_for(
+        .wait_for_series(
             "vsan_exporter_build_info{job=\"vsan\"}",
-            |r| !r.as_array().unwrap().is_empty(),
             Duration::from_secs(60),
         )
         .unwrap();
@@ -155,7 +115,7 @@ fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
 #[test]
 fn a_bad_web_config_stops_the_exporter_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    write_pki(dir.path());
+    write_server_pki(dir.path(), "exporter test CA").unwrap();
     let weak = bcrypt::hash(PASSWORD, 4).unwrap();
     for (yaml, expected) in [
         (
