@@ -304,17 +304,8 @@ async fn front_with_aliases(
             if let Some(a) = alias {
                 body = body.replace(&format!(">{a}:*<"), &format!(">{RAW}:*<"));
             }
-            let mut req = reqwest::Client::new()
-                .post(format!("{upstream}/vsanHealth"))
-                .body(body);
-            for (k, v) in &headers {
-                if k != "host" && k != "content-length" {
-                    req = req.header(k, v);
-                }
-            }
-            let resp = req.send().await.expect("upstream");
-            let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).expect("status");
-            let mut text = resp.text().await.expect("body");
+            let (status, mut text) =
+                vsan_support::forward_vsan_health(&upstream, &headers, body).await;
             if let Some(a) = alias {
                 text = text
                     .replace(&format!(">{RAW}:"), &format!(">{a}:"))

@@ -399,17 +399,7 @@ async fn front_supporting(
                 };
                 return (axum::http::StatusCode::OK, only.encode());
             }
-            let mut req = reqwest::Client::new()
-                .post(format!("{upstream}/vsanHealth"))
-                .body(body);
-            for (k, v) in &headers {
-                if k != "host" && k != "content-length" {
-                    req = req.header(k, v);
-                }
-            }
-            let resp = req.send().await.expect("upstream");
-            let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).expect("status");
-            (status, resp.text().await.expect("body"))
+            vsan_support::forward_vsan_health(&upstream, &headers, body).await
         }
     };
     let app = axum::Router::new()

@@ -216,3 +216,24 @@ pub fn capture_logs() -> (LogBuf, tracing::subscriber::DefaultGuard) {
 
 #[allow(unused_imports)]
 pub use vsanobs_testkit::logs::logged_value;
+
+/// Sends a `/vsanHealth` request on to `upstream` (a simulator's base URL) with the caller's
+/// headers (the session cookie, `SOAPAction`), for test fronts that answer some calls
+/// themselves: the upstream's status and body.
+pub async fn forward_vsan_health(
+    upstream: &str,
+    headers: &axum::http::HeaderMap,
+    body: impl Into<reqwest::Body>,
+) -> (axum::http::StatusCode, String) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{upstream}/vsanHealth"))
+        .body(body);
+    for (k, v) in headers {
+        if k != "host" && k != "content-length" {
+            req = req.header(k, v);
+        }
+    }
+    let resp = req.send().await.expect("upstream");
+    let status = axum::http::StatusCode::from_u16(resp.status().as_u16()).expect("status");
+    (status, resp.text().await.expect("body"))
+}
