@@ -102,6 +102,15 @@ pub enum VsanError {
         /// What was wrong.
         reason: &'static str,
     },
+    /// An answer with more items of one kind than a reader accepts (health groups, tests
+    /// of a group, object types of a space report).
+    #[error("answer too large: more than {limit} {what}")]
+    TooLarge {
+        /// What there were too many of (`health groups`).
+        what: &'static str,
+        /// The most accepted.
+        limit: usize,
+    },
     /// A seed-style counter id that cannot be normalised.
     #[error("invalid counter id {id:?}: {reason}")]
     CounterId {
@@ -118,6 +127,7 @@ impl VsanError {
         match self {
             VsanError::Xml { .. } | VsanError::Unexpected { .. } => "malformed",
             VsanError::Truncated => "truncated",
+            VsanError::TooLarge { .. } => "too_large",
             VsanError::Fault {
                 kind: FaultKind::NotFound,
                 ..

@@ -16,6 +16,9 @@
 //!   `SOAPAction` naming the negotiated version.
 //! - [`property`]: managed object references, property values and paths.
 //! - [`fetch`]: `Fetch`, the single-property read pyVmomi uses.
+//! - [`health`]: `VsanQueryVcClusterHealthSummary` (overall health, groups and tests).
+//! - [`space`]: `VsanQuerySpaceUsage` (capacity, use by object type, dedup/compression).
+//! - [`resync`]: `VsanQuerySyncingVsanObjects` (what is left to resync, by reason).
 //!
 //! A server reads a request with [`IncomingRequest::decode`], dispatches on
 //! [`IncomingRequest::method`] and takes the arguments with the typed reader of that call
@@ -50,10 +53,13 @@
 
 pub mod fault;
 pub mod fetch;
+pub mod health;
 pub mod inventory;
 pub mod perf;
 pub mod property;
+pub mod resync;
 pub mod session;
+pub mod space;
 pub mod versions;
 
 use std::fmt::Write as _;
@@ -124,6 +130,24 @@ pub(crate) fn required_text(
     child_text(el, name).ok_or(VsanError::Unexpected { reason })
 }
 
+/// The integer (`xsd:long`/`xsd:int`) text of child `name`, None when absent.
+///
+/// # Errors
+/// [`VsanError::Unexpected`] with `reason` when present but not an integer.
+pub(crate) fn opt_long(
+    el: &Element,
+    name: &str,
+    reason: &'static str,
+) -> Result<Option<i64>, VsanError> {
+    el.child_text(name)
+        .map(|t| {
+            t.trim()
+                .parse::<i64>()
+                .map_err(|_| VsanError::Unexpected { reason })
+        })
+        .transpose()
+}
+
 /// The body element of an answer that must be `expected`.
 ///
 /// # Errors
@@ -169,6 +193,12 @@ pub enum Method<'a> {
     VsanPerfQueryPerf,
     /// `VsanPerfGetSupportedEntityTypes`.
     VsanPerfGetSupportedEntityTypes,
+    /// `VsanQueryVcClusterHealthSummary` ([`IncomingRequest::health_summary`]).
+    VsanQueryVcClusterHealthSummary,
+    /// `VsanQuerySpaceUsage` ([`IncomingRequest::space_usage`]).
+    VsanQuerySpaceUsage,
+    /// `VsanQuerySyncingVsanObjects` ([`IncomingRequest::syncing_objects`]).
+    VsanQuerySyncingVsanObjects,
     /// A call this module does not model, by its name.
     Other(&'a str),
 }
@@ -208,6 +238,9 @@ impl IncomingRequest {
             "Fetch" => Method::Fetch,
             "VsanPerfQueryPerf" => Method::VsanPerfQueryPerf,
             "VsanPerfGetSupportedEntityTypes" => Method::VsanPerfGetSupportedEntityTypes,
+            "VsanQueryVcClusterHealthSummary" => Method::VsanQueryVcClusterHealthSummary,
+            "VsanQuerySpaceUsage" => Method::VsanQuerySpaceUsage,
+            "VsanQuerySyncingVsanObjects" => Method::VsanQuerySyncingVsanObjects,
             other => Method::Other(other),
         }
     }
@@ -294,6 +327,32 @@ impl IncomingRequest {
     /// `startTime` / `endTime` is not an `xsd:dateTime` (the reason names which).
     pub fn perf_query(&self) -> Result<perf::PerfQuery, VsanError> {
         perf::PerfQuery::from_request(self.expect("VsanPerfQueryPerf")?)
+    }
+
+    /// The arguments of a `VsanQueryVcClusterHealthSummary`.
+    ///
+    /// # Errors
+    /// [`VsanError::Unexpected`] when the request is another call or `fetchFromCache` is
+    /// not a boolean.
+    pub fn health_summary(&self) -> Result<health::HealthSummaryQuery, VsanError> {
+        health::HealthSummaryQuery::from_request(self.expect("VsanQueryVcClusterHealthSummary")?)
+    }
+
+    /// The arguments of a `VsanQuerySpaceUsage`.
+    ///
+    /// # Errors
+    /// [`VsanError::Unexpected`] when the request is another call or names no cluster.
+    pub fn space_usage(&self) -> Result<space::SpaceUsageQuery, VsanError> {
+        space::SpaceUsageQuery::from_request(self.expect("VsanQuerySpaceUsage")?)
+    }
+
+    /// The arguments of a `VsanQuerySyncingVsanObjects`.
+    ///
+    /// # Errors
+    /// [`VsanError::Unexpected`] when the request is another call, has no `_this`, or
+    /// `start` / `limit` / `includeSummary` are malformed.
+    pub fn syncing_objects(&self) -> Result<resync::SyncingObjectsQuery, VsanError> {
+        resync::SyncingObjectsQuery::from_request(self.expect("VsanQuerySyncingVsanObjects")?)
     }
 
     fn expect(&self, name: &str) -> Result<&Element, VsanError> {
