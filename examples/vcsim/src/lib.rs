@@ -52,10 +52,14 @@ use vsanobs_core::vsan::soap::{EntityMetricCsv, FaultKind, MetricSeriesCsv};
 mod collector;
 mod objects;
 mod sdk;
+mod summary;
 mod tls;
 mod versions;
 
 pub use collector::{DEFAULT_PAGE_SIZE, MAX_OPEN_RETRIEVALS, PagingFault};
+pub use summary::{
+    DISK_CAPACITY_BYTES, RESYNC_BYTES_PER_SECOND, ResyncState, SummaryCall, SummaryFault,
+};
 use tls::TlsListener;
 pub use tls::{SimTls, SimTlsError};
 pub use versions::{UnknownVcenterVersion, VcenterVersion};
@@ -279,6 +283,12 @@ pub struct SimStats {
     pub perf_queries: AtomicU64,
     /// Calls rejected as not authenticated.
     pub not_authenticated: AtomicU64,
+    /// `VsanQueryVcClusterHealthSummary` calls received.
+    pub health_queries: AtomicU64,
+    /// `VsanQuerySpaceUsage` calls received.
+    pub space_queries: AtomicU64,
+    /// `VsanQuerySyncingVsanObjects` calls received.
+    pub resync_queries: AtomicU64,
 }
 
 #[derive(Default)]
@@ -301,6 +311,8 @@ struct Inner {
     issued: Mutex<Vec<String>>,
     random: std::collections::hash_map::RandomState,
     paging_fault: Mutex<Option<PagingFault>>,
+    events: Mutex<summary::HostEvents>,
+    summary_faults: Mutex<HashMap<(String, SummaryCall), SummaryFault>>,
 }
 
 /// The simulator: cheap to clone, shared between the server and the test that drives it.
@@ -451,6 +463,8 @@ impl Simulator {
                 issued: Mutex::new(Vec::new()),
                 random: std::collections::hash_map::RandomState::new(),
                 paging_fault: Mutex::new(None),
+                events: Mutex::default(),
+                summary_faults: Mutex::default(),
             }),
         }
     }
@@ -559,9 +573,22 @@ impl Simulator {
             .find(|c| c.name == key || c.moref == key)
     }
 
-    /// The entity UUIDs (as they appear after `<type>:`) of a type in a cluster.
+    /// The entity UUIDs (as they appear after `<type>:`) of a type in a cluster: those of
+    /// its hosts that are not failed ([`Simulator::fail_host`]).
     pub fn entities(&self, cluster: &SimCluster, entity_type: &str) -> Vec<String> {
-        let hosts = cluster.hosts.iter();
+        let failed: Vec<String> = {
+            let ev = self.inner.events.lock();
+            cluster
+                .hosts
+                .iter()
+                .filter(|h| ev.failed_host(&h.moref))
+                .map(|h| h.moref.clone())
+                .collect()
+        };
+        let hosts = cluster
+            .hosts
+            .iter()
+            .filter(move |h| !failed.contains(&h.moref));
         match entity_type {
             "cluster-domclient" | "cluster-domcompmgr" => vec![cluster.uuid.clone()],
             "host-domclient" | "host-domcompmgr" | "host-domowner" | "vsan-host-net" => {
@@ -918,6 +945,9 @@ async fn vsan_health(State(sim): State<Simulator>, headers: HeaderMap, body: Byt
     match req.method() {
         Method::VsanPerfQueryPerf => query_perf(&sim, &req).await,
         Method::VsanPerfGetSupportedEntityTypes => ok(supported_entity_types(&sim).encode()),
+        Method::VsanQueryVcClusterHealthSummary => summary::health(&sim, &req),
+        Method::VsanQuerySpaceUsage => summary::space(&sim, &req),
+        Method::VsanQuerySyncingVsanObjects => summary::resync(&sim, &req),
         _ => method_not_found(ns, &req),
     }
 }

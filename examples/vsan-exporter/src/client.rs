@@ -63,7 +63,10 @@ use vsanobs_core::vsan::protocol::inventory::{
     CancelRetrieveProperties, ContinueRetrieveProperties, CreateContainerView, DestroyView,
     InventoryObject, PropertySpec, RetrieveProperties, RetrieveResult,
 };
+use vsanobs_core::vsan::protocol::health::{HealthSummary, HealthSummaryQuery};
 use vsanobs_core::vsan::protocol::perf::{PerfQuery, PerfQuerySpec, SupportedEntityTypes};
+use vsanobs_core::vsan::protocol::resync::{SyncingObjects, SyncingObjectsQuery, vsan_system_ex};
+use vsanobs_core::vsan::protocol::space::{SpaceUsage, SpaceUsageQuery};
 use vsanobs_core::vsan::protocol::session::{
     CurrentTime, Login, Logout, RetrieveServiceContent, ServiceContent, UserSession,
 };
@@ -850,6 +853,58 @@ impl VcenterClient {
             .call(VSAN_HEALTH_PATH, Api::Vsan, &query.encode())
             .await?;
         parse(&text).map_err(ClientError::Soap)
+    }
+
+    /// `VsanQueryVcClusterHealthSummary` of a cluster: its overall health and its groups'
+    /// and tests' states, from the vCenter's cache (`fetchFromCache`).
+    ///
+    /// # Errors
+    /// Transport, status, SOAP faults or a malformed (or oversized) response.
+    pub async fn health_summary(&self, cluster_moref: &str) -> Result<HealthSummary, ClientError> {
+        let text = self
+            .call(
+                VSAN_HEALTH_PATH,
+                Api::Vsan,
+                &HealthSummaryQuery::cached(cluster_moref).encode(),
+            )
+            .await?;
+        HealthSummary::decode(&text).map_err(ClientError::Soap)
+    }
+
+    /// `VsanQuerySpaceUsage` of a cluster.
+    ///
+    /// # Errors
+    /// Transport, status, SOAP faults or a malformed (or oversized) response.
+    pub async fn space_usage(&self, cluster_moref: &str) -> Result<SpaceUsage, ClientError> {
+        let query = SpaceUsageQuery {
+            cluster: cluster_moref.to_owned(),
+        };
+        let text = self
+            .call(VSAN_HEALTH_PATH, Api::Vsan, &query.encode())
+            .await?;
+        SpaceUsage::decode(&text).map_err(ClientError::Soap)
+    }
+
+    /// `VsanQuerySyncingVsanObjects` of the cluster of host `host_moref` (`host-<n>`), asked
+    /// of that host's `VsanSystemEx` with the summary and the first `limit` objects.
+    ///
+    /// # Errors
+    /// Transport, status, SOAP faults (the host's own, when it is not responding), a
+    /// malformed response, or a host MoRef not of the form `host-<n>`
+    /// ([`VsanError::Unexpected`]).
+    pub async fn syncing_objects(
+        &self,
+        host_moref: &str,
+        limit: usize,
+    ) -> Result<SyncingObjects, ClientError> {
+        let system = vsan_system_ex(host_moref).ok_or(ClientError::Soap(VsanError::Unexpected {
+            reason: "host MoRef is not host-<n>",
+        }))?;
+        let query = SyncingObjectsQuery::summary(&system, i64::try_from(limit).unwrap_or(i64::MAX));
+        let text = self
+            .call(VSAN_HEALTH_PATH, Api::Vsan, &query.encode())
+            .await?;
+        SyncingObjects::decode(&text, limit).map_err(ClientError::Soap)
     }
 
     /// Ends the session (best effort; nothing happens when there is none).

@@ -26,6 +26,7 @@ use crate::client::{ClientError, ClusterInv, VcenterClient};
 use crate::config::Target;
 use crate::shard::Sharding;
 use crate::state::StateFile;
+use crate::summary::{self, SummaryData, SummaryOptions};
 
 /// Exporter self-metrics.
 pub mod self_metrics {
@@ -51,7 +52,7 @@ pub mod self_metrics {
     pub const FETCH_ERRORS: MetricDesc = MetricDesc {
         name: "vsan_exporter_fetch_errors_total",
         kind: MetricKind::Counter,
-        help: "Failed vCenter requests, by reason.",
+        help: "Failed vCenter requests, by reason; failed health, capacity and resync queries as health_<reason>, capacity_<reason>, resync_<reason>.",
         unit: None,
         labels: &["vcenter", "cluster_name", "reason"],
     };
@@ -159,6 +160,30 @@ pub mod self_metrics {
         unit: None,
         labels: &[],
     };
+    /// `vsan_exporter_health_success`.
+    pub const HEALTH_SUCCESS: MetricDesc = MetricDesc {
+        name: "vsan_exporter_health_success",
+        kind: MetricKind::Gauge,
+        help: "1 if the last vSAN health query of the cluster (VsanQueryVcClusterHealthSummary, every --collect.health-interval) succeeded, else 0; the last answer is served meanwhile.",
+        unit: None,
+        labels: &["vcenter", "cluster_name"],
+    };
+    /// `vsan_exporter_health_age_seconds`.
+    pub const HEALTH_AGE: MetricDesc = MetricDesc {
+        name: "vsan_exporter_health_age_seconds",
+        kind: MetricKind::Gauge,
+        help: "Age of the vSAN health answer being served for the cluster (absent until one answered).",
+        unit: Some("seconds"),
+        labels: &["vcenter", "cluster_name"],
+    };
+    /// `vsan_exporter_health_duration_seconds`.
+    pub const HEALTH_DURATION: MetricDesc = MetricDesc {
+        name: "vsan_exporter_health_duration_seconds",
+        kind: MetricKind::Gauge,
+        help: "Duration of the last vSAN health query of the cluster.",
+        unit: Some("seconds"),
+        labels: &["vcenter", "cluster_name"],
+    };
     /// Every self-metric, for generated docs.
     pub const ALL: &[MetricDesc] = &[
         COLLECT_SUCCESS,
@@ -177,6 +202,9 @@ pub mod self_metrics {
         API_VERSION,
         SHARD,
         TOTAL_SHARDS,
+        HEALTH_SUCCESS,
+        HEALTH_AGE,
+        HEALTH_DURATION,
     ];
 }
 
@@ -272,6 +300,8 @@ pub struct EngineOptions {
     /// Which clusters this replica collects (all by default); [`Engine::set_sharding`]
     /// changes it at run time.
     pub sharding: Sharding,
+    /// Health, capacity and resync queries (all on; health every 5 min).
+    pub summary: SummaryOptions,
 }
 
 /// Default of [`EngineOptions::max_raw_series_per_cluster`].
@@ -289,6 +319,7 @@ impl Default for EngineOptions {
             stale_after_secs: 3600,
             max_raw_series_per_cluster: DEFAULT_MAX_RAW_SERIES_PER_CLUSTER,
             sharding: Sharding::default(),
+            summary: SummaryOptions::default(),
         }
     }
 }
@@ -313,6 +344,8 @@ struct ClusterData {
     inventory_gen: u64,
     /// New series of entity types the catalogue does not know left out for the cap, by type.
     raw_dropped: BTreeMap<Arc<str>, u64>,
+    /// Health, capacity and resync.
+    summary: SummaryData,
 }
 
 impl ClusterData {
@@ -615,6 +648,8 @@ impl Engine {
     ///
     /// - one per catalogue family, named after the family
     ///   (`vsan_capacity_disk_device_io_latency_seconds`);
+    /// - one per health, capacity and resync family ([`summary::metrics::ALL`]), named after
+    ///   the family;
     /// - one per entity type for the families of metric labels the catalogue does not know,
     ///   named `<entity type prefix>_unknown_labels` (`vsan_host_domclient_unknown_labels`);
     /// - `vsan_unknown_entity_types` for the raw families of every entity type the
@@ -628,8 +663,10 @@ impl Engine {
     /// a registry takes each family from one collector only.)
     pub fn collectors(&self) -> Vec<VsanCollector> {
         let families = catalogue::METRICS.iter().map(Part::Family);
+        let summaries = summary::metrics::ALL.iter().map(Part::Summary);
         let unknown = (0..ENTITY_TYPES.len()).map(Part::UnknownLabels);
         families
+            .chain(summaries)
             .chain(unknown)
             .chain([Part::RawTypes, Part::SelfMetrics])
             .map(|part| VsanCollector::new(self.shared.clone(), part))
@@ -1060,6 +1097,20 @@ impl Engine {
             let probe = c.state != Some(ClusterState::Collecting);
             (c.slow, probe, windows)
         };
+        // Health, capacity and resync run beside the performance queries, each on its own
+        // deadline: a failure of one loses nothing of the others.
+        let plan = slot
+            .data
+            .lock()
+            .summary
+            .plan(&self.shared.opts.summary, started);
+        let summary_answers = summary::ask(
+            &t.client,
+            &self.shared.semaphore,
+            inv,
+            plan,
+            self.shared.opts.cluster_timeout,
+        );
         let conc = if slow {
             1
         } else {
@@ -1076,7 +1127,9 @@ impl Engine {
         if windows.is_empty() {
             // Neither the vCenter's supported types nor the cluster's architecture leave a
             // type to ask for: a cluster that cannot be collected, said as such.
+            let answers = summary_answers.await;
             let mut c = slot.data.lock();
+            c.summary.apply(answers, inv, &t.spec.name, started);
             if c.state != Some(ClusterState::Error) {
                 tracing::warn!(vcenter = %t.spec.name, cluster = %inv.name, esa = inv.esa, "no entity type is supported for this cluster");
             }
@@ -1173,15 +1226,18 @@ impl Engine {
             }
             ok
         };
-        let ok = match tokio::time::timeout(self.shared.opts.cluster_timeout, fut).await {
-            Ok(ok) => ok,
-            Err(_) => {
-                tracing::warn!(vcenter = %t.spec.name, cluster = %inv.name, "cluster collection timed out");
-                *slot.data.lock().errors.entry("timeout").or_default() += 1;
-                outcomes.lock().push(Some("timeout"));
-                false
+        let perf = async {
+            match tokio::time::timeout(self.shared.opts.cluster_timeout, fut).await {
+                Ok(ok) => ok,
+                Err(_) => {
+                    tracing::warn!(vcenter = %t.spec.name, cluster = %inv.name, "cluster collection timed out");
+                    *slot.data.lock().errors.entry("timeout").or_default() += 1;
+                    outcomes.lock().push(Some("timeout"));
+                    false
+                }
             }
         };
+        let (ok, answers) = tokio::join!(perf, summary_answers);
         let state = {
             let outcomes = outcomes.lock();
             if outcomes.iter().any(Option::is_none) {
@@ -1210,6 +1266,7 @@ impl Engine {
         let elapsed = started.elapsed();
         let mut c = slot.data.lock();
         c.set_state(state);
+        c.summary.apply(answers, inv, &t.spec.name, started);
         for s in staged {
             publish(&mut c, s, &self.shared.opts);
         }
@@ -1428,6 +1485,8 @@ enum Part {
     RawTypes,
     /// The exporter's self-metrics.
     SelfMetrics,
+    /// One family of health, capacity or resync.
+    Summary(&'static MetricDesc),
 }
 
 impl Part {
@@ -1438,6 +1497,7 @@ impl Part {
             Part::UnknownLabels(et) => format!("{}_unknown_labels", ENTITY_TYPES[et].prefix),
             Part::RawTypes => "vsan_unknown_entity_types".to_owned(),
             Part::SelfMetrics => "vsan_exporter".to_owned(),
+            Part::Summary(desc) => desc.name.to_owned(),
         }
     }
 }
@@ -1497,10 +1557,14 @@ impl VsanCollector {
                 for desc in catalogue::METRICS {
                     emit_series(out, &slots, desc.name);
                 }
+                for desc in summary::metrics::ALL {
+                    emit_summary(out, &slots, desc);
+                }
                 emit_unknown(out, &slots, None);
                 emit_raw(out, &slots);
                 self.emit_self(out, &slots);
             }
+            Part::Summary(desc) => emit_summary(out, &slots, desc),
             Part::Family(desc) => emit_series(out, &slots, desc.name),
             Part::UnknownLabels(et) => emit_unknown(out, &slots, Some(et)),
             Part::RawTypes => emit_raw(out, &slots),
@@ -1559,6 +1623,25 @@ impl VsanCollector {
         each(out, &sm::FETCH_ERRORS, &|c, id, f, out| {
             for (reason, n) in &c.errors {
                 f.sample(out, &[id, &[("reason", reason)]], Number::Uint(*n));
+            }
+            for (reason, n) in c.summary.error_counts() {
+                f.sample(out, &[id, &[("reason", &reason)]], Number::Uint(n));
+            }
+        });
+        let now = Instant::now();
+        each(out, &sm::HEALTH_SUCCESS, &move |c, id, f, out| {
+            if let Some((ok, _, _)) = c.summary.health_self(now) {
+                f.sample(out, &[id], Number::Int(i64::from(ok)));
+            }
+        });
+        each(out, &sm::HEALTH_AGE, &move |c, id, f, out| {
+            if let Some((_, Some(age), _)) = c.summary.health_self(now) {
+                f.sample(out, &[id], Number::Float(age));
+            }
+        });
+        each(out, &sm::HEALTH_DURATION, &move |c, id, f, out| {
+            if let Some((_, _, d)) = c.summary.health_self(now) {
+                f.sample(out, &[id], Number::Float(d));
             }
         });
         each(out, &sm::LAST_SAMPLE, &|c, id, f, out| {
@@ -1750,6 +1833,25 @@ fn emit_raw_family(out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>], name: &st
                 out.sample(&[&pairs[..n]], Number::Float(cell.value()));
             }
         }
+    }
+}
+
+/// The samples of health, capacity or resync family `desc` in every cluster.
+fn emit_summary(out: &mut Emit<'_, '_>, slots: &[Arc<ClusterSlot>], desc: &MetricDesc) {
+    let mut f = Lazy { desc, open: false };
+    for slot in slots {
+        let c = slot.data.lock();
+        if c.name.is_empty() {
+            continue;
+        }
+        let id = [
+            ("vcenter", c.vcenter.as_str()),
+            ("cluster_name", c.name.as_str()),
+            ("cluster_uuid", c.summary.cluster_uuid()),
+        ];
+        c.summary.samples(desc.name, &mut |extra, v| {
+            f.sample(out, &[&id, extra], Number::Float(v));
+        });
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`config`]: the `--config.file` format and `VCENTER_*` environment.
 //! - [`secret`]: credentials that never reach logs or output.
 //! - [`shard`]: which clusters a replica collects when several share the vCenters.
+//! - [`summary`]: health, capacity and resync of each cluster (the vSAN summary calls).
 //! - [`state`]: the state file that carries the last sample time across restarts.
 //!
 //! It builds on vsanobs-core's `vsan` feature: `vsanobs_core::vsan::catalogue` (families,
@@ -27,3 +28,4 @@ pub mod secret;
 pub mod shard;
 pub mod state;
 mod store;
+pub mod summary;
