@@ -199,15 +199,12 @@ impl Simulator {
         let bytes = self.host_used_bytes(h);
         let objects = 1 + h.vms.len() as i64 * OBJECTS_PER_VM;
         let start = self.now();
-        ev.resyncs
-            .entry(c.moref.clone())
-            .or_default()
-            .push(Resync {
-                host: h.moref.clone(),
-                start,
-                bytes,
-                objects,
-            });
+        ev.resyncs.entry(c.moref.clone()).or_default().push(Resync {
+            host: h.moref.clone(),
+            start,
+            bytes,
+            objects,
+        });
         true
     }
 
@@ -295,7 +292,9 @@ impl Simulator {
         let mut state = ResyncState::default();
         let mut objects = Vec::new();
         for r in ev.resyncs.get(&c.moref).map(Vec::as_slice).unwrap_or(&[]) {
-            let drained = (now - r.start).max(0).saturating_mul(RESYNC_BYTES_PER_SECOND);
+            let drained = (now - r.start)
+                .max(0)
+                .saturating_mul(RESYNC_BYTES_PER_SECOND);
             let left = (r.bytes - drained).max(0);
             if left == 0 {
                 continue;
@@ -450,7 +449,10 @@ pub(crate) fn health(sim: &Simulator, req: &IncomingRequest) -> Response {
 }
 
 pub(crate) fn space(sim: &Simulator, req: &IncomingRequest) -> Response {
-    sim.inner.stats.space_queries.fetch_add(1, Ordering::Relaxed);
+    sim.inner
+        .stats
+        .space_queries
+        .fetch_add(1, Ordering::Relaxed);
     let q = match req.space_usage() {
         Ok(q) => q,
         Err(e) => return invalid(&format!("Invalid Argument. {e}.")),
@@ -484,7 +486,10 @@ pub(crate) fn resync(sim: &Simulator, req: &IncomingRequest) -> Response {
         return fault(
             VSAN_NAMESPACE,
             FaultKind::ManagedObjectNotFound,
-            &format!("The object '{}' has already been deleted or has not been completely created", q.system),
+            &format!(
+                "The object '{}' has already been deleted or has not been completely created",
+                q.system
+            ),
         );
     };
     if let Some(r) = refuse(sim, c, SummaryCall::Resync) {

@@ -59,17 +59,17 @@ use std::time::Duration;
 use parking_lot::RwLock;
 use vsanobs_core::report::error_chain;
 use vsanobs_core::vsan::VsanError;
+use vsanobs_core::vsan::protocol::health::{HealthSummary, HealthSummaryQuery};
 use vsanobs_core::vsan::protocol::inventory::{
     CancelRetrieveProperties, ContinueRetrieveProperties, CreateContainerView, DestroyView,
     InventoryObject, PropertySpec, RetrieveProperties, RetrieveResult,
 };
-use vsanobs_core::vsan::protocol::health::{HealthSummary, HealthSummaryQuery};
 use vsanobs_core::vsan::protocol::perf::{PerfQuery, PerfQuerySpec, SupportedEntityTypes};
 use vsanobs_core::vsan::protocol::resync::{SyncingObjects, SyncingObjectsQuery, vsan_system_ex};
-use vsanobs_core::vsan::protocol::space::{SpaceUsage, SpaceUsageQuery};
 use vsanobs_core::vsan::protocol::session::{
     CurrentTime, Login, Logout, RetrieveServiceContent, ServiceContent, UserSession,
 };
+use vsanobs_core::vsan::protocol::space::{SpaceUsage, SpaceUsageQuery};
 use vsanobs_core::vsan::protocol::versions::{
     KNOWN_VIM25_VERSIONS, KNOWN_VSAN_VERSIONS, VIM_SERVICE_VERSIONS_PATH,
     VSAN_SERVICE_VERSIONS_PATH, negotiate_document, soap_action,
@@ -897,9 +897,10 @@ impl VcenterClient {
         host_moref: &str,
         limit: usize,
     ) -> Result<SyncingObjects, ClientError> {
-        let system = vsan_system_ex(host_moref).ok_or(ClientError::Soap(VsanError::Unexpected {
-            reason: "host MoRef is not host-<n>",
-        }))?;
+        let system =
+            vsan_system_ex(host_moref).ok_or(ClientError::Soap(VsanError::Unexpected {
+                reason: "host MoRef is not host-<n>",
+            }))?;
         let query = SyncingObjectsQuery::summary(&system, i64::try_from(limit).unwrap_or(i64::MAX));
         let text = self
             .call(VSAN_HEALTH_PATH, Api::Vsan, &query.encode())

@@ -219,10 +219,12 @@ impl Capacity {
             let logical = u
                 .efficient_capacity
                 .as_ref()
-                .and_then(|e| match (e.esa_dedup_space_saving, e.esa_compression_space_saving) {
-                    (None, None) => e.logical_capacity_used,
-                    _ => e.physical_capacity_used.map(|p| p + s),
-                })
+                .and_then(
+                    |e| match (e.esa_dedup_space_saving, e.esa_compression_space_saving) {
+                        (None, None) => e.logical_capacity_used,
+                        _ => e.physical_capacity_used.map(|p| p + s),
+                    },
+                )
                 .or_else(|| u.used().map(|used| used + s));
             let ratio = logical
                 .filter(|l| *l > 0)
@@ -441,15 +443,14 @@ impl SummaryData {
     /// and the value of each series of family `name` this cluster has.
     pub(crate) fn samples(&self, name: &str, f: &mut dyn FnMut(&[(&str, &str)], f64)) {
         use metrics as m;
-        let stateset = |f: &mut dyn FnMut(&[(&str, &str)], f64),
-                        pre: &[(&str, &str)],
-                        s: HealthState| {
-            for st in HealthState::ALL {
-                let mut labels: Vec<(&str, &str)> = pre.to_vec();
-                labels.push(("status", st.as_str()));
-                f(&labels, if st == s { 1.0 } else { 0.0 });
-            }
-        };
+        let stateset =
+            |f: &mut dyn FnMut(&[(&str, &str)], f64), pre: &[(&str, &str)], s: HealthState| {
+                for st in HealthState::ALL {
+                    let mut labels: Vec<(&str, &str)> = pre.to_vec();
+                    labels.push(("status", st.as_str()));
+                    f(&labels, if st == s { 1.0 } else { 0.0 });
+                }
+            };
         let to_f = |v: i64| v as f64;
         match name {
             n if n == m::HEALTH_STATUS.name => {

@@ -100,6 +100,8 @@ const PER_VCENTER: &[&str] = &[
 /// the per-vCenter counts of clusters by state (other_shard), the shard itself.
 const DIFFERING: &[&str] = &[
     "vsan_exporter_collect_duration_seconds",
+    "vsan_exporter_health_age_seconds",
+    "vsan_exporter_health_duration_seconds",
     "vsan_exporter_clusters",
     "vsan_exporter_shard_ordinal",
     "vsan_exporter_total_shards",

@@ -12,7 +12,8 @@ use vsanobs_core::{Format, Registry};
 
 /// Sample lines (sorted) and `# TYPE` lines (counted) of `text`, without the library's own
 /// families (the rig's registry also holds the /metrics handler metrics; the per-collector
-/// success metric differs by design).
+/// success metric differs by design); the health answer's age is taken at each scrape, so
+/// only its series, not its value, is compared.
 fn split(text: &str) -> (Vec<&str>, BTreeMap<&str, usize>) {
     let mut samples = Vec::new();
     let mut types = BTreeMap::new();
@@ -20,6 +21,10 @@ fn split(text: &str) -> (Vec<&str>, BTreeMap<&str, usize>) {
         if line.starts_with("vsanobs_") || line.starts_with("# TYPE vsanobs_") {
             continue;
         }
+        let line = match line.strip_prefix("vsan_exporter_health_age_seconds{") {
+            Some(_) => line.rsplit_once(' ').map_or(line, |(series, _)| series),
+            None => line,
+        };
         if let Some(t) = line.strip_prefix("# TYPE ") {
             *types.entry(t).or_insert(0) += 1;
         } else if !line.starts_with('#') {
@@ -45,9 +50,14 @@ async fn sharded_collectors_serve_every_family_exactly_once() {
     let shards = rig.exporter.collectors();
     let catalogue = vsanobs_core::vsan::catalogue::METRICS;
     let entity_types = vsanobs_core::vsan::catalogue::ENTITY_TYPES;
-    // A collector per family, per entity type's unknown labels, one for the entity types
-    // the catalogue does not know and one for the self-metrics.
-    assert_eq!(shards.len(), catalogue.len() + entity_types.len() + 2);
+    // A collector per family (catalogue, health, capacity, resync), per entity type's
+    // unknown labels, one for the entity types the catalogue does not know and one for the
+    // self-metrics.
+    let summary = vsan_exporter::summary::metrics::ALL;
+    assert_eq!(
+        shards.len(),
+        catalogue.len() + summary.len() + entity_types.len() + 2
+    );
     let names: Vec<String> = shards
         .iter()
         .map(|c| vsanobs_core::Collector::name(c).to_owned())

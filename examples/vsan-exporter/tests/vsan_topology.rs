@@ -255,15 +255,33 @@ async fn clusters_that_cannot_be_collected_say_why_once() {
         log.contains("4 clusters found, 1 collected; not collected: 1 no_vsan, 1 perf_service_off, 1 no_permission"),
         "{log}"
     );
-    // Each of these clusters has a reason, and the vSAN families only the collected one.
+    // Each of these clusters has a reason, and the vSAN performance families only the
+    // collected one; health, capacity and resync also the one whose performance service is
+    // off (they do not depend on it), not those without vSAN or permission.
     let text = rig.text();
     vsanobs_testkit::promtool_check_metrics(&text).expect("promtool check metrics");
+    let summary = vsan_exporter::summary::metrics::ALL;
     for line in text
         .lines()
         .filter(|l| l.starts_with("vsan_") && !l.starts_with("vsan_exporter"))
     {
-        assert!(line.contains("cluster_name=\"vsan-cluster-01\""), "{line}");
+        let of_summary = summary
+            .iter()
+            .any(|d| line.split(['{', ' ']).next() == Some(d.name));
+        assert!(
+            line.contains("cluster_name=\"vsan-cluster-01\"")
+                || (of_summary && line.contains("cluster_name=\"perf-off-cluster-01\"")),
+            "{line}"
+        );
     }
+    assert!(
+        text.contains("vsan_cluster_capacity_total_bytes{vcenter=\"vc-test\",cluster_name=\"perf-off-cluster-01\""),
+        "{text}"
+    );
+    assert_eq!(
+        errors("restricted-cluster-01", "health_no_permission"),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]

@@ -56,6 +56,7 @@ pub fn engine_options() -> EngineOptions {
         stale_after_secs: 86_400,
         max_raw_series_per_cluster: vsan_exporter::engine::DEFAULT_MAX_RAW_SERIES_PER_CLUSTER,
         sharding: Default::default(),
+        summary: Default::default(),
     }
 }
 
