@@ -71,6 +71,37 @@ pub struct FileConfig {
     /// follows reloads.
     #[serde(default)]
     pub total_shards: Option<u32>,
+    /// Seconds between vSAN health queries of a cluster (default 300); overrides
+    /// `--collect.health-interval`.
+    #[serde(default)]
+    pub health_interval_seconds: Option<u64>,
+    /// Query vSAN health (default true); false is `--no-collect.health`.
+    #[serde(default)]
+    pub collect_health: Option<bool>,
+    /// Query vSAN capacity every collection (default true); false is
+    /// `--no-collect.capacity`.
+    #[serde(default)]
+    pub collect_capacity: Option<bool>,
+    /// Query vSAN resync every collection (default true); false is `--no-collect.resync`.
+    #[serde(default)]
+    pub collect_resync: Option<bool>,
+}
+
+impl FileConfig {
+    /// `summary` with this file's health, capacity and resync keys applied over it.
+    pub fn summary_options(
+        &self,
+        summary: crate::summary::SummaryOptions,
+    ) -> crate::summary::SummaryOptions {
+        crate::summary::SummaryOptions {
+            health: self.collect_health.unwrap_or(summary.health),
+            health_interval: self
+                .health_interval_seconds
+                .map_or(summary.health_interval, std::time::Duration::from_secs),
+            capacity: self.collect_capacity.unwrap_or(summary.capacity),
+            resync: self.collect_resync.unwrap_or(summary.resync),
+        }
+    }
 }
 
 /// Why a configuration is unusable. Never contains a password.
@@ -289,4 +320,35 @@ pub fn target_from_env(
         },
         clusters: None,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::SummaryOptions;
+
+    #[test]
+    fn summary_keys_override_the_flags_and_are_checked() {
+        let cfg: FileConfig = serde_json::from_str(
+            r#"{"vcenters": [], "health_interval_seconds": 900, "collect_resync": false}"#,
+        )
+        .expect("parses");
+        let flags = SummaryOptions {
+            capacity: false,
+            ..SummaryOptions::default()
+        };
+        let got = cfg.summary_options(flags);
+        assert_eq!(
+            got,
+            SummaryOptions {
+                health: true,
+                health_interval: std::time::Duration::from_secs(900),
+                capacity: false,
+                resync: false,
+            }
+        );
+        let bad =
+            serde_json::from_str::<FileConfig>(r#"{"vcenters": [], "collect_health": "yes"}"#);
+        assert!(bad.is_err(), "a non-boolean is refused");
+    }
 }

@@ -13,7 +13,8 @@
 //! Flags: `--web.listen-address` (default `:9101`), `--web.config.file` (exporter-toolkit
 //! YAML: TLS and basic auth on /metrics), `--config.file` (JSON, several vCenters),
 //! `--state.file`, `--collect.interval` / `--collect.cluster-timeout` (seconds),
-//! `--collect.max-concurrency`, `--shard` / `--total-shards` (split the clusters among replicas),
+//! `--collect.max-concurrency`, `--collect.health-interval` / `--no-collect.health` /
+//! `--no-collect.capacity` / `--no-collect.resync`, `--shard` / `--total-shards` (split the clusters among replicas),
 //! `--vcenter.insecure`, `--vcenter.ca-file`, and for the built-in
 //! simulator `--sim.clusters`, `--sim.esa-clusters`, `--sim.hosts`, `--sim.disk-groups`,
 //! `--sim.interval`.
@@ -121,7 +122,12 @@ fn notify_when_sent(
 /// The exporter's build-info family (`vsan_exporter_build_info`).
 const BUILD_INFO_NAME: &str = "vsan_exporter_build_info";
 
-const FLAGS: &[&str] = &["vcenter.insecure"];
+const FLAGS: &[&str] = &[
+    "vcenter.insecure",
+    "no-collect.health",
+    "no-collect.capacity",
+    "no-collect.resync",
+];
 const KNOWN: &[&str] = &[
     "web.listen-address",
     "web.config.file",
@@ -132,6 +138,7 @@ const KNOWN: &[&str] = &[
     "collect.max-concurrency",
     "collect.lookback",
     "collect.max-raw-series",
+    "collect.health-interval",
     "shard",
     "total-shards",
     "vcenter.ca-file",
@@ -164,6 +171,13 @@ Environment: VCENTER_URL, VCENTER_USER, VCENTER_PASSWORD or VCENTER_PASSWORD_FIL
   --collect.lookback SECONDS     how far back the first collection reaches (default 900)
   --collect.max-raw-series N     most series per cluster from entity types the catalogue
                                  does not know, exported raw (default 10000)
+  --collect.health-interval SECONDS
+                                 time between vSAN health queries of a cluster, the last
+                                 answer served in between (default 300; config file:
+                                 health_interval_seconds)
+  --no-collect.health            no vSAN health queries (config file: collect_health false)
+  --no-collect.capacity          no vSAN capacity queries (collect_capacity false)
+  --no-collect.resync            no vSAN resync queries (collect_resync false)
   --shard I                      this replica's shard, from 0 (default 0; config file: shard)
   --total-shards N               replicas sharing the vCenters: each collects the clusters
                                  whose stable hash falls in its shard (default 1; config
@@ -218,6 +232,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             vsan_exporter::engine::DEFAULT_MAX_RAW_SERIES_PER_CLUSTER,
         )?,
         state_file: args.get("state.file").map(PathBuf::from),
+        summary: vsan_exporter::summary::SummaryOptions {
+            health: !args.flag("no-collect.health"),
+            health_interval: Duration::from_secs(args.num(
+                "collect.health-interval",
+                vsan_exporter::summary::DEFAULT_HEALTH_INTERVAL.as_secs(),
+            )?),
+            capacity: !args.flag("no-collect.capacity"),
+            resync: !args.flag("no-collect.resync"),
+        },
         ..EngineOptions::default()
     };
     let flag_sharding = vsan_exporter::config::sharding_from_flags(
@@ -257,6 +280,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         if let Some(n) = cfg.max_concurrent_requests {
             opts.max_concurrent_requests = n;
         }
+        opts.summary = cfg.summary_options(opts.summary.clone());
         opts.sharding = cfg.sharding(flag_sharding)?;
         cfg.targets(opts.cluster_timeout)?
     } else if let Some(t) = target_from_env(
