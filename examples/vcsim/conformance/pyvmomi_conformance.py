@@ -19,6 +19,10 @@ per step, each with "ok" and, when the step failed, the SDK's error ("error"). S
   vsanapiutils does), with the vSAN version read from /sdk/vsanServiceVersions.xml;
   VsanPerfGetSupportedEntityTypes and VsanPerfQueryPerf for the given entity types on each
   cluster (a fault for one cluster and type is recorded with its name).
+- vsan_summary: VsanQueryVcClusterHealthSummary (VsanVcClusterHealthSystem),
+  VsanQuerySpaceUsage (VsanSpaceReportSystem) on each cluster, and
+  VsanQuerySyncingVsanObjects on the VsanSystemEx of each cluster's first host (as
+  telegraf asks it), each decoded by the bindings (a fault is recorded with its name).
 - newer_version: a call whose SOAPAction names pyVmomi's newest vim25 version, newer than
   the server's, must be refused (as a vCenter refuses a version it does not implement).
 - logout.
@@ -288,6 +292,65 @@ def run(args, report):
         entry.update(ok=bool(series), series=series, faults=faults)
         if not series:
             entry["error"] = "VsanPerfQueryPerf returned no series"
+    except Exception as exc:  # pylint: disable=broad-except
+        report.failed(entry, exc)
+
+    # 7b. vSAN health, capacity and resync, through the bindings' own managed objects.
+    entry = report.step("vsan_summary")
+    try:
+        port = args.port if args.protocol == "https" else -args.port
+        vsan_stub = SoapStubAdapter(host=args.host, port=port, version=version,
+                                    path="/vsanHealth", sslContext=context)
+        vsan_stub.cookie = si._stub.cookie
+        health = vim.cluster.VsanVcClusterHealthSystem("vsan-cluster-health-system", vsan_stub)
+        space = vim.cluster.VsanSpaceReportSystem("vsan-cluster-space-report-system", vsan_stub)
+        per_cluster, faults = {}, []
+        for c in clusters:
+            got = {}
+            try:
+                h = health.VsanQueryVcClusterHealthSummary(
+                    cluster=c["obj"], fields=["overallHealth", "groups"], fetchFromCache=True)
+                got["health"] = {
+                    "overall": h.overallHealth,
+                    "groups": [{"id": g.groupId, "name": g.groupName, "health": g.groupHealth,
+                                "tests": [{"id": t.testId, "name": t.testName,
+                                           "health": t.testHealth}
+                                          for t in g.groupTests or []]}
+                               for g in h.groups or []]}
+            except vmodl.MethodFault as fault:
+                faults.append({"cluster": c["moref"], "call": "health", "fault": fault_name(fault)})
+            try:
+                u = space.VsanQuerySpaceUsage(cluster=c["obj"])
+                eff = u.efficientCapacity
+                got["space"] = {
+                    "total": u.totalCapacityB, "free": u.freeCapacityB,
+                    "by_type": {o.objType: o.usedB
+                                for o in (u.spaceDetail.spaceUsageByObjectType
+                                          if u.spaceDetail else None) or []},
+                    "logical_used": eff.logicalCapacityUsed if eff else None,
+                    "physical_used": eff.physicalCapacityUsed if eff else None}
+            except vmodl.MethodFault as fault:
+                faults.append({"cluster": c["moref"], "call": "space", "fault": fault_name(fault)})
+            if c["hosts"]:
+                number = c["hosts"][0]["moref"].split("-")[1]
+                system = vim.host.VsanSystemEx("vsanSystemEx-" + number, vsan_stub)
+                try:
+                    r = system.VsanQuerySyncingVsanObjects(uuids=[], start=0, limit=100,
+                                                           includeSummary=True)
+                    got["resync"] = {
+                        "bytes": r.totalBytesToSync, "objects": r.totalObjectsToSync,
+                        "eta": r.totalRecoveryETA,
+                        "components": [{"object": o.uuid, "host": comp.hostUuid,
+                                        "bytes": comp.bytesToSync,
+                                        "reasons": list(comp.reasons or [])}
+                                       for o in r.objects or [] for comp in o.components or []]}
+                except vmodl.MethodFault as fault:
+                    faults.append({"cluster": c["moref"], "call": "resync",
+                                   "fault": fault_name(fault)})
+            per_cluster[c["moref"]] = got
+        entry.update(ok=bool(per_cluster), clusters=per_cluster, faults=faults)
+        if not per_cluster:
+            entry["error"] = "no cluster to ask"
     except Exception as exc:  # pylint: disable=broad-except
         report.failed(entry, exc)
 

@@ -452,8 +452,107 @@ async fn assert_exporter_agrees(report: &Value, served: &Served, version: &str, 
     assert_eq!(sim.open_sessions(), 0, "{ctx}: the exporter logged out");
 }
 
+/// What pyVmomi decoded of the health, capacity and resync calls equals the simulator's
+/// ground truth for every cluster.
+fn assert_summary(report: &Value, sim: &Simulator, ctx: &str) {
+    let step = &report["vsan_summary"];
+    assert_eq!(step["faults"], serde_json::json!([]), "{ctx}: {step:?}");
+    for c in sim.clusters() {
+        let got = &step["clusters"][c.moref.as_str()];
+        let health = sim.health_summary(c);
+        assert_eq!(
+            got["health"]["overall"],
+            health.overall.as_str(),
+            "{ctx}: {}",
+            c.name
+        );
+        let groups = got["health"]["groups"].as_array().expect("groups");
+        assert_eq!(groups.len(), health.groups.len(), "{ctx}: {}", c.name);
+        for (g, want) in groups.iter().zip(&health.groups) {
+            assert_eq!(g["id"], want.id.as_str(), "{ctx}");
+            assert_eq!(g["name"], want.name.as_str(), "{ctx}");
+            assert_eq!(g["health"], want.health.as_str(), "{ctx}: {}", want.id);
+            let tests = g["tests"].as_array().expect("tests");
+            assert_eq!(tests.len(), want.tests.len(), "{ctx}: {}", want.id);
+            for (t, w) in tests.iter().zip(&want.tests) {
+                assert_eq!(t["id"], w.id.as_str(), "{ctx}");
+                assert_eq!(t["health"], w.health.as_str(), "{ctx}: {}", w.id);
+            }
+        }
+        let space = sim.space_usage(c);
+        assert_eq!(
+            got["space"]["total"], space.total_capacity_b,
+            "{ctx}: {}",
+            c.name
+        );
+        assert_eq!(
+            got["space"]["free"],
+            space.free_capacity_b.expect("free"),
+            "{ctx}"
+        );
+        for o in &space.by_object_type {
+            let t = o.obj_type.as_deref().expect("typed");
+            assert_eq!(
+                got["space"]["by_type"][t],
+                o.used_b.expect("used"),
+                "{ctx}: {t}"
+            );
+        }
+        let eff = space.efficient_capacity.as_ref();
+        assert_eq!(
+            got["space"]["logical_used"].as_i64(),
+            eff.and_then(|e| e.logical_capacity_used),
+            "{ctx}: {}",
+            c.name
+        );
+        let resync = sim.resync_state(c);
+        assert_eq!(got["resync"]["bytes"], resync.bytes, "{ctx}: {}", c.name);
+        assert_eq!(
+            got["resync"]["objects"], resync.objects,
+            "{ctx}: {}",
+            c.name
+        );
+        assert_eq!(
+            got["resync"]["eta"], resync.eta_seconds,
+            "{ctx}: {}",
+            c.name
+        );
+        let components = got["resync"]["components"].as_array().expect("components");
+        let sum: i64 = components
+            .iter()
+            .map(|x| x["bytes"].as_i64().expect("bytes"))
+            .sum();
+        assert_eq!(sum, resync.bytes, "{ctx}: components add up to the total");
+        for x in components {
+            let reasons = x["reasons"].as_array().expect("reasons");
+            assert!(
+                reasons
+                    .iter()
+                    .all(|r| ["repair", "stale"].contains(&r.as_str().unwrap_or(""))),
+                "{ctx}: {x:?}"
+            );
+            assert!(
+                c.hosts.iter().any(|h| x["host"] == h.node_uuid.as_str()),
+                "{ctx}: {x:?}"
+            );
+        }
+    }
+    // The host failed and recovered before the run: its cluster resyncs, health yellow.
+    let first = &sim.clusters()[0];
+    assert!(sim.resync_state(first).bytes > 0, "{ctx}");
+    assert_eq!(
+        step["clusters"][first.moref.as_str()]["health"]["overall"],
+        "yellow",
+        "{ctx}"
+    );
+}
+
 async fn conformance(version: &str, https: bool) {
     let served = serve(version, https).await;
+    // A host of the first cluster failed and came back: its data resyncs.
+    let sim = served.server.sim();
+    let host = sim.clusters()[0].hosts[1].moref.clone();
+    assert!(sim.fail_host(&host) && sim.recover_host(&host));
     let report = run_pyvmomi(&served).await;
     let ctx = format!(
         "emulated {version} over {}",
@@ -465,6 +564,7 @@ async fn conformance(version: &str, https: bool) {
         "{ctx}: pyVmomi's Disconnect logged out"
     );
     assert_report(&report, served.server.sim(), version, https);
+    assert_summary(&report, served.server.sim(), &ctx);
     assert_exporter_agrees(&report, &served, version, &ctx).await;
     served.server.stop().await;
 }
