@@ -164,6 +164,11 @@ pub fn sections() -> Vec<Section> {
             metrics: vsanobs_core::vsan::catalogue::METRICS.to_vec(),
         },
         Section {
+            title: "vSAN cluster health, capacity and resync (vsan-exporter)",
+            note: "From VsanQueryVcClusterHealthSummary (every --collect.health-interval, 5 min by default, served from the last answer in between), VsanQuerySpaceUsage and VsanQuerySyncingVsanObjects (every collection); each can be switched off (--no-collect.health, --no-collect.capacity, --no-collect.resync). Health families are state sets: one series per status, the current one at 1.",
+            metrics: vsan_exporter::summary::metrics::ALL.to_vec(),
+        },
+        Section {
             title: "vSAN exporter self-metrics (vsan-exporter)",
             note: "Exported by the reference exporter next to the vSAN families.",
             metrics: vsan_exporter::engine::self_metrics::ALL.to_vec(),

@@ -33,6 +33,7 @@ const KNOWN: &[&str] = &[
     "tls-key",
     "tls-ca-out",
     "vcenter-version",
+    "fail-hosts",
 ];
 const FLAGS: &[&str] = &["tls-self-signed"];
 
@@ -57,6 +58,8 @@ Usage: vcsim [flags]
   --vcenter-version V        vCenter release emulated on /sdk: 7.0U3, 8.0U2 or 8.0U3
                              (default 8.0U3); ServiceContent.about, the service-versions
                              documents and the SOAPAction versions accepted follow it
+  --fail-hosts NAME,...      hosts (names or MoRefs) failed from the start: their
+                             clusters' health red, capacity lower, no performance data
   --tls-self-signed          serve HTTPS with a CA and certificate generated at start
   --tls-ca-out PATH          write that CA certificate (PEM) to PATH
   --tls-cert PATH --tls-key PATH
@@ -110,6 +113,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let tls = tls_from_args(&args)?;
     cfg.check()?;
     let sim = Simulator::new(cfg.clone());
+    for host in args
+        .get("fail-hosts")
+        .into_iter()
+        .flat_map(|l| l.split(','))
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        if !sim.fail_host(host) {
+            return Err(format!("--fail-hosts: no host {host:?} in the simulated vCenter").into());
+        }
+        tracing::info!(host, "host failed from the start");
+    }
     let server = match &tls {
         Some(tls) => sim.serve_tls(addr, tls).await?,
         None => sim.serve(addr).await?,

@@ -517,3 +517,108 @@ pub(crate) fn resync(sim: &Simulator, req: &IncomingRequest) -> Response {
     }
     .encode_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SimConfig;
+
+    fn sim() -> Simulator {
+        let sim = Simulator::new(SimConfig {
+            clusters: 2,
+            esa_clusters: 1,
+            hosts_per_cluster: 3,
+            disk_groups_per_host: 2,
+            capacity_disks_per_group: 2,
+            vms_per_host: 2,
+            ..SimConfig::default()
+        });
+        sim.freeze_at(1_767_225_600);
+        sim
+    }
+
+    #[test]
+    fn capacity_follows_the_disks_and_the_architecture() {
+        let sim = sim();
+        let (osa_odd, osa_even, esa) = (&sim.clusters()[1], &sim.clusters()[0], &sim.clusters()[2]);
+        // domain-c10 (even) dedups, domain-c11 does not, the ESA one compresses.
+        let u = sim.space_usage(osa_odd);
+        assert_eq!(u.total_capacity_b, 3 * 4 * DISK_CAPACITY_BYTES);
+        assert_eq!(u.savings(), None);
+        let used = u.used().expect("used");
+        assert_eq!(
+            u.by_object_type
+                .iter()
+                .map(|o| o.used_b.expect("used"))
+                .sum::<i64>(),
+            used
+        );
+        let e = sim.space_usage(osa_even);
+        assert_eq!(
+            e.savings(),
+            Some(e.used().expect("used") / 2 * 3 - e.used().expect("used"))
+        );
+        let s = sim.space_usage(esa);
+        assert_eq!(
+            s.total_capacity_b,
+            3 * 4 * DISK_CAPACITY_BYTES,
+            "4 pool disks a host"
+        );
+        assert!(s.savings().expect("compression") > 0);
+    }
+
+    #[test]
+    fn failure_then_recovery_drains_deterministically() {
+        let sim = sim();
+        let c = sim.clusters()[0].clone();
+        let h = c.hosts[2].clone();
+        assert!(!sim.fail_host("esx-99-99.lab.local"));
+        assert!(!sim.recover_host(&h.moref), "not failed");
+        let before = sim.space_usage(&c);
+        assert!(sim.fail_host(&h.name));
+        assert_eq!(sim.health_summary(&c).overall, HealthState::Red);
+        let failed = sim.space_usage(&c);
+        assert_eq!(
+            failed.total_capacity_b,
+            before.total_capacity_b - 4 * DISK_CAPACITY_BYTES
+        );
+        assert!(failed.free_capacity_b < before.free_capacity_b);
+        assert!(
+            !sim.entities(&c, "capacity-disk")
+                .iter()
+                .any(|d| h.disk_groups[0].1.contains(d))
+        );
+        assert!(!sim.entities(&c, "virtual-machine").contains(&h.vms[0].2));
+        assert_eq!(sim.resync_state(&c), ResyncState::default());
+
+        assert!(sim.recover_host(&h.moref));
+        assert_eq!(sim.space_usage(&c), before);
+        let bytes = sim.host_used_bytes(&h);
+        let start = sim.resync_state(&c);
+        assert_eq!(start.bytes, bytes);
+        assert_eq!(start.objects, 1 + 2 * OBJECTS_PER_VM);
+        assert_eq!(sim.health_summary(&c).overall, HealthState::Yellow);
+        let (state, objects) = sim.resync_objects(&c, 100);
+        assert_eq!(objects.len() as i64, state.objects);
+        assert_eq!(
+            objects
+                .iter()
+                .flat_map(|o| &o.components)
+                .map(|x| x.bytes_to_sync)
+                .sum::<i64>(),
+            state.bytes
+        );
+        sim.advance(600);
+        let later = sim.resync_state(&c);
+        assert_eq!(later.bytes, bytes - 600 * RESYNC_BYTES_PER_SECOND);
+        assert!(later.objects <= start.objects);
+        sim.advance(later.eta_seconds);
+        assert_eq!(sim.resync_state(&c), ResyncState::default());
+        assert_eq!(sim.health_summary(&c).overall, HealthState::Green);
+        // The other clusters never noticed.
+        assert_eq!(
+            sim.health_summary(&sim.clusters()[1]).overall,
+            HealthState::Green
+        );
+    }
+}

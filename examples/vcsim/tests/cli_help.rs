@@ -26,6 +26,7 @@ fn vcsim_help_names_every_flag() {
         "--tls-cert",
         "--tls-key",
         "--vcenter-version",
+        "--fail-hosts",
     ] {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
     }
@@ -36,6 +37,14 @@ fn vcsim_help_names_every_flag() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown flag --bogus"));
+    // A host to fail that the topology does not have is refused at start (before binding).
+    let out = Command::new(env!("CARGO_BIN_EXE_vcsim"))
+        .args(["--fail-hosts", "esx-01-01.lab.local,esx-99-99.lab.local"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no host \"esx-99-99.lab.local\""), "{err}");
     // A release the simulator does not emulate is refused at start, naming the choices.
     let out = Command::new(env!("CARGO_BIN_EXE_vcsim"))
         .args(["--vcenter-version", "6.7U3"])
