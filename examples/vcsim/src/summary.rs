@@ -54,9 +54,15 @@ const OBJECT_TYPES: [(&str, i64); 8] = [
     ("other", 150),
 ];
 
-/// The health groups and tests the simulator reports, by vSAN's ids (without
-/// [`HEALTH_ID_PREFIX`]) and names.
-const HEALTH_GROUPS: &[(&str, &str, &[(&str, &str)])] = &[
+/// A health group: id (without [`HEALTH_ID_PREFIX`]), name, and its tests' ids and names.
+type GroupSpec = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// The health groups and tests the simulator reports, by vSAN's ids and names.
+const HEALTH_GROUPS: &[GroupSpec] = &[
     (
         "cluster",
         "Cluster",

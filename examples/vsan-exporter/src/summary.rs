@@ -260,12 +260,18 @@ impl Resync {
     }
 }
 
+/// One health group as served: its label, state, and its tests' labels and states.
+type GroupStates = (String, HealthState, Vec<(String, HealthState)>);
+
+/// Receives one series: the labels after `vcenter`, `cluster_name`, `cluster_uuid`, and the
+/// value.
+type SeriesSink<'a> = &'a mut dyn FnMut(&[(&str, &str)], f64);
+
 /// A health answer as served: groups and tests by label, duplicates and empty ids folded.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct Health {
     overall: HealthState,
-    /// (group, state, tests: (test, state)).
-    groups: Vec<(String, HealthState, Vec<(String, HealthState)>)>,
+    groups: Vec<GroupStates>,
 }
 
 fn label_of(id: &str) -> &str {
@@ -274,7 +280,7 @@ fn label_of(id: &str) -> &str {
 
 impl Health {
     fn from_answer(s: &HealthSummary) -> Health {
-        let mut groups: Vec<(String, HealthState, Vec<(String, HealthState)>)> = Vec::new();
+        let mut groups: Vec<GroupStates> = Vec::new();
         for g in &s.groups {
             let name = label_of(g.short_id());
             let idx = match groups.iter().position(|(n, _, _)| n == name) {
@@ -441,16 +447,15 @@ impl SummaryData {
 
     /// Calls `f` with the extra labels (after `vcenter`, `cluster_name`, `cluster_uuid`)
     /// and the value of each series of family `name` this cluster has.
-    pub(crate) fn samples(&self, name: &str, f: &mut dyn FnMut(&[(&str, &str)], f64)) {
+    pub(crate) fn samples(&self, name: &str, f: SeriesSink<'_>) {
         use metrics as m;
-        let stateset =
-            |f: &mut dyn FnMut(&[(&str, &str)], f64), pre: &[(&str, &str)], s: HealthState| {
-                for st in HealthState::ALL {
-                    let mut labels: Vec<(&str, &str)> = pre.to_vec();
-                    labels.push(("status", st.as_str()));
-                    f(&labels, if st == s { 1.0 } else { 0.0 });
-                }
-            };
+        let stateset = |f: SeriesSink<'_>, pre: &[(&str, &str)], s: HealthState| {
+            for st in HealthState::ALL {
+                let mut labels: Vec<(&str, &str)> = pre.to_vec();
+                labels.push(("status", st.as_str()));
+                f(&labels, if st == s { 1.0 } else { 0.0 });
+            }
+        };
         let to_f = |v: i64| v as f64;
         match name {
             n if n == m::HEALTH_STATUS.name => {
