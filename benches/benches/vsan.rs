@@ -6,6 +6,9 @@
 //! The collection figure includes the simulator's own work (it runs in the same process and
 //! generates every XML response), so it is an upper bound for the exporter's share.
 //!
+//! Three collection figures: the default (capacity and resync every collection, health
+//! every 5 minutes), the performance queries alone, and health every collection too.
+//!
 //! Run: `cargo bench -p vsanobs-benches --bench vsan`.
 
 use std::hint::black_box;
@@ -18,6 +21,7 @@ use vsan_exporter::client::ClientOptions;
 use vsan_exporter::config::Target;
 use vsan_exporter::engine::{Engine, EngineOptions};
 use vsan_exporter::secret::{Credentials, Secret};
+use vsan_exporter::summary::SummaryOptions;
 use vsanobs_core::model::{MetricKind, Value};
 use vsanobs_core::{Format, Registry};
 
@@ -61,7 +65,7 @@ fn vsan(c: &mut Criterion) {
         per_cluster_concurrency: 4,
         ..EngineOptions::default()
     };
-    let exporter = Engine::new(vec![target], opts).expect("exporter");
+    let exporter = Engine::new(vec![target.clone()], opts.clone()).expect("exporter");
     let registry = Registry::new();
     registry
         .register_collector(exporter.collector())
@@ -77,6 +81,8 @@ fn vsan(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("vsan_collect");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
+    // The default: capacity and resync every collection, health every 5 minutes of wall
+    // time (so about once in the whole measurement).
     g.bench_function("vsanobs_16_clusters_x_32_hosts", |b| {
         b.iter(|| {
             // One new 5-minute bucket per collection, as in steady state.
@@ -84,6 +90,43 @@ fn vsan(c: &mut Criterion) {
             rt.block_on(exporter.collect_once());
         })
     });
+    // The performance queries alone (health, capacity and resync off), and all three every
+    // collection (health's interval 0): the cost of the summary calls, both bounds.
+    for (name, summary) in [
+        (
+            "vsanobs_16_clusters_x_32_hosts_perf_only",
+            SummaryOptions {
+                health: false,
+                capacity: false,
+                resync: false,
+                ..SummaryOptions::default()
+            },
+        ),
+        (
+            "vsanobs_16_clusters_x_32_hosts_health_every_collection",
+            SummaryOptions {
+                health_interval: Duration::ZERO,
+                ..SummaryOptions::default()
+            },
+        ),
+    ] {
+        let other = Engine::new(
+            vec![target.clone()],
+            EngineOptions {
+                summary,
+                ..opts.clone()
+            },
+        )
+        .expect("exporter");
+        rt.block_on(other.collect_once());
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                sim.advance(300);
+                rt.block_on(other.collect_once());
+            })
+        });
+        rt.block_on(other.shutdown());
+    }
     g.finish();
 
     // The same series in prometheus-client, for the /metrics encoding comparison.

@@ -278,6 +278,16 @@ async fn a_host_failure_and_recovery_turn_health_capacity_and_resync() {
         .unwrap()
             > 0.0
     );
+    // Mid-resync every family is served, and the full output passes promtool.
+    let text = rig.text();
+    for d in vsan_exporter::summary::metrics::ALL {
+        assert!(
+            text.contains(&format!("\n{}{{", d.name)),
+            "{} missing:\n{text}",
+            d.name
+        );
+    }
+    vsanobs_testkit::promtool_check_metrics(&text).expect("promtool check metrics");
     // Drain: at most 5 TB at 1 GiB/s, in steps of 15 minutes.
     let mut steps = 0;
     while left > 0.0 {
@@ -310,7 +320,6 @@ async fn a_host_failure_and_recovery_turn_health_capacity_and_resync() {
         self_value(&rig, "vsan_exporter_health_success", A, &[]),
         Some(1.0)
     );
-    vsanobs_testkit::promtool_check_metrics(&rig.text()).expect("promtool check metrics");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
