@@ -616,3 +616,178 @@ async fn ask_resync(
     }
     Err(last)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vsanobs_core::vsan::protocol::health::{HealthGroup, HealthTest};
+    use vsanobs_core::vsan::protocol::space::{EfficientCapacity, ObjectTypeSpace};
+
+    fn series(d: &SummaryData, name: &str) -> Vec<(String, f64)> {
+        let mut out = Vec::new();
+        d.samples(name, &mut |labels, v| {
+            let l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            out.push((l.join(","), v));
+        });
+        out
+    }
+
+    fn inv() -> ClusterInv {
+        ClusterInv {
+            moref: "domain-c10".into(),
+            name: "c".into(),
+            uuid: Some("u".into()),
+            ..ClusterInv::default()
+        }
+    }
+
+    #[test]
+    fn unknown_states_and_ids_are_exported_as_unknown_and_duplicates_folded() {
+        let test = |id: &str, h| HealthTest {
+            id: id.into(),
+            name: String::new(),
+            health: h,
+        };
+        let answer = HealthSummary {
+            overall: HealthState::Unknown,
+            groups: vec![
+                HealthGroup {
+                    id: "com.vmware.vsan.health.test.network".into(),
+                    name: "Network".into(),
+                    health: HealthState::Yellow,
+                    tests: vec![
+                        test("com.vmware.vsan.health.test.smallping", HealthState::Green),
+                        test("", HealthState::Unknown),
+                    ],
+                },
+                HealthGroup {
+                    id: "com.vmware.vsan.health.test.network".into(),
+                    name: "Network again".into(),
+                    health: HealthState::Red,
+                    tests: vec![test(
+                        "com.vmware.vsan.health.test.smallping",
+                        HealthState::Red,
+                    )],
+                },
+            ],
+        };
+        let mut d = SummaryData::default();
+        let answers = Answers {
+            health: Some((Ok(answer), Duration::from_millis(5))),
+            ..Answers::default()
+        };
+        d.apply(answers, &inv(), "vc", Instant::now());
+        assert_eq!(d.cluster_uuid(), "u");
+        let overall = series(&d, metrics::HEALTH_STATUS.name);
+        assert_eq!(
+            overall,
+            [
+                ("status=green".to_owned(), 0.0),
+                ("status=yellow".to_owned(), 0.0),
+                ("status=red".to_owned(), 0.0),
+                ("status=unknown".to_owned(), 1.0)
+            ]
+        );
+        let groups = series(&d, metrics::HEALTH_GROUP_STATUS.name);
+        assert_eq!(
+            groups.len(),
+            4,
+            "one group, the duplicate folded: {groups:?}"
+        );
+        assert!(groups.contains(&("group=network,status=red".to_owned(), 1.0)));
+        let tests = series(&d, metrics::HEALTH_TEST_STATUS.name);
+        assert_eq!(tests.len(), 8, "{tests:?}");
+        assert!(tests.contains(&("group=network,test=smallping,status=red".to_owned(), 1.0)));
+        assert!(tests.contains(&("group=network,test=unknown,status=unknown".to_owned(), 1.0)));
+        let (ok, age, took) = d.health_self(Instant::now()).expect("asked");
+        assert!(ok && age.is_some() && took > 0.0);
+    }
+
+    #[test]
+    fn a_space_report_with_missing_types_and_a_failed_call() {
+        let usage = SpaceUsage {
+            total_capacity_b: 1000,
+            free_capacity_b: Some(400),
+            by_object_type: vec![
+                ObjectTypeSpace {
+                    obj_type: Some("vdisk".into()),
+                    used_b: Some(500),
+                    physical_used_b: None,
+                },
+                ObjectTypeSpace {
+                    obj_type: None,
+                    used_b: Some(60),
+                    physical_used_b: None,
+                },
+                ObjectTypeSpace {
+                    obj_type: None,
+                    used_b: Some(40),
+                    physical_used_b: None,
+                },
+                ObjectTypeSpace {
+                    obj_type: Some("vmswap".into()),
+                    used_b: None,
+                    physical_used_b: None,
+                },
+            ],
+            efficient_capacity: Some(EfficientCapacity {
+                logical_capacity_used: Some(800),
+                physical_capacity_used: Some(600),
+                ..EfficientCapacity::default()
+            }),
+        };
+        let mut d = SummaryData::default();
+        let answers = Answers {
+            capacity: Some(Ok(usage)),
+            ..Answers::default()
+        };
+        d.apply(answers, &inv(), "vc", Instant::now());
+        assert_eq!(
+            series(&d, metrics::CAPACITY_USED_BY_TYPE.name),
+            [
+                ("object_type=unknown".to_owned(), 100.0),
+                ("object_type=vdisk".to_owned(), 500.0)
+            ]
+        );
+        assert_eq!(
+            series(&d, metrics::CAPACITY_USED.name),
+            [(String::new(), 600.0)]
+        );
+        assert_eq!(
+            series(&d, metrics::CAPACITY_SAVINGS.name),
+            [(String::new(), 200.0)]
+        );
+        assert_eq!(
+            series(&d, metrics::CAPACITY_SAVINGS_RATIO.name),
+            [(String::new(), 0.25)]
+        );
+        assert!(d.health_self(Instant::now()).is_none(), "health not asked");
+        // A failure drops capacity and is counted under its own reason.
+        let failed = Answers {
+            capacity: Some(Err(ClientError::Timeout)),
+            ..Answers::default()
+        };
+        d.apply(failed, &inv(), "vc", Instant::now());
+        assert!(series(&d, metrics::CAPACITY_TOTAL.name).is_empty());
+        assert_eq!(
+            d.error_counts().collect::<Vec<_>>(),
+            [("capacity_timeout".to_owned(), 1)]
+        );
+    }
+
+    #[test]
+    fn health_is_due_once_per_interval() {
+        let opts = SummaryOptions::default();
+        let mut d = SummaryData::default();
+        let t0 = Instant::now();
+        assert!(d.plan(&opts, t0).health);
+        d.health_asked = Some(t0);
+        assert!(!d.plan(&opts, t0 + Duration::from_secs(299)).health);
+        assert!(d.plan(&opts, t0 + DEFAULT_HEALTH_INTERVAL).health);
+        let off = SummaryOptions {
+            health: false,
+            ..opts
+        };
+        assert!(!SummaryData::default().plan(&off, t0).health);
+    }
+}
