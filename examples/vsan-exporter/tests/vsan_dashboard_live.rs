@@ -171,7 +171,9 @@ fn scenario(prom: &Prometheus, sim: &Simulator, exprs: &[String], variables: &[(
     assert_eq!(alert_state(prom, "VsanClusterResyncNotDraining", cl), None);
 
     // A few failed performance queries, for the fetch-error panel.
+    // (The exporter queries a cluster again once a new 5-minute sample is due.)
     sim.set_fault(cl, Fault::Status(503));
+    sim.advance(300);
     wait_true(prom, "vsan_exporter_fetch_errors_total");
     sim.clear_fault(cl);
     wait_true(
