@@ -26,6 +26,14 @@ fn status_code(metric: &str, extra: &str, by: &str) -> String {
     format!("max by ({by}) (\n  {}\n)", arms.join("\n  or\n  "))
 }
 
+/// Shows the codes of [`status_code`] as the status names, in their colours.
+fn status_texts(p: Panel) -> Panel {
+    p.value_text(0, "green", "green")
+        .value_text(1, "yellow", "yellow")
+        .value_text(2, "red", "red")
+        .value_text(3, "unknown", "blue")
+}
+
 fn ts(title: &str, width: u32) -> Panel {
     Panel::new(PanelKind::TimeSeries, title, width, 8)
 }
@@ -61,15 +69,15 @@ pub fn dashboard() -> Dashboard {
         ))
         // Cluster overview: health.
         .panel(
-            Panel::new(PanelKind::Stat, "Cluster health", 6, 8)
+            status_texts(Panel::new(PanelKind::Stat, "Cluster health", 6, 8))
                 .unit("none")
-                .description("Overall vSAN health per cluster: 0 green, 1 yellow, 2 red, 3 unknown (VsanQueryVcClusterHealthSummary, queried on its own interval).")
+                .description("Overall vSAN health per cluster (VsanQueryVcClusterHealthSummary, queried on its own interval): green, yellow, red or unknown (codes 0 to 3).")
                 .query(status_code(names::HEALTH_STATUS, C, "vcenter, cluster_name"), "{{cluster_name}}"),
         )
         .panel(
-            Panel::new(PanelKind::Table, "Health groups", 9, 8)
+            status_texts(Panel::new(PanelKind::Table, "Health groups", 9, 8))
                 .unit("none")
-                .description("Health per group: 0 green, 1 yellow, 2 red, 3 unknown.")
+                .description("Health per group: green, yellow, red or unknown (codes 0 to 3).")
                 .query(
                     status_code(names::HEALTH_GROUP_STATUS, C, "vcenter, cluster_name, group"),
                     "{{cluster_name}} {{group}}",
