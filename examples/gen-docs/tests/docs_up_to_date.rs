@@ -109,3 +109,26 @@ fn every_family_the_vsan_artifacts_query_is_documented() {
         "the vSAN dashboard or rules query families docs/metrics.md does not document: {missing:?}"
     );
 }
+
+/// Every generated rule file passes `promtool check rules --lint=all` (lint fatal), and every
+/// generated rule test file passes `promtool test rules`: hot reload's, HTTP's and vSAN's.
+#[test]
+fn every_generated_rule_file_passes_promtool() {
+    let (mut rules, mut tests) = (0, 0);
+    for (rel, _) in docs::files() {
+        let path = docs::docs_dir().join(rel);
+        if rel.ends_with(".rules.yml") {
+            vsanobs_testkit::promtool_check_rules(&path, true)
+                .unwrap_or_else(|e| panic!("{rel}: {e}"));
+            rules += 1;
+        } else if rel.ends_with(".test.yml") {
+            vsanobs_testkit::promtool_test_rules(&path).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            tests += 1;
+        }
+    }
+    assert_eq!(
+        (rules, tests),
+        (3, 2),
+        "rule files and rule test files generated"
+    );
+}
