@@ -477,3 +477,48 @@ pub fn alert_rules(c: &RulesConfig) -> RuleGroup {
             "TLS certificate verification is off for vCenter {{ $labels.vcenter }}: give the exporter the vCenter's CA instead of the insecure setting.".to_owned(),
         ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_render_as_prometheus_durations() {
+        assert_eq!(duration(0), "0s");
+        assert_eq!(duration(300_000), "5m");
+        assert_eq!(duration(5_400_000), "1h30m");
+        assert_eq!(duration(604_800_000), "7d");
+        assert_eq!(duration(8_571), "8s571ms");
+        let fast = RulesConfig {
+            time_scale: 60,
+            ..RulesConfig::default()
+        };
+        assert_eq!(fast.dur(15 * MIN), "15s");
+        assert_eq!(fast.dur(6 * HOUR), "6m");
+        assert_eq!(fast.secs(7 * DAY), "10080");
+        // Scale 0 is read as 1, never a division by zero.
+        let zero = RulesConfig {
+            time_scale: 0,
+            ..RulesConfig::default()
+        };
+        assert_eq!(zero.dur(HOUR), "1h");
+    }
+
+    #[test]
+    fn every_alert_has_severity_summary_and_description() {
+        let group = alert_rules(&RulesConfig::default());
+        assert_eq!(group.rules.len(), 13);
+        for a in group.alerts() {
+            assert!(ALERTS.contains(&a.name.as_str()), "{}", a.name);
+            assert!(
+                matches!(a.label_value("severity"), Some("critical" | "warning" | "info")),
+                "{}",
+                a.name
+            );
+            assert!(a.annotation_value("summary").is_some(), "{}", a.name);
+            let d = a.annotation_value("description").unwrap_or_default();
+            assert!(d.contains("{{ $labels.vcenter }}"), "{}: {d}", a.name);
+            assert!(!a.for_.is_empty(), "{}", a.name);
+        }
+    }
+}
