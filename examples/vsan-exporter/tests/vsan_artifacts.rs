@@ -183,6 +183,7 @@ fn the_dashboard_imports_and_queries_every_part() {
             "vsan_exporter_collect_duration_seconds",
             "vsan_exporter_fetch_errors_total",
             "vsan_exporter_clusters",
+            "vsan_exporter_cluster_state",
             "vsan_exporter_health_age_seconds",
             "vsan_exporter_health_success",
             "vsan_exporter_health_duration_seconds",

@@ -410,7 +410,16 @@ pub fn dashboard() -> Dashboard {
                 ),
         )
         .panel(
-            ts("Exporter: logins", 4)
+            Panel::new(PanelKind::Table, "Exporter: cluster states", 8, 8)
+                .unit("none")
+                .description(sm::CLUSTER_STATE.help)
+                .query(
+                    format!("{}{{{C}}} == 1", name(&sm::CLUSTER_STATE)),
+                    "{{cluster_name}}: {{state}}",
+                ),
+        )
+        .panel(
+            ts("Exporter: logins", 12)
                 .description(sm::LOGINS.help)
                 .query(
                     format!("increase({}{{{VC}}}[$__rate_interval])", name(&sm::LOGINS)),
@@ -418,7 +427,7 @@ pub fn dashboard() -> Dashboard {
                 ),
         )
         .panel(
-            Panel::new(PanelKind::Stat, "Exporter: insecure TLS", 4, 8)
+            Panel::new(PanelKind::Stat, "Exporter: insecure TLS", 12, 8)
                 .unit("bool_yes_no")
                 .description(sm::INSECURE_TLS.help)
                 .query(format!("{}{{{VC}}}", name(&sm::INSECURE_TLS)), "{{vcenter}}"),

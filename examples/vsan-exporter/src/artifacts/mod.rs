@@ -511,7 +511,10 @@ mod tests {
         for a in group.alerts() {
             assert!(ALERTS.contains(&a.name.as_str()), "{}", a.name);
             assert!(
-                matches!(a.label_value("severity"), Some("critical" | "warning" | "info")),
+                matches!(
+                    a.label_value("severity"),
+                    Some("critical" | "warning" | "info")
+                ),
                 "{}",
                 a.name
             );
