@@ -184,6 +184,22 @@ fn scenario(prom: &Prometheus, sim: &Simulator, exprs: &[String], variables: &[(
     // A host fails: health red, the alert fires; the dashboard's health stat says 2.
     assert!(sim.fail_host(&host), "fail_host({host})");
     wait_alert(prom, "VsanClusterHealthRed", cl, Some("firing"));
+    let alerts = prom.alerts().unwrap_or_else(|e| panic!("{e}"));
+    let red = alerts
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|a| a["labels"]["alertname"] == "VsanClusterHealthRed")
+        })
+        .expect("the firing alert");
+    assert_eq!(red["labels"]["severity"], "critical", "{red}");
+    let description = red["annotations"]["description"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        description.contains(&format!("cluster {cl} (vCenter vc-test)")),
+        "the description names the cluster and vCenter: {red}"
+    );
     let health_stat = exprs
         .iter()
         .find(|e| e.starts_with("max by (vcenter, cluster_name) ("))
