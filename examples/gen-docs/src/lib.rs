@@ -45,6 +45,7 @@ pub fn files() -> Vec<(&'static str, String)> {
         ServiceDashboardConfig, recording_rules, route_dashboard, service_dashboard,
     };
     let reload = RulesConfig::default();
+    let vsan = vsan_exporter::artifacts::RulesConfig::default();
     vec![
         ("metrics.md", metrics_markdown(&sections())),
         ("go-metrics-mapping.md", go_mapping_markdown()),
@@ -62,6 +63,18 @@ pub fn files() -> Vec<(&'static str, String)> {
         (
             "dashboards/service.json",
             service_dashboard(&ServiceDashboardConfig::default()).to_json(),
+        ),
+        (
+            "rules/vsan.rules.yml",
+            vsan_exporter::artifacts::alert_rules(&vsan).to_yaml(),
+        ),
+        (
+            "rules/vsan.test.yml",
+            vsan_exporter::artifacts::rule_tests(&vsan, "vsan.rules.yml").to_yaml(),
+        ),
+        (
+            "dashboards/vsan.json",
+            vsan_exporter::artifacts::dashboard().to_json(),
         ),
     ]
 }

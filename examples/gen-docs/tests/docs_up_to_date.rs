@@ -6,7 +6,7 @@ use gen_docs as docs;
 #[test]
 fn every_generated_file_is_up_to_date() {
     let files = docs::files();
-    assert_eq!(files.len(), 8, "a generated file was added or dropped");
+    assert_eq!(files.len(), 11, "a generated file was added or dropped");
     let stale: Vec<&str> = files
         .iter()
         .filter(|(rel, generated)| {
@@ -62,4 +62,73 @@ fn every_catalogued_name_is_valid_and_unique() {
             }
         }
     }
+}
+
+/// Every family the vSAN dashboard and alert rules query is one the metric reference
+/// documents (so one the exporter serves, named as its tables name it).
+#[test]
+fn every_family_the_vsan_artifacts_query_is_documented() {
+    use vsan_exporter::artifacts;
+    let documented: std::collections::HashSet<&str> = docs::sections()
+        .into_iter()
+        .flat_map(|s| s.metrics)
+        .map(|m| m.name)
+        .collect();
+    let rules = artifacts::alert_rules(&artifacts::RulesConfig::default());
+    let exprs = artifacts::dashboard()
+        .queries()
+        .map(str::to_owned)
+        .chain(rules.alerts().map(|a| a.expr.clone()))
+        .chain(
+            artifacts::dashboard()
+                .variables
+                .iter()
+                .map(|v| v.query.clone()),
+        )
+        .collect::<Vec<_>>();
+    let mut missing = std::collections::BTreeSet::new();
+    let mut queried = 0;
+    for e in &exprs {
+        for (at, _) in e.match_indices("vsan_") {
+            if at > 0 && e[..at].ends_with(|c: char| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+            let rest = &e[at..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            queried += 1;
+            if !documented.contains(&rest[..end]) {
+                missing.insert(rest[..end].to_owned());
+            }
+        }
+    }
+    assert!(queried > 50, "only {queried} family references found");
+    assert!(
+        missing.is_empty(),
+        "the vSAN dashboard or rules query families docs/metrics.md does not document: {missing:?}"
+    );
+}
+
+/// Every generated rule file passes `promtool check rules --lint=all` (lint fatal), and every
+/// generated rule test file passes `promtool test rules`: hot reload's, HTTP's and vSAN's.
+#[test]
+fn every_generated_rule_file_passes_promtool() {
+    let (mut rules, mut tests) = (0, 0);
+    for (rel, _) in docs::files() {
+        let path = docs::docs_dir().join(rel);
+        if rel.ends_with(".rules.yml") {
+            vsanobs_testkit::promtool_check_rules(&path, true)
+                .unwrap_or_else(|e| panic!("{rel}: {e}"));
+            rules += 1;
+        } else if rel.ends_with(".test.yml") {
+            vsanobs_testkit::promtool_test_rules(&path).unwrap_or_else(|e| panic!("{rel}: {e}"));
+            tests += 1;
+        }
+    }
+    assert_eq!(
+        (rules, tests),
+        (3, 2),
+        "rule files and rule test files generated"
+    );
 }

@@ -21,6 +21,7 @@
 //!
 //! The binary (`src/main.rs`) wires these together; `scripts/run` builds and runs it.
 
+pub mod artifacts;
 pub mod client;
 pub mod config;
 pub mod engine;

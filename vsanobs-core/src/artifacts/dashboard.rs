@@ -60,6 +60,20 @@ pub struct Panel {
     pub legend: Legend,
     /// The PromQL queries, one target each (`refId` A, B, ...).
     pub queries: Vec<Query>,
+    /// Values shown as text in a colour (such as 2 as `red`), in order.
+    pub value_texts: Vec<ValueText>,
+}
+
+/// A value a panel shows as a text in a colour (a Grafana value mapping).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValueText {
+    /// The exact value, as Grafana compares it (`2`).
+    pub value: String,
+    /// What is shown instead (`red`).
+    pub text: String,
+    /// A Grafana colour name (`red`, `green`, `yellow`, `orange`, `blue`, `purple`) or a
+    /// `#rrggbb` code.
+    pub color: String,
 }
 
 /// A panel's visualisation.
@@ -245,7 +259,42 @@ impl Panel {
             height,
             legend: Legend::List,
             queries: Vec::new(),
+            value_texts: Vec::new(),
         }
+    }
+
+    /// Shows `value` as `text` in `color` (a Grafana value mapping), such as a status code
+    /// as its name.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use vsanobs_core::artifacts::{Dashboard, Panel, PanelKind};
+    ///
+    /// let d = Dashboard::new("Health", "health").panel(
+    ///     Panel::new(PanelKind::Stat, "Status", 6, 4)
+    ///         .query("max(status_code)", "")
+    ///         .value_text(0, "green", "green")
+    ///         .value_text(2, "red", "red"),
+    /// );
+    /// let json: serde_json::Value = serde_json::from_str(&d.to_json()).unwrap();
+    /// let mapping = &json["panels"][0]["fieldConfig"]["defaults"]["mappings"][0];
+    /// assert_eq!(mapping["type"], "value");
+    /// assert_eq!(mapping["options"]["2"]["text"], "red");
+    /// assert_eq!(mapping["options"]["2"]["index"], 1);
+    /// ```
+    pub fn value_text(
+        mut self,
+        value: impl std::fmt::Display,
+        text: impl Into<String>,
+        color: impl Into<String>,
+    ) -> Self {
+        self.value_texts.push(ValueText {
+            value: value.to_string(),
+            text: text.into(),
+            color: color.into(),
+        });
+        self
     }
 
     /// Sets the unit.
@@ -319,13 +368,28 @@ impl Panel {
                 "heatmap"
             }
         };
+        let mut defaults = json!({"unit": self.unit});
+        if !self.value_texts.is_empty() {
+            let options: Map<String, Value> = self
+                .value_texts
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    (
+                        v.value.clone(),
+                        json!({"text": v.text, "color": v.color, "index": i}),
+                    )
+                })
+                .collect();
+            defaults["mappings"] = json!([{"type": "value", "options": options}]);
+        }
         let mut p = json!({
             "id": id,
             "type": kind,
             "title": self.title,
             "datasource": ds,
             "gridPos": {"x": x, "y": y, "w": w, "h": h},
-            "fieldConfig": {"defaults": {"unit": self.unit}, "overrides": []},
+            "fieldConfig": {"defaults": defaults, "overrides": []},
             "options": options,
             "targets": targets,
         });

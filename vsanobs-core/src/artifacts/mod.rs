@@ -54,7 +54,7 @@ mod rule_tests;
 mod rules;
 mod yaml;
 
-pub use dashboard::{Dashboard, Legend, Panel, PanelKind, Query, Variable};
+pub use dashboard::{Dashboard, Legend, Panel, PanelKind, Query, ValueText, Variable};
 pub use rule_tests::{AlertTest, ExpectedAlert, InputSeries, RuleTest, RuleTestFile};
 pub use rules::{AlertRule, RecordingRule, Rule, RuleGroup, rule_file_yaml};
 
