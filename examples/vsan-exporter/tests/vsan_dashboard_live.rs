@@ -12,46 +12,18 @@ use std::time::{Duration, Instant};
 use vcsim::{Fault, SimConfig, Simulator};
 use vsan_exporter::artifacts::{self, RulesConfig};
 use vsan_exporter::engine::EngineOptions;
+use vsan_exporter::summary::SummaryOptions;
 use vsan_support::{Rig, engine_options};
 use vsanobs_testkit::{Prometheus, PrometheusConfig, vector_samples};
 
-// Until the hcr branch is merged: see `pending`.
-use pending::HostControl as _;
-
-/// What the health, capacity and resync collection (branch `hcr`) brings, written here as
-/// this test expects it so that the test compiles before that branch is merged, and fails
-/// saying what is missing.
-///
-/// After the merge: delete `HostControl` and its `use` (the simulator's own
-/// `fail_host`/`recover_host` take over), and set the exporter's health interval to one
-/// second in `fast_health`.
-mod pending {
-    use vcsim::Simulator;
-    use vsan_exporter::engine::EngineOptions;
-
-    pub(crate) trait HostControl {
-        fn fail_host(&self, host: &str) -> bool;
-        fn recover_host(&self, host: &str) -> bool;
-    }
-
-    impl HostControl for Simulator {
-        fn fail_host(&self, _host: &str) -> bool {
-            panic!(
-                "vcsim::Simulator::fail_host is missing: the simulator's host failure control \
-                 (branch hcr) is not merged"
-            )
-        }
-        fn recover_host(&self, _host: &str) -> bool {
-            panic!(
-                "vcsim::Simulator::recover_host is missing: the simulator's host failure \
-                 control (branch hcr) is not merged"
-            )
-        }
-    }
-
-    /// The options with the health query due at every collection (one second apart).
-    pub(crate) fn fast_health(opts: EngineOptions) -> EngineOptions {
-        opts
+/// The options with the health query due at every collection (one second apart).
+fn fast_health(opts: EngineOptions) -> EngineOptions {
+    EngineOptions {
+        summary: SummaryOptions {
+            health_interval: Duration::from_secs(1),
+            ..SummaryOptions::default()
+        },
+        ..opts
     }
 }
 
@@ -273,7 +245,7 @@ async fn dashboard_queries_return_data_and_vsan_alerts_fire_and_clear() {
         pnics_per_host: 1,
         ..SimConfig::default()
     };
-    let opts = pending::fast_health(EngineOptions {
+    let opts = fast_health(EngineOptions {
         interval: Duration::from_secs(1),
         ..engine_options()
     });

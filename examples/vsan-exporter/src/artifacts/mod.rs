@@ -71,37 +71,37 @@ use crate::engine::self_metrics as sm;
 /// `cluster_uuid` for the cluster families; `vcenter`, `cluster_name` for the self-metrics).
 pub mod names {
     /// Overall health, a stateset: `status` is green, yellow, red or unknown; one at 1.
-    pub const HEALTH_STATUS: &str = "vsan_cluster_health_status";
+    pub const HEALTH_STATUS: &str = crate::summary::metrics::HEALTH_STATUS.name;
     /// Health per group (`group`), a stateset as [`HEALTH_STATUS`].
-    pub const HEALTH_GROUP_STATUS: &str = "vsan_cluster_health_group_status";
+    pub const HEALTH_GROUP_STATUS: &str = crate::summary::metrics::HEALTH_GROUP_STATUS.name;
     /// Health per test (`group`, `test`), a stateset as [`HEALTH_STATUS`].
-    pub const HEALTH_TEST_STATUS: &str = "vsan_cluster_health_test_status";
+    pub const HEALTH_TEST_STATUS: &str = crate::summary::metrics::HEALTH_TEST_STATUS.name;
     /// 1 if the last health query of the cluster succeeded.
-    pub const HEALTH_SUCCESS: &str = "vsan_exporter_health_success";
+    pub const HEALTH_SUCCESS: &str = crate::engine::self_metrics::HEALTH_SUCCESS.name;
     /// Age of the health answer being served.
-    pub const HEALTH_AGE: &str = "vsan_exporter_health_age_seconds";
+    pub const HEALTH_AGE: &str = crate::engine::self_metrics::HEALTH_AGE.name;
     /// Duration of the last health query.
-    pub const HEALTH_DURATION: &str = "vsan_exporter_health_duration_seconds";
+    pub const HEALTH_DURATION: &str = crate::engine::self_metrics::HEALTH_DURATION.name;
     /// Capacity of the cluster's vSAN datastore.
-    pub const CAPACITY_TOTAL: &str = "vsan_cluster_capacity_total_bytes";
+    pub const CAPACITY_TOTAL: &str = crate::summary::metrics::CAPACITY_TOTAL.name;
     /// Free space.
-    pub const CAPACITY_FREE: &str = "vsan_cluster_capacity_free_bytes";
+    pub const CAPACITY_FREE: &str = crate::summary::metrics::CAPACITY_FREE.name;
     /// Used space.
-    pub const CAPACITY_USED: &str = "vsan_cluster_capacity_used_bytes";
+    pub const CAPACITY_USED: &str = crate::summary::metrics::CAPACITY_USED.name;
     /// Used space by object type (`object_type`).
-    pub const CAPACITY_USED_BY_TYPE: &str = "vsan_cluster_capacity_used_by_type_bytes";
+    pub const CAPACITY_USED_BY_TYPE: &str = crate::summary::metrics::CAPACITY_USED_BY_TYPE.name;
     /// Space saved by deduplication and compression.
-    pub const CAPACITY_SAVINGS: &str = "vsan_cluster_capacity_savings_bytes";
+    pub const CAPACITY_SAVINGS: &str = crate::summary::metrics::CAPACITY_SAVINGS.name;
     /// Savings ratio (0-1).
-    pub const CAPACITY_SAVINGS_RATIO: &str = "vsan_cluster_capacity_savings_ratio";
+    pub const CAPACITY_SAVINGS_RATIO: &str = crate::summary::metrics::CAPACITY_SAVINGS_RATIO.name;
     /// Bytes left to resync.
-    pub const RESYNC_BYTES: &str = "vsan_cluster_resync_remaining_bytes";
+    pub const RESYNC_BYTES: &str = crate::summary::metrics::RESYNC_BYTES.name;
     /// Objects left to resync.
-    pub const RESYNC_OBJECTS: &str = "vsan_cluster_resync_remaining_objects";
+    pub const RESYNC_OBJECTS: &str = crate::summary::metrics::RESYNC_OBJECTS.name;
     /// Estimated time until the resync is done.
-    pub const RESYNC_ETA: &str = "vsan_cluster_resync_eta_seconds";
+    pub const RESYNC_ETA: &str = crate::summary::metrics::RESYNC_ETA.name;
     /// Bytes left to resync by reason (`reason`).
-    pub const RESYNC_BY_REASON: &str = "vsan_cluster_resync_remaining_by_reason_bytes";
+    pub const RESYNC_BY_REASON: &str = crate::summary::metrics::RESYNC_BY_REASON.name;
 }
 
 /// Names of the alerts, in the order of [`alert_rules`].
