@@ -28,6 +28,10 @@ pub mod facade;
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub mod otel;
 #[cfg(any(feature = "prometheus-client", feature = "metrics", feature = "opentelemetry"))]
+#[cfg_attr(
+    not(any(feature = "prometheus-client", feature = "opentelemetry")),
+    allow(dead_code)
+)]
 mod emit;
 pub mod problems;
 #[cfg(feature = "prometheus-client")]
