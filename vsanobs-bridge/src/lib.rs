@@ -21,18 +21,22 @@
 #![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[cfg(any(
+    feature = "prometheus-client",
+    feature = "metrics",
+    feature = "opentelemetry"
+))]
+#[cfg_attr(
+    not(any(feature = "prometheus-client", feature = "opentelemetry")),
+    allow(dead_code)
+)]
+mod emit;
 #[cfg(feature = "metrics")]
 #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod facade;
 #[cfg(feature = "opentelemetry")]
 #[cfg_attr(docsrs, doc(cfg(feature = "opentelemetry")))]
 pub mod otel;
-#[cfg(any(feature = "prometheus-client", feature = "metrics", feature = "opentelemetry"))]
-#[cfg_attr(
-    not(any(feature = "prometheus-client", feature = "opentelemetry")),
-    allow(dead_code)
-)]
-mod emit;
 pub mod problems;
 #[cfg(feature = "prometheus-client")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus-client")))]
