@@ -4,7 +4,7 @@
 //! rewrite or drop is counted in [`problems`](crate::problems).
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use vsanobs_core::FamilySink;
 use vsanobs_core::model::{MetricFamily, MetricKind, Sample, Value};
@@ -146,10 +146,9 @@ impl<'b> Emitter<'b> {
 
     /// Adds a series to family `i`; a repeated label set is dropped (counted).
     pub(crate) fn sample(&mut self, i: usize, labels: Vec<(String, String)>, value: Value) {
-        let mut h = self.hasher.build_hasher();
-        labels.hash(&mut h);
+        let h = self.hasher.hash_one(&labels);
         let f = &mut self.fams[i];
-        if !f.seen.insert(h.finish()) {
+        if !f.seen.insert(h) {
             problems::count(self.bridge, Problem::DuplicateSeries);
             return;
         }
