@@ -221,6 +221,25 @@ impl RecorderBuilder {
     /// Histogram buckets for names matching `pattern`: a name (after sanitising) where `*`
     /// stands for any run of characters (`http_*`, `*_seconds`, `db_*_duration_seconds`).
     /// Patterns are tried in the order given; the first match wins.
+    ///
+    /// ```
+    /// use vsanobs_bridge::facade::VsanobsRecorder;
+    /// use vsanobs_core::{Format, Registry};
+    ///
+    /// let rec = VsanobsRecorder::builder("m")
+    ///     .buckets("db_*", [0.001, 0.01])
+    ///     .default_buckets([1.0])
+    ///     .build();
+    /// let registry = Registry::new();
+    /// rec.register(&registry).unwrap();
+    /// metrics::with_local_recorder(&rec, || {
+    ///     metrics::histogram!("db_query_seconds").record(0.005);
+    ///     metrics::histogram!("render_seconds").record(0.5);
+    /// });
+    /// let text = registry.encode_to_string(Format::PrometheusText);
+    /// assert!(text.contains("db_query_seconds_bucket{le=\"0.01\"} 1\n"));
+    /// assert!(text.contains("render_seconds_bucket{le=\"1.0\"} 1\n"));
+    /// ```
     pub fn buckets(mut self, pattern: &str, bounds: impl IntoIterator<Item = f64>) -> Self {
         self.buckets
             .push((pattern.to_owned(), bounds.into_iter().collect()));

@@ -218,6 +218,15 @@ fn unit_word(u: &str, per: bool) -> String {
 
 /// The Prometheus unit of an OpenTelemetry (UCUM) unit: `{...}` annotations dropped, `1` as
 /// `ratio`, abbreviations spelled out, `a/b` as `a_per_b`; `None` when nothing is left.
+///
+/// ```
+/// use vsanobs_bridge::otel::prometheus_unit;
+///
+/// assert_eq!(prometheus_unit("ms").as_deref(), Some("milliseconds"));
+/// assert_eq!(prometheus_unit("1").as_deref(), Some("ratio"));
+/// assert_eq!(prometheus_unit("By/s").as_deref(), Some("bytes_per_second"));
+/// assert_eq!(prometheus_unit("{request}"), None);
+/// ```
 pub fn prometheus_unit(unit: &str) -> Option<String> {
     let mut clean = String::with_capacity(unit.len());
     let mut depth = 0usize;
@@ -251,7 +260,18 @@ pub fn prometheus_unit(unit: &str) -> Option<String> {
     (!out.is_empty()).then_some(out)
 }
 
-/// The Prometheus family name (without `_total`) and unit of an instrument.
+/// The Prometheus family name (without `_total`; `counter` says whether the instrument
+/// becomes a counter) and the `# UNIT` of an instrument.
+///
+/// ```
+/// use vsanobs_bridge::otel::prometheus_name;
+///
+/// let (name, unit) = prometheus_name("http.server.request.duration", "s", false);
+/// assert_eq!((name.as_str(), unit.as_deref()), ("http_server_request_duration_seconds", Some("seconds")));
+/// // The unit is not added twice; a counter's `_total` is added on output.
+/// let (name, _) = prometheus_name("io_bytes_total", "By", true);
+/// assert_eq!(name, "io_bytes");
+/// ```
 pub fn prometheus_name(name: &str, unit: &str, counter: bool) -> (String, Option<String>) {
     let mut base = sanitize::metric_name(name).into_owned();
     if counter {
