@@ -87,6 +87,11 @@ impl<'b> Emitter<'b> {
         self.bridge
     }
 
+    /// The bridge's name, borrowed for as long as the emitter's own borrow.
+    pub(crate) fn bridge_name(&self) -> &'b str {
+        self.bridge
+    }
+
     /// The family `name` (already a valid metric name, without type suffix) of `kind`:
     /// an existing one of the same kind is reused (its help and unit kept); `None` when
     /// another type holds the name (counted as [`Problem::TypeConflict`]).
@@ -162,12 +167,46 @@ impl<'b> Emitter<'b> {
         f.fam.samples.push(Sample { labels, value });
     }
 
-    /// Hands every family with at least one series to `sink`.
+    /// Hands every family with at least one series to `sink`: counters without exemplars,
+    /// gauges and unknowns whose series share their label names are streamed with borrowed
+    /// labels; the rest go as owned families.
     pub(crate) fn finish(self, sink: &mut FamilySink<'_>) {
         for f in self.fams {
-            if !f.fam.samples.is_empty() {
-                sink.push(f.fam);
+            let fam = f.fam;
+            if fam.samples.is_empty() {
+                continue;
+            }
+            if !streamable(&fam) {
+                sink.push(fam);
+                continue;
+            }
+            sink.family(&fam.name, &fam.help, fam.unit.as_deref(), fam.kind);
+            let mut pairs: Vec<(&str, &str)> = Vec::new();
+            for smp in &fam.samples {
+                pairs.clear();
+                pairs.extend(smp.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                match &smp.value {
+                    Value::Counter { value, .. } => sink.counter(&[&pairs], *value),
+                    Value::Gauge(v) => sink.gauge(&[&pairs], *v),
+                    Value::Unknown(v) => sink.unknown(&[&pairs], *v),
+                    _ => {}
+                }
             }
         }
     }
+}
+
+/// Whether a family can be streamed series by series: a counter without exemplars, a gauge
+/// or an unknown, all series with the same label names.
+fn streamable(fam: &MetricFamily) -> bool {
+    let kind_ok = fam.samples.iter().all(|s| match &s.value {
+        Value::Counter { exemplar, .. } => exemplar.is_none(),
+        Value::Gauge(_) | Value::Unknown(_) => true,
+        _ => false,
+    });
+    let first = &fam.samples[0].labels;
+    kind_ok
+        && fam.samples.iter().all(|s| {
+            s.labels.len() == first.len() && s.labels.iter().zip(first).all(|(a, b)| a.0 == b.0)
+        })
 }

@@ -22,10 +22,11 @@
 //! contains it, then the type suffix. Attribute names are sanitised the same way; two
 //! attributes that sanitise to one name are joined with `;` in the order of the original
 //! keys. Two instruments whose names map to the same Prometheus name with different types:
-//! the later one is dropped (counted as `type_conflict`); with the same type, their series
+//! the one whose OpenTelemetry name sorts later is dropped (counted as `type_conflict`); with the same type, their series
 //! share one family (the first HELP and UNIT kept). Each family holds at most the reader's
 //! series cap ([`DEFAULT_SERIES_CAP`] by default); series past it are dropped and counted as
-//! `series_overflow`. Exemplars of sums and histograms carrying a trace id are kept (the
+//! `series_overflow` (which ones follows the SDK's order; the SDK has its own cardinality
+//! limit, 2,000 attribute sets per instrument unless a view changes it). Exemplars of sums and histograms carrying a trace id are kept (the
 //! 0.33 SDK does not record exemplars yet, so none appear today).
 //!
 //! # Example
@@ -512,26 +513,51 @@ impl Collector for PrometheusReader {
                 em.sample(i, labels, Value::Info);
             }
         }
-        for sm in rm.scope_metrics() {
-            let scope = sm.scope();
-            let mut scope_labels = Vec::new();
-            if self.inner.scope_labels {
-                scope_labels.push(("otel_scope_name".to_owned(), scope.name().to_owned()));
-                if let Some(v) = scope.version().filter(|v| !v.is_empty()) {
-                    scope_labels.push(("otel_scope_version".to_owned(), v.to_owned()));
+        // Scope labels of each scope, and every metric in a fixed order (by name, then
+        // scope): the SDK's order varies between collections, and which of two conflicting
+        // instruments is kept must not.
+        let scopes: Vec<_> = rm.scope_metrics().collect();
+        let labels: Vec<Vec<(String, String)>> = scopes
+            .iter()
+            .map(|sm| {
+                let scope = sm.scope();
+                let mut l = Vec::new();
+                if self.inner.scope_labels {
+                    l.push(("otel_scope_name".to_owned(), scope.name().to_owned()));
+                    if let Some(v) = scope.version().filter(|v| !v.is_empty()) {
+                        l.push(("otel_scope_version".to_owned(), v.to_owned()));
+                    }
                 }
-            }
+                l
+            })
+            .collect();
+        let mut metrics: Vec<(usize, &opentelemetry_sdk::metrics::data::Metric)> = scopes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, sm)| sm.metrics().map(move |m| (i, m)))
+            .collect();
+        metrics.sort_by(|a, b| {
+            (
+                a.1.name(),
+                scopes[a.0].scope().name(),
+                scopes[a.0].scope().version(),
+            )
+                .cmp(&(
+                    b.1.name(),
+                    scopes[b.0].scope().name(),
+                    scopes[b.0].scope().version(),
+                ))
+        });
+        for (si, m) in metrics {
             let mut ctx = Ctx {
                 em: &mut em,
-                scope: &scope_labels,
+                scope: &labels[si],
                 cap: self.inner.cap,
             };
-            for m in sm.metrics() {
-                match m.data() {
-                    AggregatedMetrics::F64(d) => ctx.metric(m.name(), m.description(), m.unit(), d),
-                    AggregatedMetrics::U64(d) => ctx.metric(m.name(), m.description(), m.unit(), d),
-                    AggregatedMetrics::I64(d) => ctx.metric(m.name(), m.description(), m.unit(), d),
-                }
+            match m.data() {
+                AggregatedMetrics::F64(d) => ctx.metric(m.name(), m.description(), m.unit(), d),
+                AggregatedMetrics::U64(d) => ctx.metric(m.name(), m.description(), m.unit(), d),
+                AggregatedMetrics::I64(d) => ctx.metric(m.name(), m.description(), m.unit(), d),
             }
         }
         em.finish(sink);

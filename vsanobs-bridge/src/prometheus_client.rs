@@ -252,32 +252,33 @@ pub(crate) fn read_text(text: &str, em: &mut Emitter<'_>) {
     close(em, cur);
 }
 
-fn sample(em: &mut Emitter<'_>, c: &mut Current, idx: usize, suffix: &str, s: Line<'_>) {
-    let bridge = em.bridge().to_owned();
-    let exemplar = s.exemplar.and_then(|e| exemplar(&bridge, e));
+fn sample<'b>(em: &mut Emitter<'b>, c: &mut Current, idx: usize, suffix: &str, s: Line<'_>) {
+    // The bridge name outlives the emitter borrow: it is the collector's own name.
+    let bridge = em.bridge_name();
+    let exemplar = s.exemplar.and_then(|e| exemplar(bridge, e));
     let pairs = || s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
     match (c.kind, suffix) {
         (MetricKind::Counter, "_total") => {
             let Some(value) = number(s.value, true) else {
-                return problems::count(&bridge, Problem::Unreadable);
+                return problems::count(bridge, Problem::Unreadable);
             };
             em.sample(
                 idx,
-                label_set(&bridge, pairs()),
+                label_set(bridge, pairs()),
                 Value::Counter { value, exemplar },
             );
         }
         (MetricKind::Counter | MetricKind::Histogram, "_created") => {}
         (MetricKind::Gauge, "") => match number(s.value, false) {
-            Some(v) => em.sample(idx, label_set(&bridge, pairs()), Value::Gauge(v)),
-            None => problems::count(&bridge, Problem::Unreadable),
+            Some(v) => em.sample(idx, label_set(bridge, pairs()), Value::Gauge(v)),
+            None => problems::count(bridge, Problem::Unreadable),
         },
         (MetricKind::Unknown, "") => match number(s.value, false) {
-            Some(v) => em.sample(idx, label_set(&bridge, pairs()), Value::Unknown(v)),
-            None => problems::count(&bridge, Problem::Unreadable),
+            Some(v) => em.sample(idx, label_set(bridge, pairs()), Value::Unknown(v)),
+            None => problems::count(bridge, Problem::Unreadable),
         },
         (MetricKind::Info, "_info") => {
-            em.sample(idx, label_set(&bridge, pairs()), Value::Info);
+            em.sample(idx, label_set(bridge, pairs()), Value::Info);
         }
         (MetricKind::Histogram, "_bucket" | "_sum" | "_count") => {
             let le = s
@@ -315,10 +316,10 @@ fn sample(em: &mut Emitter<'_>, c: &mut Current, idx: usize, suffix: &str, s: Li
                 }),
                 ("_sum", Some(v), _) => h.sum = v,
                 ("_count", Some(v), _) => h.count = Some(v as u64),
-                _ => problems::count(&bridge, Problem::Unreadable),
+                _ => problems::count(bridge, Problem::Unreadable),
             }
         }
-        _ => problems::count(&bridge, Problem::Unreadable),
+        _ => problems::count(bridge, Problem::Unreadable),
     }
 }
 
