@@ -54,7 +54,10 @@ fn f_bridge_record(c: &mut Criterion) {
     let mep = mep_recorder();
     for (name, rec) in [
         ("metrics_via_vsanobs", &vs_rec as &dyn metrics::Recorder),
-        ("metrics_via_exporter_prometheus", &mep as &dyn metrics::Recorder),
+        (
+            "metrics_via_exporter_prometheus",
+            &mep as &dyn metrics::Recorder,
+        ),
     ] {
         metrics::with_local_recorder(rec, || {
             let c = metrics::counter!("bench_requests_total");
@@ -163,7 +166,9 @@ fn g_bridge_encode_10k(c: &mut Criterion) {
     );
 
     // metrics: through the vsanobs recorder vs metrics-exporter-prometheus.
-    let vs_rec = VsanobsRecorder::builder("metrics").series_cap(SERIES).build();
+    let vs_rec = VsanobsRecorder::builder("metrics")
+        .series_cap(SERIES)
+        .build();
     let vs = Registry::new();
     vs_rec
         .register(&vs)
