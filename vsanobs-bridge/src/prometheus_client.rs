@@ -287,7 +287,7 @@ fn sample<'b>(em: &mut Emitter<'b>, c: &mut Current, idx: usize, suffix: &str, s
                 .find(|(k, _)| k == "le")
                 .map(|(_, v)| v.clone());
             let labels = label_set(
-                &bridge,
+                bridge,
                 s.labels
                     .iter()
                     .filter(|(k, _)| k != "le")
