@@ -37,6 +37,9 @@ pub const PROBLEMS_DESC: MetricDesc = MetricDesc {
     labels: &["bridge", "reason"],
 };
 
+/// Every family this module exports (for generated docs).
+pub const PROBLEMS_METRICS: &[MetricDesc] = &[PROBLEMS_DESC];
+
 /// Why a bridge rewrote or dropped something.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
