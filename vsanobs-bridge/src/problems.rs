@@ -4,6 +4,12 @@
 //! registry it serves (registering it twice is not an error) and counts under its own
 //! `bridge` label (the bridge's collector name).
 //!
+//! The prometheus-client and OpenTelemetry bridges read foreign data at each scrape, so they
+//! count a problem once per scrape it is seen in (its rate is what matters); the `metrics`
+//! facade counts once per key, when the key is first registered. A registry writes its
+//! registered families before it runs collectors, so a scrape shows the counts up to the
+//! scrape before it.
+//!
 //! # Example
 //!
 //! ```
