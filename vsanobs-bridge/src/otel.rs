@@ -14,7 +14,7 @@
 //! | histogram (explicit buckets) | histogram (`_bucket`/`_sum`/`_count`) |
 //! | exponential histogram, delta temporality | dropped (`unsupported_type`) |
 //! | resource attributes | one `target_info` info series (none for an empty resource) |
-//! | instrumentation scope | `otel_scope_name`, `otel_scope_version` labels on every series |
+//! | instrumentation scope | `otel_scope_name`, `otel_scope_version` labels on every series; one `otel_scope_info` info series per scope with attributes |
 //!
 //! Names: characters outside `[a-zA-Z0-9_:]` become `_` (runs collapse), the unit is
 //! converted (`s` → `seconds`, `ms` → `milliseconds`, `By` → `bytes`, `1` → `ratio`,
@@ -110,8 +110,8 @@ impl ReaderBuilder {
         self
     }
 
-    /// Leaves out the `otel_scope_name`/`otel_scope_version` labels (the specification's
-    /// opt-out).
+    /// Leaves out the `otel_scope_name`/`otel_scope_version` labels and `otel_scope_info`
+    /// (the specification's opt-out).
     pub fn without_scope_labels(mut self) -> Self {
         self.scope_labels = false;
         self
@@ -531,6 +531,33 @@ impl Collector for PrometheusReader {
                 l
             })
             .collect();
+        // `otel_scope_info` for each scope with attributes: its name, version and attributes.
+        if self.inner.scope_labels {
+            for (sm, l) in scopes.iter().zip(&labels) {
+                let attrs: Vec<(String, String)> = sm
+                    .scope()
+                    .attributes()
+                    .map(|kv| (kv.key.as_str().to_owned(), attr_value(kv)))
+                    .collect();
+                if attrs.is_empty() {
+                    continue;
+                }
+                let all = label_set(
+                    &self.inner.name,
+                    l.iter()
+                        .chain(&attrs)
+                        .map(|(k, v)| (k.as_str(), v.as_str())),
+                );
+                if let Some(i) = em.family(
+                    "otel_scope",
+                    "Instrumentation scope metadata",
+                    None,
+                    MetricKind::Info,
+                ) {
+                    em.sample(i, all, Value::Info);
+                }
+            }
+        }
         let mut metrics: Vec<(usize, &opentelemetry_sdk::metrics::data::Metric)> = scopes
             .iter()
             .enumerate()

@@ -116,6 +116,7 @@ fn every_instrument_kind_appears_named_and_typed_by_the_specification() {
     let meter = provider.meter_with_scope(
         InstrumentationScope::builder("checkout.lib")
             .with_version("1.2.0")
+            .with_attributes([KeyValue::new("lib.kind", "http")])
             .build(),
     );
     let attrs = [
@@ -238,6 +239,11 @@ fn every_instrument_kind_appears_named_and_typed_by_the_specification() {
             "{text}"
         );
         assert_eq!(sample_value(&f, "own_total", &[]), Some(1.0));
+        assert_eq!(
+            sample_value(&f, "otel_scope_info", &with(&[("lib_kind", "http")])),
+            Some(1.0),
+            "{text}"
+        );
         for (fam, ty) in [
             ("http_server_requests", "counter"),
             ("queue_length", "gauge"),
