@@ -172,6 +172,11 @@ pub fn sections() -> Vec<Section> {
             metrics: vsanobs_hotreload::metrics::METRICS.to_vec(),
         },
         Section {
+            title: "Bridges (vsanobs-bridge)",
+            note: "Registered by every bridge (prometheus-client, `metrics` facade, OpenTelemetry); `reason` is one of `vsanobs_bridge::Problem`.",
+            metrics: vsanobs_bridge::problems::PROBLEMS_METRICS.to_vec(),
+        },
+        Section {
             title: "vSAN performance (vsanobs-core::vsan, feature `vsan`)",
             note: "The counter catalogue: vSAN performance counters mapped to Prometheus names, types and base units.",
             metrics: vsanobs_core::vsan::catalogue::METRICS.to_vec(),
