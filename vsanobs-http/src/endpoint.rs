@@ -150,12 +150,68 @@ impl ScrapeResponse {
     }
 }
 
+/// Basic-auth users (name, bcrypt hash) that a [`web_config::LiveWebConfig`] replaces
+/// on reload; the endpoints it was applied to read them on every check.
+///
+/// [`web_config::LiveWebConfig`]: crate::web_config::LiveWebConfig
+#[cfg(feature = "basic-auth")]
+pub(crate) type LiveUsers = Arc<arc_swap::ArcSwap<Vec<(String, String)>>>;
+
 #[cfg(feature = "basic-auth")]
 #[derive(Clone)]
 pub(crate) struct BasicAuth {
     /// (user, bcrypt hash), in the order given.
     pub(crate) users: Vec<(String, String)>,
+    /// Users that follow a reloaded web config, checked before `users`.
+    pub(crate) live: Option<LiveUsers>,
     pub(crate) checker: Arc<crate::auth::PasswordChecker>,
+}
+
+#[cfg(feature = "basic-auth")]
+impl BasicAuth {
+    fn new(checker: Arc<crate::auth::PasswordChecker>) -> Self {
+        BasicAuth {
+            users: Vec::new(),
+            live: None,
+            checker,
+        }
+    }
+
+    /// The users in force now: the live ones, then those given to `basic_auth`. Without
+    /// users of both kinds this copies nothing (a reference, or one `Arc` clone).
+    fn current(&self) -> CurrentUsers<'_> {
+        match &self.live {
+            None => CurrentUsers::Fixed(&self.users),
+            Some(live) if self.users.is_empty() => CurrentUsers::Live(live.load_full()),
+            Some(live) => {
+                let live = live.load();
+                let mut all = Vec::with_capacity(live.len() + self.users.len());
+                all.extend(live.iter().cloned());
+                all.extend(self.users.iter().cloned());
+                CurrentUsers::Merged(all)
+            }
+        }
+    }
+}
+
+/// The users of one check (see [`BasicAuth::current`]).
+#[cfg(feature = "basic-auth")]
+enum CurrentUsers<'a> {
+    Fixed(&'a [(String, String)]),
+    Live(Arc<Vec<(String, String)>>),
+    Merged(Vec<(String, String)>),
+}
+
+#[cfg(feature = "basic-auth")]
+impl std::ops::Deref for CurrentUsers<'_> {
+    type Target = [(String, String)];
+    fn deref(&self) -> &Self::Target {
+        match self {
+            CurrentUsers::Fixed(u) => u,
+            CurrentUsers::Live(u) => u,
+            CurrentUsers::Merged(u) => u,
+        }
+    }
 }
 
 pub(crate) struct Inner {
@@ -191,14 +247,7 @@ impl fmt::Debug for MetricsEndpoint {
             &self.inner.auth.as_ref().map(|a| a.checker.max()),
         );
         #[cfg(feature = "basic-auth")]
-        d.field(
-            "basic_auth_users",
-            &self
-                .inner
-                .auth
-                .as_ref()
-                .map(|a| a.users.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>()),
-        );
+        d.field("basic_auth_users", &self.basic_auth_users());
         d.finish()
     }
 }
@@ -345,11 +394,10 @@ impl MetricsEndpoint {
             return Err(EndpointError::InvalidHash { user, source });
         }
         Ok(self.edit(|i| {
-            let auth = i.auth.get_or_insert_with(|| BasicAuth {
-                users: Vec::new(),
-                checker: Arc::new(crate::auth::PasswordChecker::new(
+            let auth = i.auth.get_or_insert_with(|| {
+                BasicAuth::new(Arc::new(crate::auth::PasswordChecker::new(
                     crate::auth::DEFAULT_MAX_CHECKS,
-                )),
+                )))
             });
             if !auth.users.iter().any(|(u, _)| *u == user) {
                 auth.users.push((user, hash));
@@ -368,24 +416,35 @@ impl MetricsEndpoint {
             let checker = Arc::new(crate::auth::PasswordChecker::new(n));
             match &mut i.auth {
                 Some(a) => a.checker = checker,
-                None => {
-                    i.auth = Some(BasicAuth {
-                        users: Vec::new(),
-                        checker,
-                    })
-                }
+                None => i.auth = Some(BasicAuth::new(checker)),
             }
         })
     }
 
-    /// The basic-auth user names, in the order given (empty: no authentication).
+    /// Checks basic auth against `users` as they are at each request (a live web config
+    /// replaces them on reload), before the users given to [`basic_auth`](Self::basic_auth).
+    #[cfg(feature = "web-config")]
+    pub(crate) fn follow_basic_auth_users(self, users: LiveUsers) -> Self {
+        self.edit(|i| {
+            let auth = i.auth.get_or_insert_with(|| {
+                BasicAuth::new(Arc::new(crate::auth::PasswordChecker::new(
+                    crate::auth::DEFAULT_MAX_CHECKS,
+                )))
+            });
+            auth.live = Some(users);
+        })
+    }
+
+    /// The basic-auth user names in force now, in the order checked: those of a
+    /// [live web config](crate::web_config::LiveWebConfig::apply) first, then those given to
+    /// [`basic_auth`](Self::basic_auth) (empty: no authentication).
     #[cfg(feature = "basic-auth")]
     #[cfg_attr(docsrs, doc(cfg(feature = "basic-auth")))]
-    pub fn basic_auth_users(&self) -> Vec<&str> {
+    pub fn basic_auth_users(&self) -> Vec<String> {
         self.inner
             .auth
             .as_ref()
-            .map(|a| a.users.iter().map(|(u, _)| u.as_str()).collect())
+            .map(|a| a.current().iter().map(|(u, _)| u.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -470,9 +529,13 @@ impl Inner {
 
     #[cfg(feature = "basic-auth")]
     fn authorized(&self, header: Option<&str>) -> bool {
-        let Some(auth) = self.auth.as_ref().filter(|a| !a.users.is_empty()) else {
+        let Some(auth) = self.auth.as_ref() else {
             return true;
         };
+        let users = auth.current();
+        if users.is_empty() {
+            return true;
+        }
         let Some(h) = header else {
             return false;
         };
@@ -491,7 +554,7 @@ impl Inner {
         let Some((user, pass)) = text.split_once(':') else {
             return false;
         };
-        auth.checker.check(&auth.users, user, pass)
+        auth.checker.check(&users, user, pass)
     }
 
     /// Authorisation, negotiation and headers of a scrape: the 401 answer, or how to write
