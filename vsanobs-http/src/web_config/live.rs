@@ -251,6 +251,30 @@ impl LiveWebConfig {
         self.shared.current.load().tls.is_some()
     }
 
+    /// A rustls server configuration for listeners other than
+    /// [`TlsListener::live`](super::TlsListener::live) (actix-web's `bind_rustls_0_23`,
+    /// hyper with tokio-rustls), or `None` without `tls_server_config`. Its certificate
+    /// resolver takes the current configuration's certificate and key at every handshake, so
+    /// a reloaded certificate applies to new connections; the client CA,
+    /// `client_auth_type` and TLS versions stay those loaded at start (restart to change
+    /// them; `TlsListener::live` follows them too).
+    ///
+    /// ```
+    /// use vsanobs_http::web_config::LiveWebConfig;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("web.yml"), "basic_auth_users: {}\n").unwrap();
+    /// let web = LiveWebConfig::load(dir.path().join("web.yml")).unwrap();
+    /// assert!(web.rustls_server_config().is_none());
+    /// ```
+    pub fn rustls_server_config(&self) -> Option<rustls::ServerConfig> {
+        let current = self.current();
+        let mut config = (**current.tls.as_ref()?).clone();
+        config.cert_resolver = Arc::new(CurrentCertificate {
+            config: self.clone(),
+        });
+        Some(config)
+    }
+
     /// `endpoint` checking basic auth against this configuration's users as they are at
     /// each request (none: no authentication), before any given to
     /// [`MetricsEndpoint::basic_auth`].
@@ -308,6 +332,22 @@ impl LiveWebConfig {
                 let _ = tokio::task::spawn_blocking(move || live.reload_if_changed()).await;
             }
         })
+    }
+}
+
+/// Resolves the server certificate from the configuration in force at each handshake.
+#[derive(Debug)]
+struct CurrentCertificate {
+    config: LiveWebConfig,
+}
+
+impl rustls::server::ResolvesServerCert for CurrentCertificate {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let current = self.config.shared.current.load();
+        current.tls.as_ref()?.cert_resolver.resolve(hello)
     }
 }
 
