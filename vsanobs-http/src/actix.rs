@@ -278,6 +278,9 @@ pub fn scrape_request(req: &HttpRequest) -> ScrapeRequest {
         accept_encoding: h(header::ACCEPT_ENCODING),
         authorization: h(header::AUTHORIZATION),
         query: (!q.is_empty()).then(|| q.to_owned()),
+        scrape_timeout: h(header::HeaderName::from_static(
+            crate::endpoint::SCRAPE_TIMEOUT_HEADER,
+        )),
     }
 }
 

@@ -119,6 +119,43 @@ pub struct ScrapeRequest {
     pub authorization: Option<String>,
     /// The query string, without `?`.
     pub query: Option<String>,
+    /// The `X-Prometheus-Scrape-Timeout-Seconds` header: how long the scraper waits. The
+    /// async adapters cap the [timeout](MetricsEndpoint::timeout) at it minus a
+    /// [margin](MetricsEndpoint::scrape_timeout_margin); see
+    /// [`MetricsEndpoint::effective_timeout`].
+    pub scrape_timeout: Option<String>,
+}
+
+/// The header in which Prometheus sends its scrape timeout, in seconds.
+pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
+
+/// What the endpoint subtracts from the scraper's timeout by default: half a second, the
+/// default `--timeout-offset` of Prometheus's blackbox and SNMP exporters, so the answer
+/// (a 503 at worst) is written before Prometheus gives up on the scrape.
+pub const DEFAULT_SCRAPE_TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
+
+/// The largest `X-Prometheus-Scrape-Timeout-Seconds` honoured (one day); larger values are
+/// ignored, as no Prometheus waits that long.
+pub const MAX_SCRAPE_TIMEOUT_SECONDS: f64 = 86_400.0;
+
+/// Parses an `X-Prometheus-Scrape-Timeout-Seconds` value (`"10"`, `"0.5"`, `" 2.5 "`).
+/// `None` for anything that is not a finite number of seconds above 0 and at most
+/// [`MAX_SCRAPE_TIMEOUT_SECONDS`]: negative, zero, huge, non-numeric, `NaN` or infinite
+/// values are ignored (the configured timeout applies), never a panic.
+///
+/// ```
+/// use std::time::Duration;
+/// use vsanobs_http::endpoint::parse_scrape_timeout;
+/// assert_eq!(parse_scrape_timeout("10"), Some(Duration::from_secs(10)));
+/// assert_eq!(parse_scrape_timeout(" 0.25 "), Some(Duration::from_millis(250)));
+/// for bad in ["-1", "0", "1e400", "1e12", "NaN", "inf", "ten", "", "10s"] {
+///     assert_eq!(parse_scrape_timeout(bad), None, "{bad}");
+/// }
+/// ```
+pub fn parse_scrape_timeout(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs > 0.0 && secs <= MAX_SCRAPE_TIMEOUT_SECONDS)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 /// The endpoint's answer, for an adapter to turn into its framework's response.
@@ -218,6 +255,7 @@ pub(crate) struct Inner {
     registry: Registry,
     max_in_flight: usize,
     pub(crate) timeout: Option<Duration>,
+    timeout_margin: Duration,
     compression: bool,
     #[cfg(feature = "basic-auth")]
     auth: Option<BasicAuth>,
@@ -240,6 +278,7 @@ impl fmt::Debug for MetricsEndpoint {
         let mut d = f.debug_struct("MetricsEndpoint");
         d.field("max_concurrent_scrapes", &self.inner.max_in_flight)
             .field("timeout", &self.inner.timeout)
+            .field("scrape_timeout_margin", &self.inner.timeout_margin)
             .field("compression", &self.inner.compression);
         #[cfg(feature = "basic-auth")]
         d.field(
@@ -291,6 +330,7 @@ impl MetricsEndpoint {
                 registry,
                 max_in_flight: 10,
                 timeout: Some(Duration::from_secs(30)),
+                timeout_margin: DEFAULT_SCRAPE_TIMEOUT_MARGIN,
                 compression: cfg!(feature = "gzip"),
                 #[cfg(feature = "basic-auth")]
                 auth: None,
@@ -310,6 +350,7 @@ impl MetricsEndpoint {
                     registry: cur.registry.clone(),
                     max_in_flight: cur.max_in_flight,
                     timeout: cur.timeout,
+                    timeout_margin: cur.timeout_margin,
                     compression: cur.compression,
                     #[cfg(feature = "basic-auth")]
                     auth: cur.auth.clone(),
@@ -330,8 +371,53 @@ impl MetricsEndpoint {
     }
 
     /// Scrapes taking longer than `d` get 503 (async adapters only). `None` disables it.
+    /// A scraper that sends its own timeout lowers it per scrape (see
+    /// [`effective_timeout`](Self::effective_timeout)).
     pub fn timeout(self, d: Option<Duration>) -> Self {
         self.edit(|i| i.timeout = d)
+    }
+
+    /// What is subtracted from the scraper's `X-Prometheus-Scrape-Timeout-Seconds` (default
+    /// [`DEFAULT_SCRAPE_TIMEOUT_MARGIN`], 0.5 s).
+    pub fn scrape_timeout_margin(self, margin: Duration) -> Self {
+        self.edit(|i| i.timeout_margin = margin)
+    }
+
+    /// The timeout the async adapters apply to `req`: the configured
+    /// [timeout](Self::timeout), capped at the scraper's
+    /// `X-Prometheus-Scrape-Timeout-Seconds` minus the
+    /// [margin](Self::scrape_timeout_margin) (half the scraper's timeout when it is not
+    /// above the margin), so the endpoint answers (503 at worst) before the scraper gives
+    /// up and records a timeout of its own. A header that
+    /// [does not parse](parse_scrape_timeout) is ignored. The header never raises the
+    /// configured timeout; with no configured timeout it sets one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vsanobs_core::Registry;
+    /// use vsanobs_http::{MetricsEndpoint, ScrapeRequest};
+    ///
+    /// let endpoint = MetricsEndpoint::new(Registry::new()).timeout(Some(Duration::from_secs(30)));
+    /// let with = |h: &str| ScrapeRequest { scrape_timeout: Some(h.into()), ..ScrapeRequest::default() };
+    /// let secs = |r: &ScrapeRequest| endpoint.effective_timeout(r).unwrap().as_secs_f64();
+    /// assert_eq!(secs(&with("10")), 9.5);
+    /// assert_eq!(secs(&with("60")), 30.0);
+    /// assert_eq!(secs(&with("0.4")), 0.2);
+    /// assert_eq!(secs(&with("-5")), 30.0);
+    /// assert_eq!(secs(&with("NaN")), 30.0);
+    /// assert_eq!(secs(&ScrapeRequest::default()), 30.0);
+    /// ```
+    pub fn effective_timeout(&self, req: &ScrapeRequest) -> Option<Duration> {
+        let inner = &*self.inner;
+        let Some(scraper) = req.scrape_timeout.as_deref().and_then(parse_scrape_timeout) else {
+            return inner.timeout;
+        };
+        let capped = if scraper > inner.timeout_margin {
+            scraper - inner.timeout_margin
+        } else {
+            scraper / 2
+        };
+        Some(inner.timeout.map_or(capped, |t| t.min(capped)))
     }
 
     /// Never gzip the response, whatever the client accepts. Without the `gzip` feature

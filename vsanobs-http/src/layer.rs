@@ -313,6 +313,9 @@ pub fn scrape_request<B>(req: &Request<B>) -> ScrapeRequest {
         accept_encoding: h(http::header::ACCEPT_ENCODING),
         authorization: h(http::header::AUTHORIZATION),
         query: req.uri().query().map(str::to_owned),
+        scrape_timeout: h(http::HeaderName::from_static(
+            crate::endpoint::SCRAPE_TIMEOUT_HEADER,
+        )),
     }
 }
 
