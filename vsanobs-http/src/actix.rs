@@ -124,9 +124,19 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let pattern = req.match_pattern();
-        let mut tracker = self
-            .metrics
-            .start(pattern.as_deref(), Method::parse(req.method().as_str()));
+        let entry = self.metrics.entry(pattern.as_deref());
+        if entry.is_excluded() {
+            // Left out of the matrix: no clock, no gauge, no body accounting.
+            return ResponseFuture {
+                inner: self.service.call(req),
+                tracker: None,
+            };
+        }
+        let mut tracker = RequestTracker::new(
+            entry,
+            Method::parse(req.method().as_str()),
+            self.metrics.exemplars_enabled(),
+        );
         // The announced size; a request with neither Content-Length nor a chunked body has
         // none (0), and a chunked body of unknown size is not recorded.
         let headers = req.headers();

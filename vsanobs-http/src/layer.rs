@@ -159,6 +159,13 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let entry = self.entry_for(template(&req));
+        if entry.is_excluded() {
+            // Left out of the matrix: no clock, no gauge, no body accounting.
+            return ResponseFuture {
+                inner: self.inner.call(req),
+                tracker: None,
+            };
+        }
         let mut tracker = RequestTracker::new(
             entry,
             Method::from(req.method()),
