@@ -331,6 +331,7 @@ impl RouteEntry {
     }
 
     /// Whether requests of this route are left out of the matrix.
+    #[cfg_attr(not(any(feature = "tower", feature = "actix")), allow(dead_code))]
     #[inline]
     pub(crate) fn is_excluded(&self) -> bool {
         self.excluded
@@ -461,7 +462,10 @@ struct Exclusions {
 impl Exclusions {
     fn matches(&self, template: &str) -> bool {
         self.exact.iter().any(|e| e == template)
-            || self.prefixes.iter().any(|p| template.starts_with(p.as_str()))
+            || self
+                .prefixes
+                .iter()
+                .any(|p| template.starts_with(p.as_str()))
     }
 }
 
@@ -1037,7 +1041,10 @@ mod tests {
             text.contains("route=\"__overflow__\",status=\"200\"} 1\n"),
             "{text}"
         );
-        assert!(!text.contains("health") && !text.contains("internal"), "{text}");
+        assert!(
+            !text.contains("health") && !text.contains("internal"),
+            "{text}"
+        );
         assert!(!text.contains("excluded"), "{text}");
     }
 

@@ -73,9 +73,9 @@ use serde::Deserialize;
 
 use crate::MetricsEndpoint;
 
-pub mod live;
 #[cfg(feature = "axum")]
 mod listener;
+pub mod live;
 
 #[cfg(feature = "axum")]
 pub use listener::TlsListener;
@@ -568,4 +568,3 @@ impl WebConfig {
         endpoint
     }
 }
-

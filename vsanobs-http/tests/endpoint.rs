@@ -416,7 +416,10 @@ fn prometheus_gets_an_answer_within_its_own_scrape_timeout() {
             !error.contains("deadline") && !error.contains("timeout"),
             "Prometheus timed out before the endpoint answered: {error}"
         );
-        assert!(std::time::Instant::now() < deadline, "no scrape answered: {targets:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scrape answered: {targets:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     let text = r.encode_to_string(vsanobs_core::Format::PrometheusText);

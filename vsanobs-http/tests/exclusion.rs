@@ -135,7 +135,10 @@ async fn actix_excluded_routes_create_no_series() {
                         .route("/health", web::get().to(|| async { "ok" }))
                         .route("/healthz", web::get().to(|| async { "ok" }))
                         .route("/users/{id}", web::get().to(|| async { "user" }))
-                        .route("/internal/debug/{what}", web::get().to(|| async { "debug" }))
+                        .route(
+                            "/internal/debug/{what}",
+                            web::get().to(|| async { "debug" }),
+                        )
                         .route(
                             "/internal/stream",
                             web::get().to(|req: actix_web::HttpRequest| async move {

@@ -136,10 +136,7 @@ fn a_reload_applies_the_new_certificate_and_users_to_new_connections() {
         assert!(scrape(&ca_b, &addr, "prometheus", OLD).await.is_err());
 
         // Certificate of CA b, a new password and a second user.
-        pki.write(
-            "b",
-            &[("prometheus", hash(NEW)), ("grafana", hash(OLD))],
-        );
+        pki.write("b", &[("prometheus", hash(NEW)), ("grafana", hash(OLD))]);
         let w = web.clone();
         tokio::task::spawn_blocking(move || w.reload())
             .await
@@ -153,11 +150,17 @@ fn a_reload_applies_the_new_certificate_and_users_to_new_connections() {
         assert_eq!(scrape(&ca_b, &addr, "nobody", OLD).await, Ok(401));
     });
     assert_eq!(
-        value(&registry, "vsanobs_web_config_reloads_total{result=\"success\"}"),
+        value(
+            &registry,
+            "vsanobs_web_config_reloads_total{result=\"success\"}"
+        ),
         "1"
     );
     assert_eq!(
-        value(&registry, "vsanobs_web_config_reloads_total{result=\"fail\"}"),
+        value(
+            &registry,
+            "vsanobs_web_config_reloads_total{result=\"fail\"}"
+        ),
         "0"
     );
     assert_eq!(
@@ -165,6 +168,9 @@ fn a_reload_applies_the_new_certificate_and_users_to_new_connections() {
         "1"
     );
 }
+
+/// Whether an error is the one a bad file must give.
+type IsExpected = fn(&WebConfigError) -> bool;
 
 #[test]
 fn a_bad_file_keeps_the_previous_config_and_is_counted() {
@@ -175,15 +181,14 @@ fn a_bad_file_keeps_the_previous_config_and_is_counted() {
     web.register(&registry).unwrap();
     let weak = bcrypt::hash(OLD, 4).unwrap();
     let tls = "tls_server_config:\n  cert_file: a/server.pem\n  key_file: a/server-key.pem\n";
-    let bad: Vec<(String, fn(&WebConfigError) -> bool)> = vec![
+    let bad: Vec<(String, IsExpected)> = vec![
         (
             // The CA's certificate with the server's key: they do not belong together.
             "tls_server_config:\n  cert_file: a/ca.pem\n  key_file: a/server-key.pem\n".into(),
             |e| matches!(e, WebConfigError::BadCertificate(_)),
         ),
         (
-            "tls_server_config:\n  cert_file: a/missing.pem\n  key_file: a/server-key.pem\n"
-                .into(),
+            "tls_server_config:\n  cert_file: a/missing.pem\n  key_file: a/server-key.pem\n".into(),
             |e| matches!(e, WebConfigError::Read { .. }),
         ),
         (
@@ -215,7 +220,10 @@ fn a_bad_file_keeps_the_previous_config_and_is_counted() {
                 .unwrap_err();
             assert!(expected(&err), "{yaml}: {err:?}");
             assert_eq!(
-                value(&registry, "vsanobs_web_config_reloads_total{result=\"fail\"}"),
+                value(
+                    &registry,
+                    "vsanobs_web_config_reloads_total{result=\"fail\"}"
+                ),
                 (n + 1).to_string(),
                 "{yaml}"
             );
@@ -224,8 +232,16 @@ fn a_bad_file_keeps_the_previous_config_and_is_counted() {
                 "0"
             );
             // The previous certificate and credentials stay in force.
-            assert_eq!(scrape(&ca, &addr, "prometheus", OLD).await, Ok(200), "{yaml}");
-            assert_eq!(scrape(&ca, &addr, "prometheus", NEW).await, Ok(401), "{yaml}");
+            assert_eq!(
+                scrape(&ca, &addr, "prometheus", OLD).await,
+                Ok(200),
+                "{yaml}"
+            );
+            assert_eq!(
+                scrape(&ca, &addr, "prometheus", NEW).await,
+                Ok(401),
+                "{yaml}"
+            );
         }
         // An unchanged bad file is not tried again: counted once.
         assert!(!web.reload_if_changed().unwrap());
@@ -240,11 +256,17 @@ fn a_bad_file_keeps_the_previous_config_and_is_counted() {
         assert_eq!(scrape(&ca, &addr, "prometheus", OLD).await, Ok(401));
     });
     assert_eq!(
-        value(&registry, "vsanobs_web_config_reloads_total{result=\"fail\"}"),
+        value(
+            &registry,
+            "vsanobs_web_config_reloads_total{result=\"fail\"}"
+        ),
         bad.len().to_string()
     );
     assert_eq!(
-        value(&registry, "vsanobs_web_config_reloads_total{result=\"success\"}"),
+        value(
+            &registry,
+            "vsanobs_web_config_reloads_total{result=\"success\"}"
+        ),
         "1"
     );
     assert_eq!(
@@ -266,7 +288,11 @@ fn the_watcher_applies_a_changed_file_by_itself() {
     runtime().block_on(async {
         let watch = web.watch(Duration::from_millis(100));
         let aside = dir.path().join("web.yml.new");
-        std::fs::write(&aside, format!("basic_auth_users:\n  grafana: {}\n", hash(NEW))).unwrap();
+        std::fs::write(
+            &aside,
+            format!("basic_auth_users:\n  grafana: {}\n", hash(NEW)),
+        )
+        .unwrap();
         std::fs::rename(&aside, &file).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         while endpoint.basic_auth_users() != ["grafana"] {
@@ -278,7 +304,10 @@ fn the_watcher_applies_a_changed_file_by_itself() {
         std::fs::rename(&aside, &file).unwrap();
         let fails = "vsanobs_web_config_reloads_total{result=\"fail\"}";
         while value(&registry, fails) != "1" {
-            assert!(Instant::now() < deadline, "the watcher did not try the bad file");
+            assert!(
+                Instant::now() < deadline,
+                "the watcher did not try the bad file"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -308,7 +337,10 @@ fn prometheus_keeps_scraping_across_a_reload() {
     let web = LiveWebConfig::load(pki.file()).unwrap();
     web.register(&registry).unwrap();
     let rt = runtime();
-    let addr = rt.block_on(serve(&web, web.apply(MetricsEndpoint::new(registry.clone()))));
+    let addr = rt.block_on(serve(
+        &web,
+        web.apply(MetricsEndpoint::new(registry.clone())),
+    ));
     let prometheus = Prometheus::start(PrometheusConfig {
         scrape_configs: https_basic_auth_scrape("web", &bundle, "prometheus", OLD, &addr),
         ..PrometheusConfig::default()
@@ -324,10 +356,7 @@ fn prometheus_keeps_scraping_across_a_reload() {
     };
     up(&prometheus);
     // The certificate of CA b, and a second user; Prometheus's own password is unchanged.
-    pki.write(
-        "b",
-        &[("prometheus", hash(OLD)), ("grafana", hash(NEW))],
-    );
+    pki.write("b", &[("prometheus", hash(OLD)), ("grafana", hash(NEW))]);
     web.reload().unwrap();
     // A scrape after the reload: it reports the successful reload, and up stays 1.
     prometheus
@@ -337,13 +366,17 @@ fn prometheus_keeps_scraping_across_a_reload() {
             Duration::from_secs(60),
         )
         .unwrap_or_else(|e| panic!("{e}\n{:?}", prometheus.targets()));
-    let down = vector_samples(&prometheus.query("min_over_time(up{job=\"web\"}[1m])").unwrap());
+    let down = vector_samples(
+        &prometheus
+            .query("min_over_time(up{job=\"web\"}[1m])")
+            .unwrap(),
+    );
     assert_eq!(down.len(), 1, "{down:?}");
-    assert_eq!(down[0].value, "1", "a scrape failed across the reload: {down:?}");
+    assert_eq!(
+        down[0].value, "1",
+        "a scrape failed across the reload: {down:?}"
+    );
     // New connections get CA b's certificate.
     let ca_b = pki.path("b/ca.pem");
-    assert_eq!(
-        rt.block_on(scrape(&ca_b, &addr, "grafana", NEW)),
-        Ok(200)
-    );
+    assert_eq!(rt.block_on(scrape(&ca_b, &addr, "grafana", NEW)), Ok(200));
 }

@@ -133,7 +133,10 @@ fn a_bad_web_config_stops_the_demo_at_start() {
             "basic_auth_users:\n  prometheus: $2b$04$abc\n".to_owned(),
             "invalid bcrypt hash",
         ),
-        (format!("basic_auth_users:\n  prometheus: {weak}\n"), "cost 4"),
+        (
+            format!("basic_auth_users:\n  prometheus: {weak}\n"),
+            "cost 4",
+        ),
         ("unknown_key: 1\n".to_owned(), "unknown_key"),
         (
             "tls_server_config:\n  cert_file: server.pem\n  key_file: missing.pem\n".to_owned(),
@@ -193,7 +196,10 @@ fn the_demo_follows_its_web_config_on_sighup() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // CA b's certificate and a new user.
-        write("b", &format!("  grafana: {}\n", bcrypt::hash(NEW, 10).unwrap()));
+        write(
+            "b",
+            &format!("  grafana: {}\n", bcrypt::hash(NEW, 10).unwrap()),
+        );
         hangup();
         while scrape(&ca_b, &addr, "grafana", NEW).await.0 != 200 {
             assert!(Instant::now() < deadline, "SIGHUP did not reload");
@@ -216,7 +222,10 @@ fn the_demo_follows_its_web_config_on_sighup() {
                 );
                 break;
             }
-            assert!(Instant::now() < deadline, "the bad file was not counted: {text}");
+            assert!(
+                Instant::now() < deadline,
+                "the bad file was not counted: {text}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     });

@@ -157,7 +157,10 @@ fn the_demo_follows_its_web_config_on_sighup() {
         // The SIGHUP handler is installed before the listener serves.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while scrape("prometheus", PASSWORD).await.0 != 200 {
-            assert!(std::time::Instant::now() < deadline, "the demo did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the demo did not start"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         rewrite(
@@ -166,7 +169,10 @@ fn the_demo_follows_its_web_config_on_sighup() {
         );
         hangup();
         while scrape("grafana", NEW).await.0 != 200 {
-            assert!(std::time::Instant::now() < deadline, "SIGHUP did not reload");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "SIGHUP did not reload"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(scrape("prometheus", PASSWORD).await.0, 401);
@@ -184,7 +190,10 @@ fn the_demo_follows_its_web_config_on_sighup() {
                 );
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "the bad file was not counted: {text}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the bad file was not counted: {text}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(scrape("prometheus", PASSWORD).await.0, 401);

@@ -379,14 +379,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         web.register(&registry)?;
         endpoint = web.apply(endpoint);
     }
-    let app = endpoint
-        .mount(app)
-        .layer(axum::middleware::map_response(
-            move |res: axum::response::Response| {
-                let scraped = scraped.clone();
-                async move { notify_when_sent(res, scraped) }
-            },
-        ));
+    let app = endpoint.mount(app).layer(axum::middleware::map_response(
+        move |res: axum::response::Response| {
+            let scraped = scraped.clone();
+            async move { notify_when_sent(res, scraped) }
+        },
+    ));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let https = web
         .as_ref()

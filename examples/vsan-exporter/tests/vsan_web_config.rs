@@ -159,9 +159,7 @@ fn rewrite(web: &std::path::Path, users: &str) {
     let aside = web.with_extension("new");
     std::fs::write(
         &aside,
-        format!(
-            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n{users}"
-        ),
+        format!("tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n{users}"),
     )
     .unwrap();
     std::fs::rename(aside, web).unwrap();
@@ -218,12 +216,18 @@ fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
 
         rewrite(
             &web,
-            &format!("basic_auth_users:\n  prometheus: {}\n", bcrypt::hash(NEW, 10).unwrap()),
+            &format!(
+                "basic_auth_users:\n  prometheus: {}\n",
+                bcrypt::hash(NEW, 10).unwrap()
+            ),
         );
         hangup(pid);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while scrape(NEW).await.0 != 200 {
-            assert!(std::time::Instant::now() < deadline, "SIGHUP did not reload");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "SIGHUP did not reload"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(scrape(PASSWORD).await.0, 401);
@@ -236,10 +240,16 @@ fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
             let (status, text) = scrape(NEW).await;
             assert_eq!(status, 200, "{text}");
             if text.contains("vsanobs_web_config_reloads_total{result=\"fail\"} 1\n") {
-                assert!(text.contains("vsanobs_web_config_last_reload_successful 0\n"), "{text}");
+                assert!(
+                    text.contains("vsanobs_web_config_last_reload_successful 0\n"),
+                    "{text}"
+                );
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "the bad file was not counted: {text}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the bad file was not counted: {text}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert_eq!(scrape(PASSWORD).await.0, 401);

@@ -86,7 +86,10 @@ impl TlsListener {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn live(tcp: tokio::net::TcpListener, config: LiveWebConfig) -> std::io::Result<TlsListener> {
+    pub fn live(
+        tcp: tokio::net::TcpListener,
+        config: LiveWebConfig,
+    ) -> std::io::Result<TlsListener> {
         if !config.serves_tls() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,

@@ -416,7 +416,11 @@ fn fingerprint(path: &Path) -> [u8; 32] {
     let mut h = Sha256::new();
     let text = std::fs::read(path);
     feed(&mut h, path, &text);
-    if let Some(text) = text.as_deref().ok().and_then(|t| std::str::from_utf8(t).ok()) {
+    if let Some(text) = text
+        .as_deref()
+        .ok()
+        .and_then(|t| std::str::from_utf8(t).ok())
+    {
         let base = path.parent().unwrap_or(Path::new("."));
         for file in referenced_files(text, base) {
             let read = std::fs::read(&file);
