@@ -2,6 +2,11 @@
 //! axum: bare router, vsanobs `HttpMetricsLayer`, axum-prometheus, tower-http `TraceLayer`;
 //! actix-web: bare app, vsanobs `HttpMetrics`, actix-web-prom.
 //!
+//! `http_axum_request` calls the `Router` as built, as a test with `oneshot` does: axum then
+//! turns each handler into a route, and applies every layer to it, again for every request.
+//! `http_axum_served_request` calls it after `with_state(())`, as `axum::serve` does once
+//! at start, so layers are applied once: the per-request cost of a running server.
+//!
 //! Every variant builds the same request, runs it through the router and reads the whole
 //! response body, so the differences are the middleware's own cost.
 //!
@@ -48,9 +53,41 @@ fn bench_axum(c: &mut Criterion) {
             "tower-http-trace",
             axum_router().layer(tower_http::trace::TraceLayer::new_for_http()),
         ),
+        // The requested route excluded from the matrix: what an excluded request costs.
+        (
+            "vsanobs-excluded",
+            axum_router().layer(vsanobs_http::HttpMetricsLayer::from(
+                vsanobs_http::RouteMetrics::builder()
+                    .exclude("/users/{id}")
+                    .register(&Registry::new())
+                    .expect("register"),
+            )),
+        ),
     ];
+    let served: Vec<(&str, Router)> = variants
+        .iter()
+        .map(|(name, router)| (*name, router.clone().with_state(())))
+        .collect();
     let mut g = c.benchmark_group("http_axum_request");
     for (name, router) in variants {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let req = Request::get("/users/42")
+                        .body(Body::empty())
+                        .expect("request");
+                    let resp = router.clone().oneshot(req).await.expect("infallible");
+                    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                        .await
+                        .expect("body");
+                    black_box(body);
+                })
+            })
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("http_axum_served_request");
+    for (name, router) in served {
         g.bench_function(name, |b| {
             b.iter(|| {
                 rt.block_on(async {
