@@ -322,3 +322,32 @@ async fn the_scrapers_timeout_header_caps_the_timeout() {
         .unwrap();
     assert_eq!(resp.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_routes_stay_exact_past_the_cache_bound() {
+    use vsanobs_http::actix::{PATTERN_CACHE_MAX_PATH, PATTERN_CACHE_PATHS};
+    let registry = Registry::new();
+    let base = serve(&registry);
+    let c = client();
+    // More distinct paths than the middleware remembers, each twice (a miss, then a hit
+    // unless the memory was just cleared), plus paths too long to remember.
+    let distinct = 2 * PATTERN_CACHE_PATHS + 10;
+    let long = "9".repeat(PATTERN_CACHE_MAX_PATH + 1);
+    for round in 0..2 {
+        for i in 0..distinct {
+            assert_eq!(send(&c, "GET", &format!("{base}/users/{i}")).await, 200);
+        }
+        assert_eq!(send(&c, "GET", &format!("{base}/users/{long}")).await, 200);
+        assert_eq!(send(&c, "GET", &format!("{base}/nope/{round}")).await, 404);
+    }
+    let want = 2 * (distinct as u64 + 1);
+    let url = format!("{base}/metrics");
+    let fams = scrape_until(&c, &url, "every request", |f| {
+        duration_counts(f).get(&key("GET", "/users/{id}", 200)) == Some(&want)
+    })
+    .await;
+    assert_eq!(
+        duration_counts(&fams).get(&key("GET", "unmatched", 404)),
+        Some(&2)
+    );
+}
