@@ -2,10 +2,20 @@
 //! axum: bare router, vsanobs `HttpMetricsLayer`, axum-prometheus, tower-http `TraceLayer`;
 //! actix-web: bare app, vsanobs `HttpMetrics`, actix-web-prom.
 //!
+//! `http_axum_request` calls the `Router` as built, as a test with `oneshot` does: axum then
+//! turns each handler into a route, and applies every layer to it, again for every request.
+//! `http_axum_served_request` calls it after `with_state(())`, as `axum::serve` does once
+//! at start, so layers are applied once: the per-request cost of a running server.
+//!
 //! Every variant builds the same request, runs it through the router and reads the whole
 //! response body, so the differences are the middleware's own cost.
 //!
 //! `cargo bench -p vsanobs-benches --bench http`
+//!
+//! `VSANOBS_HTTP_BENCH_COUNT=<group>/<variant>:<n>` runs `n` requests of one variant and
+//! exits, for an instruction count that machine load does not disturb:
+//! `perf stat -e instructions:u` at two values of `n`, the difference divided by the
+//! difference of `n` (docs/benchmarks.md).
 //!
 //! The same binary also serves one variant over loopback for a load generator, instead of
 //! running criterion, when `VSANOBS_HTTP_BENCH_SERVE=<variant>@<host:port>` is set (variants:
@@ -29,6 +39,46 @@ fn axum_router() -> Router {
         .route("/health", get(|| async { "ok" }))
 }
 
+/// The axum variants (all, or `only` one), built on `registry`. Must run within a tokio
+/// runtime: axum-prometheus spawns an upkeep task while building its handle, which then
+/// runs within every `block_on`, so it is built only when it is measured.
+fn axum_variants(registry: &Registry, only: Option<&str>) -> Vec<(&'static str, Router)> {
+    let wanted = |name: &str| only.is_none_or(|o| o == name);
+    let mut variants = vec![
+        ("bare", axum_router()),
+        (
+            "vsanobs",
+            axum_router().layer(vsanobs_http::HttpMetricsLayer::new(registry).expect("register")),
+        ),
+        (
+            "tower-http-trace",
+            axum_router().layer(tower_http::trace::TraceLayer::new_for_http()),
+        ),
+        // A layer that does nothing: what axum's plumbing for any layer costs (a second
+        // boxed, cloned service per request), the floor under every middleware here.
+        (
+            "identity-layer",
+            axum_router().layer(tower::layer::util::Identity::new()),
+        ),
+        // The requested route excluded from the matrix: what an excluded request costs.
+        (
+            "vsanobs-excluded",
+            axum_router().layer(vsanobs_http::HttpMetricsLayer::from(
+                vsanobs_http::RouteMetrics::builder()
+                    .exclude("/users/{id}")
+                    .register(&Registry::new())
+                    .expect("register"),
+            )),
+        ),
+    ];
+    if wanted("axum-prometheus") {
+        let (prom_layer, _prom_handle) = axum_prometheus::PrometheusMetricLayer::pair();
+        variants.push(("axum-prometheus", axum_router().layer(prom_layer)));
+    }
+    variants.retain(|(name, _)| wanted(name));
+    variants
+}
+
 fn bench_axum(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -36,21 +86,31 @@ fn bench_axum(c: &mut Criterion) {
     let registry = Registry::new();
     // axum-prometheus spawns its upkeep task while building its handle.
     let _enter = rt.enter();
-    let (prom_layer, _prom_handle) = axum_prometheus::PrometheusMetricLayer::pair();
-    let variants: Vec<(&str, Router)> = vec![
-        ("bare", axum_router()),
-        (
-            "vsanobs",
-            axum_router().layer(vsanobs_http::HttpMetricsLayer::new(&registry).expect("register")),
-        ),
-        ("axum-prometheus", axum_router().layer(prom_layer)),
-        (
-            "tower-http-trace",
-            axum_router().layer(tower_http::trace::TraceLayer::new_for_http()),
-        ),
-    ];
+    let variants = axum_variants(&registry, None);
+    let served: Vec<(&str, Router)> = variants
+        .iter()
+        .map(|(name, router)| (*name, router.clone().with_state(())))
+        .collect();
     let mut g = c.benchmark_group("http_axum_request");
     for (name, router) in variants {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let req = Request::get("/users/42")
+                        .body(Body::empty())
+                        .expect("request");
+                    let resp = router.clone().oneshot(req).await.expect("infallible");
+                    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                        .await
+                        .expect("body");
+                    black_box(body);
+                })
+            })
+        });
+    }
+    g.finish();
+    let mut g = c.benchmark_group("http_axum_served_request");
+    for (name, router) in served {
         g.bench_function(name, |b| {
             b.iter(|| {
                 rt.block_on(async {
@@ -170,7 +230,84 @@ fn serve(spec: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// Runs `n` requests of one variant (`http_axum_request/<v>`, `http_axum_served_request/<v>`
+/// or `http_actix_request/<v>`), the same request the criterion benches time.
+fn count(spec: &str) -> Result<(), String> {
+    let (name, n) = spec
+        .rsplit_once(':')
+        .ok_or("expected <group>/<variant>:<n>")?;
+    let n: u64 = n.parse().map_err(|e| format!("{n}: {e}"))?;
+    let (group, variant) = name.split_once('/').ok_or("expected <group>/<variant>")?;
+    if group == "http_actix_request" {
+        let sys = actix_web::rt::System::new();
+        let registry = Registry::new();
+        let vsanobs =
+            vsanobs_http::actix::HttpMetrics::new(&registry).map_err(|e| e.to_string())?;
+        let prom = actix_web_prom::PrometheusMetricsBuilder::new("bench")
+            .endpoint("/metrics")
+            .build()
+            .map_err(|e| e.to_string())?;
+        let app = App::new()
+            .route("/users/{id}", web::get().to(|| async { "user" }))
+            .route("/health", web::get().to(HttpResponse::Ok))
+            .wrap(actix_web::middleware::Condition::new(
+                variant == "vsanobs",
+                vsanobs,
+            ))
+            .wrap(actix_web::middleware::Condition::new(
+                variant == "actix-web-prom",
+                prom,
+            ));
+        if !["bare", "vsanobs", "actix-web-prom"].contains(&variant) {
+            return Err(format!("unknown actix variant {variant}"));
+        }
+        let svc = sys.block_on(atest::init_service(app));
+        for _ in 0..n {
+            sys.block_on(async {
+                let req = atest::TestRequest::get().uri("/users/42").to_request();
+                let resp = atest::call_service(&svc, req).await;
+                black_box(atest::read_body(resp).await);
+            });
+        }
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let registry = Registry::new();
+    let _enter = rt.enter();
+    let (_, router) = axum_variants(&registry, Some(variant))
+        .into_iter()
+        .find(|(v, _)| *v == variant)
+        .ok_or_else(|| format!("unknown axum variant {variant}"))?;
+    let router = match group {
+        "http_axum_request" => router,
+        "http_axum_served_request" => router.with_state(()),
+        other => return Err(format!("unknown group {other}")),
+    };
+    for _ in 0..n {
+        rt.block_on(async {
+            let req = Request::get("/users/42")
+                .body(Body::empty())
+                .expect("request");
+            let resp = router.clone().oneshot(req).await.expect("infallible");
+            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+                .await
+                .expect("body");
+            black_box(body);
+        });
+    }
+    Ok(())
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("VSANOBS_HTTP_BENCH_COUNT") {
+        if let Err(e) = count(&spec) {
+            eprintln!("http bench count: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     if let Ok(spec) = std::env::var("VSANOBS_HTTP_BENCH_SERVE") {
         if let Err(e) = serve(&spec) {
             eprintln!("http bench server: {e}");

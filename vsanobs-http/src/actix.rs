@@ -28,15 +28,23 @@
 //! ```
 //!
 //! ## Note
-//! actix-web hands out the matched route template only as an owned `String`
-//! (`match_pattern`), so the middleware pays that one allocation per request; everything
-//! after it (the route entry, the series) is pre-bound as in the tower layer. A handler panic
-//! is recorded as a 500 and then resumed; actix drops that connection.
+//! The middleware runs before actix-web's routing, and actix-web hands out the template of the
+//! route a path matches only by matching it again (`match_pattern`, about 7,500 instructions
+//! for `/users/{id}`, and an owned `String`). Each worker's middleware therefore remembers
+//! the route entry of the last [`PATTERN_CACHE_PATHS`] paths it saw (paths up to
+//! [`PATTERN_CACHE_MAX_PATH`] bytes; the memory is forgotten whole when full, so a flood of
+//! distinct paths costs what the match costs, never more memory): a repeated path costs one
+//! hash lookup. The pattern depends only on the path, as the routes are fixed once the app
+//! is built. Everything after it (the route entry, the series) is pre-bound as in the tower
+//! layer. A handler panic is recorded as a 500 and then resumed; actix drops that connection.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::{Future, Ready, ready};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use actix_web::body::{BodySize, MessageBody};
@@ -48,7 +56,14 @@ use pin_project_lite::pin_project;
 use vsanobs_core::{Registry, RegistryError};
 
 use crate::endpoint::{MetricsEndpoint, ScrapeRequest};
-use crate::metrics::{Method, RequestTracker, RouteMetrics};
+use crate::metrics::{Method, RequestTracker, RouteEntry, RouteMetrics};
+
+/// How many paths each worker's middleware remembers the route of (see the [module
+/// docs](self)); past it the memory is cleared and filled again.
+pub const PATTERN_CACHE_PATHS: usize = 512;
+
+/// Longest path, in bytes, whose route is remembered; longer paths are matched every time.
+pub const PATTERN_CACHE_MAX_PATH: usize = 256;
 use crate::stream::ScrapeBody;
 
 /// The actix-web middleware factory: `App::new().wrap(HttpMetrics::new(&registry)?)`.
@@ -93,6 +108,7 @@ where
         ready(Ok(HttpMetricsMiddleware {
             service: Rc::new(service),
             metrics: self.metrics.clone(),
+            routes: RefCell::new(HashMap::default()),
         }))
     }
 }
@@ -101,6 +117,28 @@ where
 pub struct HttpMetricsMiddleware<S> {
     service: Rc<S>,
     metrics: RouteMetrics,
+    /// Path -> route entry of recently seen paths (one worker's: actix services are not
+    /// shared between threads).
+    routes: RefCell<HashMap<Box<str>, Arc<RouteEntry>, foldhash::fast::RandomState>>,
+}
+
+impl<S> HttpMetricsMiddleware<S> {
+    /// The route entry of `req`'s path: remembered, or matched and remembered.
+    fn entry(&self, req: &ServiceRequest) -> Arc<RouteEntry> {
+        let path = req.path();
+        if let Some(e) = self.routes.borrow().get(path) {
+            return e.clone();
+        }
+        let entry = self.metrics.entry(req.match_pattern().as_deref());
+        if path.len() <= PATTERN_CACHE_MAX_PATH {
+            let mut routes = self.routes.borrow_mut();
+            if routes.len() >= PATTERN_CACHE_PATHS {
+                routes.clear();
+            }
+            routes.insert(Box::from(path), entry.clone());
+        }
+        entry
+    }
 }
 
 impl<S> std::fmt::Debug for HttpMetricsMiddleware<S> {
@@ -123,10 +161,19 @@ where
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let pattern = req.match_pattern();
-        let mut tracker = self
-            .metrics
-            .start(pattern.as_deref(), Method::parse(req.method().as_str()));
+        let entry = self.entry(&req);
+        if entry.is_excluded() {
+            // Left out of the matrix: no clock, no gauge, no body accounting.
+            return ResponseFuture {
+                inner: self.service.call(req),
+                tracker: None,
+            };
+        }
+        let mut tracker = RequestTracker::new(
+            entry,
+            Method::parse(req.method().as_str()),
+            self.metrics.exemplars_enabled(),
+        );
         // The announced size; a request with neither Content-Length nor a chunked body has
         // none (0), and a chunked body of unknown size is not recorded.
         let headers = req.headers();
@@ -278,6 +325,9 @@ pub fn scrape_request(req: &HttpRequest) -> ScrapeRequest {
         accept_encoding: h(header::ACCEPT_ENCODING),
         authorization: h(header::AUTHORIZATION),
         query: (!q.is_empty()).then(|| q.to_owned()),
+        scrape_timeout: h(header::HeaderName::from_static(
+            crate::endpoint::SCRAPE_TIMEOUT_HEADER,
+        )),
     }
 }
 

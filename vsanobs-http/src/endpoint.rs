@@ -119,6 +119,43 @@ pub struct ScrapeRequest {
     pub authorization: Option<String>,
     /// The query string, without `?`.
     pub query: Option<String>,
+    /// The `X-Prometheus-Scrape-Timeout-Seconds` header: how long the scraper waits. The
+    /// async adapters cap the [timeout](MetricsEndpoint::timeout) at it minus a
+    /// [margin](MetricsEndpoint::scrape_timeout_margin); see
+    /// [`MetricsEndpoint::effective_timeout`].
+    pub scrape_timeout: Option<String>,
+}
+
+/// The header in which Prometheus sends its scrape timeout, in seconds.
+pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
+
+/// What the endpoint subtracts from the scraper's timeout by default: half a second, the
+/// default `--timeout-offset` of Prometheus's blackbox and SNMP exporters, so the answer
+/// (a 503 at worst) is written before Prometheus gives up on the scrape.
+pub const DEFAULT_SCRAPE_TIMEOUT_MARGIN: Duration = Duration::from_millis(500);
+
+/// The largest `X-Prometheus-Scrape-Timeout-Seconds` honoured (one day); larger values are
+/// ignored, as no Prometheus waits that long.
+pub const MAX_SCRAPE_TIMEOUT_SECONDS: f64 = 86_400.0;
+
+/// Parses an `X-Prometheus-Scrape-Timeout-Seconds` value (`"10"`, `"0.5"`, `" 2.5 "`).
+/// `None` for anything that is not a finite number of seconds above 0 and at most
+/// [`MAX_SCRAPE_TIMEOUT_SECONDS`]: negative, zero, huge, non-numeric, `NaN` or infinite
+/// values are ignored (the configured timeout applies), never a panic.
+///
+/// ```
+/// use std::time::Duration;
+/// use vsanobs_http::endpoint::parse_scrape_timeout;
+/// assert_eq!(parse_scrape_timeout("10"), Some(Duration::from_secs(10)));
+/// assert_eq!(parse_scrape_timeout(" 0.25 "), Some(Duration::from_millis(250)));
+/// for bad in ["-1", "0", "1e400", "1e12", "NaN", "inf", "ten", "", "10s"] {
+///     assert_eq!(parse_scrape_timeout(bad), None, "{bad}");
+/// }
+/// ```
+pub fn parse_scrape_timeout(value: &str) -> Option<Duration> {
+    let secs: f64 = value.trim().parse().ok()?;
+    (secs.is_finite() && secs > 0.0 && secs <= MAX_SCRAPE_TIMEOUT_SECONDS)
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 /// The endpoint's answer, for an adapter to turn into its framework's response.
@@ -150,18 +187,75 @@ impl ScrapeResponse {
     }
 }
 
+/// Basic-auth users (name, bcrypt hash) that a [`web_config::LiveWebConfig`] replaces
+/// on reload; the endpoints it was applied to read them on every check.
+///
+/// [`web_config::LiveWebConfig`]: crate::web_config::LiveWebConfig
+#[cfg(feature = "basic-auth")]
+pub(crate) type LiveUsers = Arc<arc_swap::ArcSwap<Vec<(String, String)>>>;
+
 #[cfg(feature = "basic-auth")]
 #[derive(Clone)]
 pub(crate) struct BasicAuth {
     /// (user, bcrypt hash), in the order given.
     pub(crate) users: Vec<(String, String)>,
+    /// Users that follow a reloaded web config, checked before `users`.
+    pub(crate) live: Option<LiveUsers>,
     pub(crate) checker: Arc<crate::auth::PasswordChecker>,
+}
+
+#[cfg(feature = "basic-auth")]
+impl BasicAuth {
+    fn new(checker: Arc<crate::auth::PasswordChecker>) -> Self {
+        BasicAuth {
+            users: Vec::new(),
+            live: None,
+            checker,
+        }
+    }
+
+    /// The users in force now: the live ones, then those given to `basic_auth`. Without
+    /// users of both kinds this copies nothing (a reference, or one `Arc` clone).
+    fn current(&self) -> CurrentUsers<'_> {
+        match &self.live {
+            None => CurrentUsers::Fixed(&self.users),
+            Some(live) if self.users.is_empty() => CurrentUsers::Live(live.load_full()),
+            Some(live) => {
+                let live = live.load();
+                let mut all = Vec::with_capacity(live.len() + self.users.len());
+                all.extend(live.iter().cloned());
+                all.extend(self.users.iter().cloned());
+                CurrentUsers::Merged(all)
+            }
+        }
+    }
+}
+
+/// The users of one check (see [`BasicAuth::current`]).
+#[cfg(feature = "basic-auth")]
+enum CurrentUsers<'a> {
+    Fixed(&'a [(String, String)]),
+    Live(Arc<Vec<(String, String)>>),
+    Merged(Vec<(String, String)>),
+}
+
+#[cfg(feature = "basic-auth")]
+impl std::ops::Deref for CurrentUsers<'_> {
+    type Target = [(String, String)];
+    fn deref(&self) -> &Self::Target {
+        match self {
+            CurrentUsers::Fixed(u) => u,
+            CurrentUsers::Live(u) => u,
+            CurrentUsers::Merged(u) => u,
+        }
+    }
 }
 
 pub(crate) struct Inner {
     registry: Registry,
     max_in_flight: usize,
     pub(crate) timeout: Option<Duration>,
+    timeout_margin: Duration,
     compression: bool,
     #[cfg(feature = "basic-auth")]
     auth: Option<BasicAuth>,
@@ -184,6 +278,7 @@ impl fmt::Debug for MetricsEndpoint {
         let mut d = f.debug_struct("MetricsEndpoint");
         d.field("max_concurrent_scrapes", &self.inner.max_in_flight)
             .field("timeout", &self.inner.timeout)
+            .field("scrape_timeout_margin", &self.inner.timeout_margin)
             .field("compression", &self.inner.compression);
         #[cfg(feature = "basic-auth")]
         d.field(
@@ -191,14 +286,7 @@ impl fmt::Debug for MetricsEndpoint {
             &self.inner.auth.as_ref().map(|a| a.checker.max()),
         );
         #[cfg(feature = "basic-auth")]
-        d.field(
-            "basic_auth_users",
-            &self
-                .inner
-                .auth
-                .as_ref()
-                .map(|a| a.users.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>()),
-        );
+        d.field("basic_auth_users", &self.basic_auth_users());
         d.finish()
     }
 }
@@ -242,6 +330,7 @@ impl MetricsEndpoint {
                 registry,
                 max_in_flight: 10,
                 timeout: Some(Duration::from_secs(30)),
+                timeout_margin: DEFAULT_SCRAPE_TIMEOUT_MARGIN,
                 compression: cfg!(feature = "gzip"),
                 #[cfg(feature = "basic-auth")]
                 auth: None,
@@ -261,6 +350,7 @@ impl MetricsEndpoint {
                     registry: cur.registry.clone(),
                     max_in_flight: cur.max_in_flight,
                     timeout: cur.timeout,
+                    timeout_margin: cur.timeout_margin,
                     compression: cur.compression,
                     #[cfg(feature = "basic-auth")]
                     auth: cur.auth.clone(),
@@ -281,8 +371,53 @@ impl MetricsEndpoint {
     }
 
     /// Scrapes taking longer than `d` get 503 (async adapters only). `None` disables it.
+    /// A scraper that sends its own timeout lowers it per scrape (see
+    /// [`effective_timeout`](Self::effective_timeout)).
     pub fn timeout(self, d: Option<Duration>) -> Self {
         self.edit(|i| i.timeout = d)
+    }
+
+    /// What is subtracted from the scraper's `X-Prometheus-Scrape-Timeout-Seconds` (default
+    /// [`DEFAULT_SCRAPE_TIMEOUT_MARGIN`], 0.5 s).
+    pub fn scrape_timeout_margin(self, margin: Duration) -> Self {
+        self.edit(|i| i.timeout_margin = margin)
+    }
+
+    /// The timeout the async adapters apply to `req`: the configured
+    /// [timeout](Self::timeout), capped at the scraper's
+    /// `X-Prometheus-Scrape-Timeout-Seconds` minus the
+    /// [margin](Self::scrape_timeout_margin) (half the scraper's timeout when it is not
+    /// above the margin), so the endpoint answers (503 at worst) before the scraper gives
+    /// up and records a timeout of its own. A header that
+    /// [does not parse](parse_scrape_timeout) is ignored. The header never raises the
+    /// configured timeout; with no configured timeout it sets one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use vsanobs_core::Registry;
+    /// use vsanobs_http::{MetricsEndpoint, ScrapeRequest};
+    ///
+    /// let endpoint = MetricsEndpoint::new(Registry::new()).timeout(Some(Duration::from_secs(30)));
+    /// let with = |h: &str| ScrapeRequest { scrape_timeout: Some(h.into()), ..ScrapeRequest::default() };
+    /// let secs = |r: &ScrapeRequest| endpoint.effective_timeout(r).unwrap().as_secs_f64();
+    /// assert_eq!(secs(&with("10")), 9.5);
+    /// assert_eq!(secs(&with("60")), 30.0);
+    /// assert_eq!(secs(&with("0.4")), 0.2);
+    /// assert_eq!(secs(&with("-5")), 30.0);
+    /// assert_eq!(secs(&with("NaN")), 30.0);
+    /// assert_eq!(secs(&ScrapeRequest::default()), 30.0);
+    /// ```
+    pub fn effective_timeout(&self, req: &ScrapeRequest) -> Option<Duration> {
+        let inner = &*self.inner;
+        let Some(scraper) = req.scrape_timeout.as_deref().and_then(parse_scrape_timeout) else {
+            return inner.timeout;
+        };
+        let capped = if scraper > inner.timeout_margin {
+            scraper - inner.timeout_margin
+        } else {
+            scraper / 2
+        };
+        Some(inner.timeout.map_or(capped, |t| t.min(capped)))
     }
 
     /// Never gzip the response, whatever the client accepts. Without the `gzip` feature
@@ -345,11 +480,10 @@ impl MetricsEndpoint {
             return Err(EndpointError::InvalidHash { user, source });
         }
         Ok(self.edit(|i| {
-            let auth = i.auth.get_or_insert_with(|| BasicAuth {
-                users: Vec::new(),
-                checker: Arc::new(crate::auth::PasswordChecker::new(
+            let auth = i.auth.get_or_insert_with(|| {
+                BasicAuth::new(Arc::new(crate::auth::PasswordChecker::new(
                     crate::auth::DEFAULT_MAX_CHECKS,
-                )),
+                )))
             });
             if !auth.users.iter().any(|(u, _)| *u == user) {
                 auth.users.push((user, hash));
@@ -368,24 +502,35 @@ impl MetricsEndpoint {
             let checker = Arc::new(crate::auth::PasswordChecker::new(n));
             match &mut i.auth {
                 Some(a) => a.checker = checker,
-                None => {
-                    i.auth = Some(BasicAuth {
-                        users: Vec::new(),
-                        checker,
-                    })
-                }
+                None => i.auth = Some(BasicAuth::new(checker)),
             }
         })
     }
 
-    /// The basic-auth user names, in the order given (empty: no authentication).
+    /// Checks basic auth against `users` as they are at each request (a live web config
+    /// replaces them on reload), before the users given to [`basic_auth`](Self::basic_auth).
+    #[cfg(feature = "web-config")]
+    pub(crate) fn follow_basic_auth_users(self, users: LiveUsers) -> Self {
+        self.edit(|i| {
+            let auth = i.auth.get_or_insert_with(|| {
+                BasicAuth::new(Arc::new(crate::auth::PasswordChecker::new(
+                    crate::auth::DEFAULT_MAX_CHECKS,
+                )))
+            });
+            auth.live = Some(users);
+        })
+    }
+
+    /// The basic-auth user names in force now, in the order checked: those of a
+    /// [live web config](crate::web_config::LiveWebConfig::apply) first, then those given to
+    /// [`basic_auth`](Self::basic_auth) (empty: no authentication).
     #[cfg(feature = "basic-auth")]
     #[cfg_attr(docsrs, doc(cfg(feature = "basic-auth")))]
-    pub fn basic_auth_users(&self) -> Vec<&str> {
+    pub fn basic_auth_users(&self) -> Vec<String> {
         self.inner
             .auth
             .as_ref()
-            .map(|a| a.users.iter().map(|(u, _)| u.as_str()).collect())
+            .map(|a| a.current().iter().map(|(u, _)| u.clone()).collect())
             .unwrap_or_default()
     }
 
@@ -470,9 +615,13 @@ impl Inner {
 
     #[cfg(feature = "basic-auth")]
     fn authorized(&self, header: Option<&str>) -> bool {
-        let Some(auth) = self.auth.as_ref().filter(|a| !a.users.is_empty()) else {
+        let Some(auth) = self.auth.as_ref() else {
             return true;
         };
+        let users = auth.current();
+        if users.is_empty() {
+            return true;
+        }
         let Some(h) = header else {
             return false;
         };
@@ -491,7 +640,7 @@ impl Inner {
         let Some((user, pass)) = text.split_once(':') else {
             return false;
         };
-        auth.checker.check(&auth.users, user, pass)
+        auth.checker.check(&users, user, pass)
     }
 
     /// Authorisation, negotiation and headers of a scrape: the 401 answer, or how to write

@@ -91,8 +91,10 @@ impl<S> tower::Layer<S> for HttpMetricsLayer {
     fn layer(&self, inner: S) -> HttpMetrics<S> {
         HttpMetrics {
             inner,
-            metrics: self.metrics.clone(),
-            bound: Arc::new(OnceLock::new()),
+            shared: Arc::new(Shared {
+                metrics: self.metrics.clone(),
+                bound: OnceLock::new(),
+            }),
         }
     }
 }
@@ -101,17 +103,24 @@ impl<S> tower::Layer<S> for HttpMetricsLayer {
 #[derive(Clone)]
 pub struct HttpMetrics<S> {
     inner: S,
+    /// Everything the layer keeps, behind one `Arc`: axum clones a route's service for every
+    /// request, so each shared field would cost an atomic increment and decrement per
+    /// request, and the clones share the bound route entry.
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     metrics: RouteMetrics,
     /// The route entry of the first matched request this service saw: under
     /// `Router::layer` every request of this service has the same template.
-    bound: Arc<OnceLock<Arc<RouteEntry>>>,
+    bound: OnceLock<Arc<RouteEntry>>,
 }
 
 impl<S> std::fmt::Debug for HttpMetrics<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpMetrics")
-            .field("metrics", &self.metrics)
-            .field("bound", &self.bound.get())
+            .field("metrics", &self.shared.metrics)
+            .field("bound", &self.shared.bound.get())
             .finish_non_exhaustive()
     }
 }
@@ -119,17 +128,18 @@ impl<S> std::fmt::Debug for HttpMetrics<S> {
 impl<S> HttpMetrics<S> {
     #[inline]
     fn entry_for(&self, template: Option<&str>) -> Arc<RouteEntry> {
+        let shared = &*self.shared;
         let Some(t) = template else {
-            return self.metrics.entry(None);
+            return shared.metrics.entry(None);
         };
-        if let Some(e) = self.bound.get() {
+        if let Some(e) = shared.bound.get() {
             if e.route() == t {
                 return e.clone();
             }
-            return self.metrics.entry(Some(t));
+            return shared.metrics.entry(Some(t));
         }
-        let e = self.metrics.entry(Some(t));
-        let _ = self.bound.set(e.clone());
+        let e = shared.metrics.entry(Some(t));
+        let _ = shared.bound.set(e.clone());
         e
     }
 }
@@ -159,10 +169,17 @@ where
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         let entry = self.entry_for(template(&req));
+        if entry.is_excluded() {
+            // Left out of the matrix: no clock, no gauge, no body accounting.
+            return ResponseFuture {
+                inner: self.inner.call(req),
+                tracker: None,
+            };
+        }
         let mut tracker = RequestTracker::new(
             entry,
             Method::from(req.method()),
-            self.metrics.exemplars_enabled(),
+            self.shared.metrics.exemplars_enabled(),
         );
         if let Some(n) = req.body().size_hint().exact() {
             tracker.set_request_size(n);
@@ -313,6 +330,9 @@ pub fn scrape_request<B>(req: &Request<B>) -> ScrapeRequest {
         accept_encoding: h(http::header::ACCEPT_ENCODING),
         authorization: h(http::header::AUTHORIZATION),
         query: req.uri().query().map(str::to_owned),
+        scrape_timeout: h(http::HeaderName::from_static(
+            crate::endpoint::SCRAPE_TIMEOUT_HEADER,
+        )),
     }
 }
 

@@ -115,7 +115,7 @@ pub use metrics::{Method, RequestTracker, RouteMetrics, RouteMetricsBuilder};
 pub use stream::{ScrapeBody, ScrapeStream};
 #[cfg(feature = "web-config")]
 #[cfg_attr(docsrs, doc(cfg(feature = "web-config")))]
-pub use web_config::{WebConfig, WebConfigError};
+pub use web_config::{LiveWebConfig, WebConfig, WebConfigError};
 
 #[cfg(test)]
 mod assertions {

@@ -299,6 +299,8 @@ pub(crate) struct RouteEntry {
     route: Arc<str>,
     module: Arc<str>,
     families: Arc<Families>,
+    /// An [excluded](RouteMetricsBuilder::exclude) template: requests record nothing.
+    excluded: bool,
     methods: [MethodSlots; 10],
 }
 
@@ -307,16 +309,18 @@ impl fmt::Debug for RouteEntry {
         f.debug_struct("RouteEntry")
             .field("route", &self.route)
             .field("module", &self.module)
+            .field("excluded", &self.excluded)
             .finish_non_exhaustive()
     }
 }
 
 impl RouteEntry {
-    fn new(route: Arc<str>, module: Arc<str>, families: Arc<Families>) -> Self {
+    fn new(route: Arc<str>, module: Arc<str>, families: Arc<Families>, excluded: bool) -> Self {
         RouteEntry {
             route,
             module,
             families,
+            excluded,
             methods: Default::default(),
         }
     }
@@ -324,6 +328,13 @@ impl RouteEntry {
     #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn route(&self) -> &str {
         &self.route
+    }
+
+    /// Whether requests of this route are left out of the matrix.
+    #[cfg_attr(not(any(feature = "tower", feature = "actix")), allow(dead_code))]
+    #[inline]
+    pub(crate) fn is_excluded(&self) -> bool {
+        self.excluded
     }
 
     fn active(&self, method: Method) -> &Gauge {
@@ -413,6 +424,9 @@ struct Inner {
     route_cap: usize,
     unmatched: Arc<RouteEntry>,
     overflow: Arc<RouteEntry>,
+    /// Returned for excluded templates once the route cap is reached.
+    excluded: Arc<RouteEntry>,
+    exclusions: Exclusions,
     groups: Vec<(String, Arc<str>)>,
     default_group: Arc<str>,
     exemplars: bool,
@@ -431,8 +445,27 @@ impl fmt::Debug for RouteMetrics {
             .field("routes", &self.inner.routes.load().len())
             .field("route_cap", &self.inner.route_cap)
             .field("grouped", &!self.inner.groups.is_empty())
+            .field("excluded_routes", &self.inner.exclusions.exact)
+            .field("excluded_prefixes", &self.inner.exclusions.prefixes)
             .field("exemplars", &self.inner.exemplars)
             .finish()
+    }
+}
+
+/// Route templates left out of the matrix.
+#[derive(Clone, Debug, Default)]
+struct Exclusions {
+    exact: Vec<String>,
+    prefixes: Vec<String>,
+}
+
+impl Exclusions {
+    fn matches(&self, template: &str) -> bool {
+        self.exact.iter().any(|e| e == template)
+            || self
+                .prefixes
+                .iter()
+                .any(|p| template.starts_with(p.as_str()))
     }
 }
 
@@ -443,6 +476,7 @@ pub struct RouteMetricsBuilder {
     size_buckets: Option<Vec<f64>>,
     series_cap: usize,
     route_cap: usize,
+    exclusions: Exclusions,
     groups: Vec<(String, String)>,
     default_group: String,
     exemplars: bool,
@@ -455,6 +489,7 @@ impl Default for RouteMetricsBuilder {
             size_buckets: None,
             series_cap: 10_000,
             route_cap: 1_000,
+            exclusions: Exclusions::default(),
             groups: Vec::new(),
             default_group: "other".to_owned(),
             exemplars: cfg!(feature = "exemplars"),
@@ -495,6 +530,47 @@ impl RouteMetricsBuilder {
     /// guards against a router with generated routes.
     pub fn route_cap(mut self, cap: usize) -> Self {
         self.route_cap = cap.max(1);
+        self
+    }
+
+    /// Leaves requests of the route template `route` (exactly, e.g. `/health` or
+    /// `/users/{id}`) out of the matrix: they create no series, and the middleware skips
+    /// the clock reads, the in-flight gauge and the body accounting for them, so such a
+    /// request costs one lookup of its template (none under axum once the route's service
+    /// has seen it) and a branch. Templates are matched, not raw paths: requests that match
+    /// no route are always recorded as [`UNMATCHED_ROUTE`].
+    ///
+    /// ```
+    /// use vsanobs_core::{Format, Registry};
+    /// use vsanobs_http::{Method, RouteMetrics};
+    ///
+    /// let registry = Registry::new();
+    /// let metrics = RouteMetrics::builder()
+    ///     .exclude("/health")
+    ///     .exclude_prefix("/internal/")
+    ///     .register(&registry)?;
+    /// for route in ["/health", "/internal/debug/{what}", "/users/{id}", "/healthz"] {
+    ///     metrics.start(Some(route), Method::Get).finish(200);
+    /// }
+    /// assert!(metrics.is_excluded(Some("/internal/pprof")));
+    /// assert!(!metrics.is_excluded(None));
+    /// let text = registry.encode_to_string(Format::PrometheusText);
+    /// assert!(!text.contains("route=\"/health\"") && !text.contains("/internal/"), "{text}");
+    /// assert!(text.contains("route=\"/users/{id}\",status=\"200\"} 1\n"), "{text}");
+    /// assert!(text.contains("route=\"/healthz\",status=\"200\"} 1\n"), "{text}");
+    /// # Ok::<(), vsanobs_core::RegistryError>(())
+    /// ```
+    pub fn exclude(mut self, route: impl Into<String>) -> Self {
+        self.exclusions.exact.push(route.into());
+        self
+    }
+
+    /// Leaves every route template that starts with `prefix` out of the matrix, as
+    /// [`exclude`](Self::exclude) does for one template. The match is on the template's
+    /// text: `/internal` also matches `/internals`; end the prefix with `/` to match only
+    /// below it.
+    pub fn exclude_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.exclusions.prefixes.push(prefix.into());
         self
     }
 
@@ -639,11 +715,19 @@ impl RouteMetricsBuilder {
             Arc::from(UNMATCHED_ROUTE),
             default_group.clone(),
             families.clone(),
+            false,
         ));
         let overflow = Arc::new(RouteEntry::new(
             Arc::from(OVERFLOW_LABEL_VALUE),
             default_group.clone(),
             families.clone(),
+            false,
+        ));
+        let excluded = Arc::new(RouteEntry::new(
+            Arc::from("excluded"),
+            default_group.clone(),
+            families.clone(),
+            true,
         ));
         Ok(RouteMetrics {
             inner: Arc::new(Inner {
@@ -653,6 +737,8 @@ impl RouteMetricsBuilder {
                 route_cap: self.route_cap,
                 unmatched,
                 overflow,
+                excluded,
+                exclusions: self.exclusions,
                 groups,
                 default_group,
                 exemplars: self.exemplars,
@@ -701,8 +787,13 @@ impl RouteMetrics {
         if let Some(e) = cur.get(t) {
             return e.clone();
         }
+        let excluded = inner.exclusions.matches(t);
         if cur.len() >= inner.route_cap {
-            return inner.overflow.clone();
+            return if excluded {
+                inner.excluded.clone()
+            } else {
+                inner.overflow.clone()
+            };
         }
         let module = inner
             .groups
@@ -714,6 +805,7 @@ impl RouteMetrics {
             Arc::from(t),
             module,
             inner.families.clone(),
+            excluded,
         ));
         let mut next = (*cur).clone();
         next.insert(Box::from(t), e.clone());
@@ -724,9 +816,17 @@ impl RouteMetrics {
     /// Starts tracking one request: raises the in-flight gauge of `(route, method)`. The
     /// returned [`RequestTracker`] records the duration when it is
     /// [finished](RequestTracker::finish) or dropped. `route` is the router's template, `None`
-    /// when no route matched.
+    /// when no route matched. For an [excluded](RouteMetricsBuilder::exclude) route the
+    /// tracker records nothing.
     pub fn start(&self, route: Option<&str>, method: Method) -> RequestTracker {
         RequestTracker::new(self.entry(route), method, self.inner.exemplars)
+    }
+
+    /// Whether requests of the route template `route` are left out of the matrix
+    /// ([`RouteMetricsBuilder::exclude`], [`exclude_prefix`](RouteMetricsBuilder::exclude_prefix));
+    /// `None` (no route matched) never is.
+    pub fn is_excluded(&self, route: Option<&str>) -> bool {
+        route.is_some_and(|r| self.inner.exclusions.matches(r))
     }
 }
 
@@ -757,9 +857,12 @@ impl fmt::Debug for RequestTracker {
 impl RequestTracker {
     #[inline]
     pub(crate) fn new(entry: Arc<RouteEntry>, method: Method, exemplars: bool) -> Self {
-        entry.active(method).inc();
+        let excluded = entry.excluded;
+        if !excluded {
+            entry.active(method).inc();
+        }
         RequestTracker {
-            trace: if exemplars {
+            trace: if exemplars && !excluded {
                 crate::exemplar::current_trace()
             } else {
                 None
@@ -770,7 +873,8 @@ impl RequestTracker {
             start: Instant::now(),
             request_size: None,
             response_bytes: 0,
-            done: false,
+            // An excluded route's tracker is born done: it records nothing.
+            done: excluded,
         }
     }
 
@@ -910,6 +1014,38 @@ mod tests {
             text.contains("route=\"__overflow__\",status=\"200\"} 2\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn excluded_routes_stay_out_past_the_route_cap() {
+        let r = Registry::new();
+        let m = RouteMetrics::builder()
+            .route_cap(1)
+            .exclude("/health")
+            .exclude_prefix("/internal")
+            .register(&r)
+            .unwrap();
+        for route in ["/a", "/b", "/health", "/internal/x"] {
+            let mut t = m.start(Some(route), Method::Get);
+            t.set_request_size(10);
+            t.finish(200);
+        }
+        // A dropped tracker of an excluded route records no 499 either.
+        drop(m.start(Some("/health"), Method::Post));
+        assert!(m.is_excluded(Some("/internals")));
+        assert!(!m.is_excluded(Some("/healthz")));
+        let text = r.encode_to_string(Format::PrometheusText);
+        assert!(text.contains("route=\"/a\",status=\"200\"} 1\n"), "{text}");
+        // /b overflows; the excluded routes do not.
+        assert!(
+            text.contains("route=\"__overflow__\",status=\"200\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("health") && !text.contains("internal"),
+            "{text}"
+        );
+        assert!(!text.contains("excluded"), "{text}");
     }
 
     #[test]

@@ -184,13 +184,13 @@ impl MetricsEndpoint {
         let Some(permit) = self.try_acquire() else {
             return whole(too_many());
         };
+        let timeout = self.effective_timeout(&req);
         let inner = self.inner.clone();
         let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_CHUNKS);
         let task = tokio::task::spawn_blocking(move || {
             encode_into(&inner, &req, tx, permit);
         });
-        let deadline = inner_timeout(&self.inner).map(|d| Box::pin(tokio::time::sleep(d)));
-        let mut deadline = deadline;
+        let mut deadline = timeout.map(|d| Box::pin(tokio::time::sleep(d)));
         // Wait for the headers and the first chunk (or the end) within the deadline.
         let head = async {
             let headers = match rx.recv().await {
@@ -231,7 +231,7 @@ impl MetricsEndpoint {
         };
         match started {
             None => {
-                tracing::warn!(timeout = ?inner_timeout(&self.inner), "metrics endpoint: scrape timed out");
+                tracing::warn!(?timeout, "metrics endpoint: scrape timed out");
                 whole(ScrapeResponse::plain(
                     503,
                     "Exceeded configured timeout while gathering metrics.\n",
@@ -254,10 +254,6 @@ impl MetricsEndpoint {
             }
         }
     }
-}
-
-fn inner_timeout(inner: &Inner) -> Option<std::time::Duration> {
-    inner.timeout
 }
 
 fn whole(r: ScrapeResponse) -> ScrapeStream {

@@ -30,8 +30,14 @@
 //!
 //! bcrypt hashes must have a cost of at least [`MIN_BCRYPT_COST`] (10): the cost in the
 //! toolkit's own example (`htpasswd -nBC 10`) and Go's `bcrypt.DefaultCost`; `htpasswd -B`
-//! defaults to 5, which makes an offline guess 32 times cheaper. The file is read once at
-//! start (exporter-toolkit re-reads it per request): restart to apply changes.
+//! defaults to 5, which makes an offline guess 32 times cheaper.
+//!
+//! A [`WebConfig`] is the file as read once. [`LiveWebConfig`] follows the file: it is
+//! re-read when its content (or that of a certificate, key or CA file it names) changed, or
+//! on an explicit [`reload`](LiveWebConfig::reload) (the services call it on `SIGHUP`); new
+//! TLS connections and basic-auth checks use the new configuration, and a bad file is
+//! logged, counted in `vsanobs_web_config_reloads_total{result="fail"}` and leaves the
+//! previous configuration in force. See [`live`] for the design and its costs.
 //!
 //! # Example
 //!
@@ -66,6 +72,14 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 
 use crate::MetricsEndpoint;
+
+#[cfg(feature = "axum")]
+mod listener;
+pub mod live;
+
+#[cfg(feature = "axum")]
+pub use listener::TlsListener;
+pub use live::{LiveWebConfig, ReloadResult, WEB_CONFIG_METRICS};
 
 /// The lowest bcrypt cost accepted in `basic_auth_users`.
 pub const MIN_BCRYPT_COST: u32 = 10;
@@ -156,6 +170,16 @@ pub enum WebConfigError {
         /// [`MIN_BCRYPT_COST`].
         min: u32,
     },
+    /// A reload would turn TLS on or off: the listener was set up for the first
+    /// configuration's scheme, so switching needs a restart.
+    #[error(
+        "a reload cannot turn TLS {}: restart to change the scheme",
+        if *.now_tls { "on" } else { "off" }
+    )]
+    TlsModeChanged {
+        /// Whether the new file has `tls_server_config`.
+        now_tls: bool,
+    },
 }
 
 #[derive(Deserialize, Default)]
@@ -208,6 +232,28 @@ pub struct WebConfig {
     tls: Option<Arc<rustls::ServerConfig>>,
     client_auth: &'static str,
     users: Vec<(String, String)>,
+}
+
+impl RawConfig {
+    /// The certificate, key and CA files the configuration names, resolved against `base`.
+    fn files(&self, base: &Path) -> Vec<PathBuf> {
+        let Some(t) = &self.tls_server_config else {
+            return Vec::new();
+        };
+        [&t.cert_file, &t.key_file, &t.client_ca_file]
+            .into_iter()
+            .flatten()
+            .map(|f| base.join(f))
+            .collect()
+    }
+}
+
+/// The files a configuration text names (certificate, key, client CA), resolved against
+/// `base`; empty when the text does not parse.
+pub(crate) fn referenced_files(text: &str, base: &Path) -> Vec<PathBuf> {
+    serde_yaml_ng::from_str::<RawConfig>(text)
+        .map(|raw| raw.files(base))
+        .unwrap_or_default()
 }
 
 impl fmt::Debug for WebConfig {
@@ -520,127 +566,5 @@ impl WebConfig {
             };
         }
         endpoint
-    }
-}
-
-#[cfg(feature = "axum")]
-pub use listener::TlsListener;
-
-#[cfg(feature = "axum")]
-mod listener {
-    use std::net::SocketAddr;
-    use std::time::Duration;
-
-    /// How long one TLS handshake may take before the connection is dropped.
-    const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-    /// Handshakes run at once; past it, accepting waits.
-    const MAX_HANDSHAKES: usize = 64;
-
-    type TlsConn = (
-        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-        SocketAddr,
-    );
-
-    /// An [`axum::serve::Listener`] yielding connections whose TLS handshake completed. A
-    /// task accepts TCP connections and runs each handshake in its own task (at most 64 at
-    /// once, each within 10 s), so a slow or failing client never holds up the others; the
-    /// task stops, closing the socket, when the listener is dropped.
-    ///
-    /// ```no_run
-    /// # async fn run(config: vsanobs_http::WebConfig, app: axum::Router) -> std::io::Result<()> {
-    /// let tcp = tokio::net::TcpListener::bind("127.0.0.1:9101").await?;
-    /// match config.tls_acceptor() {
-    ///     Some(acceptor) => axum::serve(vsanobs_http::web_config::TlsListener::new(tcp, acceptor)?, app).await,
-    ///     None => axum::serve(tcp, app).await,
-    /// }
-    /// # }
-    /// ```
-    pub struct TlsListener {
-        rx: tokio::sync::mpsc::Receiver<TlsConn>,
-        local: SocketAddr,
-        task: tokio::task::JoinHandle<()>,
-    }
-
-    impl std::fmt::Debug for TlsListener {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("TlsListener")
-                .field("local", &self.local)
-                .finish_non_exhaustive()
-        }
-    }
-
-    impl Drop for TlsListener {
-        fn drop(&mut self) {
-            self.task.abort();
-        }
-    }
-
-    impl TlsListener {
-        /// Starts accepting on `tcp` with `acceptor`. Must be called within a tokio runtime.
-        ///
-        /// # Errors
-        /// When the socket's local address cannot be read.
-        pub fn new(
-            tcp: tokio::net::TcpListener,
-            acceptor: tokio_rustls::TlsAcceptor,
-        ) -> std::io::Result<TlsListener> {
-            let local = tcp.local_addr()?;
-            let (tx, rx) = tokio::sync::mpsc::channel::<TlsConn>(64);
-            let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
-            let task = tokio::spawn(async move {
-                loop {
-                    let Ok(slot) = slots.clone().acquire_owned().await else {
-                        break;
-                    };
-                    let accepted = tokio::select! {
-                        _ = tx.closed() => break,
-                        a = tcp.accept() => a,
-                    };
-                    let (stream, peer) = match accepted {
-                        Ok(c) => c,
-                        Err(e) => {
-                            // EMFILE and the like: back off instead of spinning.
-                            tracing::debug!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let acceptor = acceptor.clone();
-                    let tx = tx.clone();
-                    tokio::spawn(async move {
-                        let handshake =
-                            tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
-                        drop(slot);
-                        match handshake {
-                            Ok(Ok(tls)) => {
-                                let _ = tx.send((tls, peer)).await;
-                            }
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
-                            }
-                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                        }
-                    });
-                }
-            });
-            Ok(TlsListener { rx, local, task })
-        }
-    }
-
-    impl axum::serve::Listener for TlsListener {
-        type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-        type Addr = SocketAddr;
-
-        async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-            match self.rx.recv().await {
-                Some(conn) => conn,
-                // The accept task only ends once this listener is dropped.
-                None => std::future::pending().await,
-            }
-        }
-
-        fn local_addr(&self) -> std::io::Result<SocketAddr> {
-            Ok(self.local)
-        }
     }
 }

@@ -256,3 +256,98 @@ async fn random_traffic_keeps_series_bounded() {
     );
     assert!(active(&fams).values().all(|v| *v == 0));
 }
+
+/// A collector that blocks every scrape until opened (60 s at most).
+#[derive(Clone, Default)]
+struct Gate(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl vsanobs_core::Collector for Gate {
+    fn name(&self) -> &str {
+        "gate"
+    }
+    fn collect_into(
+        &self,
+        _sink: &mut vsanobs_core::FamilySink<'_>,
+    ) -> Result<(), vsanobs_core::CollectError> {
+        for _ in 0..6000 {
+            if self.0.load(std::sync::atomic::Ordering::Acquire) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scrapers_timeout_header_caps_the_timeout() {
+    let registry = Registry::new();
+    let gate = Gate::default();
+    registry.register_collector(gate.clone()).unwrap();
+    // 30 s configured, longer than the client waits: only the header can make the
+    // endpoint answer first.
+    let endpoint = MetricsEndpoint::new(registry).timeout(Some(Duration::from_secs(30)));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let server = HttpServer::new(move || {
+                App::new().service(endpoint.clone().into_actix_resource("/metrics"))
+            })
+            .workers(1)
+            .bind(("127.0.0.1", 0))
+            .expect("bind");
+            tx.send(server.addrs()[0]).unwrap();
+            server.run().await.unwrap();
+        });
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30)).expect("server up");
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let resp = c
+        .get(format!("http://{addr}/metrics"))
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "1")
+        .send()
+        .await
+        .expect("an answer before the client gives up");
+    assert_eq!(resp.status(), 503);
+    // A bad value is ignored, without a panic: the configured timeout applies.
+    gate.0.store(true, std::sync::atomic::Ordering::Release);
+    let resp = c
+        .get(format!("http://{addr}/metrics"))
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "-inf")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_routes_stay_exact_past_the_cache_bound() {
+    use vsanobs_http::actix::{PATTERN_CACHE_MAX_PATH, PATTERN_CACHE_PATHS};
+    let registry = Registry::new();
+    let base = serve(&registry);
+    let c = client();
+    // More distinct paths than the middleware remembers, each twice (a miss, then a hit
+    // unless the memory was just cleared), plus paths too long to remember.
+    let distinct = 2 * PATTERN_CACHE_PATHS + 10;
+    let long = "9".repeat(PATTERN_CACHE_MAX_PATH + 1);
+    for round in 0..2 {
+        for i in 0..distinct {
+            assert_eq!(send(&c, "GET", &format!("{base}/users/{i}")).await, 200);
+        }
+        assert_eq!(send(&c, "GET", &format!("{base}/users/{long}")).await, 200);
+        assert_eq!(send(&c, "GET", &format!("{base}/nope/{round}")).await, 404);
+    }
+    let want = 2 * (distinct as u64 + 1);
+    let url = format!("{base}/metrics");
+    let fams = scrape_until(&c, &url, "every request", |f| {
+        duration_counts(f).get(&key("GET", "/users/{id}", 200)) == Some(&want)
+    })
+    .await;
+    assert_eq!(
+        duration_counts(&fams).get(&key("GET", "unmatched", 404)),
+        Some(&2)
+    );
+}

@@ -283,3 +283,148 @@ fn endpoint_output_passes_promtool() {
     let text = String::from_utf8(resp.body).unwrap();
     vsanobs_testkit::promtool_check_metrics(&text).unwrap_or_else(|err| panic!("{err}\n{text}"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scrapers_timeout_header_caps_the_timeout() {
+    let r = registry();
+    let gate = Gate::default();
+    r.register_collector(gate.clone()).unwrap();
+    // The configured timeout (30 s) is longer than the client waits: only the header can
+    // make the endpoint answer first.
+    let url = serve_endpoint(MetricsEndpoint::new(r).timeout(Some(Duration::from_secs(30)))).await;
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let resp = c
+        .get(&url)
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+    assert!(resp.text().await.unwrap().contains("timeout"));
+    gate.open();
+    let resp = c
+        .get(&url)
+        .header("X-Prometheus-Scrape-Timeout-Seconds", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_scrape_timeout_headers_are_ignored() {
+    const BAD: [&str; 9] = [
+        "-1",
+        "0",
+        "-0.0",
+        "1e400",
+        "99999999999999999999",
+        "NaN",
+        "inf",
+        "ten seconds",
+        "",
+    ];
+    // The configured timeout applies: a closed gate gives 503 after it, not a hang and not a
+    // panic (a panic would close the connection).
+    let r = registry();
+    let gate = Gate::default();
+    r.register_collector(gate.clone()).unwrap();
+    let endpoint = MetricsEndpoint::new(r)
+        .timeout(Some(Duration::from_millis(300)))
+        .max_concurrent_scrapes(BAD.len() + 1);
+    let url = serve_endpoint(endpoint.clone()).await;
+    let c = client();
+    for bad in BAD {
+        let resp = c
+            .get(&url)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 503, "{bad:?}");
+        let req = vsanobs_http::ScrapeRequest {
+            scrape_timeout: Some(bad.to_owned()),
+            ..vsanobs_http::ScrapeRequest::default()
+        };
+        assert_eq!(
+            endpoint.effective_timeout(&req),
+            Some(Duration::from_millis(300)),
+            "{bad:?}"
+        );
+    }
+    gate.open();
+    // And an open gate answers 200 whatever the header says.
+    for bad in BAD {
+        let resp = c
+            .get(&url)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{bad:?}");
+    }
+}
+
+/// A collector that takes the given time per scrape.
+struct Slow(Duration);
+
+impl Collector for Slow {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    fn collect_into(&self, _sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+        std::thread::sleep(self.0);
+        Ok(())
+    }
+}
+
+#[test]
+fn prometheus_gets_an_answer_within_its_own_scrape_timeout() {
+    // Prometheus scrapes every second with a 1 s timeout (testkit's default) and sends it in
+    // X-Prometheus-Scrape-Timeout-Seconds; each scrape takes 3 s. The endpoint's own
+    // timeout (30 s) would let Prometheus give up first ("context deadline exceeded"); the
+    // header makes the endpoint answer 503 after 0.5 s instead.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = registry();
+    r.register_collector(Slow(Duration::from_secs(3))).unwrap();
+    let endpoint = MetricsEndpoint::new(r.clone()).timeout(Some(Duration::from_secs(30)));
+    let url = rt.block_on(serve_endpoint(endpoint));
+    let target = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/metrics")
+        .to_owned();
+    let prometheus = vsanobs_testkit::Prometheus::start(vsanobs_testkit::PrometheusConfig {
+        scrape_targets: vec![target],
+        ..vsanobs_testkit::PrometheusConfig::default()
+    })
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let targets = prometheus.targets().unwrap();
+        let error = targets[0]["lastError"].as_str().unwrap_or("").to_owned();
+        if error.contains("503") {
+            break;
+        }
+        assert!(
+            !error.contains("deadline") && !error.contains("timeout"),
+            "Prometheus timed out before the endpoint answered: {error}"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scrape answered: {targets:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = r.encode_to_string(vsanobs_core::Format::PrometheusText);
+    assert!(
+        !text.contains("vsanobs_metric_handler_requests_total{code=\"503\"} 0\n"),
+        "{text}"
+    );
+}

@@ -1,4 +1,4 @@
-//! The actix-demo's command line: `--help` and `--web.listen-address` only.
+//! The actix-demo's command line: `--help`, `--web.listen-address` and `--web.config.file` (tested in web_config.rs) only.
 
 #[test]
 fn takes_only_a_listen_address() {

@@ -12,7 +12,10 @@
 //!
 //! `--web.config.file web.yml` (exporter-toolkit format, see `vsanobs_http::web_config`)
 //! serves everything over HTTPS when it has `tls_server_config`, and requires basic auth on
-//! /metrics when it has `basic_auth_users`.
+//! /metrics when it has `basic_auth_users`. The file is re-read when it changes (checked
+//! every 5 s) and on `SIGHUP`: new connections get the new certificate, scrapes the new
+//! users; a bad file is logged and counted (`vsanobs_web_config_reloads_total`) and the
+//! previous configuration stays in force. A bad file at start exits with status 2.
 
 use std::convert::Infallible;
 use std::process::ExitCode;
@@ -28,7 +31,8 @@ use vsanobs_core::Registry;
 use vsanobs_core::alloc::{CountingAlloc, HeapCollector};
 use vsanobs_core::process::ProcessCollector;
 use vsanobs_core::runtime::{TokioCollector, spawn_tracked};
-use vsanobs_http::{HttpMetricsLayer, MetricsEndpoint, RouteMetrics, WebConfig};
+use vsanobs_http::web_config::{LiveWebConfig, TlsListener};
+use vsanobs_http::{HttpMetricsLayer, MetricsEndpoint, RouteMetrics};
 
 // Counts heap use for process_heap_* (within a few percent of plain System; docs/benchmarks.md).
 #[global_allocator]
@@ -36,7 +40,8 @@ static ALLOC: CountingAlloc<std::alloc::System> = CountingAlloc::new(std::alloc:
 
 const USAGE: &str = "usage: axum-demo [--web.listen-address HOST:PORT] [--web.config.file PATH]\n\
                      default: --web.listen-address 127.0.0.1:9103\n\
-                     --web.config.file: exporter-toolkit web config (HTTPS, basic auth on /metrics)";
+                     --web.config.file: exporter-toolkit web config (HTTPS, basic auth on /metrics),\n\
+                     re-read when it changes and on SIGHUP";
 
 async fn user(Path(id): Path<u64>) -> String {
     format!("user {id}\n")
@@ -84,7 +89,10 @@ fn register_runtime_metrics(registry: &Registry) -> Result<(), vsanobs_core::Reg
     Ok(())
 }
 
-fn app(registry: &Registry, web: &WebConfig) -> Result<Router, vsanobs_core::RegistryError> {
+fn app(
+    registry: &Registry,
+    web: Option<&LiveWebConfig>,
+) -> Result<Router, vsanobs_core::RegistryError> {
     register_runtime_metrics(registry)?;
     let metrics = RouteMetrics::builder()
         .group("/api", "api")
@@ -102,7 +110,30 @@ fn app(registry: &Registry, web: &WebConfig) -> Result<Router, vsanobs_core::Reg
         .route("/fail", get(fail))
         .nest("/api/v1", api)
         .layer(HttpMetricsLayer::from(metrics));
-    Ok(web.apply(MetricsEndpoint::new(registry.clone())).mount(app))
+    let mut endpoint = MetricsEndpoint::new(registry.clone());
+    if let Some(web) = web {
+        web.register(registry)?;
+        endpoint = web.apply(endpoint);
+    }
+    Ok(endpoint.mount(app))
+}
+
+/// Re-reads the web config on every `SIGHUP` (on the blocking pool: checking bcrypt hashes
+/// takes tens of milliseconds); a refused file is logged and counted by the reload.
+fn reload_on_sighup(web: LiveWebConfig) {
+    let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGHUP handler: the web config reloads on change only");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let web = web.clone();
+            let _ = tokio::task::spawn_blocking(move || web.reload()).await;
+        }
+    });
 }
 
 #[tokio::main]
@@ -121,15 +152,15 @@ async fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-    let web = match web_file.as_deref().map(WebConfig::load).transpose() {
-        Ok(w) => w.unwrap_or_default(),
+    let web = match web_file.as_deref().map(LiveWebConfig::load).transpose() {
+        Ok(w) => w,
         Err(e) => {
             eprintln!("axum-demo: {}", vsanobs_core::report::error_chain(&e));
             return ExitCode::from(2);
         }
     };
     let registry = Registry::new();
-    let app = match app(&registry, &web) {
+    let app = match app(&registry, web.as_ref()) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("axum-demo: {e}");
@@ -143,13 +174,17 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let tls = web.tls_acceptor();
-    tracing::info!(%addr, https = tls.is_some(), "axum-demo listening; metrics on /metrics");
+    let https = web.as_ref().is_some_and(LiveWebConfig::serves_tls);
+    let _watch = web.as_ref().map(|w| {
+        reload_on_sighup(w.clone());
+        w.watch(LiveWebConfig::DEFAULT_WATCH_PERIOD)
+    });
+    tracing::info!(%addr, https, "axum-demo listening; metrics on /metrics");
     let stop = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let served = match tls {
-        Some(acceptor) => match vsanobs_http::web_config::TlsListener::new(listener, acceptor) {
+    let served = match web.filter(|_| https) {
+        Some(web) => match TlsListener::live(listener, web) {
             Ok(l) => axum::serve(l, app).with_graceful_shutdown(stop).await,
             Err(e) => Err(e),
         },

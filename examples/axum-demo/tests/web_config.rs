@@ -1,5 +1,6 @@
 //! `axum-demo --web.config.file`: a real Prometheus scrapes the demo over HTTPS with basic
-//! auth, and a bad web config stops it at start with its typed error.
+//! auth, a bad web config stops it at start with its typed error, and the demo follows its
+//! file on SIGHUP (a bad file keeps the previous configuration, counted).
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -84,4 +85,117 @@ fn a_bad_web_config_stops_the_demo_at_start() {
         assert_eq!(out.status.code(), Some(2), "{yaml}: {stderr}");
         assert!(stderr.contains(expected), "{yaml}: {stderr}");
     }
+}
+
+/// Replaces `web` atomically (write aside, rename) with TLS and `basic_auth_users` `users`.
+fn rewrite(web: &std::path::Path, users: &str) {
+    let aside = web.with_extension("new");
+    std::fs::write(
+        &aside,
+        format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n\
+             basic_auth_users:\n{users}"
+        ),
+    )
+    .unwrap();
+    std::fs::rename(aside, web).unwrap();
+}
+
+#[test]
+fn the_demo_follows_its_web_config_on_sighup() {
+    const NEW: &str = "rotated demo secret";
+    let dir = tempfile::tempdir().unwrap();
+    write_server_pki(dir.path(), "demo test CA").unwrap();
+    let web = write_tls_basic_auth(
+        dir.path(),
+        "prometheus",
+        &bcrypt::hash(PASSWORD, 10).unwrap(),
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
+        .args(["--web.listen-address", &addr, "--web.config.file"])
+        .arg(&web)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("axum-demo binary must start");
+    let pid = child.id().to_string();
+    let _demo = Demo(child);
+    let hangup = || {
+        let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+        assert!(status.success());
+    };
+    let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let scrape = |user: &'static str, password: &'static str| {
+        let (client, addr) = (client.clone(), addr.clone());
+        async move {
+            match client
+                .get(format!("https://{addr}/metrics"))
+                .basic_auth(user, Some(password))
+                .send()
+                .await
+            {
+                Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+                Err(e) => (0, e.to_string()),
+            }
+        }
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // The SIGHUP handler is installed before the listener serves.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while scrape("prometheus", PASSWORD).await.0 != 200 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the demo did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        rewrite(
+            &web,
+            &format!("  grafana: {}\n", bcrypt::hash(NEW, 10).unwrap()),
+        );
+        hangup();
+        while scrape("grafana", NEW).await.0 != 200 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "SIGHUP did not reload"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(scrape("prometheus", PASSWORD).await.0, 401);
+
+        // A malformed hash: refused, counted; grafana keeps working.
+        rewrite(&web, "  prometheus: $2b$10$x\n");
+        hangup();
+        loop {
+            let (status, text) = scrape("grafana", NEW).await;
+            assert_eq!(status, 200, "{text}");
+            if text.contains("vsanobs_web_config_reloads_total{result=\"fail\"} 1\n") {
+                assert!(
+                    text.contains("vsanobs_web_config_reloads_total{result=\"success\"} 1\n"),
+                    "{text}"
+                );
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the bad file was not counted: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(scrape("prometheus", PASSWORD).await.0, 401);
+    });
 }

@@ -167,6 +167,11 @@ pub fn sections() -> Vec<Section> {
             metrics: vsanobs_http::endpoint::ENDPOINT_METRICS.to_vec(),
         },
         Section {
+            title: "Web config reload (vsanobs-http, feature `web-config`)",
+            note: "Registered by `LiveWebConfig::register`: reloads of `--web.config.file`; both `result` values are exported at 0 from the start.",
+            metrics: vsanobs_http::web_config::WEB_CONFIG_METRICS.to_vec(),
+        },
+        Section {
             title: "Hot reload (vsanobs-hotreload)",
             note: "Registered by `ReloadManager`; every `result` value is exported at 0 from the start.",
             metrics: vsanobs_hotreload::metrics::METRICS.to_vec(),

@@ -11,7 +11,7 @@
 //! warning and `vsan_exporter_insecure_tls 1`. The password comes from `VCENTER_PASSWORD` or
 //! `VCENTER_PASSWORD_FILE`, never from the command line. See docs/vsan.md.
 //! Flags: `--web.listen-address` (default `:9101`), `--web.config.file` (exporter-toolkit
-//! YAML: TLS and basic auth on /metrics), `--config.file` (JSON, several vCenters),
+//! YAML: TLS and basic auth on /metrics, re-read on change and SIGHUP), `--config.file` (JSON, several vCenters),
 //! `--state.file`, `--collect.interval` / `--collect.cluster-timeout` (seconds),
 //! `--collect.max-concurrency`, `--collect.health-interval` / `--no-collect.health` /
 //! `--no-collect.capacity` / `--no-collect.resync`, `--shard` / `--total-shards` (split the clusters among replicas),
@@ -161,7 +161,8 @@ Environment: VCENTER_URL, VCENTER_USER, VCENTER_PASSWORD or VCENTER_PASSWORD_FIL
 
   --web.listen-address ADDR      where /metrics is served (default :9101)
   --web.config.file PATH         exporter-toolkit web config (YAML): HTTPS certificate,
-                                 client CA, basic-auth users with bcrypt hashes
+                                 client CA, basic-auth users with bcrypt hashes; re-read
+                                 when it changes and on SIGHUP (a bad file keeps the last)
   --config.file PATH             JSON file with several vCenters and clusters (hot-reloaded)
   --state.file PATH              last sample time per cluster, so a restart resumes
   --collect.interval SECONDS     time between collections (default 60; 15 with the simulator)
@@ -217,10 +218,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse(std::env::args().skip(1), FLAGS, KNOWN)?;
     let listen = listen_address(args.get("web.listen-address").unwrap_or(":9101"))?;
     // Checked before anything starts: a bad web config stops the exporter with its error.
-    let web = match args.get("web.config.file") {
-        Some(path) => vsanobs_http::WebConfig::load(std::path::Path::new(path))?,
-        None => vsanobs_http::WebConfig::default(),
-    };
+    // Later it is re-read when it changes and on SIGHUP; a bad file then keeps the previous
+    // one in force.
+    let web = args
+        .get("web.config.file")
+        .map(vsanobs_http::LiveWebConfig::load)
+        .transpose()?;
     let request_timeout = Duration::from_secs(args.num("collect.cluster-timeout", 30u64)?);
     let mut opts = EngineOptions {
         interval: Duration::from_secs(args.num("collect.interval", 60u64)?),
@@ -395,30 +398,40 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "/",
         get(|| async { "vsan-exporter: metrics at /metrics\n" }),
     );
-    let app = web
-        .apply(vsanobs_http::MetricsEndpoint::new(registry))
-        .mount(app)
-        .layer(axum::middleware::map_response(
-            move |res: axum::response::Response| {
-                let scraped = scraped.clone();
-                async move { notify_when_sent(res, scraped) }
-            },
-        ));
+    let mut endpoint = vsanobs_http::MetricsEndpoint::new(registry.clone());
+    if let Some(web) = &web {
+        web.register(&registry)?;
+        endpoint = web.apply(endpoint);
+    }
+    let app = endpoint.mount(app).layer(axum::middleware::map_response(
+        move |res: axum::response::Response| {
+            let scraped = scraped.clone();
+            async move { notify_when_sent(res, scraped) }
+        },
+    ));
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    let tls = web.tls_acceptor();
+    let https = web
+        .as_ref()
+        .is_some_and(vsanobs_http::LiveWebConfig::serves_tls);
+    let _web_watch = web.as_ref().map(|w| {
+        reload_web_config_on_sighup(w.clone());
+        w.watch(vsanobs_http::LiveWebConfig::DEFAULT_WATCH_PERIOD)
+    });
     tracing::info!(
         address = %listener.local_addr()?,
-        https = tls.is_some(),
-        basic_auth = web.basic_auth_users().count() > 0,
+        https,
+        basic_auth = web
+            .as_ref()
+            .is_some_and(|w| w.current().basic_auth_users().count() > 0),
         "serving /metrics"
     );
     let mut rx = stop_rx.clone();
     let stopped = async move {
         let _ = rx.wait_for(|v| *v).await;
     };
-    let server = match tls {
-        Some(acceptor) => {
-            let listener = vsanobs_http::web_config::TlsListener::new(listener, acceptor)?;
+    let server = match web.filter(|_| https) {
+        Some(web) => {
+            let listener = vsanobs_http::web_config::TlsListener::live(listener, web)?;
             tokio::spawn(async move {
                 axum::serve(listener, app)
                     .with_graceful_shutdown(stopped)
@@ -441,6 +454,25 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         s.stop().await;
     }
     Ok(())
+}
+
+/// Re-reads the web config on every `SIGHUP` (beside the config file's own reload), on the
+/// blocking pool; a refused file is logged and counted by the reload.
+fn reload_web_config_on_sighup(web: vsanobs_http::LiveWebConfig) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGHUP handler: the web config reloads on change only");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let web = web.clone();
+            let _ = tokio::task::spawn_blocking(move || web.reload()).await;
+        }
+    });
 }
 
 async fn shutdown_signal() {

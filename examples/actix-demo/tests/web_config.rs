@@ -1,0 +1,232 @@
+//! `actix-demo --web.config.file`: a real Prometheus scrapes the demo over HTTPS with basic
+//! auth, wrong credentials get 401, a bad web config stops it at start (exit 2) with its
+//! typed error, and the demo follows its file on SIGHUP (new certificate and users; a bad
+//! file keeps the previous configuration, counted).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vsanobs_testkit::web_config::{
+    https_basic_auth_scrape, write_server_pki, write_tls_basic_auth,
+};
+use vsanobs_testkit::{Prometheus, PrometheusConfig, free_port, vector_samples};
+
+const PASSWORD: &str = "actix scrape secret";
+
+// Kills the process when the test ends, however it ends.
+use vsanobs_testkit::KillOnDrop as Demo;
+
+fn demo(addr: &str, web: &Path) -> Demo {
+    let child = Command::new(env!("CARGO_BIN_EXE_actix-demo"))
+        .args(["--web.listen-address", addr, "--web.config.file"])
+        .arg(web)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("actix-demo binary must start");
+    Demo(child)
+}
+
+/// A fresh client (no pooled connection) trusting only the CA in `ca`.
+fn client(ca: &Path) -> reqwest::Client {
+    let ca = std::fs::read(ca).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// `GET /metrics` as `user:password`: the status and body, or 0 and the error.
+async fn scrape(ca: &Path, addr: &str, user: &str, password: &str) -> (u16, String) {
+    match client(ca)
+        .get(format!("https://{addr}/metrics"))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+    {
+        Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+        Err(e) => (0, format!("{e:?}")),
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    write_server_pki(dir.path(), "actix demo test CA").unwrap();
+    let web = write_tls_basic_auth(
+        dir.path(),
+        "prometheus",
+        &bcrypt::hash(PASSWORD, 10).unwrap(),
+    )
+    .unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let _demo = demo(&addr, &web);
+    let prometheus = Prometheus::start(PrometheusConfig {
+        scrape_configs: https_basic_auth_scrape(
+            "demo",
+            &dir.path().join("ca.pem"),
+            "prometheus",
+            PASSWORD,
+            &addr,
+        ),
+        ..PrometheusConfig::default()
+    })
+    .unwrap();
+    // The demo may still be starting when the first scrape runs: wait for a good one.
+    prometheus
+        .wait_for(
+            "up{job=\"demo\"} == 1",
+            |r| !r.as_array().unwrap().is_empty(),
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{:?}\n{}", prometheus.targets(), prometheus.log_tail()));
+    // A scrape counts itself once answered: the next one shows it.
+    let counted = prometheus
+        .wait_for(
+            "vsanobs_metric_handler_requests_total{job=\"demo\",code=\"200\"} > 0",
+            |r| !r.as_array().unwrap().is_empty(),
+            Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{:?}", prometheus.targets()));
+    assert_eq!(vector_samples(&counted).len(), 1, "{counted:?}");
+    // Wrong or missing credentials: 401 with a challenge; plain HTTP is not served.
+    let ca = dir.path().join("ca.pem");
+    runtime().block_on(async {
+        assert_eq!(scrape(&ca, &addr, "prometheus", "wrong").await.0, 401);
+        let resp = client(&ca)
+            .get(format!("https://{addr}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+        assert!(resp.headers().contains_key("www-authenticate"));
+        let plain = reqwest::get(format!("http://{addr}/metrics")).await;
+        assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
+    });
+}
+
+#[test]
+fn a_bad_web_config_stops_the_demo_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    write_server_pki(dir.path(), "actix demo test CA").unwrap();
+    let web = dir.path().join("web.yml");
+    let weak = bcrypt::hash(PASSWORD, 4).unwrap();
+    for (yaml, expected) in [
+        (
+            "tls_server_config:\n  cert_file: ca.pem\n  key_file: server-key.pem\n".to_owned(),
+            "unusable TLS certificate",
+        ),
+        (
+            "basic_auth_users:\n  prometheus: $2b$04$abc\n".to_owned(),
+            "invalid bcrypt hash",
+        ),
+        (
+            format!("basic_auth_users:\n  prometheus: {weak}\n"),
+            "cost 4",
+        ),
+        ("unknown_key: 1\n".to_owned(), "unknown_key"),
+        (
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: missing.pem\n".to_owned(),
+            "cannot read",
+        ),
+    ] {
+        std::fs::write(&web, &yaml).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_actix-demo"))
+            .args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
+            .arg(&web)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{yaml}: {stderr}");
+        assert!(stderr.contains(expected), "{yaml}: {stderr}");
+    }
+}
+
+#[test]
+fn the_demo_follows_its_web_config_on_sighup() {
+    const NEW: &str = "rotated actix secret";
+    let dir = tempfile::tempdir().unwrap();
+    for sub in ["a", "b"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        write_server_pki(&dir.path().join(sub), &format!("actix demo CA {sub}")).unwrap();
+    }
+    let web = dir.path().join("web.yml");
+    let write = |pki: &str, users: &str| {
+        let aside = dir.path().join("web.yml.new");
+        std::fs::write(
+            &aside,
+            format!(
+                "tls_server_config:\n  cert_file: {pki}/server.pem\n  key_file: {pki}/server-key.pem\n\
+                 basic_auth_users:\n{users}"
+            ),
+        )
+        .unwrap();
+        std::fs::rename(aside, &web).unwrap();
+    };
+    write(
+        "a",
+        &format!("  prometheus: {}\n", bcrypt::hash(PASSWORD, 10).unwrap()),
+    );
+    let addr = format!("127.0.0.1:{}", free_port());
+    let demo = demo(&addr, &web);
+    let pid = demo.0.id().to_string();
+    let hangup = || {
+        let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
+        assert!(status.success());
+    };
+    let (ca_a, ca_b) = (dir.path().join("a/ca.pem"), dir.path().join("b/ca.pem"));
+    runtime().block_on(async {
+        // The SIGHUP handler is installed before the server listens.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while scrape(&ca_a, &addr, "prometheus", PASSWORD).await.0 != 200 {
+            assert!(Instant::now() < deadline, "the demo did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // CA b's certificate and a new user.
+        write(
+            "b",
+            &format!("  grafana: {}\n", bcrypt::hash(NEW, 10).unwrap()),
+        );
+        hangup();
+        while scrape(&ca_b, &addr, "grafana", NEW).await.0 != 200 {
+            assert!(Instant::now() < deadline, "SIGHUP did not reload");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(scrape(&ca_b, &addr, "prometheus", PASSWORD).await.0, 401);
+        let (status, err) = scrape(&ca_a, &addr, "grafana", NEW).await;
+        assert_eq!(status, 0, "CA a is still trusted: {err}");
+
+        // A malformed hash: refused, counted; the previous users and certificate stay.
+        write("b", "  prometheus: $2b$10$x\n");
+        hangup();
+        loop {
+            let (status, text) = scrape(&ca_b, &addr, "grafana", NEW).await;
+            assert_eq!(status, 200, "{text}");
+            if text.contains("vsanobs_web_config_reloads_total{result=\"fail\"} 1\n") {
+                assert!(
+                    text.contains("vsanobs_web_config_reloads_total{result=\"success\"} 1\n"),
+                    "{text}"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bad file was not counted: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+}
