@@ -24,7 +24,7 @@ pub(crate) use text::StreamEncoder;
 pub use text::TextEncoder;
 
 use crate::labels::LabelsRef;
-use crate::model::{Exemplar, MetricKind, Number};
+use crate::model::{Exemplar, MetricKind, NativeHistogramValue, Number};
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -122,6 +122,38 @@ pub trait Visitor {
         sum: f64,
         exemplars: Option<&[Option<Exemplar>]>,
     );
+    /// A native histogram series.
+    ///
+    /// The default shows it as a classic histogram, for formats that cannot carry native
+    /// buckets: its classic buckets when it has them, otherwise a single `+Inf` bucket
+    /// holding the count, with the sum (the text formats' documented fallback).
+    fn native_histogram(&mut self, labels: LabelsRef<'_>, h: &NativeHistogramValue) {
+        if h.classic.is_empty() {
+            let ex = h.exemplars.last().copied();
+            let exs = [ex];
+            self.histogram(
+                labels,
+                &[],
+                &[h.count],
+                h.sum,
+                ex.is_some().then_some(&exs[..]),
+            );
+            return;
+        }
+        let bounds: Vec<f64> = h.classic[..h.classic.len() - 1]
+            .iter()
+            .map(|b| b.upper_bound)
+            .collect();
+        let cum: Vec<u64> = h.classic.iter().map(|b| b.cumulative_count).collect();
+        let exs: Vec<Option<Exemplar>> = h.classic.iter().map(|b| b.exemplar).collect();
+        let has_ex = exs.iter().any(Option::is_some);
+        self.histogram(labels, &bounds, &cum, h.sum, has_ex.then_some(&exs[..]));
+    }
+    /// Announces the creation time (Unix seconds) of the series passed by the *next*
+    /// [`counter`](Self::counter), [`histogram`](Self::histogram) or
+    /// [`native_histogram`](Self::native_histogram) call: OpenMetrics' `_created` sample and
+    /// the protobuf format's `created_timestamp`. The default ignores it.
+    fn created(&mut self, _unix_seconds: f64) {}
     /// An info series.
     fn info(&mut self, labels: LabelsRef<'_>);
     /// An untyped series.

@@ -170,6 +170,20 @@ fn build_request(batch: &Batch, metadata: bool) -> WriteRequest {
                     push("_sum", None, *sum);
                     push("_count", None, *count as f64);
                 }
+                // Sent in its classic form (its classic buckets, or `+Inf` only), as the text
+                // formats show it.
+                Value::NativeHistogram(h) => {
+                    if h.classic.is_empty() {
+                        push("_bucket", Some(("le", "+Inf".to_owned())), h.count as f64);
+                    }
+                    for b in &h.classic {
+                        let mut le = String::new();
+                        write_float(&mut le, b.upper_bound);
+                        push("_bucket", Some(("le", le)), b.cumulative_count as f64);
+                    }
+                    push("_sum", None, h.sum);
+                    push("_count", None, h.count as f64);
+                }
             }
         }
     }
