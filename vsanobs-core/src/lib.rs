@@ -102,7 +102,7 @@ pub mod testutil;
 #[cfg_attr(docsrs, doc(cfg(feature = "vsan")))]
 pub mod vsan;
 
-pub use encoding::{Format, negotiate};
+pub use encoding::{Format, PROTOBUF_CONTENT_TYPE, negotiate};
 pub use family::{DEFAULT_SERIES_CAP, Family};
 pub use labels::{LabelSet, LabelValue, OVERFLOW_LABEL_VALUE};
 pub use metrics::{

@@ -110,7 +110,21 @@ vsanobs_series_overflow_total{site="a",family="t_io"} 0
 
 #[test]
 fn openmetrics_exact() {
-    let text = sample_registry().encode_to_string(Format::OpenMetrics);
+    let r = sample_registry();
+    let text = r.encode_to_string(Format::OpenMetrics);
+    // `_created` samples carry the time each series was created; the rest is exact.
+    let created: Vec<&str> = text.lines().filter(|l| l.contains("_created")).collect();
+    assert_eq!(created.len(), 5, "{text}");
+    for line in &created {
+        let t: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        let now = vsanobs_core::clock::unix_seconds();
+        assert!(t > now - 600.0 && t <= now, "{line}");
+    }
+    let text: String = text
+        .lines()
+        .filter(|l| !l.contains("_created"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let expected = r#"# TYPE t_events counter
 # HELP t_events Events seen.
 t_events_total{site="a"} 5
@@ -302,6 +316,47 @@ fn negotiation_table() {
             Some(
                 "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3",
             ),
+            Format::Protobuf,
+        ),
+        // Prometheus 2.42 with --enable-feature=native-histograms.
+        (
+            Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+            ),
+            Format::Protobuf,
+        ),
+        // Unknown extra parameters are ignored, as client_golang does.
+        (
+            Some(
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping=underscores; foo=\"bar\"",
+            ),
+            Format::Protobuf,
+        ),
+        // An encoding or message this library does not write: text.
+        (
+            Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=compact-text",
+            ),
+            Format::PrometheusText,
+        ),
+        (
+            Some("application/vnd.google.protobuf;proto=other.Message;encoding=delimited"),
+            Format::PrometheusText,
+        ),
+        (
+            Some("application/vnd.google.protobuf;encoding=delimited"),
+            Format::PrometheusText,
+        ),
+        (
+            Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2,application/openmetrics-text;q=0.9",
+            ),
+            Format::OpenMetrics,
+        ),
+        (
+            Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=nonsense",
+            ),
             Format::PrometheusText,
         ),
         (
@@ -322,6 +377,10 @@ fn negotiation_table() {
     assert_eq!(
         Format::PrometheusText.content_type(),
         "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert_eq!(
+        Format::Protobuf.content_type(),
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
     );
 }
 

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::atomic_f64::atomic_f64_add;
 use super::exemplar::{ExemplarSlot, TraceContext};
 use super::{Metric, sealed};
+use crate::clock;
 use crate::encoding::Visitor;
 use crate::labels::LabelsRef;
 use crate::model::{Exemplar, MetricKind};
@@ -87,6 +88,8 @@ struct HistogramCore {
     counts: Box<[AtomicU64]>,
     sum: AtomicU64,
     exemplars: Option<Box<[ExemplarSlot]>>,
+    /// Unix seconds at creation: the `_created` sample.
+    created: f64,
 }
 
 /// A histogram with fixed bucket bounds. Observing takes no lock and allocates nothing.
@@ -153,6 +156,7 @@ impl Histogram {
                 exemplars: exemplars.then(|| (0..n).map(|_| ExemplarSlot::default()).collect()),
                 bounds: bounds.into_boxed_slice(),
                 sum: AtomicU64::new(0f64.to_bits()),
+                created: clock::unix_seconds(),
             }),
         }
     }
@@ -203,6 +207,10 @@ impl Histogram {
     pub fn sum(&self) -> f64 {
         f64::from_bits(self.inner.sum.load(Ordering::Relaxed))
     }
+    /// Unix time in seconds when this histogram was created (its `_created` sample).
+    pub fn created(&self) -> f64 {
+        self.inner.created
+    }
     /// The upper bounds, without `+Inf`.
     pub fn bounds(&self) -> &[f64] {
         &self.inner.bounds
@@ -240,6 +248,7 @@ impl Metric for Histogram {
             *slot = acc;
         }
         let sum = self.sum();
+        v.created(core.created);
         match &core.exemplars {
             Some(ex) => {
                 let exs: Vec<Option<Exemplar>> = ex.iter().map(ExemplarSlot::get).collect();
