@@ -213,12 +213,17 @@ impl Visitor for TextEncoder<'_> {
             self.out.push('\n');
         }
         let count = cumulative.last().copied().unwrap_or(0);
-        self.series("_sum", &labels, None);
-        write_float(self.out, sum);
-        self.out.push('\n');
-        self.series("_count", &labels, None);
-        self.out.push_str(ibuf.format(count));
-        self.out.push('\n');
+        // OpenMetrics treats a histogram's sum as a counter: with negative observations it
+        // "MUST NOT" be exposed, and its parsers want `_count` only beside `_sum`, so both
+        // are left out there when the sum is negative (the `+Inf` bucket keeps the count).
+        if !(self.format == Format::OpenMetrics && sum < 0.0) {
+            self.series("_sum", &labels, None);
+            write_float(self.out, sum);
+            self.out.push('\n');
+            self.series("_count", &labels, None);
+            self.out.push_str(ibuf.format(count));
+            self.out.push('\n');
+        }
         self.created_line(&labels);
     }
 
