@@ -46,7 +46,10 @@ fn families(body: &[u8]) -> BTreeMap<String, Vec<u8>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protobuf_is_negotiated_and_gzipped() {
     let registry = Registry::new();
-    registry.counter("jobs_total", "Jobs done.").unwrap().inc_by(3);
+    registry
+        .counter("jobs_total", "Jobs done.")
+        .unwrap()
+        .inc_by(3);
     let latency = NativeHistogram::new(3).unwrap();
     for v in [0.002, 0.02, 0.2, 2.0] {
         latency.observe(v);
