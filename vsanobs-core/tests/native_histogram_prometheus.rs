@@ -29,10 +29,13 @@ use vsanobs_testkit::{
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
+/// Each answer: the scraper's Accept header and the Content-Type served.
+type Served = Arc<Mutex<Vec<(Option<String>, &'static str)>>>;
+
 /// Serves `registry` on `/metrics` in the negotiated format, recording each Content-Type.
 struct Server {
     addr: SocketAddr,
-    served: Arc<Mutex<Vec<(Option<String>, &'static str)>>>,
+    served: Served,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }

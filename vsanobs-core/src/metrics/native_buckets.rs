@@ -48,7 +48,8 @@ pub const NATIVE_SCHEMA_MAX: i8 = 8;
 /// rounded, and a bucket index at a bound depends on them).
 const FACTORS: [f64; 9] = [
     2.0,
-    1.414213562373095,
+    // One unit in the last place below `SQRT_2` (0x3ff6_a09e_667f_3bcd).
+    f64::from_bits(0x3ff6_a09e_667f_3bcc),
     1.189207115002721,
     1.0905077326652577,
     1.0442737824274138,
@@ -294,11 +295,11 @@ mod tests {
         assert_eq!(t[8][255], 0.9972960560854698);
         assert_eq!(t[8][1], 0.5013556375251013);
         assert_eq!(t[8][128], 0.7071067811865475);
-        for s in 1..9usize {
-            for w in t[s].windows(2) {
+        for table in &t[1..] {
+            for w in table.windows(2) {
                 assert!(w[0] < w[1]);
             }
-            assert!(*t[s].last().unwrap() < 1.0);
+            assert!(*table.last().unwrap() < 1.0);
         }
     }
 

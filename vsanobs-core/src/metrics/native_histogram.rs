@@ -52,7 +52,7 @@
 //! let r = Registry::new();
 //! r.register("req_seconds", "Request time.", h)?;
 //! // Text formats show the classic buckets.
-//! assert!(r.encode_to_string(Format::PrometheusText).contains("req_seconds_bucket{le=\"1\"} 1\n"));
+//! assert!(r.encode_to_string(Format::PrometheusText).contains("req_seconds_bucket{le=\"1.0\"} 1\n"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -730,7 +730,7 @@ mod tests {
                 let h = h.clone();
                 s.spawn(move || {
                     for i in 0..20_000u32 {
-                        let v = f64::from(i % 1000 + 1) * 10f64.powi(t as i32 - 2);
+                        let v = f64::from(i % 1000 + 1) * 10f64.powi(t - 2);
                         h.observe(if i % 2 == 0 { v } else { -v });
                     }
                 });

@@ -417,7 +417,8 @@ fn validate_samples(fam: &MetricFamily) -> Result<(), &'static str> {
             Value::NativeHistogram(h) => {
                 if !(crate::metrics::NATIVE_SCHEMA_MIN..=crate::metrics::NATIVE_SCHEMA_MAX)
                     .contains(&h.schema)
-                    || !(h.zero_threshold >= 0.0)
+                    || h.zero_threshold.is_nan()
+                    || h.zero_threshold < 0.0
                 {
                     return Err("native histogram schema or zero threshold out of range");
                 }
