@@ -172,9 +172,11 @@ fn native_histogram_records_without_allocating() {
     });
     assert_eq!(n, 0, "NativeHistogram::observe allocated");
     assert_eq!(h.schema(), settled);
-    // Even a layout change allocates nothing: the arrays are pre-sized.
+    // A layout change allocates the new layout's two bucket arrays, and a histogram has at
+    // most 16 layouts in its life: 10,000 values that keep widening the range allocate a
+    // bounded, small number of times.
     let n = allocations_of(|i| h.observe(1e12 * (i + 1) as f64));
-    assert_eq!(n, 0, "a layout change allocated");
+    assert!(n > 0 && n <= 2 * 16, "{n} allocations for layout changes");
     assert!(h.schema() < settled);
     assert_eq!(h.count(), 20_000 + 4 * 10_001 + 10_001);
 }

@@ -59,11 +59,21 @@ const FACTORS: [f64; 9] = [
     1.0027112750502025,
 ];
 
-/// The fractional upper bounds of schemas 0 to 8: `TABLES[s][j] = 2^(j / 2^s) / 2`.
-fn tables() -> &'static [Box<[f64]>; 9] {
-    static TABLES: OnceLock<[Box<[f64]>; 9]> = OnceLock::new();
+/// The fractional upper bounds of schemas 0 to 8 (`bounds[s][j] = 2^(j / 2^s) / 2`), and for
+/// each schema a lookup table that replaces the search for `frac`'s position: `frac`'s top
+/// `s + 1` mantissa bits name one of `2^(s+1)` equal slices of `[0.5, 1)`, and `first[s][slice]`
+/// counts the bounds below the slice's start. A slice (width `2^-(s+2)`) is narrower than
+/// the gap between two bounds (at least `(2^(2^-s) - 1) / 2`, about `0.35 * 2^-s`), so at most
+/// one bound lies inside it and one comparison finishes the search.
+struct Tables {
+    bounds: [Box<[f64]>; 9],
+    first: [Box<[u16]>; 9],
+}
+
+fn tables() -> &'static Tables {
+    static TABLES: OnceLock<Tables> = OnceLock::new();
     TABLES.get_or_init(|| {
-        let mut out: [Box<[f64]>; 9] = Default::default();
+        let mut bounds: [Box<[f64]>; 9] = Default::default();
         for s in 0..9usize {
             let n = 1usize << s;
             let factor = FACTORS[s];
@@ -73,16 +83,36 @@ fn tables() -> &'static [Box<[f64]>; 9] {
                 // Every second bound is a bound of the coarser schema: reuse it rather than
                 // accumulate one more rounding error.
                 let v = if j % 2 == 0 {
-                    out[s - 1][j / 2]
+                    bounds[s - 1][j / 2]
                 } else {
                     b[j - 1] * factor
                 };
                 b.push(v);
             }
-            out[s] = b.into_boxed_slice();
+            bounds[s] = b.into_boxed_slice();
         }
-        out
+        let mut first: [Box<[u16]>; 9] = Default::default();
+        for (s, f) in first.iter_mut().enumerate() {
+            let slices = 1usize << (s + 1);
+            *f = (0..slices)
+                .map(|k| {
+                    let start = 0.5 + k as f64 / (slices as f64 * 2.0);
+                    bounds[s].partition_point(|x| *x < start) as u16
+                })
+                .collect();
+        }
+        Tables { bounds, first }
     })
+}
+
+/// The position of the first bound `>= frac` among schema `s`'s bounds (`s` in 1..=8,
+/// `frac` in `[0.5, 1)`): a table lookup and one comparison.
+#[inline]
+fn position(t: &Tables, s: usize, frac: f64) -> usize {
+    let slice = ((frac.to_bits() & ((1 << 52) - 1)) >> (51 - s)) as usize;
+    let i = usize::from(t.first[s][slice]);
+    let b = &t.bounds[s];
+    i + usize::from(b.get(i).is_some_and(|x| *x < frac))
 }
 
 /// `frac` in `[0.5, 1)` and `exp` with `v = frac * 2^exp`, for positive finite `v`.
@@ -126,8 +156,8 @@ pub(crate) fn index_abs(schema: i8, a: f64) -> i32 {
     };
     let (frac, exp) = frexp(v);
     let key = if schema > 0 {
-        let b = &tables()[schema as usize];
-        b.partition_point(|x| *x < frac) as i32 + (exp - 1) * b.len() as i32
+        let s = schema as usize;
+        position(tables(), s, frac) as i32 + (exp - 1) * (1 << s)
     } else {
         let key = if frac == 0.5 { exp - 1 } else { exp };
         let shift = -i32::from(schema);
@@ -174,7 +204,7 @@ pub(crate) fn upper_bound(schema: i8, index: i32) -> f64 {
             e => ldexp(1.0, e as i32),
         };
     }
-    let b = &tables()[schema as usize];
+    let b = &tables().bounds[schema as usize];
     let j = (index & ((1 << schema) - 1)) as usize;
     let exp = i64::from(index >> schema) + 1;
     let frac = b[j];
@@ -255,7 +285,7 @@ mod tests {
                 if schema < 0 {
                     ldexp(1.0, (idx << -schema) + 200)
                 } else {
-                    let b = &tables()[schema as usize];
+                    let b = &tables().bounds[schema as usize];
                     ldexp(
                         b[(idx & ((1 << schema) - 1)) as usize],
                         (idx >> schema) + 1 + 200,
@@ -272,7 +302,7 @@ mod tests {
     #[test]
     fn table_matches_the_reference_values() {
         // Values of client_golang's bound table (facts of the reference implementation).
-        let t = tables();
+        let t = &tables().bounds;
         assert_eq!(t[0][..], [0.5]);
         // One below the correctly rounded sqrt(0.5), as in the reference table.
         assert_eq!(t[1][..], [0.5, 0.7071067811865475]);
@@ -300,6 +330,27 @@ mod tests {
                 assert!(w[0] < w[1]);
             }
             assert!(*table.last().unwrap() < 1.0);
+        }
+    }
+
+    #[test]
+    fn lookup_equals_search() {
+        let t = tables();
+        for s in 1..9usize {
+            let b = &t.bounds[s];
+            let mut probes: Vec<f64> = b
+                .iter()
+                .flat_map(|x| [*x, x.next_up(), x.next_down()])
+                .collect();
+            probes.extend((0..4096).map(|k| 0.5 + f64::from(k) / 8192.0));
+            probes.push(1.0f64.next_down());
+            for frac in probes.into_iter().filter(|f| (0.5..1.0).contains(f)) {
+                assert_eq!(
+                    position(t, s, frac),
+                    b.partition_point(|x| *x < frac),
+                    "schema {s}, {frac}"
+                );
+            }
         }
     }
 
