@@ -650,3 +650,45 @@ fn library_self_metrics_keep_their_names_under_a_prefix() {
     assert!(!text.contains("svc_vsanobs_"), "{text}");
     assert!(text.contains("svc_jobs_total 0\n"), "{text}");
 }
+
+/// A scraper that drops the connection mid-stream: the protobuf writer reports the first
+/// error, nothing panics, and every recorded value is still there for the next scrape.
+#[test]
+fn protobuf_to_a_dropped_connection_is_an_error_not_a_loss() {
+    struct Drops(usize);
+    impl std::io::Write for Drops {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "gone"));
+            }
+            self.0 -= 1;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let r = Registry::new();
+    let fam: Family<OpLabels, Counter> = Family::with_cap(100_000);
+    r.register("ops", "Ops.", fam.clone()).unwrap();
+    for i in 0..20_000 {
+        fam.get_or_create(&OpLabels {
+            op: Op::Read,
+            disk: i.to_string(),
+        })
+        .inc();
+    }
+    let h = vsanobs_core::NativeHistogram::new(3).unwrap();
+    h.observe(1.5);
+    r.register("nh", "Native.", h.clone()).unwrap();
+    let err = r.write_to(Format::Protobuf, &mut Drops(1)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+    let full = r.encode_to_vec(Format::Protobuf);
+    assert!(
+        full.len() > 64 * 1024,
+        "more than one chunk: {}",
+        full.len()
+    );
+    assert_eq!(h.count(), 1);
+    assert_eq!(r.encode_to_vec(Format::Protobuf), full);
+}
