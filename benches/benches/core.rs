@@ -8,7 +8,11 @@
 //! - `c_histogram_observe`: one observation on a 14-bucket histogram.
 //! - `d_two_threads`: two threads each recording into one shared counter and one shared
 //!   histogram; throughput in records per second.
-//! - `e_encode_10k`: encoding a counter family of 10,000 series as exposition text.
+//! - `e_encode_10k`: encoding a counter family of 10,000 series as exposition text, and as
+//!   the protobuf format.
+//! - `f_native_observe`: one observation on a native (exponential) histogram at schema 3,
+//!   beside vsanobs' classic 14-bucket histogram, prometheus-client's native histogram and
+//!   the OpenTelemetry SDK's base-2 exponential histogram.
 //!
 //! Run: `cargo bench -p vsanobs-benches --bench core`. Results are kept in
 //! `docs/benchmarks.md` (section "Core metrics").
@@ -490,6 +494,16 @@ fn e_encode_10k(c: &mut Criterion) {
             })
         });
     }
+    let mut bytes = Vec::new();
+    g.bench_function("vsanobs_protobuf", |b| {
+        b.iter(|| {
+            bytes.clear();
+            vs_reg
+                .write_to(vsanobs_core::Format::Protobuf, &mut bytes)
+                .unwrap_or_else(|e| panic!("encode: {e}"));
+            bytes.len()
+        })
+    });
     let vs_text = vs_reg.encode_to_string(vsanobs_core::Format::PrometheusText);
     assert_eq!(
         vs_text.matches("bench_requests_total{").count(),
@@ -521,6 +535,13 @@ fn e_encode_10k(c: &mut Criterion) {
             buf.len()
         })
     });
+    g.bench_function("prometheus_client_protobuf", |b| {
+        b.iter(|| {
+            prometheus_client::encoding::prometheus_protobuf::encode_to_vec(&pc_reg)
+                .unwrap_or_else(|e| panic!("encode: {e}"))
+                .len()
+        })
+    });
 
     // tikv prometheus: gather + TextEncoder, as its scrape handler does.
     let tk_reg = prometheus::Registry::new();
@@ -537,7 +558,6 @@ fn e_encode_10k(c: &mut Criterion) {
             .with_label_values(&[m.as_str(), r.as_str(), s.as_str()])
             .inc_by(*v);
     }
-    let mut bytes = Vec::new();
     g.bench_function("tikv_gather_text_encoder", |b| {
         b.iter(|| {
             bytes.clear();
@@ -572,6 +592,65 @@ fn e_encode_10k(c: &mut Criterion) {
     );
 }
 
+// ------------------------------------------------------------------------------------------ f
+
+fn f_native_observe(c: &mut Criterion) {
+    let mut g = c.benchmark_group("f_native_observe");
+    g.throughput(Throughput::Elements(1));
+    let values = observations();
+
+    let classic = vsanobs_core::Histogram::new(BOUNDS);
+    g.bench_function("vsanobs_classic", |b| {
+        b.iter_custom(|iters| observe_loop(&values, iters, |v| classic.observe(v)))
+    });
+
+    let native = vsanobs_core::NativeHistogram::new(3).unwrap_or_else(|e| panic!("native: {e}"));
+    // The first values anchor the bucket windows: settle them before timing.
+    values.iter().for_each(|v| native.observe(*v));
+    let settled = native.schema();
+    g.bench_function("vsanobs_native", |b| {
+        b.iter_custom(|iters| observe_loop(&values, iters, |v| native.observe(v)))
+    });
+    assert_eq!(native.schema(), settled, "the layout changed while timed");
+
+    let pc = prometheus_client::metrics::histogram::Histogram::new_native(
+        prometheus_client::metrics::histogram::NativeHistogramConfig::with_schema(3)
+            .max_buckets(160),
+    );
+    values.iter().for_each(|v| pc.observe(*v));
+    g.bench_function("prometheus_client_native", |b| {
+        b.iter_custom(|iters| observe_loop(&values, iters, |v| pc.observe(v)))
+    });
+
+    let provider = SdkMeterProvider::builder()
+        .with_reader(ManualReader::builder().build())
+        .with_view(|i: &opentelemetry_sdk::metrics::Instrument| {
+            (i.name() == "bench_exponential").then(|| {
+                opentelemetry_sdk::metrics::Stream::builder()
+                    .with_aggregation(
+                        opentelemetry_sdk::metrics::Aggregation::Base2ExponentialHistogram {
+                            max_size: 160,
+                            max_scale: 20,
+                            record_min_max: true,
+                        },
+                    )
+                    .build()
+                    .unwrap_or_else(|e| panic!("view: {e}"))
+            })
+        })
+        .build();
+    let oh = provider
+        .meter("bench")
+        .f64_histogram("bench_exponential")
+        .build();
+    values.iter().for_each(|v| oh.record(*v, &[]));
+    g.bench_function("opentelemetry_exponential", |b| {
+        b.iter_custom(|iters| observe_loop(&values, iters, |v| oh.record(v, &[])))
+    });
+
+    g.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -581,6 +660,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = core;
     config = config();
-    targets = a_counter_inc, b_labeled_inc, c_histogram_observe, d_two_threads, e_encode_10k
+    targets = a_counter_inc, b_labeled_inc, c_histogram_observe, d_two_threads, e_encode_10k, f_native_observe
 }
 criterion_main!(core);

@@ -4,7 +4,9 @@
 
 use crate::encoding::Visitor;
 use crate::labels::{LabelsRef, OwnLabels};
-use crate::model::{Bucket, Exemplar, MetricFamily, MetricKind, Number, Sample, Value};
+use crate::model::{
+    Bucket, Exemplar, MetricFamily, MetricKind, NativeHistogramValue, Number, Sample, Value,
+};
 
 /// Replays owned families into a [`Visitor`] (an encoder), without constant labels.
 pub(crate) fn visit_families(fams: &[MetricFamily], v: &mut dyn Visitor) {
@@ -26,6 +28,7 @@ pub(crate) fn visit_samples(fam: &MetricFamily, consts: &[(String, String)], v: 
             Value::Gauge(n) => v.gauge(labels, *n),
             Value::Unknown(n) => v.unknown(labels, *n),
             Value::Info => v.info(labels),
+            Value::NativeHistogram(h) => v.native_histogram(labels, h),
             Value::Histogram { buckets, sum, .. } => {
                 let bounds: Vec<f64> = buckets
                     .iter()
@@ -104,6 +107,9 @@ impl Visitor for Gatherer {
                 count,
             },
         );
+    }
+    fn native_histogram(&mut self, labels: LabelsRef<'_>, h: &NativeHistogramValue) {
+        self.push(labels, Value::NativeHistogram(Box::new(h.clone())));
     }
     fn info(&mut self, labels: LabelsRef<'_>) {
         self.push(labels, Value::Info);

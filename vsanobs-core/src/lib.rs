@@ -102,12 +102,13 @@ pub mod testutil;
 #[cfg_attr(docsrs, doc(cfg(feature = "vsan")))]
 pub mod vsan;
 
-pub use encoding::{Format, negotiate};
+pub use encoding::{Format, PROTOBUF_CONTENT_TYPE, negotiate};
 pub use family::{DEFAULT_SERIES_CAP, Family};
 pub use labels::{LabelSet, LabelValue, OVERFLOW_LABEL_VALUE};
 pub use metrics::{
     BucketError, Counter, DEFAULT_DURATION_BUCKETS, FloatCounter, FloatGauge, Gauge, Histogram,
-    Info, Metric, TraceContext, exponential_buckets, linear_buckets,
+    Info, Metric, NativeHistogram, NativeHistogramBuilder, NativeHistogramError, TraceContext,
+    exponential_buckets, linear_buckets, native_bucket_bounds, native_bucket_index,
 };
 pub use pool::{PoolMetrics, SamplePool};
 pub use registry::{

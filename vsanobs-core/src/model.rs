@@ -137,6 +137,54 @@ pub enum Value {
     Info,
     /// An untyped value.
     Unknown(Number),
+    /// A native (exponential) histogram, with its classic buckets if it has them.
+    NativeHistogram(Box<NativeHistogramValue>),
+}
+
+/// One read of a native histogram: what a [`NativeHistogram`](crate::NativeHistogram)
+/// hands to the encoders and what [`Value::NativeHistogram`] holds.
+///
+/// Buckets are sparse: `(index, count)` pairs in increasing index order, each count for its
+/// own bucket (not cumulative); bucket `i` covers `(base^(i-1), base^i]` with
+/// `base = 2^(2^-schema)` (see [`native_bucket_bounds`](crate::native_bucket_bounds)).
+///
+/// # Example
+/// ```
+/// use vsanobs_core::NativeHistogram;
+///
+/// let h = NativeHistogram::new(0)?;
+/// h.observe(3.0);
+/// h.observe(-3.0);
+/// h.observe(0.0);
+/// let v = h.read();
+/// assert_eq!((v.schema, v.count, v.sum, v.zero_count), (0, 3, 0.0, 1));
+/// assert_eq!(v.positive, [(2, 1)]); // (2, 4]
+/// assert_eq!(v.negative, [(2, 1)]);
+/// # Ok::<(), vsanobs_core::NativeHistogramError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct NativeHistogramValue {
+    /// The schema the buckets are at (may be below the configured one after the bucket limit
+    /// reduced the resolution).
+    pub schema: i8,
+    /// Values with `|v| <= zero_threshold` are counted in the zero bucket.
+    pub zero_threshold: f64,
+    /// Observations in the zero bucket.
+    pub zero_count: u64,
+    /// All observations, NaN included (NaN has no bucket, so `count` can exceed the sum of
+    /// the buckets by the number of NaN observations).
+    pub count: u64,
+    /// Sum of all observations.
+    pub sum: f64,
+    /// Positive buckets: `(index, count)`, increasing index, no zero counts.
+    pub positive: Vec<(i32, u64)>,
+    /// Negative buckets: `(index, count)` where bucket `i` covers `[-base^i, -base^(i-1))`.
+    pub negative: Vec<(i32, u64)>,
+    /// Classic buckets kept alongside (cumulative, ending with `+Inf`); empty when the
+    /// histogram has none.
+    pub classic: Vec<Bucket>,
+    /// Exemplars of a histogram without classic buckets (classic buckets carry their own).
+    pub exemplars: Vec<Exemplar>,
 }
 
 /// One series: its labels and value.

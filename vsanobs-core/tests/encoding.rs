@@ -110,7 +110,21 @@ vsanobs_series_overflow_total{site="a",family="t_io"} 0
 
 #[test]
 fn openmetrics_exact() {
-    let text = sample_registry().encode_to_string(Format::OpenMetrics);
+    let r = sample_registry();
+    let text = r.encode_to_string(Format::OpenMetrics);
+    // `_created` samples carry the time each series was created; the rest is exact.
+    let created: Vec<&str> = text.lines().filter(|l| l.contains("_created")).collect();
+    assert_eq!(created.len(), 5, "{text}");
+    for line in &created {
+        let t: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        let now = vsanobs_core::clock::unix_seconds();
+        assert!(t > now - 600.0 && t <= now, "{line}");
+    }
+    let text: String = text
+        .lines()
+        .filter(|l| !l.contains("_created"))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let expected = r#"# TYPE t_events counter
 # HELP t_events Events seen.
 t_events_total{site="a"} 5
@@ -302,6 +316,47 @@ fn negotiation_table() {
             Some(
                 "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3",
             ),
+            Format::Protobuf,
+        ),
+        // Prometheus 2.42 with --enable-feature=native-histograms.
+        (
+            Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2",
+            ),
+            Format::Protobuf,
+        ),
+        // Unknown extra parameters are ignored, as client_golang does.
+        (
+            Some(
+                "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited; escaping=underscores; foo=\"bar\"",
+            ),
+            Format::Protobuf,
+        ),
+        // An encoding or message this library does not write: text.
+        (
+            Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=compact-text",
+            ),
+            Format::PrometheusText,
+        ),
+        (
+            Some("application/vnd.google.protobuf;proto=other.Message;encoding=delimited"),
+            Format::PrometheusText,
+        ),
+        (
+            Some("application/vnd.google.protobuf;encoding=delimited"),
+            Format::PrometheusText,
+        ),
+        (
+            Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.2,application/openmetrics-text;q=0.9",
+            ),
+            Format::OpenMetrics,
+        ),
+        (
+            Some(
+                "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=nonsense",
+            ),
             Format::PrometheusText,
         ),
         (
@@ -322,6 +377,10 @@ fn negotiation_table() {
     assert_eq!(
         Format::PrometheusText.content_type(),
         "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert_eq!(
+        Format::Protobuf.content_type(),
+        "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited"
     );
 }
 
@@ -590,4 +649,46 @@ fn library_self_metrics_keep_their_names_under_a_prefix() {
     );
     assert!(!text.contains("svc_vsanobs_"), "{text}");
     assert!(text.contains("svc_jobs_total 0\n"), "{text}");
+}
+
+/// A scraper that drops the connection mid-stream: the protobuf writer reports the first
+/// error, nothing panics, and every recorded value is still there for the next scrape.
+#[test]
+fn protobuf_to_a_dropped_connection_is_an_error_not_a_loss() {
+    struct Drops(usize);
+    impl std::io::Write for Drops {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "gone"));
+            }
+            self.0 -= 1;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let r = Registry::new();
+    let fam: Family<OpLabels, Counter> = Family::with_cap(100_000);
+    r.register("ops", "Ops.", fam.clone()).unwrap();
+    for i in 0..20_000 {
+        fam.get_or_create(&OpLabels {
+            op: Op::Read,
+            disk: i.to_string(),
+        })
+        .inc();
+    }
+    let h = vsanobs_core::NativeHistogram::new(3).unwrap();
+    h.observe(1.5);
+    r.register("nh", "Native.", h.clone()).unwrap();
+    let err = r.write_to(Format::Protobuf, &mut Drops(1)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+    let full = r.encode_to_vec(Format::Protobuf);
+    assert!(
+        full.len() > 64 * 1024,
+        "more than one chunk: {}",
+        full.len()
+    );
+    assert_eq!(h.count(), 1);
+    assert_eq!(r.encode_to_vec(Format::Protobuf), full);
 }

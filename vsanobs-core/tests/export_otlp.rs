@@ -426,3 +426,40 @@ fn otlp_429_carries_retry_after() {
         "{err:?}"
     );
 }
+
+/// A native histogram becomes an OTLP exponential histogram: scale = schema, OTLP indices
+/// one below Prometheus', so each bucket keeps its bounds; count, sum and zero bucket as read.
+#[test]
+fn native_histograms_become_exponential_histograms() {
+    let r = Registry::builder()
+        .created_timestamps(false)
+        .build()
+        .unwrap();
+    let h = vsanobs_core::NativeHistogram::new(0).unwrap();
+    for v in [0.0, 1.0, 1.5, 3.0, 3.5, 100.0, -2.0] {
+        h.observe(v);
+    }
+    r.register("nh_seconds", "Native.", h).unwrap();
+    let req = vsanobs_core::export::otlp::to_request(&Batch::new(r.gather(), 1_000), &[], 0);
+    let metric = &req.resource_metrics[0].scope_metrics[0].metrics[0];
+    let Some(metric::Data::ExponentialHistogram(e)) = &metric.data else {
+        panic!("not an exponential histogram: {metric:?}");
+    };
+    assert_eq!(
+        e.aggregation_temporality,
+        AggregationTemporality::Cumulative as i32
+    );
+    let p = &e.data_points[0];
+    assert_eq!(
+        (p.count, p.sum, p.scale, p.zero_count),
+        (7, Some(107.0), 0, 1)
+    );
+    // Prometheus buckets at schema 0: 1 -> 0 (0.5, 1], 1.5 -> 1 (1, 2], 3 and 3.5 -> 2 (2, 4],
+    // 100 -> 7 (64, 128]; OTLP bucket i covers (2^i, 2^(i+1)], so the offset is -1.
+    let pos = p.positive.as_ref().unwrap();
+    assert_eq!(pos.offset, -1);
+    assert_eq!(pos.bucket_counts, [1, 1, 2, 0, 0, 0, 0, 1]);
+    let neg = p.negative.as_ref().unwrap();
+    assert_eq!((neg.offset, neg.bucket_counts.as_slice()), (0, &[1u64][..]));
+    assert_eq!(p.zero_threshold, 2f64.powi(-128));
+}

@@ -350,3 +350,63 @@ fn remote_write_outage_small_buffer_drops_oldest_exactly() {
     assert_eq!(sent, 2 * values.len() as u64);
     assert_eq!(sent + dropped, 2 * gathered);
 }
+
+/// With `native_histograms(true)`, a native histogram reaches Prometheus (native histograms
+/// enabled) as one native series: `histogram_count`, `histogram_sum` and a quantile within
+/// the schema's relative error come back, and no classic `_bucket` series exists.
+#[test]
+fn remote_write_native_histograms_to_prometheus() {
+    let prom = Prometheus::start(PrometheusConfig {
+        extra_args: vec![
+            "--web.enable-remote-write-receiver".into(),
+            "--enable-feature=native-histograms".into(),
+        ],
+        ..PrometheusConfig::default()
+    })
+    .unwrap_or_else(|e| panic!("cannot start Prometheus: {e}"));
+    let registry = Registry::new();
+    let h = vsanobs_core::NativeHistogram::new(3).unwrap();
+    let values: Vec<f64> = (1..=400).map(|i| f64::from(i) * 0.01).collect();
+    for v in &values {
+        h.observe(*v);
+    }
+    h.observe(-1.5);
+    h.observe(0.0);
+    registry
+        .register("rw_native_seconds", "Native.", h)
+        .unwrap();
+    let meta = Registry::new();
+    let pipeline = PushPipeline::builder(registry)
+        .interval(Duration::from_secs(3600))
+        .metrics(ExportMetrics::register(&meta).unwrap())
+        .exporter(
+            RemoteWriteExporter::builder(prom.remote_write_url())
+                .native_histograms(true)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let report = pipeline.shutdown(Duration::from_secs(30));
+    assert!(report.is_complete(), "{report:?}");
+    let one = |q: &str| -> f64 {
+        let r = prom
+            .wait_for(
+                q,
+                |r| r.as_array().is_some_and(|a| a.len() == 1),
+                Duration::from_secs(30),
+            )
+            .unwrap_or_else(|e| panic!("{q}: {e}\n{}", prom.log_tail()));
+        vector_samples(&r)[0].value.parse().unwrap()
+    };
+    assert_eq!(one("histogram_count(rw_native_seconds)"), 402.0);
+    let sum: f64 = values.iter().sum::<f64>() - 1.5;
+    assert!((one("histogram_sum(rw_native_seconds)") - sum).abs() < 1e-9);
+    let median = one("histogram_quantile(0.5, rw_native_seconds)");
+    assert!(
+        (median / 1.99 - 1.0).abs() <= 2f64.powf(0.125) - 1.0,
+        "{median}"
+    );
+    let classic = prom.query("rw_native_seconds_bucket").unwrap();
+    assert!(vector_samples(&classic).is_empty(), "{classic}");
+}

@@ -6,8 +6,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use vsanobs_core::{
-    Counter, Family, FloatCounter, FloatGauge, Gauge, Histogram, LabelSet, LabelValue, Registry,
-    TraceContext,
+    Counter, Family, FloatCounter, FloatGauge, Gauge, Histogram, LabelSet, LabelValue,
+    NativeHistogram, Registry, TraceContext,
 };
 
 /// Forwards to the system allocator and counts allocations per thread, so the harness's
@@ -148,6 +148,37 @@ fn pre_bound_handles_record_without_allocating() {
     // The records really happened.
     assert_eq!(counter.get(), 10_001 + (1..=10_000).sum::<u64>());
     assert_eq!(histogram.count(), 20_002);
+}
+
+#[test]
+fn native_histogram_records_without_allocating() {
+    let h = NativeHistogram::builder()
+        .schema(8)
+        .classic_buckets([0.1, 1.0])
+        .build()
+        .unwrap();
+    // Settle the layout: the first values anchor the windows and reduce the schema.
+    for i in 0..10_000u32 {
+        h.observe(f64::from(i) / 1000.0);
+        h.observe(-f64::from(i) / 1000.0);
+    }
+    let settled = h.schema();
+    let n = allocations_of(|i| {
+        let v = (i % 10_000) as f64 / 1000.0;
+        h.observe(v);
+        h.observe(-v);
+        h.observe(f64::NAN);
+        h.observe(0.0);
+    });
+    assert_eq!(n, 0, "NativeHistogram::observe allocated");
+    assert_eq!(h.schema(), settled);
+    // A layout change allocates the new layout's two bucket arrays, and a histogram has at
+    // most 16 layouts in its life: 10,000 values that keep widening the range allocate a
+    // bounded, small number of times.
+    let n = allocations_of(|i| h.observe(1e12 * (i + 1) as f64));
+    assert!(n > 0 && n <= 2 * 16, "{n} allocations for layout changes");
+    assert!(h.schema() < settled);
+    assert_eq!(h.count(), 20_000 + 4 * 10_001 + 10_001);
 }
 
 #[test]

@@ -69,6 +69,8 @@ proptest! {
             let fams = parse(&text).unwrap();
             let h = fams.iter().find(|f| f.name == "h");
             let got = h.map_or(0, |f| f.samples.len());
+            // OpenMetrics adds one `_created` sample per series.
+            let per_series = per_series + usize::from(format == Format::OpenMetrics);
             prop_assert_eq!(got, if n == 0 { 0 } else { n * per_series });
         }
     }

@@ -49,6 +49,7 @@ impl<C: Send + Sync + 'static> ReloadManager<C> {
             signals: false,
             registry: None,
             buckets: DEFAULT_DURATION_BUCKETS.to_vec(),
+            native: false,
             expected: None,
             #[cfg(feature = "signature")]
             signature: None,
@@ -71,6 +72,7 @@ pub struct ReloadManagerBuilder<C> {
     signals: bool,
     registry: Option<Registry>,
     buckets: Vec<f64>,
+    native: bool,
     expected: Option<String>,
     #[cfg(feature = "signature")]
     signature: Option<(ed25519_dalek::VerifyingKey, Option<PathBuf>)>,
@@ -195,6 +197,14 @@ impl<C: Send + Sync + 'static> ReloadManagerBuilder<C> {
         self
     }
 
+    /// Whether `hot_reload_duration_seconds` also keeps native buckets (default off): a
+    /// [`NativeHistogram`](vsanobs_core::NativeHistogram) at schema 3 beside the classic
+    /// buckets, served to scrapers that ask for the protobuf format.
+    pub fn native_histograms(mut self, on: bool) -> Self {
+        self.native = on;
+        self
+    }
+
     /// Reject any file whose SHA-256 is not this digest (64 hex digits); see also
     /// [`ReloadManager::set_expected_sha256`].
     pub fn expected_sha256(mut self, hex_digest: impl Into<String>) -> Self {
@@ -258,7 +268,7 @@ impl<C: Send + Sync + 'static> ReloadManagerBuilder<C> {
             #[cfg(feature = "signature")]
             signature,
         });
-        let metrics = ReloadMetrics::new(&self.buckets);
+        let metrics = ReloadMetrics::new(&self.buckets, self.native);
         // Initial load: the same stages, counted like any reload.
         let started = Instant::now();
         let mem = MemSnapshot::now();

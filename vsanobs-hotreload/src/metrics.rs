@@ -197,7 +197,13 @@ pub(crate) struct ReloadMetrics {
 }
 
 impl ReloadMetrics {
-    pub(crate) fn new(buckets: &[f64]) -> Self {
+    pub(crate) fn new(buckets: &[f64], native: bool) -> Self {
+        let duration = Histogram::new(buckets.iter().copied());
+        let duration = if native {
+            duration.with_native(vsanobs_core::NativeHistogram::default())
+        } else {
+            duration
+        };
         let updates: Family<ResultLabels, Counter> = Family::with_cap(ReloadResult::ALL.len());
         let by_result =
             ReloadResult::ALL.map(|result| updates.get_or_create(&ResultLabels { result }));
@@ -205,7 +211,7 @@ impl ReloadMetrics {
             total: Counter::default(),
             failed: Counter::default(),
             by_result,
-            duration: Histogram::new(buckets.iter().copied()),
+            duration,
             hash: Gauge::default(),
             last_success: FloatGauge::default(),
             last_ok: Gauge::default(),
@@ -290,7 +296,7 @@ mod tests {
     #[test]
     fn table_names_are_unique_and_registered() {
         let registry = Registry::new();
-        let m = ReloadMetrics::new(&DEFAULT_DURATION_BUCKETS);
+        let m = ReloadMetrics::new(&DEFAULT_DURATION_BUCKETS, false);
         m.register(&registry).unwrap();
         let text = registry.encode_to_string(vsanobs_core::Format::PrometheusText);
         for desc in METRICS {
@@ -307,6 +313,29 @@ mod tests {
                 r.as_str()
             )));
         }
+    }
+
+    #[test]
+    fn native_switch_adds_native_buckets_and_keeps_the_classic_text() {
+        let registry = Registry::new();
+        let m = ReloadMetrics::new(&DEFAULT_DURATION_BUCKETS, true);
+        m.register(&registry).unwrap();
+        m.duration.observe(0.2);
+        let fams = registry.gather();
+        let d = fams
+            .iter()
+            .find(|f| f.name == "hot_reload_duration_seconds")
+            .unwrap();
+        let vsanobs_core::model::Value::NativeHistogram(h) = &d.samples[0].value else {
+            panic!("not native: {d:?}");
+        };
+        assert_eq!((h.count, h.schema, h.positive.len()), (1, 3, 1));
+        assert_eq!(h.classic.len(), DEFAULT_DURATION_BUCKETS.len() + 1);
+        let text = registry.encode_to_string(vsanobs_core::Format::PrometheusText);
+        assert!(
+            text.contains("hot_reload_duration_seconds_bucket{le=\"+Inf\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]

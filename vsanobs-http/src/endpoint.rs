@@ -8,7 +8,8 @@
 //! use vsanobs_core::Registry;
 //! use vsanobs_http::{MetricsEndpoint, ScrapeRequest};
 //!
-//! let registry = Registry::new();
+//! // Without `_created` samples, so the body below is exact.
+//! let registry = Registry::builder().created_timestamps(false).build()?;
 //! registry.counter("jobs_total", "Jobs done.")?.inc();
 //! let endpoint = MetricsEndpoint::new(registry);
 //!

@@ -480,6 +480,7 @@ pub struct RouteMetricsBuilder {
     groups: Vec<(String, String)>,
     default_group: String,
     exemplars: bool,
+    native: bool,
 }
 
 impl Default for RouteMetricsBuilder {
@@ -493,6 +494,7 @@ impl Default for RouteMetricsBuilder {
             groups: Vec::new(),
             default_group: "other".to_owned(),
             exemplars: cfg!(feature = "exemplars"),
+            native: false,
         }
     }
 }
@@ -596,6 +598,30 @@ impl RouteMetricsBuilder {
         self
     }
 
+    /// Whether the duration histogram also keeps native buckets (default off): a
+    /// [`NativeHistogram`](vsanobs_core::NativeHistogram) at schema 3 (at most 4.4% relative
+    /// error, 160 buckets) beside the classic buckets, served to scrapers that ask for the
+    /// protobuf format; text scrapes keep showing the classic buckets.
+    ///
+    /// ```
+    /// use vsanobs_core::Registry;
+    /// use vsanobs_http::{Method, RouteMetrics};
+    ///
+    /// let registry = Registry::new();
+    /// let m = RouteMetrics::builder().native_histograms(true).register(&registry)?;
+    /// let mut t = m.start(Some("/users/{id}"), Method::Get);
+    /// t.set_status(200);
+    /// drop(t);
+    /// let fams = registry.gather();
+    /// let d = fams.iter().find(|f| f.name == "http_server_request_duration_seconds").unwrap();
+    /// assert!(matches!(d.samples[0].value, vsanobs_core::model::Value::NativeHistogram(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn native_histograms(mut self, on: bool) -> Self {
+        self.native = on;
+        self
+    }
+
     /// Registers the families in `registry`.
     ///
     /// # Errors
@@ -605,11 +631,17 @@ impl RouteMetricsBuilder {
         let cap = self.series_cap;
         let buckets = self.duration_buckets.clone();
         let exemplars = self.exemplars;
+        let native = self.native;
         let dur_ctor = move || {
-            if exemplars {
+            let h = if exemplars {
                 Histogram::with_exemplars(buckets.iter().copied())
             } else {
                 Histogram::new(buckets.iter().copied())
+            };
+            if native {
+                h.with_native(vsanobs_core::NativeHistogram::default())
+            } else {
+                h
             }
         };
         let size_ctor = |b: &Vec<f64>| {

@@ -1,5 +1,6 @@
-//! Exposition formats: Prometheus text 0.0.4 and OpenMetrics 1.0 text, plus the
-//! `Accept`-header negotiation the HTTP layer uses to choose between them.
+//! Exposition formats: Prometheus text 0.0.4, OpenMetrics 1.0 text and the Prometheus
+//! protobuf format (delimited `io.prometheus.client.MetricFamily`), plus the `Accept`-header
+//! negotiation the HTTP layer uses to choose between them.
 //!
 //! # Example
 //!
@@ -18,13 +19,15 @@
 //! Encoding writes straight from the atomics into one `String`: numbers go through `itoa` and
 //! `ryu`, labels are escaped in place, and nothing is collected or sorted first.
 
+mod protobuf;
 mod text;
 
+pub(crate) use protobuf::ProtobufEncoder;
 pub(crate) use text::StreamEncoder;
 pub use text::TextEncoder;
 
 use crate::labels::LabelsRef;
-use crate::model::{Exemplar, MetricKind, Number};
+use crate::model::{Exemplar, MetricKind, NativeHistogramValue, Number};
 
 /// An exposition format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -34,6 +37,12 @@ pub enum Format {
     PrometheusText,
     /// OpenMetrics 1.0 text (`application/openmetrics-text; version=1.0.0`), with exemplars.
     OpenMetrics,
+    /// The Prometheus protobuf format: varint-length-delimited `io.prometheus.client.MetricFamily`
+    /// messages, the only exposition format that carries native histograms. Binary: write it
+    /// with [`Registry::write_to`](crate::Registry::write_to) or
+    /// [`Registry::encode_to_vec`](crate::Registry::encode_to_vec); the `String` encoders
+    /// write text 0.0.4 instead.
+    Protobuf,
 }
 
 impl Format {
@@ -42,16 +51,38 @@ impl Format {
         match self {
             Format::PrometheusText => "text/plain; version=0.0.4; charset=utf-8",
             Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            Format::Protobuf => PROTOBUF_CONTENT_TYPE,
         }
     }
 }
 
+/// The `Content-Type` of [`Format::Protobuf`].
+pub const PROTOBUF_CONTENT_TYPE: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
 /// Chooses a format from an HTTP `Accept` header, honouring q-values.
 ///
 /// OpenMetrics is chosen when `application/openmetrics-text` (version 1.0.0, 0.0.1 or none)
-/// has the highest q of the acceptable types; everything else, including a missing or
-/// unparsable header, `*/*` and unsupported types, gives text 0.0.4, as client_golang does.
-/// Ties go to the type listed first.
+/// has the highest q of the acceptable types; protobuf when
+/// `application/vnd.google.protobuf` with `proto=io.prometheus.client.MetricFamily` and
+/// `encoding=delimited` does (other parameters are ignored; another `proto` or `encoding`,
+/// or none, makes the range unacceptable, as in client_golang, whose text and
+/// compact-text protobuf encodings are not offered). Everything else, including a missing
+/// or unparsable header, `*/*` and unsupported types, gives text 0.0.4. Ties go to the type
+/// listed first.
+///
+/// ```
+/// use vsanobs_core::{negotiate, Format};
+///
+/// // What Prometheus sends with --enable-feature=native-histograms:
+/// let accept = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+///               encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+/// assert_eq!(negotiate(Some(accept)), Format::Protobuf);
+/// // An encoding this library does not write: the next acceptable type wins.
+/// let text = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+///             encoding=text,text/plain;q=0.5";
+/// assert_eq!(negotiate(Some(text)), Format::PrometheusText);
+/// ```
 pub fn negotiate(accept: Option<&str>) -> Format {
     let Some(accept) = accept else {
         return Format::PrometheusText;
@@ -62,6 +93,8 @@ pub fn negotiate(accept: Option<&str>) -> Format {
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let mut q = 1.0f32;
         let mut version: Option<String> = None;
+        let mut proto: Option<String> = None;
+        let mut encoding: Option<String> = None;
         for p in parts {
             let Some((k, v)) = p.split_once('=') else {
                 continue;
@@ -76,6 +109,8 @@ pub fn negotiate(accept: Option<&str>) -> Format {
                         .unwrap_or(0.0)
                 }
                 "version" => version = Some(v.to_owned()),
+                "proto" => proto = Some(v.to_owned()),
+                "encoding" => encoding = Some(v.to_owned()),
                 _ => {}
             }
         }
@@ -91,6 +126,15 @@ pub fn negotiate(accept: Option<&str>) -> Format {
                 None | Some("0.0.4") => Format::PrometheusText,
                 Some(_) => continue,
             },
+            "application/vnd.google.protobuf" => {
+                if proto.as_deref() == Some("io.prometheus.client.MetricFamily")
+                    && encoding.as_deref() == Some("delimited")
+                {
+                    Format::Protobuf
+                } else {
+                    continue;
+                }
+            }
             "*/*" | "text/*" => Format::PrometheusText,
             _ => continue,
         };
@@ -122,6 +166,38 @@ pub trait Visitor {
         sum: f64,
         exemplars: Option<&[Option<Exemplar>]>,
     );
+    /// A native histogram series.
+    ///
+    /// The default shows it as a classic histogram, for formats that cannot carry native
+    /// buckets: its classic buckets when it has them, otherwise a single `+Inf` bucket
+    /// holding the count, with the sum (the text formats' documented fallback).
+    fn native_histogram(&mut self, labels: LabelsRef<'_>, h: &NativeHistogramValue) {
+        if h.classic.is_empty() {
+            let ex = h.exemplars.last().copied();
+            let exs = [ex];
+            self.histogram(
+                labels,
+                &[],
+                &[h.count],
+                h.sum,
+                ex.is_some().then_some(&exs[..]),
+            );
+            return;
+        }
+        let bounds: Vec<f64> = h.classic[..h.classic.len() - 1]
+            .iter()
+            .map(|b| b.upper_bound)
+            .collect();
+        let cum: Vec<u64> = h.classic.iter().map(|b| b.cumulative_count).collect();
+        let exs: Vec<Option<Exemplar>> = h.classic.iter().map(|b| b.exemplar).collect();
+        let has_ex = exs.iter().any(Option::is_some);
+        self.histogram(labels, &bounds, &cum, h.sum, has_ex.then_some(&exs[..]));
+    }
+    /// Announces the creation time (Unix seconds) of the series passed by the *next*
+    /// [`counter`](Self::counter), [`histogram`](Self::histogram) or
+    /// [`native_histogram`](Self::native_histogram) call: OpenMetrics' `_created` sample and
+    /// the protobuf format's `created_timestamp`. The default ignores it.
+    fn created(&mut self, _unix_seconds: f64) {}
     /// An info series.
     fn info(&mut self, labels: LabelsRef<'_>);
     /// An untyped series.

@@ -3,7 +3,7 @@ use std::io;
 use super::{Format, Visitor, escape_help, escape_label_value, write_float, write_number};
 use crate::hex;
 use crate::labels::LabelsRef;
-use crate::model::{Exemplar, MetricKind, Number};
+use crate::model::{Exemplar, MetricKind, NativeHistogramValue, Number};
 
 /// Writes families as Prometheus text 0.0.4 or OpenMetrics 1.0 text into a `String`.
 ///
@@ -16,16 +16,60 @@ pub struct TextEncoder<'a> {
     name: String,
     /// Length of `out` at [`Visitor::begin`], while a unit of output is open.
     mark: Option<usize>,
+    /// Whether OpenMetrics `_created` samples are written.
+    created: bool,
+    /// The creation time announced for the next counter or histogram.
+    pending_created: Option<f64>,
 }
 
 impl<'a> TextEncoder<'a> {
-    /// An encoder appending to `out`.
+    /// An encoder appending to `out`. [`Format::Protobuf`] is not text: it is written as
+    /// text 0.0.4 here (use [`Registry::write_to`](crate::Registry::write_to) or
+    /// [`Registry::encode_to_vec`](crate::Registry::encode_to_vec) for protobuf).
     pub fn new(out: &'a mut String, format: Format) -> Self {
         TextEncoder {
             out,
-            format,
+            format: match format {
+                Format::OpenMetrics => Format::OpenMetrics,
+                _ => Format::PrometheusText,
+            },
             name: String::new(),
             mark: None,
+            created: true,
+            pending_created: None,
+        }
+    }
+
+    /// Whether OpenMetrics output carries `_created` samples for counters and histograms
+    /// (the time each series was created); on by default. Text 0.0.4 never has them.
+    ///
+    /// ```
+    /// use vsanobs_core::encoding::{TextEncoder, Visitor};
+    /// use vsanobs_core::{Counter, Format, Registry};
+    ///
+    /// let r = Registry::new();
+    /// r.register("jobs", "Jobs.", Counter::default())?;
+    /// let mut with = String::new();
+    /// r.visit(&mut TextEncoder::new(&mut with, Format::OpenMetrics));
+    /// assert!(with.contains("\njobs_created "));
+    /// let mut without = String::new();
+    /// r.visit(&mut TextEncoder::new(&mut without, Format::OpenMetrics).created_timestamps(false));
+    /// assert!(!without.contains("_created"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn created_timestamps(mut self, on: bool) -> Self {
+        self.created = on;
+        self
+    }
+
+    /// Writes the `_created` sample announced for this series, if any.
+    fn created_line(&mut self, labels: &LabelsRef<'_>) {
+        if let Some(t) = self.pending_created.take() {
+            self.series("_created", labels, None);
+            // Millisecond precision, as for exemplar timestamps.
+            write_float(self.out, (t * 1000.0).round() / 1000.0);
+            self.out.push('\n');
         }
     }
 
@@ -92,7 +136,7 @@ impl Visitor for TextEncoder<'_> {
         self.name.push_str(name);
         let out = &mut *self.out;
         match self.format {
-            Format::PrometheusText => {
+            Format::PrometheusText | Format::Protobuf => {
                 let type_name = match kind {
                     MetricKind::Counter => "_total",
                     MetricKind::Info => "_info",
@@ -137,9 +181,16 @@ impl Visitor for TextEncoder<'_> {
         write_number(self.out, value);
         self.exemplar(exemplar);
         self.out.push('\n');
+        self.created_line(&labels);
+    }
+
+    fn created(&mut self, unix_seconds: f64) {
+        self.pending_created =
+            (self.created && self.format == Format::OpenMetrics).then_some(unix_seconds);
     }
 
     fn gauge(&mut self, labels: LabelsRef<'_>, value: Number) {
+        self.pending_created = None;
         self.series("", &labels, None);
         write_number(self.out, value);
         self.out.push('\n');
@@ -162,20 +213,28 @@ impl Visitor for TextEncoder<'_> {
             self.out.push('\n');
         }
         let count = cumulative.last().copied().unwrap_or(0);
-        self.series("_sum", &labels, None);
-        write_float(self.out, sum);
-        self.out.push('\n');
-        self.series("_count", &labels, None);
-        self.out.push_str(ibuf.format(count));
-        self.out.push('\n');
+        // OpenMetrics treats a histogram's sum as a counter: with negative observations it
+        // "MUST NOT" be exposed, and its parsers want `_count` only beside `_sum`, so both
+        // are left out there when the sum is negative (the `+Inf` bucket keeps the count).
+        if !(self.format == Format::OpenMetrics && sum < 0.0) {
+            self.series("_sum", &labels, None);
+            write_float(self.out, sum);
+            self.out.push('\n');
+            self.series("_count", &labels, None);
+            self.out.push_str(ibuf.format(count));
+            self.out.push('\n');
+        }
+        self.created_line(&labels);
     }
 
     fn info(&mut self, labels: LabelsRef<'_>) {
+        self.pending_created = None;
         self.series("_info", &labels, None);
         self.out.push_str("1\n");
     }
 
     fn unknown(&mut self, labels: LabelsRef<'_>, value: Number) {
+        self.pending_created = None;
         self.series("", &labels, None);
         write_number(self.out, value);
         self.out.push('\n');
@@ -204,6 +263,8 @@ pub(crate) struct StreamEncoder<'w> {
     buf: String,
     name: String,
     format: Format,
+    created: bool,
+    pending_created: Option<f64>,
     w: &'w mut dyn io::Write,
     chunk: usize,
     mark: Option<usize>,
@@ -211,11 +272,21 @@ pub(crate) struct StreamEncoder<'w> {
 }
 
 impl<'w> StreamEncoder<'w> {
-    pub(crate) fn new(w: &'w mut dyn io::Write, format: Format, chunk: usize) -> Self {
+    pub(crate) fn new(
+        w: &'w mut dyn io::Write,
+        format: Format,
+        chunk: usize,
+        created: bool,
+    ) -> Self {
         StreamEncoder {
             buf: String::with_capacity(chunk.min(1 << 20) + 1024),
             name: String::new(),
-            format,
+            format: match format {
+                Format::OpenMetrics => Format::OpenMetrics,
+                _ => Format::PrometheusText,
+            },
+            created,
+            pending_created: None,
             w,
             chunk,
             mark: None,
@@ -230,9 +301,12 @@ impl<'w> StreamEncoder<'w> {
             format: self.format,
             name: std::mem::take(&mut self.name),
             mark: None,
+            created: self.created,
+            pending_created: self.pending_created.take(),
         };
         f(&mut enc);
         self.name = std::mem::take(&mut enc.name);
+        self.pending_created = enc.pending_created;
         if self.mark.is_none() && self.buf.len() >= self.chunk {
             self.flush();
         }
@@ -283,6 +357,12 @@ impl Visitor for StreamEncoder<'_> {
         exemplars: Option<&[Option<Exemplar>]>,
     ) {
         self.text(|e| e.histogram(labels, bounds, cumulative, sum, exemplars));
+    }
+    fn native_histogram(&mut self, labels: LabelsRef<'_>, h: &NativeHistogramValue) {
+        self.text(|e| e.native_histogram(labels, h));
+    }
+    fn created(&mut self, unix_seconds: f64) {
+        self.text(|e| e.created(unix_seconds));
     }
     fn info(&mut self, labels: LabelsRef<'_>) {
         self.text(|e| e.info(labels));

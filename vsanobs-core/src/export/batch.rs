@@ -57,6 +57,7 @@ fn family_samples(f: &MetricFamily) -> usize {
         .iter()
         .map(|s| match &s.value {
             Value::Histogram { buckets, .. } => buckets.len() + 2,
+            Value::NativeHistogram(h) => h.classic.len().max(1) + 2,
             _ => 1,
         })
         .sum()

@@ -28,6 +28,7 @@
 //! | counter | `Sum`, monotonic, cumulative temporality, start time = exporter start |
 //! | gauge, untyped | `Gauge` |
 //! | histogram | `Histogram`, cumulative, explicit bounds, per-bucket counts, sum, count |
+//! | native histogram | `ExponentialHistogram`, cumulative: scale = schema, OTLP bucket `i - 1` for Prometheus bucket `i` (OTLP buckets are lower-exclusive at `base^i`), zero bucket and threshold; a family with native series sends only those |
 //! | info | `Gauge` named `<name>_info` with value 1 |
 //!
 //! Counter names lose `_total` (OTLP consumers add it back when they convert to Prometheus);
@@ -46,8 +47,10 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{
-    AggregationTemporality, Exemplar as OtlpExemplar, Gauge, Histogram, HistogramDataPoint, Metric,
-    NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, exemplar, metric, number_data_point,
+    AggregationTemporality, Exemplar as OtlpExemplar, ExponentialHistogram,
+    ExponentialHistogramDataPoint, Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint,
+    ResourceMetrics, ScopeMetrics, Sum, exemplar, exponential_histogram_data_point, metric,
+    number_data_point,
 };
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message as _;
@@ -208,6 +211,44 @@ fn to_metric(fam: &MetricFamily, start: u64, time: u64) -> Metric {
             aggregation_temporality: cumulative,
             is_monotonic: true,
         }),
+        MetricKind::Histogram
+            if fam
+                .samples
+                .iter()
+                .any(|s| matches!(s.value, Value::NativeHistogram(_))) =>
+        {
+            metric::Data::ExponentialHistogram(ExponentialHistogram {
+                data_points: fam
+                    .samples
+                    .iter()
+                    .filter_map(|s| match &s.value {
+                        Value::NativeHistogram(h) => Some(ExponentialHistogramDataPoint {
+                            attributes: attrs(&s.labels),
+                            start_time_unix_nano: start,
+                            time_unix_nano: time,
+                            count: h.count,
+                            sum: Some(h.sum),
+                            scale: i32::from(h.schema),
+                            zero_count: h.zero_count,
+                            positive: exponential_buckets(&h.positive),
+                            negative: exponential_buckets(&h.negative),
+                            flags: 0,
+                            exemplars: h
+                                .exemplars
+                                .iter()
+                                .chain(h.classic.iter().filter_map(|b| b.exemplar.as_ref()))
+                                .map(exemplar_of)
+                                .collect(),
+                            min: None,
+                            max: None,
+                            zero_threshold: h.zero_threshold,
+                        }),
+                        _ => None,
+                    })
+                    .collect(),
+                aggregation_temporality: cumulative,
+            })
+        }
         MetricKind::Histogram => metric::Data::Histogram(Histogram {
             data_points: fam
                 .samples
@@ -284,6 +325,21 @@ fn to_metric(fam: &MetricFamily, start: u64, time: u64) -> Metric {
         metadata: Vec::new(),
         data: Some(data),
     }
+}
+
+/// Sparse Prometheus buckets `(index, count)` as OTLP's dense run from an offset. Prometheus
+/// bucket `i` covers `(base^(i-1), base^i]`, OTLP bucket `i` covers `(base^i, base^(i+1)]`:
+/// the OTLP index is one less.
+fn exponential_buckets(b: &[(i32, u64)]) -> Option<exponential_histogram_data_point::Buckets> {
+    let (first, last) = (b.first()?.0, b.last()?.0);
+    let mut bucket_counts = vec![0; (i64::from(last) - i64::from(first) + 1) as usize];
+    for (i, c) in b {
+        bucket_counts[(i - first) as usize] = *c;
+    }
+    Some(exponential_histogram_data_point::Buckets {
+        offset: first - 1,
+        bucket_counts,
+    })
 }
 
 /// Builds an [`OtlpExporter`].

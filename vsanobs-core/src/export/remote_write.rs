@@ -26,7 +26,9 @@
 //! Counters become `<name>_total`, info metrics `<name>_info` (value 1), histograms
 //! `<name>_bucket{le=...}`, `<name>_sum` and `<name>_count`; labels are sorted by name with
 //! `__name__` among them, as the specification requires. Metadata (type, help, unit) is sent
-//! with each request unless turned off.
+//! with each request unless turned off. Native histograms are sent in their classic form
+//! (classic buckets, or `+Inf` only, with `_sum` and `_count`), or, with
+//! [`RemoteWriteBuilder::native_histograms`], as native histogram samples.
 //!
 //! ## Note
 //! Requests carry `Content-Encoding: snappy`, `Content-Type: application/x-protobuf` and
@@ -64,6 +66,58 @@ pub mod proto {
         /// Samples in timestamp order.
         #[prost(message, repeated, tag = "2")]
         pub samples: Vec<Sample>,
+        /// Native histogram samples (sent instead of the classic series when the exporter
+        /// is built with `native_histograms(true)`).
+        #[prost(message, repeated, tag = "4")]
+        pub histograms: Vec<Histogram>,
+    }
+
+    /// `prometheus.Histogram`: a native histogram sample with integer counts (the
+    /// `count_int` and `zero_count_int` members of their `oneof`s).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Histogram {
+        /// Observations.
+        #[prost(uint64, tag = "1")]
+        pub count_int: u64,
+        /// Sum of observations.
+        #[prost(double, tag = "3")]
+        pub sum: f64,
+        /// Schema, -4..=8.
+        #[prost(sint32, tag = "4")]
+        pub schema: i32,
+        /// Zero bucket width.
+        #[prost(double, tag = "5")]
+        pub zero_threshold: f64,
+        /// Observations in the zero bucket.
+        #[prost(uint64, tag = "6")]
+        pub zero_count_int: u64,
+        /// Runs of negative buckets.
+        #[prost(message, repeated, tag = "8")]
+        pub negative_spans: Vec<BucketSpan>,
+        /// Negative bucket counts, each as the difference to the previous one.
+        #[prost(sint64, repeated, tag = "9")]
+        pub negative_deltas: Vec<i64>,
+        /// Runs of positive buckets.
+        #[prost(message, repeated, tag = "11")]
+        pub positive_spans: Vec<BucketSpan>,
+        /// Positive bucket counts, each as the difference to the previous one.
+        #[prost(sint64, repeated, tag = "12")]
+        pub positive_deltas: Vec<i64>,
+        /// Milliseconds since the Unix epoch.
+        #[prost(int64, tag = "15")]
+        pub timestamp: i64,
+    }
+
+    /// `prometheus.BucketSpan`: `length` consecutive buckets starting `offset` after the
+    /// previous span (the first span's offset is its starting bucket index).
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct BucketSpan {
+        /// Gap to the previous span, or the first index.
+        #[prost(sint32, tag = "1")]
+        pub offset: i32,
+        /// Buckets in the span.
+        #[prost(uint32, tag = "2")]
+        pub length: u32,
     }
 
     /// `prometheus.Label`.
@@ -106,15 +160,74 @@ pub mod proto {
     }
 }
 
-use proto::{Label, MetricMetadata, Sample, TimeSeries, WriteRequest};
+use proto::{BucketSpan, Label, MetricMetadata, Sample, TimeSeries, WriteRequest};
 
 /// The `WriteRequest` for a batch, as protobuf bytes (before snappy compression).
-/// `metadata` adds one `MetricMetadata` per family.
+/// `metadata` adds one `MetricMetadata` per family. Native histograms go in their classic
+/// form; see [`encode_write_request_native`].
 pub fn encode_write_request(batch: &Batch, metadata: bool) -> Vec<u8> {
-    build_request(batch, metadata).encode_to_vec()
+    build_request(batch, metadata, false).encode_to_vec()
 }
 
-fn build_request(batch: &Batch, metadata: bool) -> WriteRequest {
+/// Like [`encode_write_request`], with native histograms sent as `prometheus.Histogram`
+/// samples (the receiver must accept them: Prometheus needs
+/// `--enable-feature=native-histograms`).
+///
+/// ```
+/// use prost::Message as _;
+/// use vsanobs_core::export::Batch;
+/// use vsanobs_core::export::remote_write::{encode_write_request_native, proto::WriteRequest};
+/// use vsanobs_core::{NativeHistogram, Registry};
+///
+/// let r = Registry::new();
+/// let h = NativeHistogram::new(0)?;
+/// h.observe(3.0);
+/// r.register("wait_seconds", "Wait.", h)?;
+/// let bytes = encode_write_request_native(&Batch::new(r.gather(), 1_000), false);
+/// let req = WriteRequest::decode(bytes.as_slice())?;
+/// let series = req.timeseries.iter().find(|t| !t.histograms.is_empty()).unwrap();
+/// let hist = &series.histograms[0];
+/// assert_eq!((hist.count_int, hist.sum, hist.schema, hist.timestamp), (1, 3.0, 0, 1_000));
+/// assert_eq!(hist.positive_spans[0].offset, 2); // 3 is in (2, 4], bucket 2 at schema 0
+/// assert_eq!(hist.positive_deltas, [1]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode_write_request_native(batch: &Batch, metadata: bool) -> Vec<u8> {
+    build_request(batch, metadata, true).encode_to_vec()
+}
+
+/// Spans (a new one at every gap) and count deltas of one side of a native histogram.
+fn spans_and_deltas(b: &[(i32, u64)]) -> (Vec<BucketSpan>, Vec<i64>) {
+    let mut spans: Vec<BucketSpan> = Vec::new();
+    let mut prev: Option<i32> = None;
+    for (i, _) in b {
+        match prev {
+            Some(p) if *i == p + 1 => {
+                if let Some(last) = spans.last_mut() {
+                    last.length += 1;
+                }
+            }
+            _ => spans.push(BucketSpan {
+                offset: prev.map_or(*i, |p| i - p - 1),
+                length: 1,
+            }),
+        }
+        prev = Some(*i);
+    }
+    let mut last = 0i64;
+    let deltas = b
+        .iter()
+        .map(|(_, c)| {
+            let c = *c as i64;
+            let d = c - last;
+            last = c;
+            d
+        })
+        .collect();
+    (spans, deltas)
+}
+
+fn build_request(batch: &Batch, metadata: bool, native: bool) -> WriteRequest {
     let ts = batch.timestamp_ms();
     let mut req = WriteRequest {
         timeseries: Vec::with_capacity(batch.sample_count()),
@@ -151,8 +264,43 @@ fn build_request(batch: &Batch, metadata: bool) -> WriteRequest {
                         value,
                         timestamp: ts,
                     }],
+                    histograms: Vec::new(),
                 });
             };
+            if let (true, Value::NativeHistogram(h)) = (native, &s.value) {
+                let mut labels: Vec<Label> = s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| Label {
+                        name: k.clone(),
+                        value: v.clone(),
+                    })
+                    .collect();
+                labels.push(Label {
+                    name: "__name__".to_owned(),
+                    value: fam.name.clone(),
+                });
+                labels.sort_by(|a, b| a.name.cmp(&b.name));
+                let (negative_spans, negative_deltas) = spans_and_deltas(&h.negative);
+                let (positive_spans, positive_deltas) = spans_and_deltas(&h.positive);
+                req.timeseries.push(TimeSeries {
+                    labels,
+                    samples: Vec::new(),
+                    histograms: vec![proto::Histogram {
+                        count_int: h.count,
+                        sum: h.sum,
+                        schema: i32::from(h.schema),
+                        zero_threshold: h.zero_threshold,
+                        zero_count_int: h.zero_count,
+                        negative_spans,
+                        negative_deltas,
+                        positive_spans,
+                        positive_deltas,
+                        timestamp: ts,
+                    }],
+                });
+                continue;
+            }
             match &s.value {
                 Value::Counter { value, .. } => push("_total", None, value.as_f64()),
                 Value::Gauge(n) | Value::Unknown(n) => push("", None, n.as_f64()),
@@ -169,6 +317,20 @@ fn build_request(batch: &Batch, metadata: bool) -> WriteRequest {
                     }
                     push("_sum", None, *sum);
                     push("_count", None, *count as f64);
+                }
+                // Sent in its classic form (its classic buckets, or `+Inf` only), as the text
+                // formats show it.
+                Value::NativeHistogram(h) => {
+                    if h.classic.is_empty() {
+                        push("_bucket", Some(("le", "+Inf".to_owned())), h.count as f64);
+                    }
+                    for b in &h.classic {
+                        let mut le = String::new();
+                        write_float(&mut le, b.upper_bound);
+                        push("_bucket", Some(("le", le)), b.cumulative_count as f64);
+                    }
+                    push("_sum", None, h.sum);
+                    push("_count", None, h.count as f64);
                 }
             }
         }
@@ -201,9 +363,17 @@ pub struct RemoteWriteBuilder {
     bearer: Option<String>,
     headers: Vec<(String, String)>,
     metadata: bool,
+    native: bool,
 }
 
 impl RemoteWriteBuilder {
+    /// Whether native histograms are sent as native histogram samples (default false: in
+    /// their classic form, `_bucket`/`_sum`/`_count`, which every receiver takes). Prometheus
+    /// accepts native samples only with `--enable-feature=native-histograms`.
+    pub fn native_histograms(mut self, yes: bool) -> Self {
+        self.native = yes;
+        self
+    }
     /// The exporter's name in the self-metrics (default `remote_write`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
@@ -251,6 +421,7 @@ impl RemoteWriteBuilder {
             bearer: self.bearer,
             headers: self.headers,
             metadata: self.metadata,
+            native: self.native,
             client: LazyClient::default(),
             encoder: snap::raw::Encoder::new(),
         })
@@ -265,6 +436,7 @@ pub struct RemoteWriteExporter {
     bearer: Option<String>,
     headers: Vec<(String, String)>,
     metadata: bool,
+    native: bool,
     client: LazyClient,
     encoder: snap::raw::Encoder,
 }
@@ -275,6 +447,7 @@ impl std::fmt::Debug for RemoteWriteExporter {
             .field("name", &self.name)
             .field("url", &self.url)
             .field("metadata", &self.metadata)
+            .field("native_histograms", &self.native)
             .finish_non_exhaustive()
     }
 }
@@ -290,6 +463,7 @@ impl RemoteWriteExporter {
             bearer: None,
             headers: Vec::new(),
             metadata: true,
+            native: false,
         }
     }
 
@@ -305,7 +479,7 @@ impl Exporter for RemoteWriteExporter {
     }
 
     fn export(&mut self, batch: &Batch, timeout: Duration) -> Result<(), ExportError> {
-        let raw = encode_write_request(batch, self.metadata);
+        let raw = build_request(batch, self.metadata, self.native).encode_to_vec();
         let body = self
             .encoder
             .compress_vec(&raw)

@@ -7,14 +7,27 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use super::atomic_f64::atomic_f64_add;
 use super::exemplar::{ExemplarSlot, TraceContext};
 use super::{Metric, sealed};
+use crate::clock;
 use crate::encoding::Visitor;
 use crate::labels::LabelsRef;
 use crate::model::{Exemplar, MetricKind, Number};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct CounterCore {
     value: AtomicU64,
     exemplar: ExemplarSlot,
+    /// Unix seconds at creation: the `_created` sample.
+    created: f64,
+}
+
+impl Default for CounterCore {
+    fn default() -> Self {
+        CounterCore {
+            value: AtomicU64::new(0),
+            exemplar: ExemplarSlot::default(),
+            created: clock::unix_seconds(),
+        }
+    }
 }
 
 /// A monotonically increasing integer counter.
@@ -49,20 +62,43 @@ impl Counter {
     pub fn exemplar(&self) -> Option<Exemplar> {
         self.inner.exemplar.get()
     }
+    /// Unix time in seconds when this counter was created: its OpenMetrics `_created` sample
+    /// and protobuf `created_timestamp`.
+    ///
+    /// ```
+    /// let before = vsanobs_core::clock::unix_seconds();
+    /// let c = vsanobs_core::Counter::default();
+    /// assert!(c.created() >= before && c.created() <= vsanobs_core::clock::unix_seconds());
+    /// ```
+    pub fn created(&self) -> f64 {
+        self.inner.created
+    }
 }
 
 impl sealed::Sealed for Counter {}
 impl Metric for Counter {
     const KIND: MetricKind = MetricKind::Counter;
     fn visit(&self, labels: LabelsRef<'_>, v: &mut dyn Visitor) {
+        v.created(self.inner.created);
         v.counter(labels, Number::Uint(self.get()), self.exemplar().as_ref());
     }
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct FloatCounterCore {
     bits: AtomicU64,
     exemplar: ExemplarSlot,
+    created: f64,
+}
+
+impl Default for FloatCounterCore {
+    fn default() -> Self {
+        FloatCounterCore {
+            bits: AtomicU64::new(0f64.to_bits()),
+            exemplar: ExemplarSlot::default(),
+            created: clock::unix_seconds(),
+        }
+    }
 }
 
 /// A monotonically increasing float counter (for example CPU seconds).
@@ -110,12 +146,17 @@ impl FloatCounter {
     pub fn get(&self) -> f64 {
         f64::from_bits(self.inner.bits.load(Ordering::Relaxed))
     }
+    /// Unix time in seconds when this counter was created (its `_created` sample).
+    pub fn created(&self) -> f64 {
+        self.inner.created
+    }
 }
 
 impl sealed::Sealed for FloatCounter {}
 impl Metric for FloatCounter {
     const KIND: MetricKind = MetricKind::Counter;
     fn visit(&self, labels: LabelsRef<'_>, v: &mut dyn Visitor) {
+        v.created(self.inner.created);
         v.counter(
             labels,
             Number::Float(self.get()),

@@ -7,10 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::atomic_f64::atomic_f64_add;
 use super::exemplar::{ExemplarSlot, TraceContext};
+use super::native_histogram::NativeHistogram;
 use super::{Metric, sealed};
+use crate::clock;
 use crate::encoding::Visitor;
 use crate::labels::LabelsRef;
-use crate::model::{Exemplar, MetricKind};
+use crate::model::{Bucket, Exemplar, MetricKind};
 
 /// Why a bucket layout was rejected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -87,6 +89,10 @@ struct HistogramCore {
     counts: Box<[AtomicU64]>,
     sum: AtomicU64,
     exemplars: Option<Box<[ExemplarSlot]>>,
+    /// Unix seconds at creation: the `_created` sample.
+    created: f64,
+    /// Native buckets kept beside the classic ones ([`Histogram::with_native`]).
+    native: Option<NativeHistogram>,
 }
 
 /// A histogram with fixed bucket bounds. Observing takes no lock and allocates nothing.
@@ -153,8 +159,51 @@ impl Histogram {
                 exemplars: exemplars.then(|| (0..n).map(|_| ExemplarSlot::default()).collect()),
                 bounds: bounds.into_boxed_slice(),
                 sum: AtomicU64::new(0f64.to_bits()),
+                created: clock::unix_seconds(),
+                native: None,
             }),
         }
+    }
+
+    /// This histogram's classic buckets plus the native buckets of `native` (a fresh
+    /// [`NativeHistogram`], its own classic buckets unused): protobuf scrapes get both, as
+    /// client_golang's histograms with native buckets do; text scrapes the classic ones.
+    /// This is the one-switch way to move a `Histogram` family to native buckets without
+    /// changing its type. Keeps `self`'s bounds and exemplar setting; counts start at zero.
+    ///
+    /// ```
+    /// use vsanobs_core::{Format, Histogram, NativeHistogram, Registry};
+    ///
+    /// let h = Histogram::new([0.1, 1.0]).with_native(NativeHistogram::new(3)?);
+    /// h.observe(0.25);
+    /// let r = Registry::new();
+    /// r.register("req_seconds", "Request time.", h.clone())?;
+    /// assert_eq!(h.native().map(|n| n.count()), Some(1));
+    /// assert!(r.encode_to_string(Format::PrometheusText).contains("req_seconds_bucket{le=\"1.0\"} 1\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn with_native(self, native: NativeHistogram) -> Self {
+        let core = &*self.inner;
+        let n = core.counts.len();
+        Histogram {
+            inner: Arc::new(HistogramCore {
+                bounds: core.bounds.clone(),
+                counts: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                sum: AtomicU64::new(0f64.to_bits()),
+                exemplars: core
+                    .exemplars
+                    .as_ref()
+                    .map(|_| (0..n).map(|_| ExemplarSlot::default()).collect()),
+                created: clock::unix_seconds(),
+                native: Some(native),
+            }),
+        }
+    }
+
+    /// The native buckets kept beside the classic ones, if any.
+    pub fn native(&self) -> Option<&NativeHistogram> {
+        self.inner.native.as_ref()
     }
 
     /// The bucket `v` falls in: the first bound `>= v`, or the `+Inf` bucket (also for NaN).
@@ -178,6 +227,9 @@ impl Histogram {
         let i = self.index(v);
         self.inner.counts[i].fetch_add(1, Ordering::Relaxed);
         atomic_f64_add(&self.inner.sum, v);
+        if let Some(n) = &self.inner.native {
+            n.observe(v);
+        }
     }
 
     /// Records one observation and keeps `ctx` as the exemplar of its bucket (when this
@@ -186,6 +238,9 @@ impl Histogram {
         let i = self.index(v);
         self.inner.counts[i].fetch_add(1, Ordering::Relaxed);
         atomic_f64_add(&self.inner.sum, v);
+        if let Some(n) = &self.inner.native {
+            n.observe(v);
+        }
         if let Some(ex) = &self.inner.exemplars {
             ex[i].record(ctx, v);
         }
@@ -202,6 +257,10 @@ impl Histogram {
     /// Sum of observations.
     pub fn sum(&self) -> f64 {
         f64::from_bits(self.inner.sum.load(Ordering::Relaxed))
+    }
+    /// Unix time in seconds when this histogram was created (its `_created` sample).
+    pub fn created(&self) -> f64 {
+        self.inner.created
     }
     /// The upper bounds, without `+Inf`.
     pub fn bounds(&self) -> &[f64] {
@@ -240,6 +299,26 @@ impl Metric for Histogram {
             *slot = acc;
         }
         let sum = self.sum();
+        v.created(core.created);
+        if let Some(n) = &core.native {
+            let mut value = n.read();
+            let exs: Vec<Option<Exemplar>> = match &core.exemplars {
+                Some(ex) => ex.iter().map(ExemplarSlot::get).collect(),
+                None => Vec::new(),
+            };
+            value.classic = cum
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Bucket {
+                    upper_bound: core.bounds.get(i).copied().unwrap_or(f64::INFINITY),
+                    cumulative_count: *c,
+                    exemplar: exs.get(i).copied().flatten(),
+                })
+                .collect();
+            value.exemplars.clear();
+            v.native_histogram(labels, &value);
+            return;
+        }
         match &core.exemplars {
             Some(ex) => {
                 let exs: Vec<Option<Exemplar>> = ex.iter().map(ExemplarSlot::get).collect();

@@ -1,5 +1,5 @@
-//! Metric types: [`Counter`], [`FloatCounter`], [`Gauge`], [`FloatGauge`], [`Histogram`] and
-//! [`Info`]. Each is a cheap handle (an `Arc`) to shared atomic state: clone it to pre-bind.
+//! Metric types: [`Counter`], [`FloatCounter`], [`Gauge`], [`FloatGauge`], [`Histogram`],
+//! [`NativeHistogram`] and [`Info`]. Each is a cheap handle (an `Arc`) to shared atomic state: clone it to pre-bind.
 //!
 //! # Example
 //!
@@ -30,6 +30,8 @@ mod exemplar;
 mod gauge;
 mod histogram;
 mod info;
+mod native_buckets;
+mod native_histogram;
 
 pub use self::counter::{Counter, FloatCounter};
 pub use self::exemplar::TraceContext;
@@ -38,6 +40,12 @@ pub use self::histogram::{
     BucketError, DEFAULT_DURATION_BUCKETS, Histogram, exponential_buckets, linear_buckets,
 };
 pub use self::info::Info;
+pub use self::native_buckets::{
+    NATIVE_SCHEMA_MAX, NATIVE_SCHEMA_MIN, native_bucket_bounds, native_bucket_index,
+};
+pub use self::native_histogram::{
+    NATIVE_MAX_BUCKETS_LIMIT, NativeHistogram, NativeHistogramBuilder, NativeHistogramError,
+};
 use crate::encoding::Visitor;
 use crate::labels::LabelsRef;
 use crate::model::MetricKind;

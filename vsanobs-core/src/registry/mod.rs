@@ -82,6 +82,7 @@ struct State {
 struct Inner {
     ns: Namespace,
     state: RwLock<State>,
+    created_timestamps: bool,
 }
 
 /// A set of metric families and collectors. Cloning shares it.
@@ -114,11 +115,22 @@ impl Default for Registry {
     }
 }
 
-/// Builds a [`Registry`] with a name prefix and constant labels.
-#[derive(Debug, Default, Clone)]
+/// Builds a [`Registry`] with a name prefix, constant labels and output options.
+#[derive(Debug, Clone)]
 pub struct RegistryBuilder {
     prefix: Option<String>,
     consts: Vec<(String, String)>,
+    created_timestamps: bool,
+}
+
+impl Default for RegistryBuilder {
+    fn default() -> Self {
+        RegistryBuilder {
+            prefix: None,
+            consts: Vec::new(),
+            created_timestamps: true,
+        }
+    }
 }
 
 impl RegistryBuilder {
@@ -133,6 +145,26 @@ impl RegistryBuilder {
         self.consts.push((name.into(), value.into()));
         self
     }
+    /// Whether counters and histograms carry the time their series was created: OpenMetrics
+    /// `_created` samples and the protobuf format's `created_timestamp`. On by default (the
+    /// OpenMetrics specification expects them, and they let Prometheus tell a counter reset
+    /// from a restart); text 0.0.4 never has them.
+    ///
+    /// ```
+    /// use vsanobs_core::{Format, Registry};
+    ///
+    /// let r = Registry::builder().created_timestamps(false).build()?;
+    /// r.counter("jobs", "Jobs.")?.inc();
+    /// assert_eq!(
+    ///     r.encode_to_string(Format::OpenMetrics),
+    ///     "# TYPE jobs counter\n# HELP jobs Jobs.\njobs_total 1\n# EOF\n"
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn created_timestamps(mut self, on: bool) -> Self {
+        self.created_timestamps = on;
+        self
+    }
     /// Builds the registry.
     ///
     /// # Errors
@@ -143,6 +175,7 @@ impl RegistryBuilder {
             inner: Arc::new(Inner {
                 ns: Namespace::new(self.prefix, self.consts)?,
                 state: RwLock::new(State::default()),
+                created_timestamps: self.created_timestamps,
             }),
         })
     }

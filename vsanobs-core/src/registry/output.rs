@@ -8,7 +8,7 @@ use super::naming::claimed_names;
 use super::self_metrics::{
     COLLECTOR_SUCCESS_METRIC, SERIES_OVERFLOW_METRIC, visit_collector_success, visit_overflow,
 };
-use crate::encoding::{Format, StreamEncoder, TextEncoder, Visitor};
+use crate::encoding::{Format, ProtobufEncoder, StreamEncoder, TextEncoder, Visitor};
 use crate::gather::Gatherer;
 use crate::model::MetricFamily;
 
@@ -84,21 +84,52 @@ impl Registry {
         w: &mut dyn std::io::Write,
         keep: &dyn Fn(&str) -> bool,
     ) -> std::io::Result<()> {
-        let mut enc = StreamEncoder::new(w, format, STREAM_CHUNK);
+        let created = self.inner.created_timestamps;
+        if format == Format::Protobuf {
+            let mut enc = ProtobufEncoder::new(w, STREAM_CHUNK, created);
+            self.visit_filtered(&mut enc, keep);
+            return enc.finish();
+        }
+        let mut enc = StreamEncoder::new(w, format, STREAM_CHUNK, created);
         self.visit_filtered(&mut enc, keep);
         enc.finish()
     }
 
-    /// Encodes everything in `format`, appending to `out`.
+    /// Encodes everything in `format` into bytes: the only in-memory form of
+    /// [`Format::Protobuf`] (the `String` forms write text 0.0.4 for it).
+    ///
+    /// ```
+    /// use vsanobs_core::{Format, Registry};
+    ///
+    /// let r = Registry::builder().created_timestamps(false).build()?;
+    /// r.gauge("up", "Up.")?.set(1);
+    /// let bytes = r.encode_to_vec(Format::Protobuf);
+    /// // One delimited MetricFamily: length 24, name "up", help "Up.", type GAUGE, one metric.
+    /// assert_eq!(bytes[0] as usize, bytes.len() - 1);
+    /// assert_eq!(&bytes[1..5], b"\x0a\x02up");
+    /// assert_eq!(r.encode_to_vec(Format::OpenMetrics), r.encode_to_string(Format::OpenMetrics).into_bytes());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encode_to_vec(&self, format: Format) -> Vec<u8> {
+        let mut out = Vec::new();
+        // Writing into a Vec cannot fail.
+        let _ = self.write_to(format, &mut out);
+        out
+    }
+
+    /// Encodes everything in `format`, appending to `out`. A `String` holds text only:
+    /// [`Format::Protobuf`] is written as text 0.0.4 (use [`encode_to_vec`](Self::encode_to_vec)).
     pub fn encode(&self, format: Format, out: &mut String) {
-        let mut enc = TextEncoder::new(out, format);
+        let mut enc =
+            TextEncoder::new(out, format).created_timestamps(self.inner.created_timestamps);
         self.visit(&mut enc);
         enc.finish();
     }
 
     /// Encodes only the families whose full name passes `keep` (for `name[]` selection).
     pub fn encode_filtered(&self, format: Format, out: &mut String, keep: &dyn Fn(&str) -> bool) {
-        let mut enc = TextEncoder::new(out, format);
+        let mut enc =
+            TextEncoder::new(out, format).created_timestamps(self.inner.created_timestamps);
         self.visit_filtered(&mut enc, keep);
         enc.finish();
     }

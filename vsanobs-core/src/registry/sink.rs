@@ -385,6 +385,7 @@ fn validate_samples(fam: &MetricFamily) -> Result<(), &'static str> {
             (Value::Counter { .. }, MetricKind::Counter)
                 | (Value::Gauge(_), MetricKind::Gauge)
                 | (Value::Histogram { .. }, MetricKind::Histogram)
+                | (Value::NativeHistogram(_), MetricKind::Histogram)
                 | (Value::Info, MetricKind::Info)
                 | (Value::Unknown(_), MetricKind::Unknown)
         );
@@ -411,6 +412,27 @@ fn validate_samples(fam: &MetricFamily) -> Result<(), &'static str> {
                     {
                         return Err("histogram buckets are not increasing");
                     }
+                }
+            }
+            Value::NativeHistogram(h) => {
+                if !(crate::metrics::NATIVE_SCHEMA_MIN..=crate::metrics::NATIVE_SCHEMA_MAX)
+                    .contains(&h.schema)
+                    || h.zero_threshold.is_nan()
+                    || h.zero_threshold < 0.0
+                {
+                    return Err("native histogram schema or zero threshold out of range");
+                }
+                let sorted = |b: &[(i32, u64)]| b.windows(2).all(|w| w[0].0 < w[1].0);
+                if !sorted(&h.positive) || !sorted(&h.negative) {
+                    return Err("native histogram buckets are not in increasing index order");
+                }
+                let in_buckets = h
+                    .positive
+                    .iter()
+                    .chain(&h.negative)
+                    .fold(h.zero_count, |a, b| a.saturating_add(b.1));
+                if in_buckets > h.count {
+                    return Err("native histogram count is below its buckets");
                 }
             }
             _ => {}
