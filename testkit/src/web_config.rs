@@ -95,3 +95,40 @@ pub fn https_basic_auth_scrape(
         ca_file.display()
     )
 }
+
+/// Starts a real Prometheus scraping `target` over HTTPS with basic auth under `job`, trusting
+/// `dir/ca.pem` (as [`write_server_pki`] writes it), and waits up to 60 s for a good scrape
+/// (`up == 1`). The target may still be starting, and the first scrape may exceed
+/// Prometheus's 1 s scrape timeout while an unoptimised bcrypt checks the password.
+///
+/// # Panics
+/// When Prometheus cannot start, or no scrape succeeds within 60 s (the message carries the
+/// targets and the end of Prometheus's log).
+#[must_use]
+pub fn prometheus_scraping_over_tls(
+    job: &str,
+    dir: &Path,
+    user: &str,
+    password: &str,
+    target: &str,
+) -> crate::prometheus::Prometheus {
+    let prometheus = crate::prometheus::Prometheus::start(crate::prometheus::PrometheusConfig {
+        scrape_configs: https_basic_auth_scrape(job, &dir.join("ca.pem"), user, password, target),
+        ..crate::prometheus::PrometheusConfig::default()
+    })
+    .unwrap_or_else(|e| panic!("Prometheus must start: {e}"));
+    prometheus
+        .wait_for(
+            &format!("up{{job=\"{job}\"}} == 1"),
+            |r| r.as_array().is_some_and(|a| !a.is_empty()),
+            std::time::Duration::from_secs(60),
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "no good scrape of {target}: {e}\n{:?}\n{}",
+                prometheus.targets(),
+                prometheus.log_tail()
+            )
+        });
+    prometheus
+}

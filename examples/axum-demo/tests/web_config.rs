@@ -6,9 +6,9 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
-    https_basic_auth_scrape, write_server_pki, write_tls_basic_auth,
+    prometheus_scraping_over_tls, write_server_pki, write_tls_basic_auth,
 };
-use vsanobs_testkit::{Prometheus, PrometheusConfig, free_port, vector_samples};
+use vsanobs_testkit::{free_port, vector_samples};
 
 const PASSWORD: &str = "demo scrape secret";
 
@@ -35,25 +35,8 @@ fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
         .spawn()
         .expect("axum-demo binary must start");
     let _demo = Demo(child);
-    let prometheus = Prometheus::start(PrometheusConfig {
-        scrape_configs: https_basic_auth_scrape(
-            "demo",
-            &dir.path().join("ca.pem"),
-            "prometheus",
-            PASSWORD,
-            &addr,
-        ),
-        ..PrometheusConfig::default()
-    })
-    .unwrap();
-    // The demo may still be starting when the first scrape runs: wait for a good one.
-    prometheus
-        .wait_for(
-            "up{job=\"demo\"} == 1",
-            |r| !r.as_array().unwrap().is_empty(),
-            Duration::from_secs(60),
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{:?}\n{}", prometheus.targets(), prometheus.log_tail()));
+    let prometheus =
+        prometheus_scraping_over_tls("demo", dir.path(), "prometheus", PASSWORD, &addr);
     let build = vector_samples(&prometheus.query("build_info{job=\"demo\"}").unwrap());
     assert_eq!(build.len(), 1, "{build:?}");
     assert_eq!(build[0].value, "1", "{build:?}");

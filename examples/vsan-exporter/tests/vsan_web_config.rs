@@ -10,9 +10,8 @@ use std::time::Duration;
 
 use vsan_support::logged_value;
 use vsanobs_testkit::web_config::{
-    https_basic_auth_scrape, write_server_pki, write_tls_basic_auth,
+    prometheus_scraping_over_tls, write_server_pki, write_tls_basic_auth,
 };
-use vsanobs_testkit::{Prometheus, PrometheusConfig};
 
 const PASSWORD: &str = "vsan scrape secret";
 
@@ -84,26 +83,8 @@ fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
         assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
     });
 
-    let prometheus = Prometheus::start(PrometheusConfig {
-        scrape_configs: https_basic_auth_scrape(
-            "vsan",
-            &dir.path().join("ca.pem"),
-            "prometheus",
-            PASSWORD,
-            &addr,
-        ),
-        ..PrometheusConfig::default()
-    })
-    .unwrap();
-    // The first scrape may exceed the 1 s scrape timeout while an unoptimised bcrypt checks
-    // the password (cost 10) on a loaded machine: wait for a good one.
-    prometheus
-        .wait_for(
-            "up{job=\"vsan\"} == 1",
-            |r| !r.as_array().unwrap().is_empty(),
-            Duration::from_secs(60),
-        )
-        .unwrap_or_else(|e| panic!("{e}\n{:?}\n{}", prometheus.targets(), prometheus.log_tail()));
+    let prometheus =
+        prometheus_scraping_over_tls("vsan", dir.path(), "prometheus", PASSWORD, &addr);
     let info = prometheus
         .wait_for_series(
             "vsan_exporter_build_info{job=\"vsan\"}",
