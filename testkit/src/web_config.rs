@@ -132,3 +132,50 @@ pub fn prometheus_scraping_over_tls(
         });
     prometheus
 }
+
+/// Replaces the web config file `web` atomically (written beside it, then renamed over it, so a
+/// reader never sees half a file): TLS with `{pki}server.pem` and `{pki}server-key.pem`
+/// (`pki` is a path prefix relative to the file, `""` for the files of [`write_server_pki`]
+/// written next to it, `"b/"` for a second set in `b/`), followed by the YAML in `rest`.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let web = dir.path().join("web.yml");
+/// vsanobs_testkit::web_config::replace_tls_web_config(&web, "b/", "basic_auth_users:\n  u: h\n")
+///     .unwrap();
+/// assert_eq!(
+///     std::fs::read_to_string(&web).unwrap(),
+///     "tls_server_config:\n  cert_file: b/server.pem\n  key_file: b/server-key.pem\n\
+///      basic_auth_users:\n  u: h\n"
+/// );
+/// assert!(!web.with_extension("new").exists());
+/// ```
+///
+/// # Errors
+/// An [`io::Error`] when the file cannot be written or renamed.
+pub fn replace_tls_web_config(web: &Path, pki: &str, rest: &str) -> io::Result<()> {
+    let aside = web.with_extension("new");
+    std::fs::write(
+        &aside,
+        format!(
+            "tls_server_config:\n  cert_file: {pki}server.pem\n  key_file: {pki}server-key.pem\n{rest}"
+        ),
+    )?;
+    std::fs::rename(aside, web)
+}
+
+/// Sends `SIGHUP` to process `pid`, the signal a server re-reads its web config on.
+///
+/// # Panics
+/// When the signal cannot be sent (no such process, or not permitted).
+pub fn hangup(pid: u32) {
+    let pid = libc::pid_t::try_from(pid).expect("a process id fits in pid_t");
+    // SAFETY: kill(2) takes plain integers and touches no memory of this process.
+    let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
+    assert_eq!(
+        rc,
+        0,
+        "SIGHUP to {pid}: {}",
+        std::io::Error::last_os_error()
+    );
+}

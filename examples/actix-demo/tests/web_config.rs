@@ -8,7 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vsanobs_testkit::web_config::{
-    prometheus_scraping_over_tls, write_server_pki, write_tls_basic_auth,
+    hangup, prometheus_scraping_over_tls, replace_tls_web_config, write_server_pki,
+    write_tls_basic_auth,
 };
 use vsanobs_testkit::{free_port, vector_samples};
 
@@ -148,16 +149,12 @@ fn the_demo_follows_its_web_config_on_sighup() {
     }
     let web = dir.path().join("web.yml");
     let write = |pki: &str, users: &str| {
-        let aside = dir.path().join("web.yml.new");
-        std::fs::write(
-            &aside,
-            format!(
-                "tls_server_config:\n  cert_file: {pki}/server.pem\n  key_file: {pki}/server-key.pem\n\
-                 basic_auth_users:\n{users}"
-            ),
+        replace_tls_web_config(
+            &web,
+            &format!("{pki}/"),
+            &format!("basic_auth_users:\n{users}"),
         )
         .unwrap();
-        std::fs::rename(aside, &web).unwrap();
     };
     write(
         "a",
@@ -165,11 +162,8 @@ fn the_demo_follows_its_web_config_on_sighup() {
     );
     let addr = format!("127.0.0.1:{}", free_port());
     let demo = demo(&addr, &web);
-    let pid = demo.0.id().to_string();
-    let hangup = || {
-        let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
-        assert!(status.success());
-    };
+    let pid = demo.0.id();
+    let hangup = || hangup(pid);
     let (ca_a, ca_b) = (dir.path().join("a/ca.pem"), dir.path().join("b/ca.pem"));
     runtime().block_on(async {
         // The SIGHUP handler is installed before the server listens.

@@ -6,7 +6,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
-    prometheus_scraping_over_tls, write_server_pki, write_tls_basic_auth,
+    hangup, prometheus_scraping_over_tls, replace_tls_web_config, write_server_pki,
+    write_tls_basic_auth,
 };
 use vsanobs_testkit::{free_port, vector_samples};
 
@@ -70,18 +71,9 @@ fn a_bad_web_config_stops_the_demo_at_start() {
     }
 }
 
-/// Replaces `web` atomically (write aside, rename) with TLS and `basic_auth_users` `users`.
+/// Replaces `web` with TLS and the `basic_auth_users` in `users`.
 fn rewrite(web: &std::path::Path, users: &str) {
-    let aside = web.with_extension("new");
-    std::fs::write(
-        &aside,
-        format!(
-            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n\
-             basic_auth_users:\n{users}"
-        ),
-    )
-    .unwrap();
-    std::fs::rename(aside, web).unwrap();
+    replace_tls_web_config(web, "", &format!("basic_auth_users:\n{users}")).unwrap();
 }
 
 #[test]
@@ -104,12 +96,9 @@ fn the_demo_follows_its_web_config_on_sighup() {
         .stderr(Stdio::null())
         .spawn()
         .expect("axum-demo binary must start");
-    let pid = child.id().to_string();
+    let pid = child.id();
     let _demo = Demo(child);
-    let hangup = || {
-        let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
-        assert!(status.success());
-    };
+    let hangup = || hangup(pid);
     let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
     let client = reqwest::Client::builder()
         .use_rustls_tls()

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use vsan_support::logged_value;
 use vsanobs_testkit::web_config::{
-    prometheus_scraping_over_tls, write_server_pki, write_tls_basic_auth,
+    hangup, prometheus_scraping_over_tls, replace_tls_web_config, write_server_pki,
+    write_tls_basic_auth,
 };
 
 const PASSWORD: &str = "vsan scrape secret";
@@ -126,26 +127,6 @@ fn a_bad_web_config_stops_the_exporter_at_start() {
     }
 }
 
-/// Sends SIGHUP to `pid` with the system's `kill`.
-fn hangup(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
-}
-
-/// Replaces `web` atomically (write aside, rename) with TLS and `prometheus: hash`.
-fn rewrite(web: &std::path::Path, users: &str) {
-    let aside = web.with_extension("new");
-    std::fs::write(
-        &aside,
-        format!("tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n{users}"),
-    )
-    .unwrap();
-    std::fs::rename(aside, web).unwrap();
-}
-
 #[test]
 fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
     const NEW: &str = "rotated scrape secret";
@@ -195,13 +176,15 @@ fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
         assert_eq!(scrape(PASSWORD).await.0, 200);
         assert_eq!(scrape(NEW).await.0, 401);
 
-        rewrite(
+        replace_tls_web_config(
             &web,
+            "",
             &format!(
                 "basic_auth_users:\n  prometheus: {}\n",
                 bcrypt::hash(NEW, 10).unwrap()
             ),
-        );
+        )
+        .unwrap();
         hangup(pid);
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while scrape(NEW).await.0 != 200 {
@@ -215,7 +198,12 @@ fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
 
         // A weak hash: refused, counted, and the rotated password still works.
         let weak = bcrypt::hash(PASSWORD, 4).unwrap();
-        rewrite(&web, &format!("basic_auth_users:\n  prometheus: {weak}\n"));
+        replace_tls_web_config(
+            &web,
+            "",
+            &format!("basic_auth_users:\n  prometheus: {weak}\n"),
+        )
+        .unwrap();
         hangup(pid);
         loop {
             let (status, text) = scrape(NEW).await;
