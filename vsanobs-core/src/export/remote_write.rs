@@ -40,7 +40,7 @@ use std::time::Duration;
 use prost::Message as _;
 
 use super::http::{ConfigError, LazyClient, check_header, parse_url, send};
-use super::{Batch, ExportError, Exporter};
+use super::{Batch, ExportError, Exporter, SampleBatch, SampleExporter};
 use crate::encoding::write_float;
 use crate::model::{MetricFamily, MetricKind, Value};
 
@@ -194,6 +194,90 @@ pub fn encode_write_request(batch: &Batch, metadata: bool) -> Vec<u8> {
 /// ```
 pub fn encode_write_request_native(batch: &Batch, metadata: bool) -> Vec<u8> {
     build_request(batch, metadata, true).encode_to_vec()
+}
+
+/// The `WriteRequest` for samples drained from a [`SamplePool`](crate::pool::SamplePool)
+/// (a [`SampleBatch`]), as protobuf bytes (before snappy compression): one `TimeSeries` per
+/// series with its samples at their own timestamps, in timestamp order. `metadata` adds one
+/// `MetricMetadata` per family.
+///
+/// ```
+/// use prost::Message as _;
+/// use vsanobs_core::export::remote_write::{encode_sample_batch, proto::WriteRequest};
+/// use vsanobs_core::export::{FamilyMeta, SampleBatch, SeriesTable};
+/// use vsanobs_core::model::MetricKind;
+/// use vsanobs_core::pool::TimestampedSample as S;
+///
+/// let table = SeriesTable::new(10);
+/// let fam = FamilyMeta::new("disk_latency_seconds", MetricKind::Gauge, "Latency.").with_unit("seconds");
+/// let id = table.intern(&fam, &[("disk", "a")])?;
+/// let (batch, _) = SampleBatch::resolve(&[S::new(id, 0.5, 2_000), S::new(id, 0.25, 1_000)], &table);
+/// let req = WriteRequest::decode(encode_sample_batch(&batch, true).as_slice())?;
+/// let ts = &req.timeseries[0];
+/// let labels: Vec<_> = ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+/// assert_eq!(labels, [("__name__", "disk_latency_seconds"), ("disk", "a")]);
+/// let samples: Vec<_> = ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
+/// assert_eq!(samples, [(1_000, 0.25), (2_000, 0.5)]);
+/// assert_eq!((req.metadata[0].r#type, req.metadata[0].unit.as_str()), (2, "seconds"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode_sample_batch(batch: &SampleBatch, metadata: bool) -> Vec<u8> {
+    sample_request(batch, metadata).encode_to_vec()
+}
+
+fn sample_request(batch: &SampleBatch, metadata: bool) -> WriteRequest {
+    let mut req = WriteRequest {
+        timeseries: Vec::with_capacity(batch.series().len()),
+        metadata: Vec::new(),
+    };
+    let mut families = std::collections::HashSet::new();
+    for s in batch.series() {
+        let info = &s.series;
+        // The table keeps the labels sorted; `__name__` goes where it sorts (after any
+        // label starting with an upper-case letter).
+        let mut labels = Vec::with_capacity(info.labels().len() + 1);
+        labels.extend(info.labels().iter().map(|(k, v)| Label {
+            name: k.clone(),
+            value: v.clone(),
+        }));
+        let at = labels.partition_point(|l| l.name.as_str() < "__name__");
+        labels.insert(
+            at,
+            Label {
+                name: "__name__".to_owned(),
+                value: info.name().to_owned(),
+            },
+        );
+        req.timeseries.push(TimeSeries {
+            labels,
+            samples: s
+                .samples
+                .iter()
+                .map(|&(timestamp, value)| Sample { value, timestamp })
+                .collect(),
+            histograms: Vec::new(),
+        });
+        let fam = info.family();
+        if metadata && families.insert(fam.name.as_str()) {
+            req.metadata.push(MetricMetadata {
+                r#type: metadata_type(fam.kind),
+                metric_family_name: fam.name.clone(),
+                help: fam.help.clone(),
+                unit: fam.unit.clone().unwrap_or_default(),
+            });
+        }
+    }
+    req
+}
+
+fn metadata_type(kind: MetricKind) -> i32 {
+    match kind {
+        MetricKind::Counter => 1,
+        MetricKind::Gauge => 2,
+        MetricKind::Histogram => 3,
+        MetricKind::Info => 6,
+        MetricKind::Unknown => 0,
+    }
 }
 
 /// Spans (a new one at every gap) and count deltas of one side of a native histogram.
@@ -480,9 +564,33 @@ impl Exporter for RemoteWriteExporter {
 
     fn export(&mut self, batch: &Batch, timeout: Duration) -> Result<(), ExportError> {
         let raw = build_request(batch, self.metadata, self.native).encode_to_vec();
+        self.post(&raw, timeout)
+    }
+}
+
+/// Sends the samples of a [`SamplePool`](crate::pool::SamplePool) at their own timestamps,
+/// through a [`PoolPipeline`](super::PoolPipeline).
+impl SampleExporter for RemoteWriteExporter {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn export_samples(
+        &mut self,
+        batch: &SampleBatch,
+        timeout: Duration,
+    ) -> Result<(), ExportError> {
+        let raw = sample_request(batch, self.metadata).encode_to_vec();
+        self.post(&raw, timeout)
+    }
+}
+
+impl RemoteWriteExporter {
+    /// Compresses and POSTs one encoded `WriteRequest`.
+    fn post(&mut self, raw: &[u8], timeout: Duration) -> Result<(), ExportError> {
         let body = self
             .encoder
-            .compress_vec(&raw)
+            .compress_vec(raw)
             .map_err(|e| ExportError::Encode(e.to_string()))?;
         let (url, auth, bearer, headers) = (
             self.url.clone(),
