@@ -360,6 +360,13 @@ fn sent(r: &Registry) -> f64 {
 async fn every_interval_once(mut rx: Receiver) {
     let run = run(&mut rx, 1_000_000, Some((INTERVALS / 2, INTERVALS * 3 / 4))).await;
     let missing = compare(&rx, &run);
+    eprintln!(
+        "{} series x {} intervals = {} samples collected; {} missing",
+        run.samples_per_interval,
+        INTERVALS + 1,
+        run.expected.len(),
+        missing.len()
+    );
     assert!(
         missing.is_empty(),
         "{} missing, first {:?}",
@@ -400,6 +407,11 @@ async fn dropped_equals_missing(mut rx: Receiver) {
     assert_eq!(run.samples_per_interval, per_interval);
     let missing = compare(&rx, &run);
     let dropped = pool_dropped(&run.registry);
+    eprintln!(
+        "pool of {pool} samples: {} collected, {dropped} dropped by the pool, {} missing",
+        run.expected.len(),
+        missing.len()
+    );
     assert!(dropped > 0.0, "30 intervals do not fit a pool of 5");
     assert_eq!(missing.len() as f64, dropped, "missing = dropped");
     assert_eq!(
