@@ -186,9 +186,9 @@ fn sim_config() -> SimConfig {
 
 /// Collection options: the first collection takes exactly one interval, like every later
 /// one; no health, capacity or resync (they are not interval values).
-fn options() -> EngineOptions {
+fn options(step: i64) -> EngineOptions {
     EngineOptions {
-        lookback_secs: INTERVAL,
+        lookback_secs: INTERVAL * step,
         summary: SummaryOptions {
             health: false,
             capacity: false,
@@ -211,6 +211,10 @@ fn vsan_samples(registry: &Registry) -> Vec<(String, f64)> {
 }
 
 struct Run {
+    /// The simulator, for its ground truth.
+    sim: Simulator,
+    /// The time of the first collection (Unix seconds).
+    start: i64,
     /// `(series, timestamp ms)` -> the value the engine computed for that interval.
     expected: BTreeMap<(String, i64), f64>,
     registry: Registry,
@@ -230,9 +234,11 @@ async fn drained(rw: &RemoteWrite) {
     }
 }
 
-/// Two hours of intervals, collected one by one, remote-written into `rx` through a pool of
-/// `pool_size`; the receiver is down from interval `down.0` to `down.1` when given.
-async fn run(rx: &mut Receiver, pool_size: usize, down: Option<(i64, i64)>) -> Run {
+/// Two hours of intervals, collected `step` at a time (one by one unless the exporter
+/// missed some), remote-written into `rx` through a pool of `pool_size`; the receiver is
+/// down from collection `down.0` to `down.1` when given. The engine's output is recorded at
+/// each collection: the values of the interval just collected.
+async fn run(rx: &mut Receiver, pool_size: usize, down: Option<(i64, i64)>, step: i64) -> Run {
     let now = vsanobs_core::clock::unix_millis() / 1000;
     // Every timestamp in the past: receivers may refuse samples from the future.
     let start = (now - 2 * 3600 - 300).div_euclid(INTERVAL) * INTERVAL;
@@ -244,7 +250,7 @@ async fn run(rx: &mut Receiver, pool_size: usize, down: Option<(i64, i64)>) -> R
         .serve("127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("start simulator");
-    let opts = options();
+    let opts = options(step);
     let (engine, registry) =
         engine_with_registry(target(&server.url(), &cfg.user, &cfg.password), opts);
     let rw = RemoteWrite::start(
@@ -261,7 +267,7 @@ async fn run(rx: &mut Receiver, pool_size: usize, down: Option<(i64, i64)>) -> R
 
     let mut expected = BTreeMap::new();
     let mut samples_per_interval = 0;
-    for k in 0..=INTERVALS {
+    for k in 0..=INTERVALS / step {
         if down.is_some_and(|(from, _)| from == k) {
             // Down between collections, after everything so far was delivered.
             drained(&rw).await;
@@ -292,13 +298,15 @@ async fn run(rx: &mut Receiver, pool_size: usize, down: Option<(i64, i64)>) -> R
         } else {
             assert_eq!(n, samples_per_interval, "every interval has every series");
         }
-        sim.advance(INTERVAL);
+        sim.advance(INTERVAL * step);
     }
     drained(&rw).await;
     let out = tokio::task::block_in_place(|| rw.shutdown(Duration::from_secs(10)));
     assert!(out.is_complete(), "{out:?}");
     server.stop().await;
     Run {
+        sim,
+        start,
         expected,
         registry,
         samples_per_interval,
@@ -358,7 +366,13 @@ fn sent(r: &Registry) -> f64 {
 /// Two hours, the receiver down for the third half hour, a pool large enough: every
 /// interval stored once at its vSAN timestamp.
 async fn every_interval_once(mut rx: Receiver) {
-    let run = run(&mut rx, 1_000_000, Some((INTERVALS / 2, INTERVALS * 3 / 4))).await;
+    let run = run(
+        &mut rx,
+        1_000_000,
+        Some((INTERVALS / 2, INTERVALS * 3 / 4)),
+        1,
+    )
+    .await;
     let missing = compare(&rx, &run);
     eprintln!(
         "{} series x {} intervals = {} samples collected; {} missing",
@@ -403,7 +417,7 @@ async fn dropped_equals_missing(mut rx: Receiver) {
     // One interval's sample count (the layout's, the same in every run).
     let per_interval = run_probe().await;
     let pool = per_interval * 5;
-    let run = run(&mut rx, pool, Some((INTERVALS / 2, INTERVALS / 2 + 30))).await;
+    let run = run(&mut rx, pool, Some((INTERVALS / 2, INTERVALS / 2 + 30)), 1).await;
     assert_eq!(run.samples_per_interval, per_interval);
     let missing = compare(&rx, &run);
     let dropped = pool_dropped(&run.registry);
@@ -444,11 +458,83 @@ async fn run_probe() -> usize {
         .await
         .expect("sim");
     let (engine, registry) =
-        engine_with_registry(target(&server.url(), &cfg.user, &cfg.password), options());
+        engine_with_registry(target(&server.url(), &cfg.user, &cfg.password), options(1));
     engine.collect_once().await;
     let n = vsan_samples(&registry).len();
     server.stop().await;
     n
+}
+
+/// Collections five intervals apart (an exporter that missed some): every interval of every
+/// series still arrives at its own time, gauges with each interval's value and counters with
+/// their running total after each interval, checked against the simulator's ground truth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn victoria_metrics_gets_each_interval_when_a_collection_spans_five() {
+    const STEP: i64 = 5;
+    let mut rx = Receiver::victoria();
+    let run = run(&mut rx, 1_000_000, None, STEP).await;
+    let stored = tokio::task::block_in_place(|| rx.stored());
+    let first = (run.start - (STEP - 1) * INTERVAL) * 1000;
+    let last = (run.start + INTERVALS / STEP * STEP * INTERVAL) * 1000;
+    let intervals = ((last - first) / (INTERVAL * 1000) + 1) as usize;
+    let mut by_series: BTreeMap<String, BTreeMap<i64, f64>> = BTreeMap::new();
+    for (series, t, v) in &stored {
+        let prev = by_series.entry(series.clone()).or_default().insert(*t, *v);
+        assert!(prev.is_none(), "{series} at {t} stored twice");
+    }
+    assert_eq!(by_series.len(), run.samples_per_interval);
+    for (series, samples) in &by_series {
+        let times: Vec<i64> = samples.keys().copied().collect();
+        let want: Vec<i64> = (0..intervals as i64)
+            .map(|i| first + i * INTERVAL * 1000)
+            .collect();
+        assert_eq!(times, want, "{series}: every interval at its vSAN time");
+    }
+    // At each collection the newest interval equals the engine's own output.
+    for ((series, t), want) in &run.expected {
+        let got = by_series[series][t];
+        assert!(
+            close(got, *want),
+            "{series} at {t}: stored {got}, computed {want}"
+        );
+    }
+    assert_eq!(sent(&run.registry), stored.len() as f64);
+    // Between collections: the simulator's raw values, converted, and the running total.
+    let latency = vsanobs_core::vsan::lookup("host-domclient", "latencyAvgRead").expect("row");
+    let cluster = &run.sim.clusters()[0];
+    for h in &cluster.hosts {
+        let labels = |name: &str| {
+            series_key(
+                name,
+                &[
+                    ("vcenter", "vc-test"),
+                    ("cluster_name", cluster.name.as_str()),
+                    ("cluster_uuid", cluster.uuid.as_str()),
+                    ("host_name", h.name.as_str()),
+                    ("host_uuid", h.node_uuid.as_str()),
+                    ("op", "read"),
+                ]
+                .map(|(k, v)| (k.to_owned(), v.to_owned())),
+            )
+        };
+        let gauge = &by_series[&labels("vsan_host_domclient_io_latency_seconds")];
+        let counter = &by_series[&labels("vsan_host_domclient_io_operations_total")];
+        let mut total = 0.0;
+        for (&t, &got) in gauge {
+            let raw = run
+                .sim
+                .raw_value("host-domclient", &h.node_uuid, "latencyAvgRead", t / 1000);
+            assert!(
+                close(got, latency.convert(raw)),
+                "{} latency at {t}",
+                h.name
+            );
+            total += run
+                .sim
+                .raw_value("host-domclient", &h.node_uuid, "readCount", t / 1000);
+            assert!(close(counter[&t], total), "{} reads at {t}", h.name);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
