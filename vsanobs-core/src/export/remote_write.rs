@@ -237,7 +237,7 @@ mod wire {
     pub(super) const VARINT: u8 = 0;
 
     pub(super) fn varint_len(v: u64) -> usize {
-        ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+        (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
     }
 
     pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
