@@ -722,6 +722,16 @@ impl Engine {
         let futs = targets.iter().map(|t| self.collect_target(t));
         futures_util::future::join_all(futs).await;
         self.log_shard_summary();
+        let push = self.shared.push.read().clone();
+        if let Some(p) = push {
+            let gone = p.forget_series_unused_for(self.shared.opts.stale_after_secs);
+            if gone > 0 {
+                tracing::debug!(
+                    series = gone,
+                    "remote write: series not pushed for a while let go"
+                );
+            }
+        }
         self.shared.cycles.fetch_add(1, Ordering::AcqRel);
     }
 

@@ -26,7 +26,9 @@
 //! `vsanobs_pool_dropped_samples_total{pool="vsan_intervals"}`. A batch the receiver refuses
 //! (4xx) is counted in `vsanobs_export_dropped_samples_total{exporter="remote_write"}`.
 //! A series past `--remote-write.max-series` never enters the pool and is counted in
-//! `vsan_exporter_remote_write_refused_samples_total{reason}`. Nothing else is lost.
+//! `vsan_exporter_remote_write_refused_samples_total{reason}`; series not pushed for the
+//! engine's `stale_after_secs` (an hour) are let go after each collection, so the bound is
+//! on live series. Nothing else is lost.
 //!
 //! ## Note
 //! Each pool slot is 32 bytes, allocated at start: the default 200,000 samples hold 6.4 MB,
@@ -187,6 +189,18 @@ impl PushSink {
     /// Has the worker drain the pool now (after a collection published).
     pub(crate) fn flush(&self) {
         self.waker.wake();
+    }
+
+    /// Lets go of the series not pushed for `secs` seconds (a VM deleted, a disk
+    /// replaced), so the table stays under `--remote-write.max-series`; returns how many.
+    pub(crate) fn forget_series_unused_for(&self, secs: i64) -> usize {
+        let now = vsanobs_core::clock::unix_millis() / 1000;
+        self.series.forget_unused_since(now.saturating_sub(secs))
+    }
+
+    /// Series in the table.
+    pub fn series(&self) -> usize {
+        self.series.len()
     }
 
     /// The pool.

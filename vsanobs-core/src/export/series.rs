@@ -22,6 +22,11 @@
 //! # Ok::<(), SeriesError>(())
 //! ```
 //!
+//! Series that are no longer pushed (a VM deleted, a disk replaced) are let go with
+//! [`forget_unused_since`](SeriesTable::forget_unused_since), so a long-running producer
+//! stays under the bound; a sample of a forgotten id still in a pool is dropped and counted
+//! (`reason="unknown_series"`) when drained.
+//!
 //! ## Note
 //! Interning takes a lock and hashes the name and labels (and allocates once for a new
 //! series): call it once per series and keep the id, or once per collection as the vSAN
@@ -30,6 +35,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use parking_lot::RwLock;
 
@@ -70,12 +76,22 @@ impl FamilyMeta {
 
 /// One series of a [`SeriesTable`]: its sample name, labels (sorted by name, none empty) and
 /// family.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct SeriesInfo {
     name: String,
     labels: Vec<(String, String)>,
     family: Arc<FamilyMeta>,
+    /// Unix seconds of the last [`SeriesTable::intern`] that returned it.
+    last_used: AtomicI64,
 }
+
+impl PartialEq for SeriesInfo {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.labels == other.labels && self.family == other.family
+    }
+}
+
+impl Eq for SeriesInfo {}
 
 impl SeriesInfo {
     /// The sample name (`__name__`).
@@ -120,12 +136,13 @@ pub enum SeriesError {
 struct Inner {
     /// `name\0k\0v\0...` -> id.
     index: HashMap<Box<str>, u64>,
-    by_id: Vec<Arc<SeriesInfo>>,
+    by_id: HashMap<u64, Arc<SeriesInfo>>,
     families: HashMap<String, Arc<FamilyMeta>>,
+    next_id: u64,
 }
 
 /// Maps series ids to their name, labels and family; bounded. Cloning shares it. Ids are
-/// dense, from 0, and never reused.
+/// given out from 0 and never reused (a forgotten series that comes back gets a new one).
 #[derive(Clone)]
 pub struct SeriesTable {
     inner: Arc<RwLock<Inner>>,
@@ -193,22 +210,16 @@ impl SeriesTable {
             .filter(|(_, v)| !v.is_empty())
             .collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        let mut key = String::with_capacity(
-            name.len()
-                + sorted
-                    .iter()
-                    .map(|(k, v)| k.len() + v.len() + 2)
-                    .sum::<usize>(),
-        );
-        key.push_str(name);
-        for (k, v) in &sorted {
-            key.push('\0');
-            key.push_str(k);
-            key.push('\0');
-            key.push_str(v);
-        }
-        if let Some(&id) = self.inner.read().index.get(key.as_str()) {
-            return Ok(id);
+        let key = series_key(name, sorted.iter().copied());
+        let now = crate::clock::unix_millis() / 1000;
+        {
+            let inner = self.inner.read();
+            if let Some(&id) = inner.index.get(key.as_str()) {
+                if let Some(info) = inner.by_id.get(&id) {
+                    info.last_used.store(now, Ordering::Relaxed);
+                }
+                return Ok(id);
+            }
         }
         if !is_valid_metric_name(name) {
             return Err(SeriesError::InvalidName(name.to_owned()));
@@ -240,24 +251,87 @@ impl SeriesTable {
                 f
             }
         };
-        let id = inner.by_id.len() as u64;
-        inner.by_id.push(Arc::new(SeriesInfo {
+        let id = inner.next_id;
+        inner.next_id += 1;
+        let info = Arc::new(SeriesInfo {
             name: name.to_owned(),
             labels: sorted
                 .iter()
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             family: fam,
-        }));
+            last_used: AtomicI64::new(now),
+        });
         inner.index.insert(key.into_boxed_str(), id);
+        inner.by_id.insert(id, info);
         Ok(id)
     }
 
     /// The series of `id`, if the table holds it.
     pub fn get(&self, id: u64) -> Option<Arc<SeriesInfo>> {
-        let i = usize::try_from(id).ok()?;
-        self.inner.read().by_id.get(i).cloned()
+        self.inner.read().by_id.get(&id).cloned()
     }
+
+    /// Forgets every series not interned since `cutoff` (Unix seconds), and the families
+    /// left with no series; returns how many series went.
+    ///
+    /// ```
+    /// use vsanobs_core::export::{FamilyMeta, SeriesTable};
+    /// use vsanobs_core::model::MetricKind;
+    ///
+    /// let table = SeriesTable::new(1);
+    /// let fam = FamilyMeta::new("vm_reads_total", MetricKind::Counter, "Reads.");
+    /// let old = table.intern(&fam, &[("vm", "deleted")])?;
+    /// let now = vsanobs_core::clock::unix_millis() / 1000;
+    /// assert_eq!(table.forget_unused_since(now + 1), 1);
+    /// assert!(table.get(old).is_none());
+    /// // Room again; a new id.
+    /// assert_eq!(table.intern(&fam, &[("vm", "new")])?, old + 1);
+    /// # Ok::<(), vsanobs_core::export::SeriesError>(())
+    /// ```
+    pub fn forget_unused_since(&self, cutoff: i64) -> usize {
+        let mut inner = self.inner.write();
+        let gone: Vec<u64> = inner
+            .by_id
+            .iter()
+            .filter(|(_, s)| s.last_used.load(Ordering::Relaxed) < cutoff)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &gone {
+            if let Some(s) = inner.by_id.remove(id) {
+                let labels = s.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+                inner.index.remove(series_key(&s.name, labels).as_str());
+            }
+        }
+        if !gone.is_empty() {
+            let Inner {
+                by_id, families, ..
+            } = &mut *inner;
+            let live: std::collections::HashSet<&str> =
+                by_id.values().map(|s| s.family.name.as_str()).collect();
+            families.retain(|name, _| live.contains(name.as_str()));
+        }
+        gone.len()
+    }
+}
+
+/// `name\0k\0v\0...` for labels sorted by name, empty values left out.
+fn series_key<'a>(name: &str, sorted: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> String {
+    let mut key = String::with_capacity(
+        name.len()
+            + sorted
+                .clone()
+                .map(|(k, v)| k.len() + v.len() + 2)
+                .sum::<usize>(),
+    );
+    key.push_str(name);
+    for (k, v) in sorted {
+        key.push('\0');
+        key.push_str(k);
+        key.push('\0');
+        key.push_str(v);
+    }
+    key
 }
 
 #[cfg(test)]
@@ -302,5 +376,29 @@ mod tests {
         );
         assert_eq!(t.len(), 1);
         assert!(t.get(1).is_none() && t.get(u64::MAX).is_none());
+    }
+
+    #[test]
+    fn series_table_forgets_unused_series_and_their_families() {
+        let t = SeriesTable::new(3);
+        let g = FamilyMeta::new("g", MetricKind::Gauge, "G.");
+        let c = FamilyMeta::new("c_total", MetricKind::Counter, "C.");
+        let a = t.intern(&g, &[("x", "a")]).unwrap();
+        let b = t.intern(&c, &[("x", "b")]).unwrap();
+        let now = crate::clock::unix_millis() / 1000;
+        assert_eq!(t.forget_unused_since(now - 10), 0);
+        // Mark `a` as used long ago; `b` stays recent.
+        t.get(a)
+            .unwrap()
+            .last_used
+            .store(now - 100, Ordering::Relaxed);
+        assert_eq!(t.forget_unused_since(now - 10), 1);
+        assert!(t.get(a).is_none() && t.get(b).is_some());
+        assert_eq!(t.len(), 1);
+        // Its family went with it: `g` may come back as a counter.
+        let g2 = FamilyMeta::new("g", MetricKind::Counter, "G.");
+        let a2 = t.intern(&g2, &[("x", "a")]).unwrap();
+        assert_eq!(a2, 2, "ids are never reused");
+        assert_eq!(t.intern(&c, &[("x", "b")]).unwrap(), b);
     }
 }
