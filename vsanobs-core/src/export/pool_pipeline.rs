@@ -527,13 +527,6 @@ impl Drop for PoolPipeline {
     }
 }
 
-impl ExporterOutcome {
-    /// Whether the exporter finished in time and sent everything.
-    pub fn is_complete(&self) -> bool {
-        self.finished && self.unsent_batches == 0 && self.shutdown_error.is_none()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::VecDeque;
