@@ -119,3 +119,43 @@ impl SampleBatch {
         self.samples == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::export::FamilyMeta;
+    use crate::model::MetricKind;
+
+    proptest! {
+        /// Every drained sample is in the batch or counted once; each series is in
+        /// timestamp order with no timestamp twice, holding the last value pushed for it.
+        #[test]
+        fn resolve_keeps_or_counts_every_sample(
+            raw in proptest::collection::vec((0u64..6, -3i64..8, -10.0f64..10.0), 0..200)
+        ) {
+            let table = SeriesTable::new(10);
+            let fam = FamilyMeta::new("v", MetricKind::Gauge, "V.");
+            for i in 0..4u64 {
+                prop_assert_eq!(table.intern(&fam, &[("i", &i.to_string())]), Ok(i));
+            }
+            let samples: Vec<TimestampedSample> =
+                raw.iter().map(|&(s, t, v)| TimestampedSample::new(s, v, t)).collect();
+            let (batch, report) = SampleBatch::resolve(&samples, &table);
+            prop_assert_eq!(
+                batch.sample_count() + report.superseded + report.unknown_series,
+                samples.len()
+            );
+            prop_assert_eq!(report.unknown_series, samples.iter().filter(|s| s.series >= 4).count());
+            for s in batch.series() {
+                let id: u64 = s.series.labels()[0].1.parse().unwrap();
+                prop_assert!(s.samples.windows(2).all(|w| w[0].0 < w[1].0));
+                for &(t, v) in &s.samples {
+                    let last = samples.iter().rev().find(|x| x.series == id && x.timestamp_ms == t);
+                    prop_assert_eq!(last.map(|x| x.value.to_bits()), Some(v.to_bits()));
+                }
+            }
+        }
+    }
+}
