@@ -237,6 +237,9 @@ impl Worker {
         let mut last_error: Option<String> = None;
         let mut sent_batches = 0u64;
         let mut in_flight: Option<(SampleBatch, u32)> = None;
+        // Whether the last attempt failed: an outage is logged once as it starts and once as
+        // it ends, not at every retry.
+        let mut failing = false;
         loop {
             if in_flight.is_none() {
                 if !self.wait_for_samples() {
@@ -264,6 +267,10 @@ impl Worker {
             let n = batch.sample_count();
             match exporter.export_samples(batch, timeout) {
                 Ok(()) => {
+                    if failing {
+                        tracing::info!(exporter = %self.shared.name, waiting = self.pool.len(), "export succeeded again");
+                        failing = false;
+                    }
                     self.handles.request(RequestResult::Success);
                     self.handles.sent.inc_by(n as u64);
                     sent_batches += 1;
@@ -289,6 +296,10 @@ impl Worker {
                     }
                     self.handles.retries.inc();
                     let delay = self.policy.delay(*attempts, &e, &mut rng);
+                    if !failing {
+                        tracing::warn!(exporter = %self.shared.name, error = %error_chain(&e), "export failing; retrying with backoff, samples wait in the pool (the oldest are dropped when it is full)");
+                        failing = true;
+                    }
                     tracing::debug!(exporter = %self.shared.name, error = %e, ?delay, attempt = *attempts, "export failed; will retry");
                     self.back_off(delay);
                 }
