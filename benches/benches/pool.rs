@@ -9,6 +9,14 @@
 //!   (`try_push` and yield when full).
 //! - `d_two_producers`: two producer threads and a draining consumer, 2 x 100,000 samples
 //!   into a 4,096-slot ring (drop-oldest when the consumer falls behind).
+//! - `e_pool_to_remote_write`: the push path's worker step for one request of 2,000
+//!   samples (2,000 series, one interval each, six labels, as a vSAN collection pushes
+//!   them): push into the pool, drain, resolve through the `SeriesTable`, encode the
+//!   `WriteRequest` (`pool_series_table`); beside it vsanobs' own other way to the same
+//!   bytes, a registry of the same 2,000 gauges gathered and encoded by
+//!   `encode_write_request` (`registry_snapshot`). No crate outside vsanobs encodes remote
+//!   write from a sample queue, so there is no foreign peer; snappy compression, the same
+//!   for both, is left out.
 //!
 //! Run: `cargo bench -p vsanobs-benches --bench pool`. Results are kept in
 //! `docs/benchmarks.md` (section "Sample pool").
@@ -21,6 +29,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use crossbeam_queue::ArrayQueue;
+use vsanobs_core::export::remote_write::{encode_sample_batch, encode_write_request};
+use vsanobs_core::export::{Batch, FamilyMeta, SampleBatch, SeriesTable};
+use vsanobs_core::model::MetricKind;
 use vsanobs_core::pool::{SamplePool, TimestampedSample};
 
 const BATCH: usize = 256;
@@ -298,11 +309,101 @@ fn two_producers(c: &mut Criterion) {
     g.finish();
 }
 
+fn pool_to_remote_write(c: &mut Criterion) {
+    const SERIES: usize = 2_000;
+    let mut g = c.benchmark_group("e_pool_to_remote_write");
+    g.throughput(Throughput::Elements(SERIES as u64));
+    let labels = |i: usize| {
+        [
+            ("vcenter", "vc-prod-01".to_owned()),
+            ("cluster_name", format!("cluster-{:02}", i / 400)),
+            (
+                "cluster_uuid",
+                format!("52c0ffee-0000-4000-8000-{:012}", i / 400),
+            ),
+            ("host_name", format!("esx-{:03}.example.com", i / 20)),
+            (
+                "host_uuid",
+                format!("5f3c0000-0000-4000-8000-{:012}", i / 20),
+            ),
+            ("disk_uuid", format!("52a1{:028}", i)),
+        ]
+    };
+    let fam = FamilyMeta::new(
+        "vsan_disk_io_latency_seconds",
+        MetricKind::Gauge,
+        "Disk IO latency.",
+    )
+    .with_unit("seconds");
+    let table = SeriesTable::new(SERIES);
+    let ids: Vec<u64> = (0..SERIES)
+        .map(|i| {
+            let l = labels(i);
+            let pairs: Vec<(&str, &str)> = l.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            table.intern(&fam, &pairs).unwrap()
+        })
+        .collect();
+    let pool = SamplePool::new("bench", SERIES).unwrap();
+    let mut buf = Vec::with_capacity(SERIES);
+    g.bench_function("pool_series_table", |b| {
+        b.iter(|| {
+            for (i, id) in ids.iter().enumerate() {
+                pool.push(TimestampedSample::new(
+                    *id,
+                    i as f64 * 1e-4,
+                    1_700_000_000_000,
+                ));
+            }
+            buf.clear();
+            pool.drain(&mut buf, SERIES);
+            let (batch, _) = SampleBatch::resolve(&buf, &table);
+            black_box(encode_sample_batch(&batch, true))
+        })
+    });
+    #[derive(Clone, PartialEq, Eq, Hash, vsanobs_core::LabelSet)]
+    struct Disk {
+        vcenter: String,
+        cluster_name: String,
+        cluster_uuid: String,
+        host_name: String,
+        host_uuid: String,
+        disk_uuid: String,
+    }
+    let registry = vsanobs_core::Registry::new();
+    let family = vsanobs_core::Family::<Disk, vsanobs_core::FloatGauge>::with_cap(SERIES);
+    registry
+        .register(
+            "vsan_disk_io_latency_seconds",
+            "Disk IO latency.",
+            family.clone(),
+        )
+        .unwrap();
+    for i in 0..SERIES {
+        let [a, b, c, d, e, f] = labels(i).map(|(_, v)| v);
+        let disk = Disk {
+            vcenter: a,
+            cluster_name: b,
+            cluster_uuid: c,
+            host_name: d,
+            host_uuid: e,
+            disk_uuid: f,
+        };
+        family.get_or_create(&disk).set(i as f64 * 1e-4);
+    }
+    g.bench_function("registry_snapshot", |b| {
+        b.iter(|| {
+            let batch = Batch::new(registry.gather(), 1_700_000_000_000);
+            black_box(encode_write_request(&batch, true))
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
-    targets = push_drain_1thread, push_full, spsc_2threads, two_producers
+    targets = push_drain_1thread, push_full, spsc_2threads, two_producers, pool_to_remote_write
 }
 criterion_main!(benches);

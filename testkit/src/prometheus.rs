@@ -198,6 +198,21 @@ impl Prometheus {
         self.server.log_tail()
     }
 
+    /// Stops it gracefully (SIGTERM, then SIGKILL after 15s): a receiver that is down. Its
+    /// port, configuration and data directory are kept.
+    pub fn stop(&mut self) {
+        self.server.stop();
+    }
+
+    /// Starts it again on the same port, configuration and data directory (its WAL is
+    /// replayed), after [`stop`](Self::stop) (or stops it first), and waits for readiness.
+    ///
+    /// # Errors
+    /// As [`start`](Self::start); also when another process took the port meanwhile.
+    pub fn start_again(&mut self) -> Result<(), Error> {
+        self.server.start_again()
+    }
+
     /// Instant query at the current time via `/api/v1/query`; returns `data.result` (an array
     /// of `{"metric": {..}, "value": [ts, "v"]}` for a vector, `[ts, "v"]` for a scalar).
     ///

@@ -32,6 +32,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Where it is used
+//! [`export::PoolPipeline`](crate::export::PoolPipeline) drains a pool into remote write at
+//! the samples' own timestamps (the vSAN exporter's `--remote-write.url` pushes every vSAN
+//! interval through one); a [`SeriesTable`](crate::export::SeriesTable) says what each
+//! `series` id stands for.
+//!
 //! ## Design
 //! The ring is the bounded queue of Dmitry Vyukov as crossbeam's `ArrayQueue` implements it:
 //! `head` and `tail` are `{lap, index}` words on their own cache lines, and every slot carries

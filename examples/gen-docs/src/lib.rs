@@ -196,6 +196,11 @@ pub fn sections() -> Vec<Section> {
             note: "Exported by the reference exporter next to the vSAN families.",
             metrics: vsan_exporter::engine::self_metrics::ALL.to_vec(),
         },
+        Section {
+            title: "vSAN exporter remote write (vsan-exporter, --remote-write.url)",
+            note: "Registered with --remote-write.url, beside `vsanobs_pool_*{pool=\"vsan_intervals\"}` and `vsanobs_export_*{exporter=\"remote_write\"}`; both `reason` values are exported at 0 from the start.",
+            metrics: vsan_exporter::push::METRICS.to_vec(),
+        },
     ]
 }
 

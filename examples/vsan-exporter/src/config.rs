@@ -85,6 +85,53 @@ pub struct FileConfig {
     /// Query vSAN resync every collection (default true); false is `--no-collect.resync`.
     #[serde(default)]
     pub collect_resync: Option<bool>,
+    /// Remote write of every vSAN interval (`--remote-write.*` flags override it); read
+    /// once at start.
+    #[serde(default)]
+    pub remote_write: Option<RemoteWriteConfig>,
+}
+
+/// The config file's `remote_write` object: the `--remote-write.*` flags as keys.
+///
+/// ```
+/// use vsan_exporter::config::FileConfig;
+/// let c: FileConfig = serde_json::from_str(r#"{"vcenters":[],"remote_write":{
+///     "url":"http://prometheus:9090/api/v1/write","pool_size":500000,
+///     "basic_auth":{"username":"vsan","password_file":"/run/secrets/rw"}}}"#).unwrap();
+/// let rw = c.remote_write.unwrap();
+/// assert_eq!((rw.url.as_str(), rw.pool_size), ("http://prometheus:9090/api/v1/write", Some(500_000)));
+/// assert_eq!(rw.basic_auth.unwrap().username, "vsan");
+/// ```
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteWriteConfig {
+    /// The receiver's URL.
+    pub url: String,
+    /// `--remote-write.pool-size`.
+    #[serde(default)]
+    pub pool_size: Option<usize>,
+    /// `--remote-write.max-series`.
+    #[serde(default)]
+    pub max_series: Option<usize>,
+    /// `--remote-write.batch-size`.
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// `--remote-write.bearer-token-file`.
+    #[serde(default)]
+    pub bearer_token_file: Option<PathBuf>,
+    /// `--remote-write.basic-auth.username` and `--remote-write.basic-auth.password-file`.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuthConfig>,
+}
+
+/// HTTP basic authentication for remote write; the password comes from a file.
+#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthConfig {
+    /// The user.
+    pub username: String,
+    /// File holding the password.
+    pub password_file: PathBuf,
 }
 
 impl FileConfig {

@@ -19,8 +19,15 @@ use vsanobs_core::vsan::soap::for_each_entity;
 use vsanobs_core::{CollectError, Collector, FamilySink};
 
 use crate::store::{
-    ColumnMetric, NONE, Names, RAW_LABELS, RAW_TYPE_HELP, Staged, Strings, TableType, Tables,
+    ColumnMetric, EntityKey, NONE, Names, RAW_LABELS, RAW_TYPE_HELP, Staged, Strings, TableType,
+    Tables,
 };
+use vsanobs_core::export::FamilyMeta;
+use vsanobs_core::vsan::csv::{parse_sample_info, parse_values, valid_after};
+use vsanobs_core::vsan::mapping::{DeltaTotal, MetricRef, unknown_name};
+use vsanobs_core::vsan::soap::EntityMetricCsv;
+
+use crate::push::PushSink;
 
 use crate::client::{ClientError, ClusterInv, VcenterClient};
 use crate::config::Target;
@@ -489,6 +496,8 @@ struct Shared {
     sharding: parking_lot::RwLock<Sharding>,
     /// The last shard summary logged (logged again only when it changes).
     shard_summary: Mutex<String>,
+    /// Where every interval value goes for remote write (`--remote-write.url`).
+    push: parking_lot::RwLock<Option<PushSink>>,
 }
 
 /// The engine: create it, [`Engine::spawn`] the loop, register [`Engine::collector`].
@@ -558,6 +567,7 @@ impl Engine {
                 state: Mutex::new(state),
                 semaphore: tokio::sync::Semaphore::new(permits),
                 cycles: AtomicU64::new(0),
+                push: parking_lot::RwLock::new(None),
             }),
         })
     }
@@ -614,6 +624,13 @@ impl Engine {
             );
             *cur = sharding;
         }
+    }
+
+    /// Pushes every interval value published from now on (a gauge's value, a counter's
+    /// running total, each at its vSAN sample time) into `sink` for remote write
+    /// ([`RemoteWrite`](crate::push::RemoteWrite)).
+    pub fn set_push(&self, sink: PushSink) {
+        *self.shared.push.write() = Some(sink);
     }
 
     /// Which clusters this replica collects.
@@ -705,6 +722,16 @@ impl Engine {
         let futs = targets.iter().map(|t| self.collect_target(t));
         futures_util::future::join_all(futs).await;
         self.log_shard_summary();
+        let push = self.shared.push.read().clone();
+        if let Some(p) = push {
+            let gone = p.forget_series_unused_for(self.shared.opts.stale_after_secs);
+            if gone > 0 {
+                tracing::debug!(
+                    series = gone,
+                    "remote write: series not pushed for a while let go"
+                );
+            }
+        }
         self.shared.cycles.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -1140,6 +1167,8 @@ impl Engine {
         }
         let windows: Vec<_> = windows.into_iter().filter(|(_, s, _)| *s < now).collect();
         let raw_cap = self.shared.opts.max_raw_series_per_cluster;
+        let push = self.shared.push.read().clone();
+        let record = push.is_some();
         let query = |(et, start, after): (TableType, i64, Option<i64>)| {
             let shared = self.shared.clone();
             let client = t.client.clone();
@@ -1164,6 +1193,7 @@ impl Engine {
                                 strings: &slot.strings,
                                 cluster: &cluster,
                                 raw_cap,
+                                record,
                             };
                             stage(xml, &et, after, &to)
                         })
@@ -1268,7 +1298,7 @@ impl Engine {
         c.set_state(state);
         c.summary.apply(answers, inv, &t.spec.name, started);
         for s in staged {
-            publish(&mut c, s, &self.shared.opts);
+            publish(&mut c, s, &self.shared.opts, push.as_ref(), &slot.strings);
         }
         c.success = Some(ok);
         c.duration = elapsed.as_secs_f64();
@@ -1285,6 +1315,11 @@ impl Engine {
             tracing::warn!(path = %path.display(), error = %error_chain(&e), "cannot write state file");
         }
         drop(state);
+        if let Some(p) = &push
+            && any
+        {
+            p.flush();
+        }
         // Names of entities that went away: drop them once they are a fair share.
         let mut strings = slot.strings.lock();
         let used = referenced(&c.tables, strings.len());
@@ -1324,6 +1359,8 @@ struct Staging<'a> {
     strings: &'a Mutex<Strings>,
     cluster: &'a str,
     raw_cap: usize,
+    /// Keep every interval of every series too, for remote write.
+    record: bool,
 }
 
 /// Parses one answer as it streams and stages it: entity type `et`, counter intervals after
@@ -1335,7 +1372,11 @@ fn stage(
     to: &Staging<'_>,
 ) -> Result<Staged, VsanError> {
     let (names, strings, cluster) = (to.names, to.strings, to.cluster);
-    let mut staged = Staged::new(et.clone());
+    let mut staged = if to.record {
+        Staged::recording(et.clone())
+    } else {
+        Staged::new(et.clone())
+    };
     tracing::debug!(cluster = %cluster, entity_type = et.id(), bytes = xml.len(), "staging answer");
     let info = match et {
         TableType::Catalogue(i) => &ENTITY_TYPES[*i],
@@ -1365,6 +1406,9 @@ fn stage(
                     .map_or(m.uuid.as_str(), |(_, rest)| rest);
                 let key = names.raw_key(&mut strings.lock(), entity_id, &m.uuid);
                 staged.add_raw(key, &m, to.raw_cap);
+                if to.record {
+                    staged.add_gauge_intervals(key, &gauge_intervals(csv, &m.entity_type, after));
+                }
             })?;
             return Ok(staged);
         }
@@ -1386,14 +1430,186 @@ fn stage(
         }
         let key = names.key(&mut strings.lock(), info.scope, &m.uuid, m.sub.as_deref());
         staged.add(key, &m);
+        if to.record {
+            staged.add_gauge_intervals(key, &gauge_intervals(csv, info.id, after));
+        }
     })?;
     Ok(staged)
+}
+
+/// Every complete value of each gauge of an entity after `after` (the entity type's
+/// high-water mark), converted as [`map_entity`] converts the latest one: what remote write
+/// sends of a gauge. Counters are left out (their deltas come with the mapped entity).
+fn gauge_intervals(
+    csv: &EntityMetricCsv,
+    entity_type: &str,
+    after: Option<i64>,
+) -> Vec<(MetricRef, Vec<(i64, f64)>)> {
+    let Ok(ts) = parse_sample_info(&csv.sample_info) else {
+        return Vec::new();
+    };
+    csv.series
+        .iter()
+        .filter_map(|s| {
+            let values = parse_values(&s.values).ok()?;
+            let metric = match catalogue::lookup(entity_type, &s.label) {
+                Some(m) if m.is_delta() => return None,
+                Some(m) => MetricRef::Known(m),
+                None => MetricRef::Unknown(unknown_name(entity_type, &s.label)),
+            };
+            let points = valid_after(&ts, &values, after)
+                .map(|(t, v)| match &metric {
+                    MetricRef::Known(m) => (t, m.convert(v)),
+                    _ => (t, v),
+                })
+                .collect();
+            Some((metric, points))
+        })
+        .collect()
+}
+
+/// One staged series' intervals waiting to be pushed once its answer is merged; for a
+/// counter, the total it held before.
+struct PendingPush {
+    key: EntityKey,
+    metric: ColumnMetric,
+    samples: Vec<(i64, f64)>,
+    base: Option<DeltaTotal>,
+}
+
+/// Takes the recorded intervals of `s`, with each counter's total before the merge.
+fn pending_push(c: &ClusterData, s: &mut Staged) -> Vec<PendingPush> {
+    let Some(intervals) = s.intervals.take() else {
+        return Vec::new();
+    };
+    let live = c.tables.table(&s.et);
+    let mut pending: Vec<PendingPush> = intervals
+        .into_iter()
+        .filter_map(|((key, col), samples)| {
+            let metric = s.table.columns.get(col)?.metric.clone();
+            let base = metric.is_counter().then(|| {
+                live.and_then(|t| t.cell(&key, &metric))
+                    .map_or(DeltaTotal::new(), |c| c.delta_total())
+            });
+            Some(PendingPush {
+                key,
+                metric,
+                samples,
+                base,
+            })
+        })
+        .collect();
+    // A stable order, so series ids are given out the same way every run.
+    pending.sort_by(|a, b| (a.metric.name(), a.key).cmp(&(b.metric.name(), b.key)));
+    pending
+}
+
+/// Pushes the intervals of one answer just merged into `c`: each gauge value, and each
+/// counter's running total after every interval the merge counted, at the vSAN sample
+/// time. A series the merge left out (the cap on raw series) is not pushed.
+fn push_intervals(
+    c: &ClusterData,
+    et: &TableType,
+    pending: Vec<PendingPush>,
+    strings: &Strings,
+    sink: &PushSink,
+) {
+    let Some(live) = c.tables.table(et) else {
+        return;
+    };
+    let mut families: BTreeMap<String, FamilyMeta> = BTreeMap::new();
+    for p in pending {
+        if live
+            .cell(&p.key, &p.metric)
+            .is_none_or(|cell| !cell.is_set())
+        {
+            continue;
+        }
+        let points: Vec<(i64, f64)> = match p.base {
+            Some(base) => {
+                let mut acc = DeltaTotal::new();
+                let mut out = Vec::with_capacity(p.samples.len());
+                for (t, d) in p.samples {
+                    let before = acc.newest();
+                    acc.add(t, d);
+                    if acc.newest() != before {
+                        out.push((t, base.total() + acc.total()));
+                    }
+                }
+                // The merge adds the answer's sum only when it is newer than the total.
+                let counted = acc
+                    .newest()
+                    .is_some_and(|n| base.newest().is_none_or(|b| n > b));
+                if !counted {
+                    continue;
+                }
+                out
+            }
+            None => {
+                let mut v = p.samples;
+                v.sort_by_key(|(t, _)| *t);
+                let mut kept: Vec<(i64, f64)> = Vec::with_capacity(v.len());
+                for (t, x) in v {
+                    match kept.last_mut() {
+                        Some(last) if last.0 == t => last.1 = x,
+                        _ => kept.push((t, x)),
+                    }
+                }
+                kept
+            }
+        };
+        let name = p.metric.name();
+        let family = families.entry(name.to_owned()).or_insert_with(|| match et {
+            TableType::Catalogue(_) => {
+                let (help, unit, kind) = p.metric.family();
+                FamilyMeta {
+                    name: name.to_owned(),
+                    kind,
+                    help: help.to_owned(),
+                    unit: unit.map(str::to_owned),
+                }
+            }
+            TableType::Raw(_) => FamilyMeta::new(name, MetricKind::Gauge, RAW_TYPE_HELP),
+        });
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(8);
+        pairs.push(("vcenter", c.vcenter.as_str()));
+        pairs.push(("cluster_name", c.name.as_str()));
+        match et {
+            TableType::Catalogue(i) => {
+                let label_names = ENTITY_TYPES[*i].scope.labels();
+                for (j, label) in label_names.iter().enumerate().skip(2).take(4) {
+                    pairs.push((label, strings.get(p.key[j - 2])));
+                }
+                pairs.extend_from_slice(p.metric.extra());
+            }
+            TableType::Raw(_) => {
+                for (label, &sid) in RAW_LABELS.iter().zip(&p.key) {
+                    if sid != NONE {
+                        pairs.push((label, strings.get(sid)));
+                    }
+                }
+            }
+        }
+        let Some(id) = sink.series_id(family, &pairs, points.len()) else {
+            continue;
+        };
+        for (t, v) in points {
+            sink.push(id, t, v);
+        }
+    }
 }
 
 /// Publishes one staged answer: merges its series, counts its bad entities, unknown labels
 /// and the raw series left out for the cap, moves the entity type's high-water mark and
 /// drops stale gauges.
-fn publish(c: &mut ClusterData, s: Staged, opts: &EngineOptions) {
+fn publish(
+    c: &mut ClusterData,
+    mut s: Staged,
+    opts: &EngineOptions,
+    push: Option<&PushSink>,
+    strings: &Mutex<Strings>,
+) {
+    let pending = pending_push(c, &mut s);
     let et = s.et.clone();
     if s.bad > 0 {
         *c.errors.entry("bad_value").or_default() += s.bad;
@@ -1404,6 +1620,11 @@ fn publish(c: &mut ClusterData, s: Staged, opts: &EngineOptions) {
     let newest = s.newest;
     let staged_dropped = s.dropped;
     let dropped = staged_dropped + c.tables.merge(s, opts.max_raw_series_per_cluster);
+    if let Some(sink) = push
+        && !pending.is_empty()
+    {
+        push_intervals(c, &et, pending, &strings.lock(), sink);
+    }
     if let TableType::Raw(id) = &et
         && dropped > 0
     {

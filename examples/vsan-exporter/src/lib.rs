@@ -13,6 +13,8 @@
 //! - [`shard`]: which clusters a replica collects when several share the vCenters.
 //! - [`summary`]: health, capacity and resync of each cluster (the vSAN summary calls).
 //! - [`state`]: the state file that carries the last sample time across restarts.
+//! - [`push`]: `--remote-write.url`, every vSAN interval through a sample pool to remote
+//!   write at its own timestamp.
 //!
 //! It builds on vsanobs-core's `vsan` feature: `vsanobs_core::vsan::catalogue` (families,
 //! units), `vsan::mapping` (latest samples, the interval-delta rule of `DeltaTotal` that the
@@ -25,6 +27,7 @@ pub mod artifacts;
 pub mod client;
 pub mod config;
 pub mod engine;
+pub mod push;
 pub mod secret;
 pub mod shard;
 pub mod state;

@@ -15,7 +15,11 @@
 //! `--state.file`, `--collect.interval` / `--collect.cluster-timeout` (seconds),
 //! `--collect.max-concurrency`, `--collect.health-interval` / `--no-collect.health` /
 //! `--no-collect.capacity` / `--no-collect.resync`, `--shard` / `--total-shards` (split the clusters among replicas),
-//! `--vcenter.insecure`, `--vcenter.ca-file`, and for the built-in
+//! `--vcenter.insecure`, `--vcenter.ca-file`, `--remote-write.url` (every vSAN interval
+//! pushed at its own timestamp, through a sample pool) with `--remote-write.pool-size`,
+//! `--remote-write.max-series`, `--remote-write.batch-size`,
+//! `--remote-write.bearer-token-file`, `--remote-write.basic-auth.username` and
+//! `--remote-write.basic-auth.password-file`, and for the built-in
 //! simulator `--sim.clusters`, `--sim.esa-clusters`, `--sim.hosts`, `--sim.disk-groups`,
 //! `--sim.interval`.
 
@@ -143,6 +147,13 @@ const KNOWN: &[&str] = &[
     "total-shards",
     "vcenter.ca-file",
     "vcenter.page-size",
+    "remote-write.url",
+    "remote-write.pool-size",
+    "remote-write.max-series",
+    "remote-write.batch-size",
+    "remote-write.bearer-token-file",
+    "remote-write.basic-auth.username",
+    "remote-write.basic-auth.password-file",
     "sim.clusters",
     "sim.esa-clusters",
     "sim.hosts",
@@ -188,6 +199,24 @@ Environment: VCENTER_URL, VCENTER_USER, VCENTER_PASSWORD or VCENTER_PASSWORD_FIL
                                  config file: inventory_page_size per vCenter)
   --vcenter.insecure             do not verify vCenter's certificate (warned, and exported
                                  as vsan_exporter_insecure_tls 1)
+  --remote-write.url URL         also push every vSAN interval value (gauges, counter
+                                 totals), each at its vSAN sample time, to this Prometheus
+                                 remote-write receiver (e.g. http://prometheus:9090/api/v1/write,
+                                 VictoriaMetrics' /api/v1/write); /metrics is served as
+                                 before (config file: remote_write.url)
+  --remote-write.pool-size N     samples held while the receiver is down; the oldest are
+                                 dropped past it and counted in
+                                 vsanobs_pool_dropped_samples_total (default 200000,
+                                 32 bytes each, allocated at start)
+  --remote-write.max-series N    most series pushed; values of more are counted in
+                                 vsan_exporter_remote_write_refused_samples_total
+                                 (default 1000000)
+  --remote-write.batch-size N    most samples per request (default 2000)
+  --remote-write.bearer-token-file PATH
+                                 send Authorization: Bearer with the token in this file
+  --remote-write.basic-auth.username USER
+  --remote-write.basic-auth.password-file PATH
+                                 HTTP basic authentication for remote write
   --sim.clusters N               built-in simulator: vSAN OSA clusters (default 4)
   --sim.esa-clusters N           built-in simulator: vSAN ESA clusters besides (default 1)
   --sim.hosts N                  built-in simulator: hosts per cluster (default 8)
@@ -261,8 +290,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut simulator = None;
     let registry = Registry::new();
     let mut reload = None;
+    let mut remote_write_file = None;
     let targets = if let Some(path) = args.get("config.file") {
         let cfg = FileConfig::load(std::path::Path::new(path))?;
+        remote_write_file = cfg.remote_write.clone();
         let timeout = opts.cluster_timeout;
         // The vCenter list hot-reloads (file watch or SIGHUP); the
         // collection options are read once at start.
@@ -345,6 +376,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     registry.register_collector(vsanobs_core::alloc::HeapCollector::new())?;
     registry.register_collector(vsanobs_core::reclaim::ReclaimCollector::new())?;
     let exporter = Engine::new(targets, opts)?;
+    let remote_write = match remote_write_options(&args, remote_write_file.as_ref())? {
+        Some(o) => {
+            let rw = vsan_exporter::push::RemoteWrite::start(o, &registry)?;
+            exporter.set_push(rw.sink());
+            Some(rw)
+        }
+        None => None,
+    };
     // One collector per vSAN family (named after it), per entity type for unknown labels
     // and one for the self-metrics (see `Engine::collectors`): the streaming /metrics path
     // holds one collector's encoded text at a time, at most the largest family's (about
@@ -448,12 +487,77 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("shutting down: logging out of vCenter");
     let _ = stop_tx.send(true);
     let _ = engine.await;
+    if let Some(rw) = remote_write {
+        // What the last collections pushed is sent within 10 s; the rest is counted.
+        let out = tokio::task::spawn_blocking(move || rw.shutdown(Duration::from_secs(10))).await;
+        if let Ok(out) = out
+            && !out.is_complete()
+        {
+            tracing::warn!(
+                unsent_samples = out.unsent_samples,
+                "remote write: samples not sent at shutdown"
+            );
+        }
+    }
     let _ = server.await;
     release.abort();
     if let Some(s) = simulator {
         s.stop().await;
     }
     Ok(())
+}
+
+/// The remote-write settings: the `--remote-write.*` flags over the config file's
+/// `remote_write` object; None without a URL in either.
+fn remote_write_options(
+    args: &Args,
+    file: Option<&vsan_exporter::config::RemoteWriteConfig>,
+) -> Result<Option<vsan_exporter::push::RemoteWriteOptions>, Box<dyn std::error::Error>> {
+    let Some(url) = args
+        .get("remote-write.url")
+        .map(str::to_owned)
+        .or_else(|| file.map(|f| f.url.clone()))
+    else {
+        return Ok(None);
+    };
+    let mut o = vsan_exporter::push::RemoteWriteOptions::new(url);
+    if let Some(f) = file {
+        o.pool_size = f.pool_size.unwrap_or(o.pool_size);
+        o.max_series = f.max_series.unwrap_or(o.max_series);
+        o.batch_size = f.batch_size.unwrap_or(o.batch_size);
+    }
+    o.pool_size = args.num("remote-write.pool-size", o.pool_size)?;
+    o.max_series = args.num("remote-write.max-series", o.max_series)?;
+    o.batch_size = args.num("remote-write.batch-size", o.batch_size)?;
+    let read = |path: &std::path::Path| {
+        Secret::from_file(path).map_err(|e| {
+            format!(
+                "cannot read remote-write secret file {}: {e}",
+                path.display()
+            )
+        })
+    };
+    let token_file = args
+        .get("remote-write.bearer-token-file")
+        .map(PathBuf::from)
+        .or_else(|| file.and_then(|f| f.bearer_token_file.clone()));
+    if let Some(p) = token_file {
+        o.bearer_token = Some(read(&p)?);
+    }
+    let user = args.get("remote-write.basic-auth.username");
+    let password_file = args.get("remote-write.basic-auth.password-file");
+    match (user, password_file) {
+        (Some(u), Some(p)) => o.basic_auth = Some((u.to_owned(), read(std::path::Path::new(p))?)),
+        (None, None) => {
+            if let Some(b) = file.and_then(|f| f.basic_auth.as_ref()) {
+                o.basic_auth = Some((b.username.clone(), read(&b.password_file)?));
+            }
+        }
+        _ => {
+            return Err("--remote-write.basic-auth.username and --remote-write.basic-auth.password-file go together".into());
+        }
+    }
+    Ok(Some(o))
 }
 
 /// Re-reads the web config on every `SIGHUP` (beside the config file's own reload), on the

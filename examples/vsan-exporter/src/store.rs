@@ -217,7 +217,7 @@ impl Cell {
     }
 
     /// A counter cell as the catalogue's [`DeltaTotal`] (an unset cell: nothing counted).
-    fn delta_total(&self) -> DeltaTotal {
+    pub(crate) fn delta_total(&self) -> DeltaTotal {
         if !self.is_set() {
             return DeltaTotal::new();
         }
@@ -283,6 +283,13 @@ impl Table {
             other => ColumnMetric::Unknown(other.name().into()),
         };
         self.column_of(&metric)
+    }
+
+    /// The cell of entity `key` in the column of `metric`, if the table has both.
+    pub(crate) fn cell(&self, key: &EntityKey, metric: &ColumnMetric) -> Option<Cell> {
+        let row = *self.index.get(key)? as usize;
+        let col = self.columns.iter().find(|c| c.metric == *metric)?;
+        col.cells.get(row).copied()
     }
 
     fn reindex(&mut self) {
@@ -444,7 +451,14 @@ pub(crate) struct Staged {
     pub(crate) dropped: u64,
     /// Series staged by [`add_raw`](Self::add_raw).
     raw_series: usize,
+    /// For remote write ([`recording`](Self::recording)): every interval of each staged
+    /// series, by entity key and column of [`table`](Self::table), oldest first: a gauge's
+    /// values, a counter's deltas.
+    pub(crate) intervals: Option<Intervals>,
 }
+
+/// Per staged series (entity key, column of the staged table): `(sample time, value)`.
+pub(crate) type Intervals = HashMap<(EntityKey, usize), Vec<(i64, f64)>>;
 
 impl Staged {
     /// An empty answer for entity type `et`.
@@ -458,6 +472,44 @@ impl Staged {
             unresolved: 0,
             dropped: 0,
             raw_series: 0,
+            intervals: None,
+        }
+    }
+
+    /// An empty answer for entity type `et` that also keeps every interval of its series
+    /// ([`intervals`](Self::intervals)), for remote write.
+    pub(crate) fn recording(et: TableType) -> Staged {
+        Staged {
+            intervals: Some(Intervals::new()),
+            ..Staged::new(et)
+        }
+    }
+
+    /// Records the per-interval values of gauges (`(metric, [(time, value)])`, as taken
+    /// from the answer after the high-water mark) of entity `key`, for the series staged
+    /// (a series left out for a cap is not recorded). Nothing when not recording.
+    pub(crate) fn add_gauge_intervals(
+        &mut self,
+        key: EntityKey,
+        gauges: &[(MetricRef, Vec<(i64, f64)>)],
+    ) {
+        let Some(intervals) = self.intervals.as_mut() else {
+            return;
+        };
+        let Some(&row) = self.table.index.get(&key) else {
+            return;
+        };
+        for (metric, points) in gauges {
+            let Some(col) = self.table.columns.iter().position(|c| c.metric.is(metric)) else {
+                continue;
+            };
+            if points.is_empty() || !self.table.columns[col].cells[row as usize].is_set() {
+                continue;
+            }
+            intervals
+                .entry((key, col))
+                .or_default()
+                .extend_from_slice(points);
         }
     }
 
@@ -512,6 +564,12 @@ impl Staged {
             let mut total = cell.delta_total();
             total.add_all(&d.samples);
             *cell = Cell::from_delta_total(total);
+            if let Some(intervals) = self.intervals.as_mut() {
+                intervals
+                    .entry((key, col))
+                    .or_default()
+                    .extend_from_slice(&d.samples);
+            }
         }
     }
 }
@@ -598,6 +656,14 @@ impl Tables {
                     held <= raw_cap
                 })
             }
+        }
+    }
+
+    /// The table of entity type `et`, if it has one.
+    pub(crate) fn table(&self, et: &TableType) -> Option<&Table> {
+        match et {
+            TableType::Catalogue(i) => self.tables.get(*i),
+            TableType::Raw(id) => self.raw.get(id),
         }
     }
 

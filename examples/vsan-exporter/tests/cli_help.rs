@@ -29,6 +29,13 @@ fn vsan_exporter_help_names_every_flag() {
         "--sim.hosts",
         "--sim.disk-groups",
         "--sim.interval",
+        "--remote-write.url",
+        "--remote-write.pool-size",
+        "--remote-write.max-series",
+        "--remote-write.batch-size",
+        "--remote-write.bearer-token-file",
+        "--remote-write.basic-auth.username",
+        "--remote-write.basic-auth.password-file",
         "VCENTER_URL",
         "VCENTER_PASSWORD_FILE",
     ] {

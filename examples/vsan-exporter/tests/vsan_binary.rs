@@ -192,3 +192,105 @@ async fn binary_collectors_are_named_after_what_they_serve() {
         "the self-metrics collector"
     );
 }
+
+/// `--remote-write.url` on the binary with its built-in simulator: a real VictoriaMetrics
+/// receives the vSAN series, each sample at a vSAN interval time (a multiple of the
+/// simulator's 60 s interval), the first collection's 15 intervals of lookback each at its
+/// own time; /metrics keeps serving the same series, and the exporter counts what it sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_remote_writes_every_interval_at_its_vsan_time() {
+    let vm = std::sync::Arc::new(
+        vsanobs_testkit::VictoriaMetrics::start().unwrap_or_else(|e| {
+            panic!("cannot start a real VictoriaMetrics (run scripts/test to install it): {e}")
+        }),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vsan-exporter"))
+        .args([
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--sim.clusters",
+            "1",
+            "--sim.esa-clusters",
+            "0",
+            "--sim.hosts",
+            "2",
+            "--sim.interval",
+            "60",
+            "--remote-write.url",
+            &vm.remote_write_url(),
+            "--remote-write.pool-size",
+            "100000",
+        ])
+        .env_remove("VCENTER_URL")
+        .env_remove("VCENTER_USER")
+        .env_remove("VCENTER_PASSWORD")
+        .env_remove("VCENTER_PASSWORD_FILE")
+        .env("VSAN_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vsan-exporter");
+    let stdout = child.stdout.take().expect("stdout");
+    let _exporter = Exporter(child);
+    let addr: SocketAddr = logged_value(stdout, "serving /metrics", "address=")
+        .parse()
+        .expect("a socket address");
+    let selector = r#"vsan_host_domclient_io_operations_total{op="read"}"#;
+    let v = vm.clone();
+    let series = tokio::task::spawn_blocking(move || {
+        v.wait_for_export(
+            selector,
+            |s| {
+                s.len() == 2
+                    && s.iter()
+                        .all(|x| x["timestamps"].as_array().is_some_and(|t| t.len() >= 15))
+            },
+            Duration::from_secs(60),
+        )
+    })
+    .await
+    .expect("join")
+    .unwrap_or_else(|e| panic!("no remote-written samples: {e}"));
+    for s in &series {
+        let times: Vec<i64> = s["timestamps"]
+            .as_array()
+            .expect("timestamps")
+            .iter()
+            .map(|t| t.as_i64().expect("ms"))
+            .collect();
+        assert!(times.iter().all(|t| t % 60_000 == 0), "{times:?}");
+        assert!(
+            times.windows(2).all(|w| w[1] - w[0] == 60_000),
+            "every interval once: {times:?}"
+        );
+        let values: Vec<f64> = s["values"]
+            .as_array()
+            .expect("values")
+            .iter()
+            .map(|v| v.as_f64().expect("value"))
+            .collect();
+        assert!(
+            values.windows(2).all(|w| w[1] > w[0]),
+            "a running total: {values:?}"
+        );
+    }
+    let text = get(&format!("http://{addr}/metrics"), &[])
+        .await
+        .text()
+        .await
+        .expect("body");
+    let fams = vsanobs_core::testutil::parse(&text).expect("output parses");
+    let sent = vsanobs_core::testutil::sample_value(
+        &fams,
+        "vsanobs_export_sent_samples_total",
+        &[("exporter", "remote_write")],
+    )
+    .expect("remote-write metrics exported");
+    assert!(sent >= 30.0, "{sent}");
+    assert!(
+        fams.iter()
+            .any(|f| f.name == "vsan_host_domclient_io_operations"
+                || f.name == "vsan_host_domclient_io_operations_total"),
+        "/metrics still serves the vSAN series"
+    );
+}

@@ -55,6 +55,13 @@
 //! - [`PushPipeline::shutdown`] gathers one last time, flushes within the given time and
 //!   reports, per exporter, what could not be sent.
 //!
+//! ## Timestamped samples
+//! Samples that carry their own timestamps (the vSAN exporter's per-interval values) take
+//! another path: producers push them into a [`SamplePool`](crate::pool::SamplePool) with a
+//! series id from a [`SeriesTable`], and a [`PoolPipeline`] drains the pool into a
+//! [`SampleExporter`] (the remote-write exporter), each sample at its own timestamp; see
+//! [`PoolPipeline`] for what is kept and counted while the receiver is down.
+//!
 //! ## Note
 //! Gathering allocates the snapshot (it is shared by all exporters through an `Arc`); none
 //! of this touches the record path.
@@ -66,12 +73,15 @@ mod http;
 #[cfg(feature = "otlp")]
 pub mod otlp;
 mod pipeline;
+mod pool_pipeline;
 #[cfg(feature = "push")]
 pub mod pushgateway;
 #[cfg(feature = "remote-write")]
 pub mod remote_write;
 mod retry;
+mod sample_batch;
 mod self_metrics;
+mod series;
 
 use std::fmt;
 use std::time::Duration;
@@ -81,8 +91,11 @@ pub use self::error::{BuildError, ExportError};
 #[cfg(any(feature = "push", feature = "remote-write", feature = "otlp"))]
 pub use self::http::ConfigError;
 pub use self::pipeline::{ExporterOutcome, PushPipeline, PushPipelineBuilder, ShutdownReport};
+pub use self::pool_pipeline::{PoolPipeline, PoolPipelineBuilder, PoolWaker, SampleExporter};
 pub use self::retry::RetryPolicy;
+pub use self::sample_batch::{ResolveReport, SampleBatch, SeriesSamples};
 pub use self::self_metrics::{DropReason, EXPORT_METRICS, ExportMetrics};
+pub use self::series::{FamilyMeta, SeriesError, SeriesInfo, SeriesTable};
 
 /// The destination a push exporter sends to; implemented by the Pushgateway, remote-write
 /// and OTLP exporters and by anything else a user wants to plug in.

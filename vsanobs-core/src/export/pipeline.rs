@@ -397,6 +397,13 @@ pub struct ExporterOutcome {
     pub finished: bool,
 }
 
+impl ExporterOutcome {
+    /// Whether the exporter finished in time and sent everything.
+    pub fn is_complete(&self) -> bool {
+        self.finished && self.unsent_batches == 0 && self.shutdown_error.is_none()
+    }
+}
+
 /// The result of [`PushPipeline::shutdown`], one entry per exporter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShutdownReport {
@@ -407,9 +414,7 @@ pub struct ShutdownReport {
 impl ShutdownReport {
     /// Whether every exporter finished in time and sent everything.
     pub fn is_complete(&self) -> bool {
-        self.exporters
-            .iter()
-            .all(|e| e.finished && e.unsent_batches == 0 && e.shutdown_error.is_none())
+        self.exporters.iter().all(ExporterOutcome::is_complete)
     }
 }
 

@@ -40,7 +40,7 @@ use std::time::Duration;
 use prost::Message as _;
 
 use super::http::{ConfigError, LazyClient, check_header, parse_url, send};
-use super::{Batch, ExportError, Exporter};
+use super::{Batch, ExportError, Exporter, SampleBatch, SampleExporter};
 use crate::encoding::write_float;
 use crate::model::{MetricFamily, MetricKind, Value};
 
@@ -194,6 +194,229 @@ pub fn encode_write_request(batch: &Batch, metadata: bool) -> Vec<u8> {
 /// ```
 pub fn encode_write_request_native(batch: &Batch, metadata: bool) -> Vec<u8> {
     build_request(batch, metadata, true).encode_to_vec()
+}
+
+/// The `WriteRequest` for samples drained from a [`SamplePool`](crate::pool::SamplePool)
+/// (a [`SampleBatch`]), as protobuf bytes (before snappy compression): one `TimeSeries` per
+/// series with its samples at their own timestamps, in timestamp order. `metadata` adds one
+/// `MetricMetadata` per family.
+///
+/// ```
+/// use prost::Message as _;
+/// use vsanobs_core::export::remote_write::{encode_sample_batch, proto::WriteRequest};
+/// use vsanobs_core::export::{FamilyMeta, SampleBatch, SeriesTable};
+/// use vsanobs_core::model::MetricKind;
+/// use vsanobs_core::pool::TimestampedSample as S;
+///
+/// let table = SeriesTable::new(10);
+/// let fam = FamilyMeta::new("disk_latency_seconds", MetricKind::Gauge, "Latency.").with_unit("seconds");
+/// let id = table.intern(&fam, &[("disk", "a")])?;
+/// let (batch, _) = SampleBatch::resolve(&[S::new(id, 0.5, 2_000), S::new(id, 0.25, 1_000)], &table);
+/// let req = WriteRequest::decode(encode_sample_batch(&batch, true).as_slice())?;
+/// let ts = &req.timeseries[0];
+/// let labels: Vec<_> = ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str())).collect();
+/// assert_eq!(labels, [("__name__", "disk_latency_seconds"), ("disk", "a")]);
+/// let samples: Vec<_> = ts.samples.iter().map(|s| (s.timestamp, s.value)).collect();
+/// assert_eq!(samples, [(1_000, 0.25), (2_000, 0.5)]);
+/// assert_eq!((req.metadata[0].r#type, req.metadata[0].unit.as_str()), (2, "seconds"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn encode_sample_batch(batch: &SampleBatch, metadata: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_sample_batch(batch, metadata, &mut out);
+    out
+}
+
+/// The protobuf wire format of a `WriteRequest` written straight from the batch's borrowed
+/// names and labels (no message structs, no string copies): the push path's encoder.
+/// Fields at their proto3 default are left out, as prost leaves them out, except a `-0.0`
+/// value, which is kept.
+mod wire {
+    pub(super) const LEN: u8 = 2;
+    pub(super) const I64: u8 = 1;
+    pub(super) const VARINT: u8 = 0;
+
+    pub(super) fn varint_len(v: u64) -> usize {
+        (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+    }
+
+    pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+
+    pub(super) fn key(out: &mut Vec<u8>, field: u8, wire_type: u8) {
+        out.push((field << 3) | wire_type);
+    }
+
+    /// Size of a length-delimited field of `len` bytes, key included.
+    pub(super) fn len_field(len: usize) -> usize {
+        1 + varint_len(len as u64) + len
+    }
+
+    /// Size of a string field (0 when empty: left out).
+    pub(super) fn str_field(s: &str) -> usize {
+        if s.is_empty() { 0 } else { len_field(s.len()) }
+    }
+
+    pub(super) fn string(out: &mut Vec<u8>, field: u8, s: &str) {
+        if !s.is_empty() {
+            key(out, field, LEN);
+            varint(out, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
+    }
+
+    pub(super) fn label_len(name: &str, value: &str) -> usize {
+        str_field(name) + str_field(value)
+    }
+
+    pub(super) fn sample_len(timestamp: i64, value: f64) -> usize {
+        (if value.to_bits() != 0 { 9 } else { 0 })
+            + if timestamp != 0 {
+                1 + varint_len(timestamp as u64)
+            } else {
+                0
+            }
+    }
+}
+
+fn write_sample_batch(batch: &SampleBatch, metadata: bool, out: &mut Vec<u8>) {
+    use wire::{
+        I64, LEN, VARINT, key, label_len, len_field, sample_len, str_field, string, varint,
+    };
+    out.reserve(batch.sample_count() * 12 + batch.series().len() * 160);
+    for s in batch.series() {
+        let info = &s.series;
+        let labels_len: usize = len_field(label_len("__name__", info.name()))
+            + info
+                .labels()
+                .iter()
+                .map(|(k, v)| len_field(label_len(k, v)))
+                .sum::<usize>();
+        let samples_len: usize = s
+            .samples
+            .iter()
+            .map(|&(t, v)| len_field(sample_len(t, v)))
+            .sum();
+        key(out, 1, LEN);
+        varint(out, (labels_len + samples_len) as u64);
+        // Labels in name order, `__name__` where it sorts (the table keeps the rest sorted).
+        let at = info
+            .labels()
+            .partition_point(|(k, _)| k.as_str() < "__name__");
+        let (before, after) = info.labels().split_at(at);
+        let name = [("__name__", info.name())];
+        let all = before
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(name)
+            .chain(after.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        for (k, v) in all {
+            key(out, 1, LEN);
+            varint(out, label_len(k, v) as u64);
+            string(out, 1, k);
+            string(out, 2, v);
+        }
+        for &(t, v) in &s.samples {
+            key(out, 2, LEN);
+            varint(out, sample_len(t, v) as u64);
+            if v.to_bits() != 0 {
+                key(out, 1, I64);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            if t != 0 {
+                key(out, 2, VARINT);
+                varint(out, t as u64);
+            }
+        }
+    }
+    if metadata {
+        let mut families = std::collections::HashSet::new();
+        for s in batch.series() {
+            let fam = s.series.family();
+            if !families.insert(fam.name.as_str()) {
+                continue;
+            }
+            let ty = metadata_type(fam.kind);
+            let unit = fam.unit.as_deref().unwrap_or_default();
+            let ty_len = if ty != 0 {
+                1 + wire::varint_len(ty as u64)
+            } else {
+                0
+            };
+            let len = ty_len + str_field(&fam.name) + str_field(&fam.help) + str_field(unit);
+            key(out, 3, LEN);
+            varint(out, len as u64);
+            if ty != 0 {
+                key(out, 1, VARINT);
+                varint(out, ty as u64);
+            }
+            string(out, 2, &fam.name);
+            string(out, 4, &fam.help);
+            string(out, 5, unit);
+        }
+    }
+}
+
+/// The same request as prost message structs (what [`encode_sample_batch`] writes by hand).
+#[cfg(test)]
+fn sample_request(batch: &SampleBatch, metadata: bool) -> WriteRequest {
+    let mut req = WriteRequest {
+        timeseries: Vec::with_capacity(batch.series().len()),
+        metadata: Vec::new(),
+    };
+    let mut families = std::collections::HashSet::new();
+    for s in batch.series() {
+        let info = &s.series;
+        // The table keeps the labels sorted; `__name__` goes where it sorts (after any
+        // label starting with an upper-case letter).
+        let mut labels = Vec::with_capacity(info.labels().len() + 1);
+        labels.extend(info.labels().iter().map(|(k, v)| Label {
+            name: k.clone(),
+            value: v.clone(),
+        }));
+        let at = labels.partition_point(|l| l.name.as_str() < "__name__");
+        labels.insert(
+            at,
+            Label {
+                name: "__name__".to_owned(),
+                value: info.name().to_owned(),
+            },
+        );
+        req.timeseries.push(TimeSeries {
+            labels,
+            samples: s
+                .samples
+                .iter()
+                .map(|&(timestamp, value)| Sample { value, timestamp })
+                .collect(),
+            histograms: Vec::new(),
+        });
+        let fam = info.family();
+        if metadata && families.insert(fam.name.as_str()) {
+            req.metadata.push(MetricMetadata {
+                r#type: metadata_type(fam.kind),
+                metric_family_name: fam.name.clone(),
+                help: fam.help.clone(),
+                unit: fam.unit.clone().unwrap_or_default(),
+            });
+        }
+    }
+    req
+}
+
+fn metadata_type(kind: MetricKind) -> i32 {
+    match kind {
+        MetricKind::Counter => 1,
+        MetricKind::Gauge => 2,
+        MetricKind::Histogram => 3,
+        MetricKind::Info => 6,
+        MetricKind::Unknown => 0,
+    }
 }
 
 /// Spans (a new one at every gap) and count deltas of one side of a native histogram.
@@ -424,6 +647,7 @@ impl RemoteWriteBuilder {
             native: self.native,
             client: LazyClient::default(),
             encoder: snap::raw::Encoder::new(),
+            scratch: Vec::new(),
         })
     }
 }
@@ -439,6 +663,8 @@ pub struct RemoteWriteExporter {
     native: bool,
     client: LazyClient,
     encoder: snap::raw::Encoder,
+    /// The encoded request of the push path, reused between requests.
+    scratch: Vec<u8>,
 }
 
 impl std::fmt::Debug for RemoteWriteExporter {
@@ -480,9 +706,37 @@ impl Exporter for RemoteWriteExporter {
 
     fn export(&mut self, batch: &Batch, timeout: Duration) -> Result<(), ExportError> {
         let raw = build_request(batch, self.metadata, self.native).encode_to_vec();
+        self.post(&raw, timeout)
+    }
+}
+
+/// Sends the samples of a [`SamplePool`](crate::pool::SamplePool) at their own timestamps,
+/// through a [`PoolPipeline`](super::PoolPipeline).
+impl SampleExporter for RemoteWriteExporter {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn export_samples(
+        &mut self,
+        batch: &SampleBatch,
+        timeout: Duration,
+    ) -> Result<(), ExportError> {
+        let mut raw = std::mem::take(&mut self.scratch);
+        raw.clear();
+        write_sample_batch(batch, self.metadata, &mut raw);
+        let res = self.post(&raw, timeout);
+        self.scratch = raw;
+        res
+    }
+}
+
+impl RemoteWriteExporter {
+    /// Compresses and POSTs one encoded `WriteRequest`.
+    fn post(&mut self, raw: &[u8], timeout: Duration) -> Result<(), ExportError> {
         let body = self
             .encoder
-            .compress_vec(&raw)
+            .compress_vec(raw)
             .map_err(|e| ExportError::Encode(e.to_string()))?;
         let (url, auth, bearer, headers) = (
             self.url.clone(),
@@ -515,6 +769,45 @@ impl Exporter for RemoteWriteExporter {
 mod tests {
     use super::*;
     use crate::Registry;
+
+    #[test]
+    fn remote_write_sample_batches_encode_as_prost_does() {
+        use crate::export::{FamilyMeta, SeriesTable};
+        use crate::pool::TimestampedSample as S;
+        let table = SeriesTable::new(10);
+        let c = FamilyMeta::new("reads_total", MetricKind::Counter, "Reads.");
+        let g = FamilyMeta::new("lat_seconds", MetricKind::Gauge, "").with_unit("seconds");
+        let u = FamilyMeta::new("odd", MetricKind::Unknown, "");
+        let a = table
+            .intern(&c, &[("disk", "a"), ("Zone", "Ü\"x")])
+            .unwrap();
+        let b = table.intern(&g, &[("host", &"h".repeat(300))]).unwrap();
+        let z = table.intern(&u, &[]).unwrap();
+        let samples = [
+            S::new(a, 1.5, 1_700_000_000_000),
+            S::new(b, 0.0, 0),
+            S::new(a, f64::NAN, -5),
+            S::new(z, f64::INFINITY, i64::MAX),
+            S::new(b, 2e-300, 1),
+        ];
+        let (batch, _) = SampleBatch::resolve(&samples, &table);
+        for metadata in [false, true] {
+            let ours = encode_sample_batch(&batch, metadata);
+            let prost = sample_request(&batch, metadata).encode_to_vec();
+            assert_eq!(ours, prost, "metadata {metadata}");
+        }
+        let decoded = WriteRequest::decode(encode_sample_batch(&batch, true).as_slice()).unwrap();
+        let names: Vec<&str> = decoded.timeseries[0]
+            .labels
+            .iter()
+            .map(|l| l.name.as_str())
+            .collect();
+        assert_eq!(names, ["Zone", "__name__", "disk"]);
+        // -0.0 keeps its sign (prost would leave the field out and decode +0.0).
+        let (batch, _) = SampleBatch::resolve(&[S::new(z, -0.0, 7)], &table);
+        let decoded = WriteRequest::decode(encode_sample_batch(&batch, false).as_slice()).unwrap();
+        assert!(decoded.timeseries[0].samples[0].value.is_sign_negative());
+    }
 
     #[test]
     fn remote_write_series_are_sorted_and_suffixed() {

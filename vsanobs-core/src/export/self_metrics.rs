@@ -71,8 +71,13 @@ pub enum DropReason {
     RetriesExhausted,
     /// Still unsent when the shutdown deadline passed.
     Shutdown,
-    /// Replaced by a newer batch for an exporter that keeps only the latest state.
+    /// Replaced by a newer batch for an exporter that keeps only the latest state, or (from
+    /// a [`SamplePool`](crate::pool::SamplePool)) by a later sample of the same series and
+    /// timestamp.
     Superseded,
+    /// Drained from a [`SamplePool`](crate::pool::SamplePool) with a series id its
+    /// [`SeriesTable`](super::SeriesTable) does not hold.
+    UnknownSeries,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, LabelSet)]
@@ -158,6 +163,7 @@ impl ExportMetrics {
                 DropReason::RetriesExhausted,
                 DropReason::Shutdown,
                 DropReason::Superseded,
+                DropReason::UnknownSeries,
             ]
             .map(|r| (r, drop(r))),
         }
@@ -177,7 +183,7 @@ pub(super) struct Handles {
     pub(super) sent: Counter,
     /// `vsanobs_export_buffered_samples{exporter}`.
     pub(super) buffered: Gauge,
-    dropped: [(DropReason, Counter); 7],
+    dropped: [(DropReason, Counter); 8],
 }
 
 impl Handles {
