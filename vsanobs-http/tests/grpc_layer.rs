@@ -591,7 +591,10 @@ fn ten_thousand_random_method_paths_keep_the_series_bounded() {
             !t.contains("M1") && !t.contains("svc1"),
             "a raw path leaked into a label"
         );
-        for l in t.lines().filter(|l| l.starts_with("vsanobs_series_overflow_total{family=\"grpc")) {
+        for l in t
+            .lines()
+            .filter(|l| l.starts_with("vsanobs_series_overflow_total{family=\"grpc"))
+        {
             assert!(l.ends_with(" 0"), "{l}");
         }
     });

@@ -19,6 +19,10 @@ pub const DEFAULT_HANDLING_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// A call cut short within this much (or a tenth of its timeout, if less) of its
+/// `grpc-timeout` counts as `DeadlineExceeded` rather than `Canceled`.
+pub const DEADLINE_SLACK: Duration = Duration::from_millis(10);
+
 /// The `grpc_service` and `grpc_method` value of calls to methods that are not declared,
 /// and the `grpc_type` value of those calls (their streaming is not known).
 pub const UNKNOWN: &str = "unknown";
@@ -453,8 +457,14 @@ impl Call {
         self.end_seen.store(true, Ordering::Relaxed);
     }
 
+    /// Whether the deadline has passed, give or take [`DEADLINE_SLACK`]: the caller's clock
+    /// started before this layer saw the request (by the time the request took to arrive),
+    /// so its cancel can reach a server just before the server's own deadline passes.
     fn past_deadline(&self) -> bool {
-        self.deadline.is_some_and(|d| self.start.elapsed() >= d)
+        self.deadline.is_some_and(|d| {
+            let slack = (d / 10).min(DEADLINE_SLACK);
+            self.start.elapsed() + slack >= d
+        })
     }
 
     /// The code of a call cut short: the caller went away, or its deadline passed.

@@ -50,7 +50,9 @@
 //! `PermissionDenied`, 404 `Unimplemented`, 429/502/503/504 `Unavailable`, others
 //! `Unknown`), when the service or the body fails (server `Unknown`, client `Unavailable`),
 //! or when the response is dropped before its end: `Canceled`, or `DeadlineExceeded` once
-//! the request's `grpc-timeout` has passed. A missing, malformed, non-numeric or
+//! the request's `grpc-timeout` has passed (give or take [`DEADLINE_SLACK`]: the caller's
+//! clock started before the request reached the server, so its cancel may arrive a moment
+//! before the server's own deadline). A missing, malformed, non-numeric or
 //! out-of-range `grpc-status` is `Unknown`. Only `grpc-status` is read from the trailers,
 //! so their size does not matter.
 //!
@@ -98,7 +100,7 @@ pub use frames::MessageCounter;
 pub use methods::{GrpcMethods, GrpcMethodsError, GrpcType};
 pub use metrics::{
     CLIENT_ACTIVE, CLIENT_CALL_DURATION, CLIENT_HANDLED, CLIENT_HANDLING, CLIENT_MSG_RECEIVED,
-    CLIENT_MSG_SENT, CLIENT_STARTED, DEFAULT_HANDLING_BUCKETS, GRPC_CLIENT_METRICS,
+    CLIENT_MSG_SENT, CLIENT_STARTED, DEADLINE_SLACK, DEFAULT_HANDLING_BUCKETS, GRPC_CLIENT_METRICS,
     GRPC_SERVER_METRICS, GrpcMetricsBuilder, OTEL_OTHER_METHOD, SERVER_ACTIVE,
     SERVER_CALL_DURATION, SERVER_HANDLED, SERVER_HANDLING, SERVER_MSG_RECEIVED, SERVER_MSG_SENT,
     SERVER_STARTED, UNKNOWN,
