@@ -660,3 +660,32 @@ fn a_pending_inner_future_is_polled_through() {
         1.0
     );
 }
+
+#[test]
+fn a_cancelled_status_past_the_deadline_is_a_deadline_exceeded() {
+    rt().block_on(async {
+        let r = Registry::new();
+        let client = GrpcClientLayer::new(&r, methods()).unwrap();
+        for timeout in ["1m", "1H"] {
+            // What a tonic server answers when its own timer fires: trailers-only Cancelled.
+            let svc = client.layer(tower::service_fn(
+                |_req: Request<tonic::body::Body>| async {
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                    let mut resp = grpc_response(vec![]);
+                    resp.headers_mut()
+                        .insert("grpc-status", HeaderValue::from_static("1"));
+                    Ok::<_, Infallible>(resp)
+                },
+            ));
+            let mut req = request("/demo.v1.Echo/Say", tonic::body::Body::empty());
+            req.headers_mut()
+                .insert("grpc-timeout", HeaderValue::from_static(timeout));
+            svc.oneshot(req).await.unwrap();
+        }
+        let t = text(&r);
+        let l = labels("unary", "Say");
+        // Past its 1 ms deadline: DeadlineExceeded; within its hour: what the server said.
+        assert_eq!(handled(&t, "client", &l, "DeadlineExceeded"), 1.0);
+        assert_eq!(handled(&t, "client", &l, "Canceled"), 1.0);
+    });
+}

@@ -31,7 +31,10 @@ async fn rig() -> Rig {
         .otel_semconv(true)
         .server(&server)
         .unwrap();
-    let client_layer = GrpcClientLayer::new(&client, methods).unwrap();
+    let client_layer = GrpcClientLayer::builder(methods)
+        .otel_semconv(true)
+        .client(&client)
+        .unwrap();
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -439,4 +442,68 @@ async fn an_unknown_method_is_recorded_under_one_bounded_label() {
         seen(&rig.server, "server", &labels("unary", "Unary")).started,
         0.0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_carries_the_rpc_semantic_conventions() {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use vsanobs_core::export::Batch;
+    use vsanobs_core::export::otlp::to_request;
+
+    let mut rig = rig().await;
+    rig.echo.unary(req(0, 0, 0)).await.unwrap();
+    rig.echo.unary(req(5, 0, 0)).await.unwrap_err();
+    rig.echo.unary(req(5, 0, 0)).await.unwrap_err();
+    eventually(&rig.server, "server", &labels("unary", "Unary"), |s| {
+        s.handling_count == 3.0
+    })
+    .await;
+
+    for (registry, name) in [
+        (&rig.server, "rpc.server.call.duration"),
+        (&rig.client, "rpc.client.call.duration"),
+    ] {
+        let request = to_request(&Batch::new(registry.gather(), 1_700_000_000_000), &[], 0);
+        let metrics = &request.resource_metrics[0].scope_metrics[0].metrics;
+        let m = metrics
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        assert_eq!(m.unit, "s");
+        let Some(Data::Histogram(h)) = &m.data else {
+            panic!("{m:?}")
+        };
+        let mut points: Vec<(Vec<(String, String)>, u64)> = h
+            .data_points
+            .iter()
+            .map(|p| {
+                let attrs = p
+                    .attributes
+                    .iter()
+                    .map(|kv| {
+                        let Some(Value::StringValue(v)) =
+                            kv.value.as_ref().and_then(|v| v.value.clone())
+                        else {
+                            panic!("{kv:?}")
+                        };
+                        (kv.key.clone(), v)
+                    })
+                    .collect();
+                (attrs, p.count)
+            })
+            .collect();
+        points.sort();
+        let point = |code: &str, n| {
+            (
+                vec![
+                    ("rpc.system.name".to_owned(), "grpc".to_owned()),
+                    ("rpc.method".to_owned(), format!("{SVC}/Unary")),
+                    ("rpc.response.status_code".to_owned(), code.to_owned()),
+                ],
+                n,
+            )
+        };
+        assert_eq!(points, [point("NOT_FOUND", 2), point("OK", 1)], "{name}");
+    }
 }

@@ -476,6 +476,18 @@ impl Call {
         }
     }
 
+    /// The code a peer reported, as recorded: `Canceled` reported once the deadline has
+    /// passed is `DeadlineExceeded` (a tonic server answers its own expired deadline with
+    /// `Cancelled`; the caller's deadline is what ended the call).
+    #[inline]
+    pub(crate) fn reported(&self, code: Code) -> Code {
+        if code == Code::Canceled && self.past_deadline() {
+            Code::DeadlineExceeded
+        } else {
+            code
+        }
+    }
+
     /// The code of a call whose service or body failed: on a client a transport failure
     /// (`Unavailable`), on a server `Unknown`; past the deadline `DeadlineExceeded`.
     pub(crate) fn failed(&self) -> Code {

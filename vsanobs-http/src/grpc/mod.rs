@@ -59,9 +59,10 @@
 //! Go compared: go-grpc-middleware records what the handler returns; a handler whose client
 //! went away usually returns `Canceled` (its context's error), one past its deadline
 //! `DeadlineExceeded`, which is what this layer records. tonic itself reports a timeout as
-//! `Cancelled` to its caller; the layers record `DeadlineExceeded`, as Go would. A Go client
-//! stream that the application abandons without reading to the end is never counted as
-//! handled; here it is `Canceled` when dropped.
+//! `Cancelled` to its caller; the layers record `DeadlineExceeded`, as Go would: a
+//! `Canceled` status that arrives once the call's deadline has passed is recorded as
+//! `DeadlineExceeded`. A Go client stream that the application abandons without reading to
+//! the end is never counted as handled; here it is `Canceled` when dropped.
 //!
 //! ## Unknown methods
 //! Only the declared methods ([`GrpcMethods`], from the service's `FileDescriptorSet` or by

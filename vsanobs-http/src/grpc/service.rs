@@ -314,6 +314,7 @@ where
                     // A trailers-only response, or an HTTP error in front of gRPC: the
                     // head says how the call ended.
                     if let Some(code) = code::from_head(resp.status().as_u16(), resp.headers()) {
+                        let code = c.reported(code);
                         c.finish(code);
                         call = None;
                     }
@@ -376,7 +377,8 @@ where
                     let n = call.frames_feed(d.as_ref());
                     call.response_messages(n);
                 } else if let Some(t) = frame.trailers_ref() {
-                    call.finish(code::from_trailers(t));
+                    let code = call.reported(code::from_trailers(t));
+                    call.finish(code);
                     *this.call = None;
                 }
             }
