@@ -124,12 +124,14 @@ fn seen(r: &Registry, side: &str, l: &str) -> Seen {
 }
 
 /// The server records a call when its response ends, which can be a moment after the client
-/// saw the end: wait (bounded) until `want` holds.
+/// saw the end: wait (bounded) until `want` holds, then read again. (One exposition is not a
+/// snapshot: a call that ends while it is written can show in the histogram, written after
+/// the handled counters, and not in those counters yet; the second read starts after the
+/// call was recorded.)
 async fn eventually(r: &Registry, side: &str, l: &str, want: impl Fn(&Seen) -> bool) -> Seen {
     for _ in 0..500 {
-        let s = seen(r, side, l);
-        if want(&s) {
-            return s;
+        if want(&seen(r, side, l)) {
+            return seen(r, side, l);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -400,12 +402,13 @@ async fn a_client_cancel_mid_stream_is_canceled_on_both_sides() {
     let server = eventually(&rig.server, "server", &l, |s| s.handling_count == 1.0).await;
     assert_eq!(server.handled, one(Code::Canceled));
     assert_eq!(server.active, 0.0);
-    // The client read two messages; its layer may have passed a third the channel had
-    // already received; the server sent at least those and far fewer than 1000.
-    assert!((2.0..=3.0).contains(&client.received), "{client:?}");
+    // The client read two messages; its layer may have passed more that had already
+    // arrived (a server that falls behind its 20 ms pace writes several at once); the server
+    // sent at least what the client's layer saw, and far fewer than 1000.
+    assert!(client.received >= 2.0, "{client:?}");
     assert!(
         server.sent >= client.received && server.sent < 1_000.0,
-        "{server:?}"
+        "{server:?} {client:?}"
     );
 }
 
