@@ -16,7 +16,8 @@
 //! `grpc_type` is `unary`, `client_stream`, `server_stream` or `bidi_stream`; `grpc_code` is
 //! the code as Go spells it (`OK`, `Canceled`, `InvalidArgument`, `DeadlineExceeded`, ...).
 //! All seventeen `handled` series of every declared method exist from the start at 0, as
-//! go-grpc-middleware's `InitializeMetrics` makes them.
+//! go-grpc-middleware's `InitializeMetrics` makes them. The handling-time histogram, opt-in
+//! in Go, is always recorded here.
 //!
 //! # Example
 //!
@@ -69,8 +70,9 @@
 //! name) get series. Every other path is recorded as `grpc_type="unknown"`,
 //! `grpc_service="unknown"`, `grpc_method="unknown"` (`rpc_method="_OTHER"` in the
 //! OpenTelemetry histogram): a client sending random paths adds at most seventeen series.
-//! (grpc-go answers unknown methods with `Unimplemented` before any interceptor runs, so
-//! go-grpc-middleware does not count them at all.)
+//! (grpc-go answers unknown methods with `Unimplemented` before any interceptor runs, unless
+//! the server has an unknown-service handler, so go-grpc-middleware usually does not count
+//! them at all.)
 //!
 //! ## Messages
 //! Messages are counted in the bytes of both bodies, from gRPC's 5-byte length prefixes,
