@@ -62,6 +62,7 @@
 //! | `tower` | [`HttpMetricsLayer`], [`MetricsService`], async [`MetricsEndpoint::handle`] | tower, http, http-body, tokio (rt, time) |
 //! | `axum` | `tower`, plus routes from `MatchedPath` and [`MetricsEndpoint::into_router`] | axum 0.8 |
 //! | `actix` | [`actix`]: the `HttpMetrics` transform, [`MetricsEndpoint::into_actix_resource`] | actix-web 4, tokio |
+//! | `grpc` | [`grpc`]: go-grpc-middleware's server and client metrics as tower layers for tonic | `tower`, tonic (no default features), prost, prost-types |
 //! | `exemplars` | trace/span ids of the current `tracing` span as duration exemplars | tracing-opentelemetry, opentelemetry |
 //!
 //! Without features the crate holds the framework-independent parts: [`RouteMetrics`] and
@@ -91,6 +92,9 @@ mod auth;
 mod axum_router;
 pub mod endpoint;
 mod exemplar;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod layer;
