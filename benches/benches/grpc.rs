@@ -1,8 +1,11 @@
 //! Per-call cost of gRPC server middleware on a tonic unary call, against its peers in the
-//! same run: bare; tower-http's `TraceLayer::new_for_grpc()`; the OpenTelemetry tower layer
-//! (`opentelemetry-instrumentation-tower`, HTTP semantic conventions: it sees a gRPC call as an
-//! HTTP POST, recorded into an SDK `MeterProvider` with a `ManualReader`); a layer that does
-//! nothing (the floor under every layer).
+//! same run: bare; vsanobs's `GrpcServerLayer` (the service's methods from its descriptor set;
+//! `vsanobs-semconv` adds the OpenTelemetry `rpc.server.call.duration` histogram);
+//! tower-http's `TraceLayer::new_for_grpc()` (no subscriber: spans are disabled); the
+//! OpenTelemetry tower layer (`opentelemetry-instrumentation-tower`, HTTP semantic
+//! conventions: it sees a gRPC call as an HTTP POST, recorded into an SDK `MeterProvider` with
+//! a `ManualReader`); a layer that does nothing (the floor under every layer). Over loopback
+//! `vsanobs+client` also puts `GrpcClientLayer` on the client's channel.
 //!
 //! Two groups call `vsanobs.demo.v1.Echo/Unary` of `grpc-demo`, with a 2-byte message:
 //! - `grpc_unary_in_process`: the layered `EchoServer` called as a tower service with a
@@ -33,6 +36,8 @@ use tonic::codegen::{Bytes, http};
 use tonic::transport::Channel;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, ServiceExt as _};
+use vsanobs_core::Registry;
+use vsanobs_http::grpc::{GrpcClient, GrpcClientLayer, GrpcMethods, GrpcServerLayer};
 
 /// The layered service as the in-process group calls it.
 type InProcess = BoxCloneSyncService<
@@ -42,7 +47,78 @@ type InProcess = BoxCloneSyncService<
 >;
 
 /// The server-side variants, in the order they are reported.
-const SERVER_VARIANTS: &[&str] = &["bare", "identity-layer", "tower-http-trace", "otel-tower"];
+const SERVER_VARIANTS: &[&str] = &[
+    "bare",
+    "identity-layer",
+    "vsanobs",
+    "vsanobs-semconv",
+    "tower-http-trace",
+    "otel-tower",
+];
+
+/// The loopback group's variants: the server ones, and vsanobs on both ends.
+const LOOPBACK_VARIANTS: &[&str] = &[
+    "bare",
+    "identity-layer",
+    "vsanobs",
+    "vsanobs-semconv",
+    "vsanobs+client",
+    "tower-http-trace",
+    "otel-tower",
+];
+
+fn echo_methods() -> GrpcMethods {
+    GrpcMethods::from_file_descriptor_set(grpc_demo::FILE_DESCRIPTOR_SET).expect("descriptor set")
+}
+
+/// vsanobs's server layer, on a registry of its own (one server layer per registry) that
+/// lives as long as the layer.
+fn vsanobs_server_layer(semconv: bool) -> GrpcServerLayer {
+    let registry = Registry::new();
+    let layer = GrpcServerLayer::builder(echo_methods())
+        .otel_semconv(semconv)
+        .server(&registry)
+        .expect("register");
+    RECORDED.with(|r| r.borrow_mut().push(registry));
+    layer
+}
+
+thread_local! {
+    /// The registries of the vsanobs layers built on this thread, checked after the runs.
+    static RECORDED: std::cell::RefCell<Vec<Registry>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Fails unless every vsanobs layer built so far that saw calls counted them as OK unary
+/// calls of `Echo/Unary` (so the bench measures the recording path, not the unknown-method
+/// one). A layer whose variant a filter left out saw none and is skipped.
+fn assert_vsanobs_recorded() {
+    const LABELS: &str =
+        r#"{grpc_type="unary",grpc_service="vsanobs.demo.v1.Echo",grpc_method="Unary""#;
+    fn value(text: &str, prefix: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+    RECORDED.with(|r| {
+        for registry in r.borrow_mut().drain(..) {
+            let text = registry.encode_to_string(vsanobs_core::Format::PrometheusText);
+            let started = value(&text, &format!("grpc_server_started_total{LABELS}}} "));
+            let ok = value(
+                &text,
+                &format!("grpc_server_handled_total{LABELS},grpc_code=\"OK\"}} "),
+            );
+            let unknown = value(
+                &text,
+                r#"grpc_server_started_total{grpc_type="unknown",grpc_service="unknown",grpc_method="unknown"} "#,
+            );
+            assert!(
+                unknown == 0.0 && (started == 0.0 || ok > 0.0),
+                "the vsanobs layer did not record OK unary calls:\n{text}"
+            );
+        }
+    });
+}
 
 fn request_message() -> EchoRequest {
     EchoRequest {
@@ -101,6 +177,8 @@ fn layered(variant: &str) -> Result<InProcess, String> {
     Ok(match variant {
         "bare" => boxed(service),
         "identity-layer" => boxed(tower::layer::util::Identity::new().layer(service)),
+        "vsanobs" => boxed(vsanobs_server_layer(false).layer(service)),
+        "vsanobs-semconv" => boxed(vsanobs_server_layer(true).layer(service)),
         "tower-http-trace" => boxed(tower_http::trace::TraceLayer::new_for_grpc().layer(service)),
         "otel-tower" => boxed(otel_layer().layer(service)),
         other => return Err(format!("unknown variant {other}")),
@@ -161,28 +239,49 @@ fn bench_in_process(c: &mut Criterion) {
         });
     }
     g.finish();
+    assert_vsanobs_recorded();
+}
+
+/// The loopback client: plain, or with vsanobs's client layer on its channel.
+enum LoopbackClient {
+    Plain(EchoClient<Channel>),
+    Layered(EchoClient<GrpcClient<Channel>>),
+}
+
+impl LoopbackClient {
+    async fn call(&mut self) {
+        let resp = match self {
+            Self::Plain(c) => c.unary(request_message()).await,
+            Self::Layered(c) => c.unary(request_message()).await,
+        };
+        black_box(resp.expect("unary call"));
+    }
 }
 
 /// A tonic server on 127.0.0.1 (free port) serving the Echo service behind `variant`'s layer,
 /// on `rt`, and a client connected to it. The server stops when the runtime is dropped.
-fn loopback(rt: &Runtime, variant: &str) -> Result<EchoClient<Channel>, String> {
+fn loopback(rt: &Runtime, variant: &str) -> Result<LoopbackClient, String> {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .map_err(|e| format!("bind: {e}"))?;
     let addr: SocketAddr = listener.local_addr().map_err(|e| e.to_string())?;
     let never = std::future::pending::<()>();
+    let identity = tower::layer::util::Identity::new;
     match variant {
-        "bare" => rt.spawn(grpc_demo::serve(
-            listener,
-            tower::layer::util::Identity::new(),
-            never,
-        )),
+        "bare" => rt.spawn(grpc_demo::serve(listener, identity(), never)),
         "identity-layer" => rt.spawn(grpc_demo::serve(
             listener,
-            tower::layer::util::Stack::new(
-                tower::layer::util::Identity::new(),
-                tower::layer::util::Identity::new(),
-            ),
+            tower::layer::util::Stack::new(identity(), identity()),
+            never,
+        )),
+        "vsanobs" | "vsanobs+client" => rt.spawn(grpc_demo::serve(
+            listener,
+            vsanobs_server_layer(false),
+            never,
+        )),
+        "vsanobs-semconv" => rt.spawn(grpc_demo::serve(
+            listener,
+            vsanobs_server_layer(true),
             never,
         )),
         "tower-http-trace" => rt.spawn(grpc_demo::serve(
@@ -193,32 +292,32 @@ fn loopback(rt: &Runtime, variant: &str) -> Result<EchoClient<Channel>, String> 
         "otel-tower" => rt.spawn(grpc_demo::serve(listener, otel_layer(), never)),
         other => return Err(format!("unknown variant {other}")),
     };
-    rt.block_on(async {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+    let channel = rt.block_on(async {
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .map_err(|e| e.to_string())?
             .tcp_nodelay(true)
             .connect()
             .await
-            .map_err(|e| format!("connect: {e}"))?;
-        Ok(EchoClient::new(channel))
+            .map_err(|e| format!("connect: {e}"))
+    })?;
+    Ok(if variant == "vsanobs+client" {
+        let layer =
+            GrpcClientLayer::new(&Registry::new(), echo_methods()).map_err(|e| e.to_string())?;
+        LoopbackClient::Layered(EchoClient::new(layer.layer(channel)))
+    } else {
+        LoopbackClient::Plain(EchoClient::new(channel))
     })
-}
-
-async fn call_loopback(client: &mut EchoClient<Channel>) {
-    let resp = client.unary(request_message()).await.expect("unary call");
-    black_box(resp);
 }
 
 fn bench_loopback(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("grpc_unary_loopback");
-    for &variant in SERVER_VARIANTS {
+    for &variant in LOOPBACK_VARIANTS {
         let mut client = loopback(&rt, variant).expect("loopback server");
-        g.bench_function(variant, |b| {
-            b.iter(|| rt.block_on(call_loopback(&mut client)))
-        });
+        g.bench_function(variant, |b| b.iter(|| rt.block_on(client.call())));
     }
     g.finish();
+    assert_vsanobs_recorded();
 }
 
 criterion_group!(benches, bench_in_process, bench_loopback);
@@ -244,11 +343,12 @@ fn count(spec: &str) -> Result<(), String> {
         "grpc_unary_loopback" => {
             let mut client = loopback(&rt, variant)?;
             for _ in 0..n {
-                rt.block_on(call_loopback(&mut client));
+                rt.block_on(client.call());
             }
         }
         other => return Err(format!("unknown group {other}")),
     }
+    assert_vsanobs_recorded();
     Ok(())
 }
 
