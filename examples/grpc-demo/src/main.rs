@@ -1,5 +1,6 @@
-//! The Echo gRPC service and vsanobs's `/metrics` on one listener (gRPC over HTTP/2, scrapes
-//! over HTTP/1.1 or HTTP/2).
+//! The Echo gRPC service with vsanobs's gRPC server metrics (`grpc_server_*`, the service's
+//! four methods from its descriptor set) and `/metrics` on one listener (gRPC over HTTP/2,
+//! scrapes over HTTP/1.1 or HTTP/2).
 //!
 //! ```text
 //! cargo run -p grpc-demo -- --web.listen-address 127.0.0.1:9105
@@ -16,18 +17,22 @@ use tonic::transport::server::TcpIncoming;
 use vsanobs_core::Registry;
 use vsanobs_core::process::ProcessCollector;
 use vsanobs_http::MetricsEndpoint;
+use vsanobs_http::grpc::{GrpcMethods, GrpcServerLayer};
 
 const USAGE: &str = "usage: grpc-demo [--web.listen-address HOST:PORT]\n\
                      default: --web.listen-address 127.0.0.1:9105\n\
                      serves the gRPC service vsanobs.demo.v1.Echo and /metrics on that address";
 
-/// The Echo service next to `/metrics` (an axum route; tonic falls back to `Unimplemented` for
-/// other paths).
-fn routes(registry: &Registry) -> Result<Routes, vsanobs_core::RegistryError> {
+/// The Echo service behind the gRPC server layer, next to `/metrics` (an axum route outside
+/// the layer, so scrapes are not counted as calls; tonic answers other paths `Unimplemented`).
+fn routes(registry: &Registry) -> Result<Routes, Box<dyn std::error::Error>> {
     registry.register_collector(ProcessCollector::new())?;
     vsanobs_core::build_info!().register(registry)?;
+    let methods = GrpcMethods::from_file_descriptor_set(grpc_demo::FILE_DESCRIPTOR_SET)?;
+    let grpc_metrics = GrpcServerLayer::new(registry, methods)?;
     let router = Routes::new(grpc_demo::echo_server())
         .into_axum_router()
+        .layer(grpc_metrics)
         .merge(MetricsEndpoint::new(registry.clone()).into_router());
     Ok(Routes::from(router))
 }
