@@ -141,5 +141,14 @@ mod assertions {
             send_sync::<super::HttpMetricsLayer>();
             send_sync::<super::HttpMetrics<()>>();
         }
+        #[cfg(feature = "grpc")]
+        {
+            send_sync::<super::grpc::GrpcServerLayer>();
+            send_sync::<super::grpc::GrpcClientLayer>();
+            send_sync::<super::grpc::GrpcServer<()>>();
+            send_sync::<super::grpc::GrpcClient<()>>();
+            send_sync::<super::grpc::ResponseBody<String>>();
+            send_sync::<super::grpc::RequestBody<String>>();
+        }
     }
 }
