@@ -403,7 +403,7 @@ impl GrpcMetrics {
     pub(crate) fn start(&self, path: &str, headers: &http::HeaderMap) -> Call {
         let entry = self.entry(path).clone();
         let deadline = headers
-            .get(GRPC_TIMEOUT)
+            .get(&GRPC_TIMEOUT)
             .and_then(|v| parse_grpc_timeout(v.as_bytes()));
         entry.started.inc();
         entry.active.inc();
