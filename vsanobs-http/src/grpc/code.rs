@@ -180,7 +180,7 @@ impl Code {
 /// response), else the HTTP mapping when the HTTP status is not 200, else `None` (the status
 /// will come in the trailers).
 pub(crate) fn from_head(status: u16, headers: &http::HeaderMap) -> Option<Code> {
-    if let Some(v) = headers.get(&GRPC_STATUS) {
+    if let Some(v) = find(headers, &GRPC_STATUS) {
         return Some(Code::from_status_bytes(v.as_bytes()));
     }
     if status != 200 {
@@ -191,9 +191,20 @@ pub(crate) fn from_head(status: u16, headers: &http::HeaderMap) -> Option<Code> 
 
 /// The status of a trailers frame: `grpc-status`, `Unknown` when missing or malformed.
 pub(crate) fn from_trailers(trailers: &http::HeaderMap) -> Code {
-    trailers
-        .get(&GRPC_STATUS)
-        .map_or(Code::Unknown, |v| Code::from_status_bytes(v.as_bytes()))
+    find(trailers, &GRPC_STATUS).map_or(Code::Unknown, |v| Code::from_status_bytes(v.as_bytes()))
+}
+
+/// The first value of `name`. gRPC heads and trailers hold a handful of entries, and a scan
+/// of those costs less than hashing the name; larger maps are looked up.
+#[inline]
+pub(crate) fn find<'a>(
+    headers: &'a http::HeaderMap,
+    name: &http::HeaderName,
+) -> Option<&'a http::HeaderValue> {
+    if headers.keys_len() > 8 {
+        return headers.get(name);
+    }
+    headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
 }
 
 // Header names as `HeaderName`s: a `&str` key would be parsed on every lookup.

@@ -402,8 +402,7 @@ impl GrpcMetrics {
     #[inline]
     pub(crate) fn start(&self, path: &str, headers: &http::HeaderMap) -> Call {
         let entry = self.entry(path).clone();
-        let deadline = headers
-            .get(&GRPC_TIMEOUT)
+        let deadline = super::code::find(headers, &GRPC_TIMEOUT)
             .and_then(|v| parse_grpc_timeout(v.as_bytes()));
         entry.started.inc();
         entry.active.inc();
