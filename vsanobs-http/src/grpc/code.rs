@@ -297,6 +297,25 @@ mod tests {
     }
 
     #[test]
+    fn the_status_is_found_in_small_and_large_maps() {
+        for extra in [0, 3, 8, 20] {
+            let mut h = http::HeaderMap::new();
+            for i in 0..extra {
+                h.insert(
+                    http::HeaderName::from_bytes(format!("x-{i}").as_bytes()).unwrap(),
+                    http::HeaderValue::from_static("v"),
+                );
+            }
+            assert_eq!(from_trailers(&h), Code::Unknown, "{extra}");
+            h.append(GRPC_STATUS.clone(), http::HeaderValue::from_static("9"));
+            // A second value does not replace the first.
+            h.append(GRPC_STATUS.clone(), http::HeaderValue::from_static("3"));
+            assert_eq!(from_trailers(&h), Code::FailedPrecondition, "{extra}");
+            assert_eq!(from_head(200, &h), Some(Code::FailedPrecondition), "{extra}");
+        }
+    }
+
+    #[test]
     fn timeouts() {
         assert_eq!(
             parse_grpc_timeout(b"99999999M"),
