@@ -311,7 +311,11 @@ mod tests {
             // A second value does not replace the first.
             h.append(GRPC_STATUS.clone(), http::HeaderValue::from_static("3"));
             assert_eq!(from_trailers(&h), Code::FailedPrecondition, "{extra}");
-            assert_eq!(from_head(200, &h), Some(Code::FailedPrecondition), "{extra}");
+            assert_eq!(
+                from_head(200, &h),
+                Some(Code::FailedPrecondition),
+                "{extra}"
+            );
         }
     }
 
