@@ -19,6 +19,13 @@
 //! or is dropped, so streaming responses and clients that disconnect are measured. An
 //! optional `module` label groups routes by prefix ([`RouteMetricsBuilder::group`]).
 //!
+//! For tonic, [`grpc`] (feature `grpc`) records go-grpc-middleware's gRPC families
+//! (`grpc_server_started_total`, `grpc_server_handled_total{grpc_code}`,
+//! `grpc_server_handling_seconds`, `grpc_server_msg_received_total`,
+//! `grpc_server_msg_sent_total` with `grpc_type`, `grpc_service`, `grpc_method`, and the same
+//! with `grpc_client_`) with a server layer and a client layer; the status comes from the
+//! trailers, not from the HTTP status.
+//!
 //! [`MetricsEndpoint`] serves a [`Registry`](vsanobs_core::Registry) the way client_golang's
 //! promhttp does: OpenMetrics 1.0 or text 0.0.4 from `Accept` (q-values honoured), gzip when
 //! `Accept-Encoding` allows it, `name[]` selection, a limit on concurrent scrapes and a
@@ -62,6 +69,7 @@
 //! | `tower` | [`HttpMetricsLayer`], [`MetricsService`], async [`MetricsEndpoint::handle`] | tower, http, http-body, tokio (rt, time) |
 //! | `axum` | `tower`, plus routes from `MatchedPath` and [`MetricsEndpoint::into_router`] | axum 0.8 |
 //! | `actix` | [`actix`]: the `HttpMetrics` transform, [`MetricsEndpoint::into_actix_resource`] | actix-web 4, tokio |
+//! | `grpc` | [`grpc`]: go-grpc-middleware's server and client metrics as tower layers for tonic | `tower`, tonic (no default features), prost, prost-types |
 //! | `exemplars` | trace/span ids of the current `tracing` span as duration exemplars | tracing-opentelemetry, opentelemetry |
 //!
 //! Without features the crate holds the framework-independent parts: [`RouteMetrics`] and
@@ -91,6 +99,9 @@ mod auth;
 mod axum_router;
 pub mod endpoint;
 mod exemplar;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod layer;
@@ -129,6 +140,15 @@ mod assertions {
         {
             send_sync::<super::HttpMetricsLayer>();
             send_sync::<super::HttpMetrics<()>>();
+        }
+        #[cfg(feature = "grpc")]
+        {
+            send_sync::<super::grpc::GrpcServerLayer>();
+            send_sync::<super::grpc::GrpcClientLayer>();
+            send_sync::<super::grpc::GrpcServer<()>>();
+            send_sync::<super::grpc::GrpcClient<()>>();
+            send_sync::<super::grpc::ResponseBody<String>>();
+            send_sync::<super::grpc::RequestBody<String>>();
         }
     }
 }

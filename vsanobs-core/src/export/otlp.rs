@@ -34,7 +34,10 @@
 //! Counter names lose `_total` (OTLP consumers add it back when they convert to Prometheus);
 //! labels become attributes, and the HTTP route families use the semantic-convention names
 //! (`http.server.request.duration` with `http.request.method`, `http.route`,
-//! `http.response.status_code`). Integer values are sent as `as_int`, others as `as_double`.
+//! `http.response.status_code`), as do the RPC call-duration histograms of vsanobs-http's
+//! gRPC layers (`rpc.server.call.duration`, `rpc.client.call.duration` with
+//! `rpc.system.name`, `rpc.method`, `rpc.response.status_code`). Integer values are sent as
+//! `as_int`, others as `as_double`.
 //! Units: `seconds` becomes `s`, `bytes` `By`, `ratio` `1`, others are passed through.
 //!
 //! ## Note
@@ -82,6 +85,17 @@ const SEMCONV: &[(&str, &str, &str)] = &[
         "http.server.response.body.size",
         "By",
     ),
+    // vsanobs-http's gRPC layers with `otel_semconv(true)`.
+    (
+        "rpc_server_call_duration_seconds",
+        "rpc.server.call.duration",
+        "s",
+    ),
+    (
+        "rpc_client_call_duration_seconds",
+        "rpc.client.call.duration",
+        "s",
+    ),
 ];
 
 /// Label renames for the [`SEMCONV`] families.
@@ -89,6 +103,9 @@ const SEMCONV_ATTRS: &[(&str, &str)] = &[
     ("method", "http.request.method"),
     ("route", "http.route"),
     ("status", "http.response.status_code"),
+    ("rpc_system_name", "rpc.system.name"),
+    ("rpc_method", "rpc.method"),
+    ("rpc_response_status_code", "rpc.response.status_code"),
 ];
 
 fn unit_of(fam: &MetricFamily) -> String {
