@@ -19,6 +19,13 @@
 //! or is dropped, so streaming responses and clients that disconnect are measured. An
 //! optional `module` label groups routes by prefix ([`RouteMetricsBuilder::group`]).
 //!
+//! For tonic, [`grpc`] (feature `grpc`) records go-grpc-middleware's gRPC families
+//! (`grpc_server_started_total`, `grpc_server_handled_total{grpc_code}`,
+//! `grpc_server_handling_seconds`, `grpc_server_msg_received_total`,
+//! `grpc_server_msg_sent_total` with `grpc_type`, `grpc_service`, `grpc_method`, and the same
+//! with `grpc_client_`) with a server layer and a client layer; the status comes from the
+//! trailers, not from the HTTP status.
+//!
 //! [`MetricsEndpoint`] serves a [`Registry`](vsanobs_core::Registry) the way client_golang's
 //! promhttp does: OpenMetrics 1.0 or text 0.0.4 from `Accept` (q-values honoured), gzip when
 //! `Accept-Encoding` allows it, `name[]` selection, a limit on concurrent scrapes and a
@@ -133,6 +140,15 @@ mod assertions {
         {
             send_sync::<super::HttpMetricsLayer>();
             send_sync::<super::HttpMetrics<()>>();
+        }
+        #[cfg(feature = "grpc")]
+        {
+            send_sync::<super::grpc::GrpcServerLayer>();
+            send_sync::<super::grpc::GrpcClientLayer>();
+            send_sync::<super::grpc::GrpcServer<()>>();
+            send_sync::<super::grpc::GrpcClient<()>>();
+            send_sync::<super::grpc::ResponseBody<String>>();
+            send_sync::<super::grpc::RequestBody<String>>();
         }
     }
 }

@@ -689,3 +689,40 @@ fn a_cancelled_status_past_the_deadline_is_a_deadline_exceeded() {
         assert_eq!(handled(&t, "client", &l, "Canceled"), 1.0);
     });
 }
+
+#[test]
+fn grpc_families_pass_promtool() {
+    rt().block_on(async {
+        let r = Registry::new();
+        let server = GrpcServerLayer::builder(methods())
+            .otel_semconv(true)
+            .server(&r)
+            .unwrap();
+        let client = GrpcClientLayer::builder(methods())
+            .otel_semconv(true)
+            .client(&r)
+            .unwrap();
+        for path in ["/demo.v1.Echo/Say", "/nope/Nope"] {
+            let resp = grpc_response(chunked(&messages(&[1]), 4, Some(status_trailers(b"7"))));
+            server_call(&server, request(path, body(vec![])), resp)
+                .await
+                .unwrap();
+            let svc = client.layer(tower::service_fn(
+                |_req: Request<tonic::body::Body>| async {
+                    Ok::<_, Infallible>(grpc_response(chunked(
+                        &messages(&[1]),
+                        4,
+                        Some(status_trailers(b"0")),
+                    )))
+                },
+            ));
+            let resp = svc
+                .oneshot(request(path, tonic::body::Body::empty()))
+                .await
+                .unwrap();
+            resp.into_body().collect().await.unwrap();
+        }
+        let t = text(&r);
+        vsanobs_testkit::promtool_check_metrics(&t).unwrap_or_else(|err| panic!("{err}\n{t}"));
+    });
+}

@@ -162,6 +162,16 @@ pub fn sections() -> Vec<Section> {
             metrics: vsanobs_http::metrics::ROUTE_METRICS.to_vec(),
         },
         Section {
+            title: "gRPC server (vsanobs-http, feature `grpc`)",
+            note: "Recorded by `grpc::GrpcServerLayer` around a tonic server: go-grpc-middleware's names, labels, help and default buckets. `grpc_type` is `unary`, `client_stream`, `server_stream` or `bidi_stream`; `grpc_code` is Go's spelling of the 17 codes. Methods not declared to the layer are `grpc_service=\"unknown\"`, `grpc_method=\"unknown\"`, `grpc_type=\"unknown\"`. `grpc_server_active_calls` is vsanobs's own; `rpc_server_call_duration_seconds` only with `otel_semconv(true)` (OTLP: `rpc.server.call.duration`).",
+            metrics: vsanobs_http::grpc::GRPC_SERVER_METRICS.to_vec(),
+        },
+        Section {
+            title: "gRPC client (vsanobs-http, feature `grpc`)",
+            note: "Recorded by `grpc::GrpcClientLayer` around a tonic channel; labels as the server's. `rpc_client_call_duration_seconds` only with `otel_semconv(true)` (OTLP: `rpc.client.call.duration`).",
+            metrics: vsanobs_http::grpc::GRPC_CLIENT_METRICS.to_vec(),
+        },
+        Section {
             title: "/metrics endpoint (vsanobs-http)",
             note: "The endpoint's own handler metrics, as promhttp's.",
             metrics: vsanobs_http::endpoint::ENDPOINT_METRICS.to_vec(),

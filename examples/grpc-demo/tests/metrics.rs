@@ -124,12 +124,14 @@ fn seen(r: &Registry, side: &str, l: &str) -> Seen {
 }
 
 /// The server records a call when its response ends, which can be a moment after the client
-/// saw the end: wait (bounded) until `want` holds.
+/// saw the end: wait (bounded) until `want` holds, then read again. (One exposition is not a
+/// snapshot: a call that ends while it is written can show in the histogram, written after
+/// the handled counters, and not in those counters yet; the second read starts after the
+/// call was recorded.)
 async fn eventually(r: &Registry, side: &str, l: &str, want: impl Fn(&Seen) -> bool) -> Seen {
     for _ in 0..500 {
-        let s = seen(r, side, l);
-        if want(&s) {
-            return s;
+        if want(&seen(r, side, l)) {
+            return seen(r, side, l);
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -400,12 +402,13 @@ async fn a_client_cancel_mid_stream_is_canceled_on_both_sides() {
     let server = eventually(&rig.server, "server", &l, |s| s.handling_count == 1.0).await;
     assert_eq!(server.handled, one(Code::Canceled));
     assert_eq!(server.active, 0.0);
-    // The client read two messages; its layer may have passed a third the channel had
-    // already received; the server sent at least those and far fewer than 1000.
-    assert!((2.0..=3.0).contains(&client.received), "{client:?}");
+    // The client read two messages; its layer may have passed more that had already
+    // arrived (a server that falls behind its 20 ms pace writes several at once); the server
+    // sent at least what the client's layer saw, and far fewer than 1000.
+    assert!(client.received >= 2.0, "{client:?}");
     assert!(
         server.sent >= client.received && server.sent < 1_000.0,
-        "{server:?}"
+        "{server:?} {client:?}"
     );
 }
 
@@ -506,4 +509,67 @@ async fn otlp_carries_the_rpc_semantic_conventions() {
         };
         assert_eq!(points, [point("NOT_FOUND", 2), point("OK", 1)], "{name}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_and_plain_http_on_one_port_each_get_their_own_families() {
+    use tonic::service::Routes;
+    use tonic::transport::Server;
+    use tonic::transport::server::TcpIncoming;
+    use vsanobs_http::HttpMetricsLayer;
+
+    let registry = Registry::new();
+    let methods = GrpcMethods::from_file_descriptor_set(grpc_demo::FILE_DESCRIPTOR_SET).unwrap();
+    // The gRPC layer on the tonic routes, the HTTP layer on the HTTP routes, one router.
+    let grpc = Routes::new(grpc_demo::echo_server())
+        .into_axum_router()
+        .layer(GrpcServerLayer::new(&registry, methods).unwrap());
+    let http = axum::Router::new()
+        .route("/hello", axum::routing::get(|| async { "hi" }))
+        .layer(HttpMetricsLayer::new(&registry).unwrap());
+    let app = Routes::from(grpc.merge(http));
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        Server::builder()
+            .accept_http1(true)
+            .add_routes(app)
+            .serve_with_incoming_shutdown(TcpIncoming::from(listener), async {
+                let _ = stopped.await;
+            }),
+    );
+    let mut echo = EchoClient::connect(format!("http://{addr}")).await.unwrap();
+    echo.unary(req(0, 0, 0)).await.unwrap();
+    assert_eq!(
+        echo.unary(req(3, 0, 0)).await.unwrap_err().code(),
+        TonicCode::InvalidArgument
+    );
+    let hello = reqwest::get(format!("http://{addr}/hello")).await.unwrap();
+    assert_eq!(hello.text().await.unwrap(), "hi");
+
+    let l = labels("unary", "Unary");
+    let s = eventually(&registry, "server", &l, |s| s.handling_count == 2.0).await;
+    assert_eq!(s.handled, vec![("OK", 1.0), ("InvalidArgument", 1.0)]);
+    let t = registry.encode_to_string(Format::PrometheusText);
+    assert_eq!(
+        sample(
+            &t,
+            "http_server_request_duration_seconds_count",
+            "method=\"GET\",route=\"/hello\",status=\"200\""
+        ),
+        1.0
+    );
+    // Neither layer saw the other's requests.
+    assert!(
+        !t.lines().any(
+            |l| l.starts_with("http_server_request_duration_seconds_count{")
+                && !l.contains("route=\"/hello\"")
+        ),
+        "{t}"
+    );
+    assert!(!t.contains("grpc_service=\"unknown\""), "{t}");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
 }

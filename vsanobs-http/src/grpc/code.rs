@@ -180,7 +180,7 @@ impl Code {
 /// response), else the HTTP mapping when the HTTP status is not 200, else `None` (the status
 /// will come in the trailers).
 pub(crate) fn from_head(status: u16, headers: &http::HeaderMap) -> Option<Code> {
-    if let Some(v) = headers.get(GRPC_STATUS) {
+    if let Some(v) = headers.get(&GRPC_STATUS) {
         return Some(Code::from_status_bytes(v.as_bytes()));
     }
     if status != 200 {
@@ -192,12 +192,13 @@ pub(crate) fn from_head(status: u16, headers: &http::HeaderMap) -> Option<Code> 
 /// The status of a trailers frame: `grpc-status`, `Unknown` when missing or malformed.
 pub(crate) fn from_trailers(trailers: &http::HeaderMap) -> Code {
     trailers
-        .get(GRPC_STATUS)
+        .get(&GRPC_STATUS)
         .map_or(Code::Unknown, |v| Code::from_status_bytes(v.as_bytes()))
 }
 
-pub(crate) const GRPC_STATUS: &str = "grpc-status";
-pub(crate) const GRPC_TIMEOUT: &str = "grpc-timeout";
+// Header names as `HeaderName`s: a `&str` key would be parsed on every lookup.
+pub(crate) static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+pub(crate) static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 
 /// The deadline a `grpc-timeout` header asks for: 1 to 8 ASCII digits and a unit (`H`, `M`,
 /// `S`, `m`, `u`, `n`), as the gRPC HTTP/2 protocol defines it. Anything else: no deadline.
@@ -275,12 +276,12 @@ mod tests {
         assert_eq!(from_head(429, &h), Some(Code::Unavailable));
         assert_eq!(from_head(500, &h), Some(Code::Unknown));
         assert_eq!(from_trailers(&h), Code::Unknown);
-        h.insert(GRPC_STATUS, http::HeaderValue::from_static("5"));
+        h.insert(GRPC_STATUS.clone(), http::HeaderValue::from_static("5"));
         assert_eq!(from_head(200, &h), Some(Code::NotFound));
         // A grpc-status in the head wins over the HTTP status.
         assert_eq!(from_head(503, &h), Some(Code::NotFound));
         assert_eq!(from_trailers(&h), Code::NotFound);
-        h.insert(GRPC_STATUS, http::HeaderValue::from_static("five"));
+        h.insert(GRPC_STATUS.clone(), http::HeaderValue::from_static("five"));
         assert_eq!(from_trailers(&h), Code::Unknown);
     }
 

@@ -216,6 +216,23 @@ impl MethodEntry {
 
 /// Options of the gRPC metrics of one side; finish with [`server`](Self::server) or
 /// [`client`](Self::client).
+///
+/// ```
+/// use vsanobs_core::{Format, Registry};
+/// use vsanobs_http::grpc::{GrpcMethods, GrpcServerLayer, GrpcType};
+///
+/// let registry = Registry::new();
+/// let methods = GrpcMethods::new().method("demo.Echo", "Say", GrpcType::Unary)?;
+/// let _layer = GrpcServerLayer::builder(methods)
+///     .handling_buckets([0.001, 0.01, 0.1, 1.0])
+///     .otel_semconv(true)
+///     .server(&registry)?;
+/// let text = registry.encode_to_string(Format::PrometheusText);
+/// assert!(text.contains("grpc_server_handling_seconds_bucket{grpc_type=\"unary\",grpc_service=\"demo.Echo\",grpc_method=\"Say\",le=\"0.001\"} 0\n"));
+/// // The OpenTelemetry histogram gets a series once a call ends with a code.
+/// assert!(text.contains("# TYPE rpc_server_call_duration_seconds histogram"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct GrpcMetricsBuilder {
     methods: GrpcMethods,
@@ -386,7 +403,7 @@ impl GrpcMetrics {
     pub(crate) fn start(&self, path: &str, headers: &http::HeaderMap) -> Call {
         let entry = self.entry(path).clone();
         let deadline = headers
-            .get(GRPC_TIMEOUT)
+            .get(&GRPC_TIMEOUT)
             .and_then(|v| parse_grpc_timeout(v.as_bytes()));
         entry.started.inc();
         entry.active.inc();

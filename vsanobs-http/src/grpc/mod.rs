@@ -16,7 +16,8 @@
 //! `grpc_type` is `unary`, `client_stream`, `server_stream` or `bidi_stream`; `grpc_code` is
 //! the code as Go spells it (`OK`, `Canceled`, `InvalidArgument`, `DeadlineExceeded`, ...).
 //! All seventeen `handled` series of every declared method exist from the start at 0, as
-//! go-grpc-middleware's `InitializeMetrics` makes them.
+//! go-grpc-middleware's `InitializeMetrics` makes them. The handling-time histogram, opt-in
+//! in Go, is always recorded here.
 //!
 //! # Example
 //!
@@ -50,11 +51,11 @@
 //! `PermissionDenied`, 404 `Unimplemented`, 429/502/503/504 `Unavailable`, others
 //! `Unknown`), when the service or the body fails (server `Unknown`, client `Unavailable`),
 //! or when the response is dropped before its end: `Canceled`, or `DeadlineExceeded` once
-//! the request's `grpc-timeout` has passed (give or take [`DEADLINE_SLACK`]: the caller's
-//! clock started before the request reached the server, so its cancel may arrive a moment
-//! before the server's own deadline). A missing, malformed, non-numeric or
-//! out-of-range `grpc-status` is `Unknown`. Only `grpc-status` is read from the trailers,
-//! so their size does not matter.
+//! the request's `grpc-timeout` has passed (give or take [`DEADLINE_SLACK`] or a tenth of
+//! the timeout, whichever is less: the caller's clock started before the request reached the
+//! server, so its cancel may arrive a moment before the server's own deadline). A missing,
+//! malformed, non-numeric or out-of-range `grpc-status` is `Unknown`. Only `grpc-status` is
+//! read from the trailers, so their size does not matter.
 //!
 //! Go compared: go-grpc-middleware records what the handler returns; a handler whose client
 //! went away usually returns `Canceled` (its context's error), one past its deadline
@@ -69,8 +70,9 @@
 //! name) get series. Every other path is recorded as `grpc_type="unknown"`,
 //! `grpc_service="unknown"`, `grpc_method="unknown"` (`rpc_method="_OTHER"` in the
 //! OpenTelemetry histogram): a client sending random paths adds at most seventeen series.
-//! (grpc-go answers unknown methods with `Unimplemented` before any interceptor runs, so
-//! go-grpc-middleware does not count them at all.)
+//! (grpc-go answers unknown methods with `Unimplemented` before any interceptor runs, unless
+//! the server has an unknown-service handler, so go-grpc-middleware usually does not count
+//! them at all.)
 //!
 //! ## Messages
 //! Messages are counted in the bytes of both bodies, from gRPC's 5-byte length prefixes,
@@ -87,8 +89,18 @@
 //! Per call: a hash lookup of the path, `Instant::now` twice, two counter increments and a
 //! gauge add/subtract, one histogram observe, and a scan of the body bytes for message
 //! prefixes (which skips message payloads without reading them). The server path allocates
-//! nothing; the client path allocates once, because tonic's channel takes its own boxed body
-//! type. With [`otel_semconv`](GrpcMetricsBuilder::otel_semconv) a second histogram observe.
+//! nothing; the client path allocates once per call with a request body, because tonic's
+//! channel takes its own boxed body type. With
+//! [`otel_semconv`](GrpcMetricsBuilder::otel_semconv) a second histogram observe.
+//!
+//! ## OpenTelemetry
+//! With [`otel_semconv`](GrpcMetricsBuilder::otel_semconv) the layers also record the RPC
+//! call duration of OpenTelemetry's semantic conventions 1.42 (the version of the workspace's
+//! opentelemetry crates): one histogram per side, attributes `rpc.system.name` (`grpc`),
+//! `rpc.method` (`package.Service/Method`) and `rpc.response.status_code` (`OK`,
+//! `DEADLINE_EXCEEDED`, ...). Prometheus sees it with underscores; vsanobs-core's OTLP
+//! exporter sends it under the semantic-convention names, as it does for the HTTP route
+//! matrix. The Go-named families go to OTLP under their own names.
 
 mod code;
 mod frames;

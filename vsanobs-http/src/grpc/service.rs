@@ -23,14 +23,15 @@ use super::metrics::{Call, GrpcMetrics, GrpcMetricsBuilder};
 /// use http::{Request, Response};
 /// use tower::{Layer, Service, ServiceExt};
 /// use vsanobs_core::{Format, Registry};
-/// use vsanobs_http::grpc::{GrpcMethods, GrpcServerLayer, GrpcType};
+/// use vsanobs_http::grpc::{GrpcMethods, GrpcServerLayer, GrpcType, RequestBody};
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let registry = Registry::new();
 /// let methods = GrpcMethods::new().method("demo.Echo", "Say", GrpcType::Unary)?;
 /// let layer = GrpcServerLayer::new(&registry, methods)?;
-/// // A service answering every call with a trailers-only NotFound.
-/// let svc = layer.layer(tower::service_fn(|_req: Request<String>| async {
+/// // A service answering every call with a trailers-only NotFound. It gets the request body
+/// // wrapped in the layer's message counter.
+/// let svc = layer.layer(tower::service_fn(|_req: Request<RequestBody<String>>| async {
 ///     let resp = Response::builder()
 ///         .header("content-type", "application/grpc")
 ///         .header("grpc-status", "5")
