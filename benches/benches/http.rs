@@ -19,7 +19,7 @@
 //!
 //! The same binary also serves one variant over loopback for a load generator, instead of
 //! running criterion, when `VSANOBS_HTTP_BENCH_SERVE=<variant>@<host:port>` is set (variants:
-//! `axum-bare`, `axum-vsanobs`, `axum-prometheus`, `axum-trace`, `actix-bare`,
+//! `axum-bare`, `axum-vsanobs`, `axum-vsanobs-with-routes`, `axum-prometheus`, `axum-trace`, `actix-bare`,
 //! `actix-vsanobs`, `actix-web-prom`); docs/benchmarks.md has the wrk commands.
 
 use std::hint::black_box;
@@ -32,6 +32,38 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group};
 use tower::ServiceExt;
 use vsanobs_core::Registry;
+
+/// The route templates of [`axum_router`], for the layer applied around the whole router.
+const AXUM_ROUTES: [&str; 2] = ["/users/{id}", "/health"];
+
+/// vsanobs's layer around the whole router, finding templates itself
+/// ([`vsanobs_http::HttpMetricsLayer::with_routes`]): no per-route layer for axum to box.
+/// Answers with axum's `Response`, as `axum::serve` requires (the body boxed once more).
+fn vsanobs_with_routes(registry: &Registry, router: Router) -> vsanobs_http::AroundRouter {
+    vsanobs_http::HttpMetricsLayer::new(registry)
+        .expect("register")
+        .with_routes(AXUM_ROUTES)
+        .expect("routes")
+        .around(router)
+}
+
+/// One request through `svc`, reading the whole response body: what every axum variant
+/// measures.
+async fn axum_call<S, B>(svc: &S)
+where
+    S: tower::Service<Request<Body>, Response = axum::http::Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: axum::body::HttpBody<Data = bytes::Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    use http_body_util::BodyExt;
+    let req = Request::get("/users/42")
+        .body(Body::empty())
+        .expect("request");
+    let resp = svc.clone().oneshot(req).await.expect("infallible");
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    black_box(body);
+}
 
 fn axum_router() -> Router {
     Router::new()
@@ -92,40 +124,22 @@ fn bench_axum(c: &mut Criterion) {
         .map(|(name, router)| (*name, router.clone().with_state(())))
         .collect();
     let mut g = c.benchmark_group("http_axum_request");
-    for (name, router) in variants {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                rt.block_on(async {
-                    let req = Request::get("/users/42")
-                        .body(Body::empty())
-                        .expect("request");
-                    let resp = router.clone().oneshot(req).await.expect("infallible");
-                    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-                        .await
-                        .expect("body");
-                    black_box(body);
-                })
-            })
-        });
+    for (name, router) in &variants {
+        g.bench_function(*name, |b| b.iter(|| rt.block_on(axum_call(router))));
     }
+    let with_routes = vsanobs_with_routes(&Registry::new(), axum_router());
+    g.bench_function("vsanobs-with-routes", |b| {
+        b.iter(|| rt.block_on(axum_call(&with_routes)))
+    });
     g.finish();
     let mut g = c.benchmark_group("http_axum_served_request");
-    for (name, router) in served {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                rt.block_on(async {
-                    let req = Request::get("/users/42")
-                        .body(Body::empty())
-                        .expect("request");
-                    let resp = router.clone().oneshot(req).await.expect("infallible");
-                    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-                        .await
-                        .expect("body");
-                    black_box(body);
-                })
-            })
-        });
+    for (name, router) in &served {
+        g.bench_function(*name, |b| b.iter(|| rt.block_on(axum_call(router))));
     }
+    let with_routes = vsanobs_with_routes(&Registry::new(), axum_router().with_state(()));
+    g.bench_function("vsanobs-with-routes", |b| {
+        b.iter(|| rt.block_on(axum_call(&with_routes)))
+    });
     g.finish();
 }
 
@@ -184,6 +198,17 @@ fn serve(spec: &str) -> Result<(), String> {
             "bare" => axum_router(),
             "vsanobs" => axum_router()
                 .layer(vsanobs_http::HttpMetricsLayer::new(&registry).map_err(|e| e.to_string())?),
+            "vsanobs-with-routes" => {
+                let app = vsanobs_with_routes(&registry, axum_router());
+                return rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    axum::serve(listener, app.into_make_service())
+                        .await
+                        .map_err(|e| e.to_string())
+                });
+            }
             "prometheus" => axum_router().layer(axum_prometheus::PrometheusMetricLayer::pair().0),
             "trace" => axum_router().layer(tower_http::trace::TraceLayer::new_for_http()),
             other => return Err(format!("unknown axum variant {other}")),
@@ -276,26 +301,25 @@ fn count(spec: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let registry = Registry::new();
     let _enter = rt.enter();
+    let prepare = |router: Router| match group {
+        "http_axum_request" => Ok(router),
+        "http_axum_served_request" => Ok(router.with_state(())),
+        other => Err(format!("unknown group {other}")),
+    };
+    if variant == "vsanobs-with-routes" {
+        let svc = vsanobs_with_routes(&registry, prepare(axum_router())?);
+        for _ in 0..n {
+            rt.block_on(axum_call(&svc));
+        }
+        return Ok(());
+    }
     let (_, router) = axum_variants(&registry, Some(variant))
         .into_iter()
         .find(|(v, _)| *v == variant)
         .ok_or_else(|| format!("unknown axum variant {variant}"))?;
-    let router = match group {
-        "http_axum_request" => router,
-        "http_axum_served_request" => router.with_state(()),
-        other => return Err(format!("unknown group {other}")),
-    };
+    let router = prepare(router)?;
     for _ in 0..n {
-        rt.block_on(async {
-            let req = Request::get("/users/42")
-                .body(Body::empty())
-                .expect("request");
-            let resp = router.clone().oneshot(req).await.expect("infallible");
-            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-                .await
-                .expect("body");
-            black_box(body);
-        });
+        rt.block_on(axum_call(&router));
     }
     Ok(())
 }

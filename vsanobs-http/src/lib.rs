@@ -87,6 +87,9 @@ pub mod actix;
 pub mod artifacts;
 #[cfg(feature = "basic-auth")]
 mod auth;
+mod clock;
+#[cfg(feature = "axum")]
+mod route_table;
 #[cfg(feature = "axum")]
 mod axum_router;
 pub mod endpoint;
@@ -109,6 +112,9 @@ pub use exemplar::current_trace;
 pub use layer::{
     HttpMetrics, HttpMetricsLayer, MetricsService, ResponseBody, ResponseFuture, RouteTemplate,
 };
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use layer::{AroundRouter, AroundRouterFuture, RouteTableError};
 pub use metrics::{Method, RequestTracker, RouteMetrics, RouteMetricsBuilder};
 #[cfg(any(feature = "tower", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
