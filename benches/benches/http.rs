@@ -13,9 +13,9 @@
 //! `cargo bench -p vsanobs-benches --bench http`
 //!
 //! `VSANOBS_HTTP_BENCH_COUNT=<group>/<variant>:<n>` runs `n` requests of one variant and
-//! exits, for an instruction count that machine load does not disturb:
-//! `perf stat -e instructions:u` at two values of `n`, the difference divided by the
-//! difference of `n` (docs/benchmarks.md).
+//! exits, for an instruction count that machine load does not disturb: callgrind counting
+//! only the request loop (`--toggle-collect='*counted_requests*'`) at two values of `n`, the
+//! difference divided by the difference of `n` (docs/benchmarks.md).
 //!
 //! The same binary also serves one variant over loopback for a load generator, instead of
 //! running criterion, when `VSANOBS_HTTP_BENCH_SERVE=<variant>@<host:port>` is set (variants:
@@ -287,13 +287,13 @@ fn count(spec: &str) -> Result<(), String> {
             return Err(format!("unknown actix variant {variant}"));
         }
         let svc = sys.block_on(atest::init_service(app));
-        for _ in 0..n {
+        counted_requests(n, || {
             sys.block_on(async {
                 let req = atest::TestRequest::get().uri("/users/42").to_request();
                 let resp = atest::call_service(&svc, req).await;
                 black_box(atest::read_body(resp).await);
-            });
-        }
+            })
+        });
         return Ok(());
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -308,9 +308,7 @@ fn count(spec: &str) -> Result<(), String> {
     };
     if variant == "vsanobs-with-routes" {
         let svc = vsanobs_with_routes(&registry, prepare(axum_router())?);
-        for _ in 0..n {
-            rt.block_on(axum_call(&svc));
-        }
+        counted_requests(n, || rt.block_on(axum_call(&svc)));
         return Ok(());
     }
     let (_, router) = axum_variants(&registry, Some(variant))
@@ -318,10 +316,18 @@ fn count(spec: &str) -> Result<(), String> {
         .find(|(v, _)| *v == variant)
         .ok_or_else(|| format!("unknown axum variant {variant}"))?;
     let router = prepare(router)?;
-    for _ in 0..n {
-        rt.block_on(axum_call(&router));
-    }
+    counted_requests(n, || rt.block_on(axum_call(&router)));
     Ok(())
+}
+
+/// Runs `request` `n` times. Not inlined, so that callgrind can count this function alone
+/// (`--toggle-collect='*counted_requests*'`), leaving out building the variant (and the
+/// clock's one-off calibration, whose instruction count depends on how slowly it runs).
+#[inline(never)]
+fn counted_requests(n: u64, mut request: impl FnMut()) {
+    for _ in 0..n {
+        request();
+    }
 }
 
 fn main() {

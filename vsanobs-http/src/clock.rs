@@ -110,7 +110,11 @@ mod tests {
         let std_secs = std_start.elapsed().as_secs_f64();
         let secs = clock.seconds_since(start);
         // Both read the same interval; the clock's reads are inside std's.
-        assert!(secs > 0.019, "{} read {secs} s for a 20 ms sleep", clock.name());
+        assert!(
+            secs > 0.019,
+            "{} read {secs} s for a 20 ms sleep",
+            clock.name()
+        );
         assert!(
             secs <= std_secs * 1.01 + 1e-4,
             "{} read {secs} s, std {std_secs} s",
@@ -134,7 +138,11 @@ mod tests {
         let mut last = clock.now();
         for _ in 0..10_000 {
             let now = clock.now();
-            assert!(now >= last, "{} went back: {last:?} -> {now:?}", clock.name());
+            assert!(
+                now >= last,
+                "{} went back: {last:?} -> {now:?}",
+                clock.name()
+            );
             last = now;
         }
         let future = Stamp(last.0.saturating_add(1 << 50));

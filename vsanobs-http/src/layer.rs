@@ -172,11 +172,15 @@ impl HttpMetricsLayer {
                 routes.push(t.to_owned());
             }
         }
-        let table = RouteTable::new(routes.iter().map(|t| (t.as_str(), self.metrics.entry(Some(t)))))
-            .map_err(|(template, e)| RouteTableError {
-                template,
-                reason: e.to_string(),
-            })?;
+        let table = RouteTable::new(
+            routes
+                .iter()
+                .map(|t| (t.as_str(), self.metrics.entry(Some(t)))),
+        )
+        .map_err(|(template, e)| RouteTableError {
+            template,
+            reason: e.to_string(),
+        })?;
         self.table = Some(Arc::new(table));
         Ok(self)
     }

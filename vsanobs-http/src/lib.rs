@@ -87,17 +87,17 @@ pub mod actix;
 pub mod artifacts;
 #[cfg(feature = "basic-auth")]
 mod auth;
-mod clock;
-#[cfg(feature = "axum")]
-mod route_table;
 #[cfg(feature = "axum")]
 mod axum_router;
+mod clock;
 pub mod endpoint;
 mod exemplar;
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod layer;
 pub mod metrics;
+#[cfg(feature = "axum")]
+mod route_table;
 #[cfg(any(feature = "tower", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
 pub mod stream;
@@ -107,14 +107,14 @@ pub mod web_config;
 
 pub use endpoint::{EndpointError, MetricsEndpoint, ScrapeRequest, ScrapeResponse};
 pub use exemplar::current_trace;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use layer::{AroundRouter, AroundRouterFuture, RouteTableError};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use layer::{
     HttpMetrics, HttpMetricsLayer, MetricsService, ResponseBody, ResponseFuture, RouteTemplate,
 };
-#[cfg(feature = "axum")]
-#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use layer::{AroundRouter, AroundRouterFuture, RouteTableError};
 pub use metrics::{Method, RequestTracker, RouteMetrics, RouteMetricsBuilder};
 #[cfg(any(feature = "tower", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]

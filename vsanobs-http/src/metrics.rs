@@ -35,10 +35,10 @@
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use crate::clock::{Clock, Stamp};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use vsanobs_core::model::{MetricDesc, MetricKind};
-use crate::clock::{Clock, Stamp};
 use vsanobs_core::{
     DEFAULT_DURATION_BUCKETS, Family, Gauge, Histogram, LabelSet, LabelValue, OVERFLOW_LABEL_VALUE,
     Registry, RegistryError, TraceContext,
@@ -913,7 +913,10 @@ impl fmt::Debug for RequestTracker {
             .field("route", &self.entry.route)
             .field("method", &self.method)
             .field("status", &self.status)
-            .field("elapsed_seconds", &self.entry.clock.seconds_since(self.start))
+            .field(
+                "elapsed_seconds",
+                &self.entry.clock.seconds_since(self.start),
+            )
             .finish()
     }
 }
