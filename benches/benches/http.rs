@@ -17,6 +17,10 @@
 //! only the request loop (`--toggle-collect='*counted_requests*'`) at two values of `n`, the
 //! difference divided by the difference of `n` (docs/benchmarks.md).
 //!
+//! `VSANOBS_HTTP_BENCH_AB=<group>:<variant>,<variant>,...` times variants against the first
+//! one in interleaved batches (fastest and median batch), for time ratios that a loaded
+//! machine disturbs less than criterion's consecutive measurements.
+//!
 //! The same binary also serves one variant over loopback for a load generator, instead of
 //! running criterion, when `VSANOBS_HTTP_BENCH_SERVE=<variant>@<host:port>` is set (variants:
 //! `axum-bare`, `axum-vsanobs`, `axum-vsanobs-with-routes`, `axum-prometheus`, `axum-trace`, `actix-bare`,
@@ -320,6 +324,107 @@ fn count(spec: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Times variants of one group against each other, interleaved: each round runs a batch of
+/// `batch` requests of every variant in turn, and each variant's figure is its fastest batch
+/// and its median batch. On a machine shared with other work, a burst of load then hits every
+/// variant of a round alike, and the fastest batch is the one least disturbed.
+/// `VSANOBS_HTTP_BENCH_AB=<group>:<variant>,<variant>,...` (same groups and variants as the
+/// counting mode).
+fn interleaved(spec: &str) -> Result<(), String> {
+    const ROUNDS: usize = 300;
+    const BATCH: u32 = 200;
+    let (group, names) = spec
+        .split_once(':')
+        .ok_or("expected <group>:<variant>,...")?;
+    let names: Vec<&str> = names.split(',').collect();
+    let mut runs: Vec<Box<dyn FnMut()>> = Vec::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let sys = actix_web::rt::System::new();
+    let sys = std::rc::Rc::new(sys);
+    let rt = std::rc::Rc::new(rt);
+    for name in &names {
+        let registry = Registry::new();
+        if group == "http_actix_request" {
+            let vsanobs =
+                vsanobs_http::actix::HttpMetrics::new(&registry).map_err(|e| e.to_string())?;
+            let prom = actix_web_prom::PrometheusMetricsBuilder::new("bench")
+                .endpoint("/metrics")
+                .build()
+                .map_err(|e| e.to_string())?;
+            let app = App::new()
+                .route("/users/{id}", web::get().to(|| async { "user" }))
+                .route("/health", web::get().to(HttpResponse::Ok))
+                .wrap(actix_web::middleware::Condition::new(
+                    *name == "vsanobs",
+                    vsanobs,
+                ))
+                .wrap(actix_web::middleware::Condition::new(
+                    *name == "actix-web-prom",
+                    prom,
+                ));
+            let svc = sys.block_on(atest::init_service(app));
+            let sys = sys.clone();
+            runs.push(Box::new(move || {
+                sys.block_on(async {
+                    let req = atest::TestRequest::get().uri("/users/42").to_request();
+                    let resp = atest::call_service(&svc, req).await;
+                    black_box(atest::read_body(resp).await);
+                })
+            }));
+            continue;
+        }
+        let prepare = |router: Router| match group {
+            "http_axum_request" => Ok(router),
+            "http_axum_served_request" => Ok(router.with_state(())),
+            other => Err(format!("unknown group {other}")),
+        };
+        let rt2 = rt.clone();
+        if *name == "vsanobs-with-routes" {
+            let svc = vsanobs_with_routes(&registry, prepare(axum_router())?);
+            runs.push(Box::new(move || rt2.block_on(axum_call(&svc))));
+            continue;
+        }
+        if *name == "axum-prometheus" {
+            return Err(
+                "axum-prometheus needs a runtime entered for good; not in this mode".into(),
+            );
+        }
+        let (_, router) = axum_variants(&registry, Some(name))
+            .into_iter()
+            .find(|(v, _)| v == name)
+            .ok_or_else(|| format!("unknown axum variant {name}"))?;
+        let router = prepare(router)?;
+        runs.push(Box::new(move || rt2.block_on(axum_call(&router))));
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); runs.len()];
+    for round in 0..ROUNDS + 10 {
+        for (i, run) in runs.iter_mut().enumerate() {
+            let t = std::time::Instant::now();
+            for _ in 0..BATCH {
+                run();
+            }
+            // The first rounds warm up.
+            if round >= 10 {
+                times[i].push(t.elapsed().as_secs_f64() * 1e9 / f64::from(BATCH));
+            }
+        }
+    }
+    let mut base = None;
+    for (name, t) in names.iter().zip(&mut times) {
+        t.sort_by(f64::total_cmp);
+        let (min, median) = (t[0], t[t.len() / 2]);
+        let (b_min, b_med) = *base.get_or_insert((min, median));
+        println!(
+            "{group}/{name}: fastest batch {min:.0} ns/request ({:+.1} %), median batch {median:.0} ns ({:+.1} %)",
+            (min / b_min - 1.0) * 100.0,
+            (median / b_med - 1.0) * 100.0
+        );
+    }
+    Ok(())
+}
+
 /// Runs `request` `n` times. Not inlined, so that callgrind can count this function alone
 /// (`--toggle-collect='*counted_requests*'`), leaving out building the variant (and the
 /// clock's one-off calibration, whose instruction count depends on how slowly it runs).
@@ -334,6 +439,13 @@ fn main() {
     if let Ok(spec) = std::env::var("VSANOBS_HTTP_BENCH_COUNT") {
         if let Err(e) = count(&spec) {
             eprintln!("http bench count: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if let Ok(spec) = std::env::var("VSANOBS_HTTP_BENCH_AB") {
+        if let Err(e) = interleaved(&spec) {
+            eprintln!("http bench interleaved: {e}");
             std::process::exit(1);
         }
         return;
