@@ -115,7 +115,10 @@ impl HttpMetricsLayer {
     /// by matching the path against `templates` (axum 0.8 syntax: `/users/{id}`,
     /// `/files/{*path}`), with the matcher axum routes with, instead of reading `MatchedPath`.
     /// A path matching none of them is recorded as `unmatched`; `MatchedPath` and
-    /// [`RouteTemplate`] are then not read. See the [module note](self) for when to use it.
+    /// [`RouteTemplate`] are then not read. The templates are interned at once, in the order
+    /// given, so they count against [`route_cap`](crate::RouteMetricsBuilder::route_cap) before
+    /// any request (under `Router::layer` a template is interned at its first request). See
+    /// the [module note](self) for when to use it.
     ///
     /// ```
     /// use axum::{Router, routing::get};
