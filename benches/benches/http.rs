@@ -13,13 +13,17 @@
 //! `cargo bench -p vsanobs-benches --bench http`
 //!
 //! `VSANOBS_HTTP_BENCH_COUNT=<group>/<variant>:<n>` runs `n` requests of one variant and
-//! exits, for an instruction count that machine load does not disturb:
-//! `perf stat -e instructions:u` at two values of `n`, the difference divided by the
-//! difference of `n` (docs/benchmarks.md).
+//! exits, for an instruction count that machine load does not disturb: callgrind counting
+//! only the request loop (`--toggle-collect='*counted_requests*'`) at two values of `n`, the
+//! difference divided by the difference of `n` (docs/benchmarks.md).
+//!
+//! `VSANOBS_HTTP_BENCH_AB=<group>:<variant>,<variant>,...` times variants against the first
+//! one in interleaved batches (fastest and median batch), for time ratios that a loaded
+//! machine disturbs less than criterion's consecutive measurements.
 //!
 //! The same binary also serves one variant over loopback for a load generator, instead of
 //! running criterion, when `VSANOBS_HTTP_BENCH_SERVE=<variant>@<host:port>` is set (variants:
-//! `axum-bare`, `axum-vsanobs`, `axum-prometheus`, `axum-trace`, `actix-bare`,
+//! `axum-bare`, `axum-vsanobs`, `axum-vsanobs-with-routes`, `axum-prometheus`, `axum-trace`, `actix-bare`,
 //! `actix-vsanobs`, `actix-web-prom`); docs/benchmarks.md has the wrk commands.
 
 use std::hint::black_box;
@@ -32,6 +36,38 @@ use axum::routing::get;
 use criterion::{Criterion, criterion_group};
 use tower::ServiceExt;
 use vsanobs_core::Registry;
+
+/// The route templates of [`axum_router`], for the layer applied around the whole router.
+const AXUM_ROUTES: [&str; 2] = ["/users/{id}", "/health"];
+
+/// vsanobs's layer around the whole router, finding templates itself
+/// ([`vsanobs_http::HttpMetricsLayer::with_routes`]): no per-route layer for axum to box.
+/// Answers with axum's `Response`, as `axum::serve` requires (the body boxed once more).
+fn vsanobs_with_routes(registry: &Registry, router: Router) -> vsanobs_http::AroundRouter {
+    vsanobs_http::HttpMetricsLayer::new(registry)
+        .expect("register")
+        .with_routes(AXUM_ROUTES)
+        .expect("routes")
+        .around(router)
+}
+
+/// One request through `svc`, reading the whole response body: what every axum variant
+/// measures.
+async fn axum_call<S, B>(svc: &S)
+where
+    S: tower::Service<Request<Body>, Response = axum::http::Response<B>> + Clone,
+    S::Error: std::fmt::Debug,
+    B: axum::body::HttpBody<Data = bytes::Bytes>,
+    B::Error: std::fmt::Debug,
+{
+    use http_body_util::BodyExt;
+    let req = Request::get("/users/42")
+        .body(Body::empty())
+        .expect("request");
+    let resp = svc.clone().oneshot(req).await.expect("infallible");
+    let body = resp.into_body().collect().await.expect("body").to_bytes();
+    black_box(body);
+}
 
 fn axum_router() -> Router {
     Router::new()
@@ -92,40 +128,22 @@ fn bench_axum(c: &mut Criterion) {
         .map(|(name, router)| (*name, router.clone().with_state(())))
         .collect();
     let mut g = c.benchmark_group("http_axum_request");
-    for (name, router) in variants {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                rt.block_on(async {
-                    let req = Request::get("/users/42")
-                        .body(Body::empty())
-                        .expect("request");
-                    let resp = router.clone().oneshot(req).await.expect("infallible");
-                    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-                        .await
-                        .expect("body");
-                    black_box(body);
-                })
-            })
-        });
+    for (name, router) in &variants {
+        g.bench_function(*name, |b| b.iter(|| rt.block_on(axum_call(router))));
     }
+    let with_routes = vsanobs_with_routes(&Registry::new(), axum_router());
+    g.bench_function("vsanobs-with-routes", |b| {
+        b.iter(|| rt.block_on(axum_call(&with_routes)))
+    });
     g.finish();
     let mut g = c.benchmark_group("http_axum_served_request");
-    for (name, router) in served {
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                rt.block_on(async {
-                    let req = Request::get("/users/42")
-                        .body(Body::empty())
-                        .expect("request");
-                    let resp = router.clone().oneshot(req).await.expect("infallible");
-                    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-                        .await
-                        .expect("body");
-                    black_box(body);
-                })
-            })
-        });
+    for (name, router) in &served {
+        g.bench_function(*name, |b| b.iter(|| rt.block_on(axum_call(router))));
     }
+    let with_routes = vsanobs_with_routes(&Registry::new(), axum_router().with_state(()));
+    g.bench_function("vsanobs-with-routes", |b| {
+        b.iter(|| rt.block_on(axum_call(&with_routes)))
+    });
     g.finish();
 }
 
@@ -184,6 +202,17 @@ fn serve(spec: &str) -> Result<(), String> {
             "bare" => axum_router(),
             "vsanobs" => axum_router()
                 .layer(vsanobs_http::HttpMetricsLayer::new(&registry).map_err(|e| e.to_string())?),
+            "vsanobs-with-routes" => {
+                let app = vsanobs_with_routes(&registry, axum_router());
+                return rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    axum::serve(listener, app.into_make_service())
+                        .await
+                        .map_err(|e| e.to_string())
+                });
+            }
             "prometheus" => axum_router().layer(axum_prometheus::PrometheusMetricLayer::pair().0),
             "trace" => axum_router().layer(tower_http::trace::TraceLayer::new_for_http()),
             other => return Err(format!("unknown axum variant {other}")),
@@ -262,13 +291,13 @@ fn count(spec: &str) -> Result<(), String> {
             return Err(format!("unknown actix variant {variant}"));
         }
         let svc = sys.block_on(atest::init_service(app));
-        for _ in 0..n {
+        counted_requests(n, || {
             sys.block_on(async {
                 let req = atest::TestRequest::get().uri("/users/42").to_request();
                 let resp = atest::call_service(&svc, req).await;
                 black_box(atest::read_body(resp).await);
-            });
-        }
+            })
+        });
         return Ok(());
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -276,34 +305,147 @@ fn count(spec: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let registry = Registry::new();
     let _enter = rt.enter();
+    let prepare = |router: Router| match group {
+        "http_axum_request" => Ok(router),
+        "http_axum_served_request" => Ok(router.with_state(())),
+        other => Err(format!("unknown group {other}")),
+    };
+    if variant == "vsanobs-with-routes" {
+        let svc = vsanobs_with_routes(&registry, prepare(axum_router())?);
+        counted_requests(n, || rt.block_on(axum_call(&svc)));
+        return Ok(());
+    }
     let (_, router) = axum_variants(&registry, Some(variant))
         .into_iter()
         .find(|(v, _)| *v == variant)
         .ok_or_else(|| format!("unknown axum variant {variant}"))?;
-    let router = match group {
-        "http_axum_request" => router,
-        "http_axum_served_request" => router.with_state(()),
-        other => return Err(format!("unknown group {other}")),
-    };
-    for _ in 0..n {
-        rt.block_on(async {
-            let req = Request::get("/users/42")
-                .body(Body::empty())
-                .expect("request");
-            let resp = router.clone().oneshot(req).await.expect("infallible");
-            let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
-                .await
-                .expect("body");
-            black_box(body);
-        });
+    let router = prepare(router)?;
+    counted_requests(n, || rt.block_on(axum_call(&router)));
+    Ok(())
+}
+
+/// Times variants of one group against each other, interleaved: each round runs a batch of
+/// `batch` requests of every variant in turn, and each variant's figure is its fastest batch
+/// and its median batch. On a machine shared with other work, a burst of load then hits every
+/// variant of a round alike, and the fastest batch is the one least disturbed.
+/// `VSANOBS_HTTP_BENCH_AB=<group>:<variant>,<variant>,...` (same groups and variants as the
+/// counting mode).
+fn interleaved(spec: &str) -> Result<(), String> {
+    const ROUNDS: usize = 300;
+    const BATCH: u32 = 200;
+    let (group, names) = spec
+        .split_once(':')
+        .ok_or("expected <group>:<variant>,...")?;
+    let names: Vec<&str> = names.split(',').collect();
+    let mut runs: Vec<Box<dyn FnMut()>> = Vec::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let sys = actix_web::rt::System::new();
+    let sys = std::rc::Rc::new(sys);
+    let rt = std::rc::Rc::new(rt);
+    for name in &names {
+        let registry = Registry::new();
+        if group == "http_actix_request" {
+            let vsanobs =
+                vsanobs_http::actix::HttpMetrics::new(&registry).map_err(|e| e.to_string())?;
+            let prom = actix_web_prom::PrometheusMetricsBuilder::new("bench")
+                .endpoint("/metrics")
+                .build()
+                .map_err(|e| e.to_string())?;
+            let app = App::new()
+                .route("/users/{id}", web::get().to(|| async { "user" }))
+                .route("/health", web::get().to(HttpResponse::Ok))
+                .wrap(actix_web::middleware::Condition::new(
+                    *name == "vsanobs",
+                    vsanobs,
+                ))
+                .wrap(actix_web::middleware::Condition::new(
+                    *name == "actix-web-prom",
+                    prom,
+                ));
+            let svc = sys.block_on(atest::init_service(app));
+            let sys = sys.clone();
+            runs.push(Box::new(move || {
+                sys.block_on(async {
+                    let req = atest::TestRequest::get().uri("/users/42").to_request();
+                    let resp = atest::call_service(&svc, req).await;
+                    black_box(atest::read_body(resp).await);
+                })
+            }));
+            continue;
+        }
+        let prepare = |router: Router| match group {
+            "http_axum_request" => Ok(router),
+            "http_axum_served_request" => Ok(router.with_state(())),
+            other => Err(format!("unknown group {other}")),
+        };
+        let rt2 = rt.clone();
+        if *name == "vsanobs-with-routes" {
+            let svc = vsanobs_with_routes(&registry, prepare(axum_router())?);
+            runs.push(Box::new(move || rt2.block_on(axum_call(&svc))));
+            continue;
+        }
+        if *name == "axum-prometheus" {
+            return Err(
+                "axum-prometheus needs a runtime entered for good; not in this mode".into(),
+            );
+        }
+        let (_, router) = axum_variants(&registry, Some(name))
+            .into_iter()
+            .find(|(v, _)| v == name)
+            .ok_or_else(|| format!("unknown axum variant {name}"))?;
+        let router = prepare(router)?;
+        runs.push(Box::new(move || rt2.block_on(axum_call(&router))));
+    }
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); runs.len()];
+    for round in 0..ROUNDS + 10 {
+        for (i, run) in runs.iter_mut().enumerate() {
+            let t = std::time::Instant::now();
+            for _ in 0..BATCH {
+                run();
+            }
+            // The first rounds warm up.
+            if round >= 10 {
+                times[i].push(t.elapsed().as_secs_f64() * 1e9 / f64::from(BATCH));
+            }
+        }
+    }
+    let mut base = None;
+    for (name, t) in names.iter().zip(&mut times) {
+        t.sort_by(f64::total_cmp);
+        let (min, median) = (t[0], t[t.len() / 2]);
+        let (b_min, b_med) = *base.get_or_insert((min, median));
+        println!(
+            "{group}/{name}: fastest batch {min:.0} ns/request ({:+.1} %), median batch {median:.0} ns ({:+.1} %)",
+            (min / b_min - 1.0) * 100.0,
+            (median / b_med - 1.0) * 100.0
+        );
     }
     Ok(())
+}
+
+/// Runs `request` `n` times. Not inlined, so that callgrind can count this function alone
+/// (`--toggle-collect='*counted_requests*'`), leaving out building the variant (and the
+/// clock's one-off calibration, whose instruction count depends on how slowly it runs).
+#[inline(never)]
+fn counted_requests(n: u64, mut request: impl FnMut()) {
+    for _ in 0..n {
+        request();
+    }
 }
 
 fn main() {
     if let Ok(spec) = std::env::var("VSANOBS_HTTP_BENCH_COUNT") {
         if let Err(e) = count(&spec) {
             eprintln!("http bench count: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if let Ok(spec) = std::env::var("VSANOBS_HTTP_BENCH_AB") {
+        if let Err(e) = interleaved(&spec) {
+            eprintln!("http bench interleaved: {e}");
             std::process::exit(1);
         }
         return;

@@ -97,6 +97,7 @@ pub mod artifacts;
 mod auth;
 #[cfg(feature = "axum")]
 mod axum_router;
+mod clock;
 pub mod endpoint;
 mod exemplar;
 #[cfg(feature = "grpc")]
@@ -106,6 +107,8 @@ pub mod grpc;
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod layer;
 pub mod metrics;
+#[cfg(feature = "axum")]
+mod route_table;
 #[cfg(any(feature = "tower", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "tower", feature = "actix"))))]
 pub mod stream;
@@ -115,6 +118,9 @@ pub mod web_config;
 
 pub use endpoint::{EndpointError, MetricsEndpoint, ScrapeRequest, ScrapeResponse};
 pub use exemplar::current_trace;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use layer::{AroundRouter, AroundRouterFuture, RouteTableError};
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub use layer::{

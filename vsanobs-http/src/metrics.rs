@@ -25,14 +25,17 @@
 //! ## Note
 //! Each route template is interned once into a [`RouteMetrics`]-owned entry. Per route and
 //! method the entry keeps the in-flight gauge and up to eight `(status, histogram)` slots,
-//! filled on first use; after that a request costs one `Instant::now`, an atomic add and
-//! subtract on the gauge and one histogram observation, with no lock and no allocation.
+//! filled on first use; after that a request costs two clock reads, an atomic add and
+//! subtract on the gauge and one histogram observation, with no lock and no allocation. The
+//! clock is the CPU's time-stamp counter where the Linux kernel itself keeps time by it (its
+//! clocksource is `tsc`), else `std::time::Instant`; both are monotonic and ignore wall-clock
+//! changes.
 //! A ninth status on the same route and method falls back to the family's lock-free lookup.
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
+use crate::clock::{Clock, Stamp};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 use vsanobs_core::model::{MetricDesc, MetricKind};
@@ -197,8 +200,33 @@ impl LabelValue for Method {
 #[cfg(feature = "tower")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 impl From<&http::Method> for Method {
+    /// Compares against `http`'s standard methods (a tag compare each) rather than the name:
+    /// `http` parses the nine standard names into those, so anything else is `_OTHER`, as
+    /// [`Method::parse`] of its name.
+    #[inline]
     fn from(m: &http::Method) -> Self {
-        Method::parse(m.as_str())
+        use http::Method as H;
+        if *m == H::GET {
+            Method::Get
+        } else if *m == H::POST {
+            Method::Post
+        } else if *m == H::HEAD {
+            Method::Head
+        } else if *m == H::PUT {
+            Method::Put
+        } else if *m == H::DELETE {
+            Method::Delete
+        } else if *m == H::PATCH {
+            Method::Patch
+        } else if *m == H::OPTIONS {
+            Method::Options
+        } else if *m == H::CONNECT {
+            Method::Connect
+        } else if *m == H::TRACE {
+            Method::Trace
+        } else {
+            Method::Other
+        }
     }
 }
 
@@ -301,6 +329,8 @@ pub(crate) struct RouteEntry {
     families: Arc<Families>,
     /// An [excluded](RouteMetricsBuilder::exclude) template: requests record nothing.
     excluded: bool,
+    /// The process's request clock, kept here so a request reaches it without another load.
+    clock: Clock,
     methods: [MethodSlots; 10],
 }
 
@@ -321,6 +351,7 @@ impl RouteEntry {
             module,
             families,
             excluded,
+            clock: Clock::get(),
             methods: Default::default(),
         }
     }
@@ -448,6 +479,7 @@ impl fmt::Debug for RouteMetrics {
             .field("excluded_routes", &self.inner.exclusions.exact)
             .field("excluded_prefixes", &self.inner.exclusions.prefixes)
             .field("exemplars", &self.inner.exemplars)
+            .field("clock", &self.inner.unmatched.clock.name())
             .finish()
     }
 }
@@ -868,7 +900,7 @@ pub struct RequestTracker {
     entry: Arc<RouteEntry>,
     method: Method,
     status: u16,
-    start: Instant,
+    start: Stamp,
     request_size: Option<u64>,
     response_bytes: u64,
     trace: Option<TraceContext>,
@@ -881,7 +913,10 @@ impl fmt::Debug for RequestTracker {
             .field("route", &self.entry.route)
             .field("method", &self.method)
             .field("status", &self.status)
-            .field("elapsed", &self.start.elapsed())
+            .field(
+                "elapsed_seconds",
+                &self.entry.clock.seconds_since(self.start),
+            )
             .finish()
     }
 }
@@ -890,9 +925,12 @@ impl RequestTracker {
     #[inline]
     pub(crate) fn new(entry: Arc<RouteEntry>, method: Method, exemplars: bool) -> Self {
         let excluded = entry.excluded;
-        if !excluded {
+        let start = if excluded {
+            Stamp::UNREAD
+        } else {
             entry.active(method).inc();
-        }
+            entry.clock.now()
+        };
         RequestTracker {
             trace: if exemplars && !excluded {
                 crate::exemplar::current_trace()
@@ -902,7 +940,7 @@ impl RequestTracker {
             entry,
             method,
             status: CLIENT_CLOSED_STATUS,
-            start: Instant::now(),
+            start,
             request_size: None,
             response_bytes: 0,
             // An excluded route's tracker is born done: it records nothing.
@@ -950,7 +988,7 @@ impl RequestTracker {
             return;
         }
         self.done = true;
-        let secs = self.start.elapsed().as_secs_f64();
+        let secs = self.entry.clock.seconds_since(self.start);
         self.entry.active(self.method).dec();
         let (req, resp, trace) = (self.request_size, self.response_bytes, self.trace);
         self.entry.with_series(self.method, self.status, |s| {
@@ -993,6 +1031,18 @@ mod tests {
                 "http_server_request_duration_seconds_count{{method=\"GET\",route=\"/a\",status=\"{status}\"}} 2\n"
             );
             assert!(text.contains(&line), "missing {line} in {text}");
+        }
+    }
+
+    #[cfg(feature = "tower")]
+    #[test]
+    fn http_methods_map_as_their_names_parse() {
+        for name in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+            "QUERY", "PROPFIND", "get", "BREW",
+        ] {
+            let m = http::Method::from_bytes(name.as_bytes()).unwrap();
+            assert_eq!(Method::from(&m), Method::parse(name), "{name}");
         }
     }
 

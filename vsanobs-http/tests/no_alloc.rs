@@ -71,3 +71,47 @@ fn tower_layer_request_does_not_allocate() {
         )
     );
 }
+
+/// The layer given the route templates (`with_routes`) finds them without allocating either.
+#[test]
+fn tower_layer_with_routes_request_does_not_allocate() {
+    if rerun_alone() {
+        return;
+    }
+    let r = Registry::new();
+    let layer = HttpMetricsLayer::new(&r)
+        .unwrap()
+        .with_routes(["/users/{id}", "/users/me", "/files/{*path}"])
+        .unwrap();
+    let mut svc = layer.layer(tower::service_fn(|_req: Request<String>| async {
+        Ok::<_, Infallible>(Response::new(String::new()))
+    }));
+    let paths = ["/users/7", "/users/me", "/files/a/b", "/nope"];
+    // Bind the routes and series first.
+    for p in paths {
+        drop(
+            svc.call(Request::get(p).body(String::new()).unwrap())
+                .now_or_never(),
+        );
+    }
+    let reqs: Vec<_> = (0..1_000)
+        .map(|i| Request::get(paths[i % 4]).body(String::new()).unwrap())
+        .collect();
+    let mut resps = Vec::with_capacity(reqs.len());
+    let before = HeapSnapshot::now();
+    for req in reqs {
+        resps.push(svc.call(req).now_or_never());
+    }
+    resps.clear();
+    let d = before.delta_to(&HeapSnapshot::now());
+    assert_eq!(d.allocations, 0, "{d:?}");
+    let text = r.encode_to_string(vsanobs_core::Format::PrometheusText);
+    for route in ["/users/{id}", "/users/me", "/files/{*path}", "unmatched"] {
+        assert!(
+            text.contains(&format!(
+                "http_server_request_duration_seconds_count{{method=\"GET\",route=\"{route}\",status=\"200\"}} 251\n"
+            )),
+            "{route}: {text}"
+        );
+    }
+}
