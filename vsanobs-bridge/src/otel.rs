@@ -307,12 +307,12 @@ fn exemplar<T: Num>(e: &OtelExemplar<T>) -> Option<Exemplar> {
         return None;
     }
     let timestamp = e.time().duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-    Some(Exemplar {
+    Some(Exemplar::trace(
         trace_id,
         span_id,
-        value: e.value.float(),
-        timestamp,
-    })
+        e.value.float(),
+        Some(timestamp),
+    ))
 }
 
 trait Num: Copy {
@@ -402,10 +402,11 @@ impl Ctx<'_, '_> {
                     let l = self.labels(p.attributes());
                     let v = p.value().number();
                     let value = if mono {
-                        let ex = p
-                            .exemplars()
-                            .filter_map(exemplar)
-                            .max_by(|a, b| a.timestamp.total_cmp(&b.timestamp));
+                        let ex = p.exemplars().filter_map(exemplar).max_by(|a, b| {
+                            a.timestamp
+                                .unwrap_or(0.0)
+                                .total_cmp(&b.timestamp.unwrap_or(0.0))
+                        });
                         let v = match v {
                             Number::Int(x) if x >= 0 => Number::Uint(x as u64),
                             other => other,
@@ -454,7 +455,7 @@ impl Ctx<'_, '_> {
                             .iter()
                             .filter(|e| e.value > lower && e.value <= upper)
                             .max_by(|a, b| a.value.total_cmp(&b.value))
-                            .copied();
+                            .cloned();
                         buckets.push(Bucket {
                             upper_bound: upper,
                             cumulative_count: acc,

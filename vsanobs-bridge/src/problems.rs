@@ -73,8 +73,9 @@ pub enum Problem {
     SeriesOverflow,
     /// A family without help text: the name is used as help.
     EmptyHelp,
-    /// An exemplar that cannot be represented (labels other than `trace_id`/`span_id`):
-    /// dropped; the sample is kept.
+    /// An exemplar that breaks the OpenMetrics rules (a label name twice after sanitising,
+    /// more than 128 characters of label names and values, an unreadable value or
+    /// timestamp): dropped; the sample is kept.
     ExemplarDropped,
     /// A line of foreign exposition text that could not be read: dropped.
     Unreadable,

@@ -6,9 +6,12 @@
 //! OpenMetrics encoder, reads that text back into vsanobs families and hands them to the
 //! registry, so every sample is the value prometheus-client itself would have served.
 //! Counters, gauges, histograms, info and unknown metrics are kept with their type, help
-//! and unit. Exemplars carrying `trace_id` and `span_id` (hex) are kept; one without a
-//! timestamp gets the scrape time (vsanobs exemplars always carry one); other exemplar
-//! labels cannot be represented and the exemplar is dropped (the sample kept).
+//! and unit. Exemplars are kept as prometheus-client wrote them: any labels (a `trace_id`
+//! alone, custom labels), the value, and the timestamp if it has one (none otherwise), so
+//! the OpenMetrics output writes them exactly as prometheus-client's own encoder does and
+//! the protobuf format carries them too. An exemplar label name that is not a valid label
+//! name is rewritten; an exemplar whose labels still break the OpenMetrics rules (a name
+//! twice, more than 128 characters of names and values) is dropped, the sample kept.
 //!
 //! Invalid names and label names are rewritten ([`sanitize`](crate::sanitize)), and
 //! everything rewritten or dropped is counted in
@@ -45,7 +48,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 use prometheus_client::registry::Registry as ForeignRegistry;
-use vsanobs_core::model::{Bucket, Exemplar, MetricKind, Number, Value};
+use vsanobs_core::model::{Bucket, Exemplar, ExemplarLabels, MetricKind, Number, Value};
 use vsanobs_core::{CollectError, Collector, FamilySink, Registry, RegistryError};
 
 use crate::emit::{Emitter, label_set};
@@ -459,40 +462,30 @@ fn parse_sample(line: &str) -> Option<Line<'_>> {
     })
 }
 
-fn hex_id<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.is_empty() || s.len() > 2 * N || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    let padded = format!("{s:0>width$}", width = 2 * N);
-    let mut out = [0u8; N];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&padded[2 * i..2 * i + 2], 16).ok()?;
-    }
-    Some(out)
-}
-
-/// A vsanobs exemplar from one with `trace_id` and `span_id` labels; anything else is
-/// dropped (counted).
+/// A vsanobs exemplar with the labels, value and timestamp (or none) prometheus-client
+/// wrote. Invalid label names are rewritten (counted); an exemplar whose labels still break
+/// the rules (a name twice, more than 128 characters) or whose numbers cannot be read is
+/// dropped (counted), the sample kept.
 fn exemplar(bridge: &str, e: RawExemplar<'_>) -> Option<Exemplar> {
-    let get = |k: &str| {
-        e.labels
-            .iter()
-            .find(|(n, _)| n == k)
-            .map(|(_, v)| v.as_str())
-    };
-    let ids = match (get("trace_id"), get("span_id"), e.labels.len()) {
-        (Some(t), Some(s), 2) => hex_id::<16>(t).zip(hex_id::<8>(s)),
-        _ => None,
-    };
+    let labels = e.labels.into_iter().map(|(k, v)| {
+        let name = match sanitize::label_name(&k) {
+            std::borrow::Cow::Borrowed(_) => k,
+            std::borrow::Cow::Owned(n) => {
+                problems::count(bridge, Problem::InvalidLabelName);
+                n
+            }
+        };
+        (name, v)
+    });
+    let labels = ExemplarLabels::new(labels).ok();
     let value = parse_float(e.value);
     let timestamp = match e.timestamp {
-        Some(t) => parse_float(t),
-        None => Some(vsanobs_core::clock::unix_seconds()),
+        Some(t) => parse_float(t).map(Some),
+        None => Some(None),
     };
-    match (ids, value, timestamp) {
-        (Some((trace_id, span_id)), Some(value), Some(timestamp)) => Some(Exemplar {
-            trace_id,
-            span_id,
+    match (labels, value, timestamp) {
+        (Some(labels), Some(value), Some(timestamp)) => Some(Exemplar {
+            labels,
             value,
             timestamp,
         }),

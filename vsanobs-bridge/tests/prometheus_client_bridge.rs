@@ -93,6 +93,23 @@ fn foreign() -> ForeignRegistry {
         Some(UNIX_EPOCH + Duration::from_millis(1_700_000_001_000)),
     );
     ex_hist.observe(0.5, None, None);
+    // Exemplars vsanobs's own metrics never record: a trace id alone, custom labels with a
+    // value that needs escaping, no timestamp, a timestamp finer than a millisecond.
+    ex_hist.observe(
+        5.0,
+        Some(l(&[("trace_id", TRACE)])),
+        Some(UNIX_EPOCH + Duration::from_micros(1_700_000_002_123_456)),
+    );
+    let traced = CounterWithExemplar::<Labels>::default();
+    r.register("traced", "A trace id alone, no timestamp.", traced.clone());
+    traced.inc_by(2, Some(l(&[("trace_id", TRACE)])), None);
+    let custom = Family::<Labels, CounterWithExemplar<Labels>>::default();
+    r.register("custom_exemplar", "Custom exemplar labels.", custom.clone());
+    custom.get_or_create(&l(&[("shard", "1")])).inc_by(
+        4,
+        Some(l(&[("trace_id", "abc"), ("user", "x y \"q\" \\ \n")])),
+        None,
+    );
 
     let sub = r.sub_registry_with_prefix("worker");
     let sub = sub.sub_registry_with_label(("pool".into(), "io".into()));
@@ -161,6 +178,162 @@ fn assert_sample_for_sample(theirs: &[ParsedSample], text: &str, format: Format)
             assert!(o.exemplar.is_none());
         }
     }
+}
+
+/// The exemplar part (after ` # `) of every sample line that has one, by sample name and
+/// sorted labels.
+fn raw_exemplars(text: &str) -> Vec<(String, Labels, String)> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let at = line.find(" # ")?;
+            let sample = parse(&format!("{}\n", &line[..at]))
+                .unwrap_or_else(|e| panic!("{e}: {line}"))
+                .into_iter()
+                .flat_map(|f| f.samples)
+                .next()
+                .expect("one sample");
+            Some((sample.name, sorted(sample.labels), line[at..].to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn exemplars_are_written_exactly_as_prometheus_client_writes_them() {
+    let mut theirs_text = String::new();
+    prometheus_client::encoding::text::encode(&mut theirs_text, &foreign()).unwrap();
+    let theirs = raw_exemplars(&theirs_text);
+    // The fixture's exemplars, as prometheus-client writes them.
+    let expected = [
+        format!(" # {{trace_id=\"{TRACE}\",span_id=\"{SPAN}\"}} 5.0 1700000000.123"),
+        format!(" # {{trace_id=\"{TRACE}\"}} 2.0"),
+        " # {trace_id=\"abc\",user=\"x y \\\"q\\\" \\\\ \\n\"} 4.0".to_owned(),
+        format!(" # {{trace_id=\"{TRACE}\"}} 5.0 1700000002.123456"),
+    ];
+    for e in &expected {
+        assert!(
+            theirs.iter().any(|(_, _, x)| x == e),
+            "{e} not in prometheus-client's output:\n{theirs_text}"
+        );
+    }
+    assert_eq!(theirs.len(), 5, "{theirs_text}");
+
+    let registry = Registry::new();
+    PrometheusClientCollector::new("pc_exemplars", foreign())
+        .register(&registry)
+        .unwrap();
+    let text = registry.encode_to_string(Format::OpenMetrics);
+    let ours = raw_exemplars(&text);
+    assert_eq!(ours.len(), theirs.len(), "{text}");
+    for t in &theirs {
+        assert!(ours.contains(t), "{t:?} missing from:\n{text}");
+    }
+    assert_eq!(problems::get("pc_exemplars", Problem::ExemplarDropped), 0);
+
+    // The protobuf format carries the same exemplars: labels, value, timestamp or none.
+    let body = registry.encode_to_vec(Format::Protobuf);
+    let traced = counter_exemplar(&body, "traced_total");
+    assert_eq!(traced, (l(&[("trace_id", TRACE)]), 2.0, false));
+    let custom = counter_exemplar(&body, "custom_exemplar_total");
+    assert_eq!(
+        custom,
+        (
+            l(&[("trace_id", "abc"), ("user", "x y \"q\" \\ \n")]),
+            4.0,
+            false
+        )
+    );
+    let jobs = counter_exemplar(&body, "jobs_total");
+    assert_eq!(
+        jobs,
+        (l(&[("trace_id", TRACE), ("span_id", SPAN)]), 5.0, true)
+    );
+}
+
+/// The fields of one protobuf message: (field number, varint or fixed64 value, bytes of a
+/// length-delimited field).
+fn fields(mut msg: &[u8]) -> Vec<(u64, u64, &[u8])> {
+    fn varint(b: &mut &[u8]) -> u64 {
+        let mut v = 0;
+        for i in 0.. {
+            let byte = b[0];
+            *b = &b[1..];
+            v |= u64::from(byte & 0x7f) << (7 * i);
+            if byte < 0x80 {
+                break;
+            }
+        }
+        v
+    }
+    let mut out = Vec::new();
+    while !msg.is_empty() {
+        let key = varint(&mut msg);
+        match key & 7 {
+            0 => out.push((key >> 3, varint(&mut msg), &[][..])),
+            1 => {
+                let v = u64::from_le_bytes(msg[..8].try_into().unwrap());
+                msg = &msg[8..];
+                out.push((key >> 3, v, &[][..]));
+            }
+            2 => {
+                let len = varint(&mut msg) as usize;
+                out.push((key >> 3, 0, &msg[..len]));
+                msg = &msg[len..];
+            }
+            w => panic!("wire type {w}"),
+        }
+    }
+    out
+}
+
+/// The exemplar of the first sample of counter family `name` in a delimited protobuf body:
+/// its labels, value and whether it has a timestamp.
+fn counter_exemplar(body: &[u8], name: &str) -> (Labels, f64, bool) {
+    let mut rest = body;
+    while !rest.is_empty() {
+        // One varint length, then the MetricFamily.
+        let n = rest.iter().position(|b| *b < 0x80).unwrap() + 1;
+        let len = rest[..n]
+            .iter()
+            .rev()
+            .fold(0usize, |acc, b| (acc << 7) | usize::from(b & 0x7f));
+        let fam = fields(&rest[n..n + len]);
+        rest = &rest[n + len..];
+        if !fam.iter().any(|(f, _, b)| *f == 1 && *b == name.as_bytes()) {
+            continue;
+        }
+        let metric = fam.iter().find(|(f, _, _)| *f == 4).expect("a metric").2;
+        let counter = fields(metric)
+            .into_iter()
+            .find(|(f, _, _)| *f == 3)
+            .expect("a counter")
+            .2;
+        let ex = fields(counter)
+            .into_iter()
+            .find(|(f, _, _)| *f == 2)
+            .expect("an exemplar")
+            .2;
+        let mut labels = Vec::new();
+        let (mut value, mut ts) = (f64::NAN, false);
+        for (f, v, b) in fields(ex) {
+            match f {
+                1 => {
+                    let pair = fields(b);
+                    let text = |n| {
+                        pair.iter()
+                            .find(|(f, _, _)| *f == n)
+                            .map_or(String::new(), |p| String::from_utf8(p.2.to_vec()).unwrap())
+                    };
+                    labels.push((text(1), text(2)));
+                }
+                2 => value = f64::from_bits(v),
+                3 => ts = true,
+                _ => {}
+            }
+        }
+        return (labels, value, ts);
+    }
+    panic!("{name} not in the protobuf body");
 }
 
 #[test]
@@ -348,10 +521,10 @@ fn bad_foreign_names_and_labels_are_sanitised_counted_and_never_fail_a_scrape() 
     let g = Gauge::<i64>::default();
     r.register("clash", "A gauge under the counter's name.", g.clone());
     g.set(7);
-    // An exemplar vsanobs cannot represent: dropped, the sample kept.
+    // An exemplar longer than OpenMetrics allows (128 characters): dropped, the sample kept.
     let ex = CounterWithExemplar::<Labels>::default();
-    r.register("odd_exemplar", "Exemplar without trace ids.", ex.clone());
-    ex.inc_by(3, Some(l(&[("user", "alice")])), None);
+    r.register("odd_exemplar", "An exemplar too long.", ex.clone());
+    ex.inc_by(3, Some(l(&[("user", &"a".repeat(130))])), None);
 
     let registry = Registry::new();
     PrometheusClientCollector::new("pc_bad", r)

@@ -36,7 +36,8 @@ pub(crate) fn visit_samples(fam: &MetricFamily, consts: &[(String, String)], v: 
                     .map(|b| b.upper_bound)
                     .collect();
                 let cum: Vec<u64> = buckets.iter().map(|b| b.cumulative_count).collect();
-                let ex: Vec<Option<Exemplar>> = buckets.iter().map(|b| b.exemplar).collect();
+                let ex: Vec<Option<Exemplar>> =
+                    buckets.iter().map(|b| b.exemplar.clone()).collect();
                 let has_ex = ex.iter().any(Option::is_some);
                 v.histogram(labels, &bounds, &cum, *sum, has_ex.then_some(ex.as_slice()));
             }
@@ -74,7 +75,7 @@ impl Visitor for Gatherer {
             labels,
             Value::Counter {
                 value,
-                exemplar: exemplar.copied(),
+                exemplar: exemplar.cloned(),
             },
         );
     }
@@ -95,7 +96,7 @@ impl Visitor for Gatherer {
             .map(|(i, c)| Bucket {
                 upper_bound: bounds.get(i).copied().unwrap_or(f64::INFINITY),
                 cumulative_count: *c,
-                exemplar: exemplars.and_then(|e| e.get(i).copied().flatten()),
+                exemplar: exemplars.and_then(|e| e.get(i).cloned().flatten()),
             })
             .collect();
         let count = cumulative.last().copied().unwrap_or(0);

@@ -15,6 +15,8 @@
 //! ## Note
 //! Snapshots own their strings; they are built at scrape or push time, never on a record path.
 
+use std::sync::Arc;
+
 /// The type of a metric family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -53,27 +55,157 @@ impl MetricKind {
     }
 }
 
-/// An exemplar: a trace reference attached to one counter increment or histogram observation.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// An exemplar: a reference (usually a trace) attached to one counter increment or
+/// histogram observation.
+///
+/// vsanobs's own metrics record [`ExemplarLabels::Trace`] with a timestamp; exemplars from a
+/// bridged library may carry any checked label set ([`ExemplarLabels::Labels`]) and no
+/// timestamp.
+///
+/// # Example
+/// ```
+/// use vsanobs_core::model::{Exemplar, ExemplarLabels};
+///
+/// let ex = Exemplar {
+///     labels: ExemplarLabels::new([("trace_id", "abc"), ("user", "x y")])?,
+///     value: 0.5,
+///     timestamp: None,
+/// };
+/// let pairs: Vec<(String, String)> = ex.labels.pairs().map(|(k, v)| (k.into(), v.into())).collect();
+/// assert_eq!(pairs, [("trace_id".to_string(), "abc".to_string()), ("user".into(), "x y".into())]);
+/// # Ok::<(), vsanobs_core::model::ExemplarLabelsError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
 pub struct Exemplar {
-    /// W3C trace id (16 bytes, exported as 32 lowercase hex digits).
-    pub trace_id: [u8; 16],
-    /// W3C span id (8 bytes, exported as 16 lowercase hex digits).
-    pub span_id: [u8; 8],
+    /// What the exemplar refers to.
+    pub labels: ExemplarLabels,
     /// The observed value (for counters, the increment).
     pub value: f64,
-    /// Unix time in seconds when it was recorded.
-    pub timestamp: f64,
+    /// Unix time in seconds when it was recorded, if known.
+    pub timestamp: Option<f64>,
 }
 
 impl Exemplar {
-    /// The trace id as 32 lowercase hex digits.
-    pub fn trace_id_hex(&self) -> String {
-        crate::hex::encode(&self.trace_id)
+    /// An exemplar for a W3C trace context (what vsanobs's own metrics record).
+    pub fn trace(trace_id: [u8; 16], span_id: [u8; 8], value: f64, timestamp: Option<f64>) -> Self {
+        Exemplar {
+            labels: ExemplarLabels::Trace { trace_id, span_id },
+            value,
+            timestamp,
+        }
     }
-    /// The span id as 16 lowercase hex digits.
-    pub fn span_id_hex(&self) -> String {
-        crate::hex::encode(&self.span_id)
+}
+
+/// The most characters the names and values of one exemplar's labels may hold together
+/// (OpenMetrics 1.0).
+pub const EXEMPLAR_LABELS_MAX_CHARS: usize = 128;
+
+/// The labels of an [`Exemplar`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExemplarLabels {
+    /// A W3C trace context, written `trace_id="<32 hex>",span_id="<16 hex>"`. vsanobs's own
+    /// metrics record this variant; it holds no heap memory.
+    Trace {
+        /// W3C trace id (exported as 32 lowercase hex digits).
+        trace_id: [u8; 16],
+        /// W3C span id (exported as 16 lowercase hex digits).
+        span_id: [u8; 8],
+    },
+    /// Any other label set (for example from a bridged library), in the order given. Build it
+    /// with [`ExemplarLabels::new`], which checks it.
+    Labels(Arc<[(Box<str>, Box<str>)]>),
+}
+
+/// Why [`ExemplarLabels::new`] refused a label set.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExemplarLabelsError {
+    /// A name is not a valid label name.
+    #[error("invalid exemplar label name {0:?}")]
+    InvalidName(String),
+    /// A name appears twice.
+    #[error("duplicate exemplar label name {0:?}")]
+    Duplicate(String),
+    /// Names and values together are longer than [`EXEMPLAR_LABELS_MAX_CHARS`].
+    #[error("exemplar labels hold {0} characters, more than the 128 OpenMetrics allows")]
+    TooLong(usize),
+}
+
+impl ExemplarLabels {
+    /// A checked label set: valid label names, none twice, at most
+    /// [`EXEMPLAR_LABELS_MAX_CHARS`] UTF-8 characters of names and values together.
+    ///
+    /// # Errors
+    /// [`ExemplarLabelsError`] names the first rule broken.
+    ///
+    /// # Example
+    /// ```
+    /// use vsanobs_core::model::{ExemplarLabels, ExemplarLabelsError};
+    ///
+    /// assert!(ExemplarLabels::new([("trace_id", "abc")]).is_ok());
+    /// assert_eq!(
+    ///     ExemplarLabels::new([("a", "1"), ("a", "2")]),
+    ///     Err(ExemplarLabelsError::Duplicate("a".into()))
+    /// );
+    /// assert!(matches!(ExemplarLabels::new([("x", "y".repeat(200))]), Err(ExemplarLabelsError::TooLong(201))));
+    /// ```
+    pub fn new<K, V>(labels: impl IntoIterator<Item = (K, V)>) -> Result<Self, ExemplarLabelsError>
+    where
+        K: Into<Box<str>>,
+        V: Into<Box<str>>,
+    {
+        let pairs: Vec<(Box<str>, Box<str>)> = labels
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let mut chars = 0;
+        for (i, (k, v)) in pairs.iter().enumerate() {
+            if !crate::labels::is_valid_label_name(k) {
+                return Err(ExemplarLabelsError::InvalidName(k.to_string()));
+            }
+            if pairs[..i].iter().any(|(p, _)| p == k) {
+                return Err(ExemplarLabelsError::Duplicate(k.to_string()));
+            }
+            chars += k.chars().count() + v.chars().count();
+        }
+        if chars > EXEMPLAR_LABELS_MAX_CHARS {
+            return Err(ExemplarLabelsError::TooLong(chars));
+        }
+        Ok(ExemplarLabels::Labels(pairs.into()))
+    }
+
+    /// The label pairs in the order they are written; a trace context's ids come as lowercase
+    /// hex (which allocates: encoders write [`Trace`](Self::Trace) ids without this).
+    pub fn pairs(
+        &self,
+    ) -> impl Iterator<Item = (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)> {
+        use std::borrow::Cow;
+        let (trace, labels) = match self {
+            ExemplarLabels::Trace { trace_id, span_id } => (
+                Some([
+                    (
+                        Cow::Borrowed("trace_id"),
+                        Cow::Owned(crate::hex::encode(trace_id)),
+                    ),
+                    (
+                        Cow::Borrowed("span_id"),
+                        Cow::Owned(crate::hex::encode(span_id)),
+                    ),
+                ]),
+                &[][..],
+            ),
+            ExemplarLabels::Labels(l) => (None, &l[..]),
+        };
+        trace.into_iter().flatten().chain(
+            labels
+                .iter()
+                .map(|(k, v)| (Cow::Borrowed(&**k), Cow::Borrowed(&**v))),
+        )
+    }
+
+    /// The value of label `name`, for a trace context its ids as lowercase hex.
+    pub fn get(&self, name: &str) -> Option<std::borrow::Cow<'_, str>> {
+        self.pairs().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 }
 
@@ -101,7 +233,7 @@ impl Number {
 }
 
 /// One histogram bucket: the upper bound and the cumulative count of observations `<=` it.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Bucket {
     /// Inclusive upper bound (`f64::INFINITY` for the last bucket).
     pub upper_bound: f64,

@@ -38,7 +38,8 @@ use crate::registry::Registry;
 /// A parsed exemplar.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParsedExemplar {
-    /// Exemplar labels (for vsanobs: `trace_id` and `span_id`).
+    /// Exemplar labels in the order written, values unescaped (for vsanobs's own metrics:
+    /// `trace_id` and `span_id`).
     pub labels: Vec<(String, String)>,
     /// Exemplar value.
     pub value: f64,

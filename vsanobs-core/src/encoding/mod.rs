@@ -173,14 +173,14 @@ pub trait Visitor {
     /// holding the count, with the sum (the text formats' documented fallback).
     fn native_histogram(&mut self, labels: LabelsRef<'_>, h: &NativeHistogramValue) {
         if h.classic.is_empty() {
-            let ex = h.exemplars.last().copied();
+            let ex = h.exemplars.last().cloned();
             let exs = [ex];
             self.histogram(
                 labels,
                 &[],
                 &[h.count],
                 h.sum,
-                ex.is_some().then_some(&exs[..]),
+                exs[0].is_some().then_some(&exs[..]),
             );
             return;
         }
@@ -189,7 +189,7 @@ pub trait Visitor {
             .map(|b| b.upper_bound)
             .collect();
         let cum: Vec<u64> = h.classic.iter().map(|b| b.cumulative_count).collect();
-        let exs: Vec<Option<Exemplar>> = h.classic.iter().map(|b| b.exemplar).collect();
+        let exs: Vec<Option<Exemplar>> = h.classic.iter().map(|b| b.exemplar.clone()).collect();
         let has_ex = exs.iter().any(Option::is_some);
         self.histogram(labels, &bounds, &cum, h.sum, has_ex.then_some(&exs[..]));
     }

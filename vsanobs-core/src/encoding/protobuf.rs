@@ -10,7 +10,7 @@ use std::io;
 
 use super::Visitor;
 use crate::labels::LabelsRef;
-use crate::model::{Exemplar, MetricKind, NativeHistogramValue, Number};
+use crate::model::{Exemplar, ExemplarLabels, MetricKind, NativeHistogramValue, Number};
 
 // MetricFamily
 const FAMILY_NAME: u32 = 1;
@@ -136,14 +136,25 @@ fn timestamp(buf: &mut Vec<u8>, field: u32, unix_seconds: f64) {
 
 fn exemplar(buf: &mut Vec<u8>, field: u32, ex: &Exemplar) {
     nested(buf, field, |b| {
-        let mut hex = String::with_capacity(32);
-        crate::hex::encode_into(&mut hex, &ex.trace_id);
-        label_pair(b, "trace_id", &hex);
-        hex.clear();
-        crate::hex::encode_into(&mut hex, &ex.span_id);
-        label_pair(b, "span_id", &hex);
+        match &ex.labels {
+            ExemplarLabels::Trace { trace_id, span_id } => {
+                let mut hex = String::with_capacity(32);
+                crate::hex::encode_into(&mut hex, trace_id);
+                label_pair(b, "trace_id", &hex);
+                hex.clear();
+                crate::hex::encode_into(&mut hex, span_id);
+                label_pair(b, "span_id", &hex);
+            }
+            ExemplarLabels::Labels(labels) => {
+                for (k, v) in labels.iter() {
+                    label_pair(b, k, v);
+                }
+            }
+        }
         double(b, 2, ex.value);
-        timestamp(b, 3, ex.timestamp);
+        if let Some(t) = ex.timestamp {
+            timestamp(b, 3, t);
+        }
     });
 }
 

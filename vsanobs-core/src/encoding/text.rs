@@ -3,7 +3,7 @@ use std::io;
 use super::{Format, Visitor, escape_help, escape_label_value, write_float, write_number};
 use crate::hex;
 use crate::labels::LabelsRef;
-use crate::model::{Exemplar, MetricKind, NativeHistogramValue, Number};
+use crate::model::{Exemplar, ExemplarLabels, MetricKind, NativeHistogramValue, Number};
 
 /// Writes families as Prometheus text 0.0.4 or OpenMetrics 1.0 text into a `String`.
 ///
@@ -118,15 +118,33 @@ impl<'a> TextEncoder<'a> {
         }
         let Some(ex) = ex else { return };
         let out = &mut *self.out;
-        out.push_str(" # {trace_id=\"");
-        hex::encode_into(out, &ex.trace_id);
-        out.push_str("\",span_id=\"");
-        hex::encode_into(out, &ex.span_id);
-        out.push_str("\"} ");
+        out.push_str(" # {");
+        match &ex.labels {
+            ExemplarLabels::Trace { trace_id, span_id } => {
+                out.push_str("trace_id=\"");
+                hex::encode_into(out, trace_id);
+                out.push_str("\",span_id=\"");
+                hex::encode_into(out, span_id);
+                out.push('"');
+            }
+            ExemplarLabels::Labels(labels) => {
+                for (i, (k, v)) in labels.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(k);
+                    out.push_str("=\"");
+                    escape_label_value(out, v);
+                    out.push('"');
+                }
+            }
+        }
+        out.push_str("} ");
         write_float(out, ex.value);
-        out.push(' ');
-        // Millisecond precision, as OpenMetrics timestamps are usually written.
-        write_float(out, (ex.timestamp * 1000.0).round() / 1000.0);
+        if let Some(t) = ex.timestamp {
+            out.push(' ');
+            write_float(out, t);
+        }
     }
 }
 

@@ -60,7 +60,7 @@ use prost::Message as _;
 
 use super::http::{ConfigError, LazyClient, check_header, parse_url, send};
 use super::{Batch, ExportError, Exporter};
-use crate::model::{Exemplar, MetricFamily, MetricKind, Number, Value};
+use crate::model::{Exemplar, ExemplarLabels, MetricFamily, MetricKind, Number, Value};
 
 /// Families whose OTLP form follows the HTTP semantic conventions: (Prometheus name,
 /// OTLP name, OTLP unit).
@@ -139,12 +139,39 @@ fn number(n: Number) -> number_data_point::Value {
     }
 }
 
-fn exemplar_of(e: &Exemplar) -> OtlpExemplar {
+/// An OTLP exemplar. A trace context becomes the ids; another label set becomes the
+/// filtered attributes, except `trace_id`/`span_id` labels holding valid hex ids (32 and 16
+/// digits), which become the ids. Without a timestamp, the exemplar gets the export time.
+fn exemplar_of(e: &Exemplar, export_time_unix_nano: u64) -> OtlpExemplar {
+    let (trace_id, span_id, filtered_attributes) = match &e.labels {
+        ExemplarLabels::Trace { trace_id, span_id } => {
+            (trace_id.to_vec(), span_id.to_vec(), Vec::new())
+        }
+        ExemplarLabels::Labels(labels) => {
+            let find = |name: &str| labels.iter().find(|(k, _)| &**k == name).map(|(_, v)| &**v);
+            let trace = find("trace_id").and_then(crate::hex::decode::<16>);
+            let span = find("span_id").and_then(crate::hex::decode::<8>);
+            let attrs = labels
+                .iter()
+                .filter(|(k, _)| {
+                    !(&**k == "trace_id" && trace.is_some() || &**k == "span_id" && span.is_some())
+                })
+                .map(|(k, v)| kv(k, v))
+                .collect();
+            (
+                trace.map(|t| t.to_vec()).unwrap_or_default(),
+                span.map(|s| s.to_vec()).unwrap_or_default(),
+                attrs,
+            )
+        }
+    };
     OtlpExemplar {
-        filtered_attributes: Vec::new(),
-        time_unix_nano: (e.timestamp * 1e9) as u64,
-        span_id: e.span_id.to_vec(),
-        trace_id: e.trace_id.to_vec(),
+        filtered_attributes,
+        time_unix_nano: e
+            .timestamp
+            .map_or(export_time_unix_nano, |t| (t * 1e9) as u64),
+        span_id,
+        trace_id,
         value: Some(exemplar::Value::AsDouble(e.value)),
     }
 }
@@ -207,7 +234,7 @@ fn to_metric(fam: &MetricFamily, start: u64, time: u64) -> Metric {
             attributes: attrs(labels),
             start_time_unix_nano: start,
             time_unix_nano: time,
-            exemplars: ex.map(exemplar_of).into_iter().collect(),
+            exemplars: ex.map(|e| exemplar_of(e, time)).into_iter().collect(),
             flags: 0,
             value: Some(value),
         }
@@ -254,7 +281,7 @@ fn to_metric(fam: &MetricFamily, start: u64, time: u64) -> Metric {
                                 .exemplars
                                 .iter()
                                 .chain(h.classic.iter().filter_map(|b| b.exemplar.as_ref()))
-                                .map(exemplar_of)
+                                .map(|e| exemplar_of(e, time))
                                 .collect(),
                             min: None,
                             max: None,
@@ -299,7 +326,7 @@ fn to_metric(fam: &MetricFamily, start: u64, time: u64) -> Metric {
                                 .collect(),
                             exemplars: buckets
                                 .iter()
-                                .filter_map(|b| b.exemplar.as_ref().map(exemplar_of))
+                                .filter_map(|b| b.exemplar.as_ref().map(|e| exemplar_of(e, time)))
                                 .collect(),
                             flags: 0,
                             min: None,

@@ -179,10 +179,16 @@ mod tests {
         let ctx = TraceContext::from_ids(1, 2);
         c.inc_by_with_exemplar(3, &ctx);
         let ex = c.exemplar();
+        let ex = ex.expect("recorded");
         assert_eq!(
-            ex.map(|e| (e.trace_id, e.span_id, e.value)),
-            Some((ctx.trace_id, ctx.span_id, 3.0))
+            ex.labels,
+            crate::model::ExemplarLabels::Trace {
+                trace_id: ctx.trace_id,
+                span_id: ctx.span_id
+            }
         );
+        assert_eq!(ex.value, 3.0);
+        assert!(ex.timestamp.is_some_and(|t| t > 0.0));
         assert_eq!(c.get(), 6);
     }
 }

@@ -47,12 +47,11 @@ impl ExemplarSlot {
             return;
         }
         if let Some(mut g) = self.slot.try_lock() {
-            *g = Some(Exemplar {
-                trace_id: ctx.trace_id,
-                span_id: ctx.span_id,
-                value,
-                timestamp: clock::unix_seconds(),
-            });
+            // Millisecond precision, as OpenMetrics timestamps are usually written. The
+            // trace variant holds no heap memory, so neither this nor the old value's drop
+            // allocates or frees.
+            let now = (clock::unix_seconds() * 1000.0).round() / 1000.0;
+            *g = Some(Exemplar::trace(ctx.trace_id, ctx.span_id, value, Some(now)));
             drop(g);
             if !self.set.load(Ordering::Relaxed) {
                 self.set.store(true, Ordering::Release);
@@ -64,6 +63,6 @@ impl ExemplarSlot {
         if !self.set.load(Ordering::Acquire) {
             return None;
         }
-        *self.slot.lock()
+        self.slot.lock().clone()
     }
 }

@@ -312,7 +312,7 @@ impl Metric for Histogram {
                 .map(|(i, c)| Bucket {
                     upper_bound: core.bounds.get(i).copied().unwrap_or(f64::INFINITY),
                     cumulative_count: *c,
-                    exemplar: exs.get(i).copied().flatten(),
+                    exemplar: exs.get(i).cloned().flatten(),
                 })
                 .collect();
             value.exemplars.clear();

@@ -492,7 +492,7 @@ impl NativeHistogram {
                         Bucket {
                             upper_bound: c.bounds.get(i).copied().unwrap_or(f64::INFINITY),
                             cumulative_count: acc,
-                            exemplar: exemplars.get(i).copied().flatten(),
+                            exemplar: exemplars.get(i).cloned().flatten(),
                         }
                     })
                     .collect()
