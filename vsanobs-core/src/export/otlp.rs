@@ -512,3 +512,71 @@ impl Exporter for OtlpExporter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(e: &OtlpExemplar) -> Vec<(String, String)> {
+        e.filtered_attributes
+            .iter()
+            .map(|kv| {
+                let v = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                    Some(any_value::Value::StringValue(s)) => s.clone(),
+                    other => panic!("{other:?}"),
+                };
+                (kv.key.clone(), v)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn exemplar_labels_become_ids_or_filtered_attributes() {
+        let trace = Exemplar::trace([1; 16], [2; 8], 0.5, Some(1.5));
+        let o = exemplar_of(&trace, 7);
+        assert_eq!((o.trace_id, o.span_id), (vec![1; 16], vec![2; 8]));
+        assert!(o.filtered_attributes.is_empty());
+        assert_eq!(o.time_unix_nano, 1_500_000_000);
+
+        // Valid hex ids are used as the ids; the rest are filtered attributes; no timestamp
+        // means the export time.
+        let labels = ExemplarLabels::new([
+            ("trace_id", "0af7651916cd43dd8448eb211c80319c"),
+            ("span_id", "b7ad6b7169203331"),
+            ("user", "x y"),
+        ])
+        .unwrap();
+        let o = exemplar_of(
+            &Exemplar {
+                labels,
+                value: 2.0,
+                timestamp: None,
+            },
+            7,
+        );
+        assert_eq!(
+            o.trace_id,
+            crate::hex::decode::<16>("0af7651916cd43dd8448eb211c80319c").unwrap()
+        );
+        assert_eq!(
+            o.span_id,
+            crate::hex::decode::<8>("b7ad6b7169203331").unwrap()
+        );
+        assert_eq!(attrs(&o), [("user".to_owned(), "x y".to_owned())]);
+        assert_eq!(o.time_unix_nano, 7);
+
+        // A trace id that is not 32 hex digits stays an attribute; no ids.
+        let labels = ExemplarLabels::new([("trace_id", "abc")]).unwrap();
+        let o = exemplar_of(
+            &Exemplar {
+                labels,
+                value: 2.0,
+                timestamp: Some(2.0),
+            },
+            7,
+        );
+        assert!(o.trace_id.is_empty() && o.span_id.is_empty());
+        assert_eq!(attrs(&o), [("trace_id".to_owned(), "abc".to_owned())]);
+        assert_eq!(o.time_unix_nano, 2_000_000_000);
+    }
+}
