@@ -462,3 +462,63 @@ impl MetricDesc {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exemplar_labels_are_checked() {
+        assert_eq!(
+            ExemplarLabels::new([("1x", "v")]),
+            Err(ExemplarLabelsError::InvalidName("1x".into()))
+        );
+        assert_eq!(
+            ExemplarLabels::new([("__reserved", "v")]),
+            Err(ExemplarLabelsError::InvalidName("__reserved".into()))
+        );
+        assert_eq!(
+            ExemplarLabels::new([("a.b", "v")]),
+            Err(ExemplarLabelsError::InvalidName("a.b".into()))
+        );
+        assert_eq!(
+            ExemplarLabels::new([("a", "1"), ("b", "2"), ("a", "3")]),
+            Err(ExemplarLabelsError::Duplicate("a".into()))
+        );
+        // The limit counts characters, not bytes: 127 four-byte characters and a name of
+        // one fit, one more does not.
+        let wide = "\u{1F600}".repeat(127);
+        let ok = ExemplarLabels::new([("u", wide.as_str())]).unwrap();
+        assert_eq!(ok.get("u").as_deref(), Some(wide.as_str()));
+        assert_eq!(
+            ExemplarLabels::new([("uu", wide.as_str())]),
+            Err(ExemplarLabelsError::TooLong(129))
+        );
+        assert_eq!(
+            ExemplarLabels::new(std::iter::empty::<(&str, &str)>()).map(|l| l.pairs().count()),
+            Ok(0)
+        );
+    }
+
+    #[test]
+    fn a_trace_context_reads_as_hex_labels() {
+        let ex = Exemplar::trace([0xab; 16], [0x01; 8], 1.0, None);
+        let pairs: Vec<(String, String)> = ex
+            .labels
+            .pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("trace_id".to_owned(), "ab".repeat(16)),
+                ("span_id".to_owned(), "01".repeat(8))
+            ]
+        );
+        assert_eq!(
+            ex.labels.get("span_id").as_deref(),
+            Some("0101010101010101")
+        );
+        assert_eq!(ex.labels.get("user"), None);
+    }
+}

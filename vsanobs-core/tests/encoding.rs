@@ -1,7 +1,9 @@
 //! Exact exposition output for every metric kind in both formats, registration errors,
 //! negotiation and collector isolation, through the public API only.
 
-use vsanobs_core::model::{Bucket, MetricFamily, MetricKind, Number, Sample, Value};
+use vsanobs_core::model::{
+    Bucket, Exemplar, ExemplarLabels, MetricFamily, MetricKind, Number, Sample, Value,
+};
 use vsanobs_core::{
     CollectError, Collector, Counter, Family, FamilySink, FloatCounter, FloatGauge, Format, Gauge,
     Histogram, Info, LabelSet, LabelValue, Registry, RegistryError, TraceContext, negotiate,
@@ -692,4 +694,87 @@ fn protobuf_to_a_dropped_connection_is_an_error_not_a_loss() {
     );
     assert_eq!(h.count(), 1);
     assert_eq!(r.encode_to_vec(Format::Protobuf), full);
+}
+
+/// Families whose exemplars carry other labels than a trace context, one without a
+/// timestamp, as a bridged library hands them over.
+#[derive(Debug)]
+struct ForeignExemplars;
+impl Collector for ForeignExemplars {
+    fn name(&self) -> &str {
+        "foreign_exemplars"
+    }
+    fn collect_into(&self, sink: &mut FamilySink<'_>) -> Result<(), CollectError> {
+        let labels = ExemplarLabels::new([("trace_id", "abc"), ("user", "x \"y\"\\\n")]).unwrap();
+        sink.push(
+            MetricFamily::new("jobs", "Jobs.", MetricKind::Counter).with_sample(Sample {
+                labels: Vec::new(),
+                value: Value::Counter {
+                    value: Number::Uint(3),
+                    exemplar: Some(Exemplar {
+                        labels: labels.clone(),
+                        value: 1.0,
+                        timestamp: None,
+                    }),
+                },
+            }),
+        );
+        let only_trace = ExemplarLabels::new([("trace_id", "4bf92f3577b34da6")]).unwrap();
+        sink.push(
+            MetricFamily::new("wait", "Waits.", MetricKind::Histogram).with_sample(Sample {
+                labels: Vec::new(),
+                value: Value::Histogram {
+                    buckets: vec![
+                        Bucket {
+                            upper_bound: 1.0,
+                            cumulative_count: 1,
+                            exemplar: Some(Exemplar {
+                                labels: only_trace,
+                                value: 0.25,
+                                timestamp: Some(1_700_000_000.123456),
+                            }),
+                        },
+                        Bucket {
+                            upper_bound: f64::INFINITY,
+                            cumulative_count: 1,
+                            exemplar: None,
+                        },
+                    ],
+                    sum: 0.25,
+                    count: 1,
+                },
+            }),
+        );
+        Ok(())
+    }
+}
+
+#[test]
+fn exemplars_with_any_labels_and_no_timestamp_are_written_as_held() {
+    let r = Registry::new();
+    r.register_collector(ForeignExemplars).unwrap();
+    let om = r.encode_to_string(Format::OpenMetrics);
+    assert!(
+        om.contains("jobs_total 3 # {trace_id=\"abc\",user=\"x \\\"y\\\"\\\\\\n\"} 1.0\n"),
+        "{om}"
+    );
+    assert!(
+        om.contains(
+            "wait_bucket{le=\"1.0\"} 1 # {trace_id=\"4bf92f3577b34da6\"} 0.25 1700000000.123456\n"
+        ),
+        "{om}"
+    );
+    let text = r.encode_to_string(Format::PrometheusText);
+    assert!(!text.contains("trace_id"), "{text}");
+    // Protobuf: the exemplar's label pair `user` is written with its raw value.
+    let body = r.encode_to_vec(Format::Protobuf);
+    let value = b"x \"y\"\\\n";
+    let mut pair = vec![0x0a, 4];
+    pair.extend_from_slice(b"user");
+    pair.extend_from_slice(&[0x12, value.len() as u8]);
+    pair.extend_from_slice(value);
+    assert!(
+        body.windows(pair.len()).any(|w| w == pair.as_slice()),
+        "{body:?}"
+    );
 }
