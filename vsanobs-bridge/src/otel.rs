@@ -26,8 +26,10 @@
 //! share one family (the first HELP and UNIT kept). Each family holds at most the reader's
 //! series cap ([`DEFAULT_SERIES_CAP`] by default); series past it are dropped and counted as
 //! `series_overflow` (which ones follows the SDK's order; the SDK has its own cardinality
-//! limit, 2,000 attribute sets per instrument unless a view changes it). Exemplars of sums and histograms carrying a trace id are kept (the
-//! 0.33 SDK does not record exemplars yet, so none appear today).
+//! limit, 2,000 attribute sets per instrument unless a view changes it). Exemplars of sums and histograms carrying a trace id are kept, with
+//! their filtered attributes as further exemplar labels when they fit OpenMetrics' 128
+//! characters (the trace context alone otherwise); the 0.33 SDK does not record exemplars
+//! yet, so none appear today.
 //!
 //! # Example
 //!
@@ -70,7 +72,7 @@ use opentelemetry_sdk::metrics::data::{
 };
 use opentelemetry_sdk::metrics::reader::MetricReader;
 use opentelemetry_sdk::metrics::{InstrumentKind, ManualReader, Pipeline, Temporality};
-use vsanobs_core::model::{Bucket, Exemplar, MetricKind, Number, Value};
+use vsanobs_core::model::{Bucket, Exemplar, ExemplarLabels, MetricKind, Number, Value};
 use vsanobs_core::{
     CollectError, Collector, DEFAULT_SERIES_CAP, FamilySink, Registry, RegistryError,
 };
@@ -307,12 +309,47 @@ fn exemplar<T: Num>(e: &OtelExemplar<T>) -> Option<Exemplar> {
         return None;
     }
     let timestamp = e.time().duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
-    Some(Exemplar::trace(
+    let attrs: Vec<(String, String)> = e
+        .filtered_attributes()
+        .map(|kv| (kv.key.as_str().to_owned(), attr_value(kv)))
+        .collect();
+    Some(exemplar_from(
         trace_id,
         span_id,
+        &attrs,
         e.value.float(),
-        Some(timestamp),
+        timestamp,
     ))
+}
+
+/// An exemplar from an OpenTelemetry one's parts: the trace context alone, or with the
+/// filtered attributes as further labels (names sanitised) after `trace_id` and `span_id`.
+/// Attributes that would break the exemplar rules (more than 128 characters in all, a name
+/// twice after sanitising) are left out and the trace context kept.
+fn exemplar_from(
+    trace_id: [u8; 16],
+    span_id: [u8; 8],
+    attrs: &[(String, String)],
+    value: f64,
+    timestamp: f64,
+) -> Exemplar {
+    let trace = Exemplar::trace(trace_id, span_id, value, Some(timestamp));
+    if attrs.is_empty() {
+        return trace;
+    }
+    let ids = [
+        ("trace_id".to_owned(), vsanobs_core::hex::encode(&trace_id)),
+        ("span_id".to_owned(), vsanobs_core::hex::encode(&span_id)),
+    ];
+    let labels = ids.into_iter().chain(
+        attrs
+            .iter()
+            .map(|(k, v)| (sanitize::label_name(k).into_owned(), v.clone())),
+    );
+    match ExemplarLabels::new(labels) {
+        Ok(labels) => Exemplar { labels, ..trace },
+        Err(_) => trace,
+    }
 }
 
 trait Num: Copy {
@@ -590,5 +627,53 @@ impl Collector for PrometheusReader {
         }
         em.finish(sink);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(e: &Exemplar) -> Vec<(String, String)> {
+        e.labels
+            .pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn filtered_attributes_become_exemplar_labels_when_they_fit() {
+        let (t, s) = ([0x0a; 16], [0x0b; 8]);
+        let alone = exemplar_from(t, s, &[], 2.0, 1.5);
+        assert_eq!(
+            alone.labels,
+            ExemplarLabels::Trace {
+                trace_id: t,
+                span_id: s
+            }
+        );
+        assert_eq!((alone.value, alone.timestamp), (2.0, Some(1.5)));
+
+        let attrs = [("user.id".to_owned(), "42".to_owned())];
+        let with = exemplar_from(t, s, &attrs, 2.0, 1.5);
+        assert_eq!(
+            pairs(&with),
+            [
+                ("trace_id".to_owned(), "0a".repeat(16)),
+                ("span_id".to_owned(), "0b".repeat(8)),
+                ("user_id".to_owned(), "42".to_owned()),
+            ]
+        );
+        assert_eq!((with.value, with.timestamp), (2.0, Some(1.5)));
+
+        // Too long in all (the trace ids take 63 characters), or an attribute that sanitises
+        // to an id's name: the trace context alone.
+        let long = [("note".to_owned(), "x".repeat(80))];
+        assert_eq!(exemplar_from(t, s, &long, 2.0, 1.5), alone);
+        let clash = [
+            ("trace.id".to_owned(), "x".to_owned()),
+            ("trace_id".to_owned(), "y".to_owned()),
+        ];
+        assert_eq!(exemplar_from(t, s, &clash, 2.0, 1.5), alone);
     }
 }
