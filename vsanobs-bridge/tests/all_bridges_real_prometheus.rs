@@ -5,13 +5,14 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prometheus_client::metrics::counter::Counter as PcCounter;
+use prometheus_client::metrics::exemplar::CounterWithExemplar as PcCounterWithExemplar;
 use prometheus_client::metrics::family::Family as PcFamily;
 use prometheus_client::metrics::histogram::Histogram as PcHistogram;
 use vsanobs_bridge::facade::VsanobsRecorder;
@@ -44,6 +45,22 @@ fn service() -> (Registry, SdkMeterProvider, VsanobsRecorder) {
     );
     lat.observe(0.2);
     lat.observe(2.0);
+    // prometheus-client's usual exemplar: a trace id alone (plus a custom label), no
+    // timestamp.
+    let traced = PcCounterWithExemplar::<Vec<(String, String)>>::default();
+    pc.register(
+        "pc_traced",
+        "Traced jobs (prometheus-client)",
+        traced.clone(),
+    );
+    traced.inc_by(
+        7,
+        Some(vec![
+            ("trace_id".into(), "4bf92f3577b34da6a3ce929d0e0e4736".into()),
+            ("user".into(), "x y".into()),
+        ]),
+        None,
+    );
     PrometheusClientCollector::new("prometheus_client", pc)
         .register(&registry)
         .unwrap();
@@ -123,6 +140,7 @@ fn serve(registry: Registry) -> u16 {
 const EXPECTED: &[(&str, &str)] = &[
     ("own_requests_total", "5"),
     (r#"pc_hits_total{cache="users"}"#, "3"),
+    ("pc_traced_total", "7"),
     (r#"pc_latency_seconds_bucket{le="0.1"}"#, "0"),
     (r#"pc_latency_seconds_bucket{le="1.0"}"#, "1"),
     (r#"pc_latency_seconds_bucket{le="+Inf"}"#, "2"),
@@ -163,6 +181,7 @@ fn one_endpoint_serves_all_four_apis_to_a_real_prometheus_in_both_formats() {
             "- job_name: om\n  metrics_path: /om\n  static_configs:\n    - targets: [\"127.0.0.1:{port}\"]\n\
              - job_name: text\n  metrics_path: /text\n  static_configs:\n    - targets: [\"127.0.0.1:{port}\"]\n"
         ),
+        extra_args: vec!["--enable-feature=exemplar-storage".to_owned()],
         ..PrometheusConfig::default()
     })
     .unwrap_or_else(|e| panic!("cannot start prometheus: {e}"));
@@ -195,4 +214,35 @@ fn one_endpoint_serves_all_four_apis_to_a_real_prometheus_in_both_formats() {
     // The OpenMetrics job saw the types the text job cannot carry (info) and units.
     let info = prometheus.query(r#"target_info{job="om"}"#).unwrap();
     assert_eq!(vector_samples(&info).len(), 1);
+    // prometheus-client's exemplar (a trace id and a custom label, no timestamp) reaches
+    // Prometheus through the OpenMetrics job as written.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let data = prometheus
+            .query_exemplars(r#"pc_traced_total{job="om"}"#)
+            .unwrap_or_else(|e| panic!("query_exemplars: {e}"));
+        let found = data.as_array().into_iter().flatten().any(|series| {
+            series["exemplars"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|ex| {
+                    ex["labels"]
+                        == serde_json::json!({
+                            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+                            "user": "x y"
+                        })
+                        && ex["value"] == "7"
+                })
+        });
+        if found {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "prometheus never returned the prometheus-client exemplar; last answer {data}; log:\n{}",
+            prometheus.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
