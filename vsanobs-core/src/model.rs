@@ -111,9 +111,22 @@ pub enum ExemplarLabels {
         /// W3C span id (exported as 16 lowercase hex digits).
         span_id: [u8; 8],
     },
-    /// Any other label set (for example from a bridged library), in the order given. Build it
-    /// with [`ExemplarLabels::new`], which checks it.
-    Labels(Arc<[(Box<str>, Box<str>)]>),
+    /// Any other label set (for example from a bridged library), in the order given. Built
+    /// only by [`ExemplarLabels::new`], which checks it.
+    Labels(ExemplarLabelSet),
+}
+
+/// A checked exemplar label set (see [`ExemplarLabels::new`]): valid names, none twice, at
+/// most [`EXEMPLAR_LABELS_MAX_CHARS`] characters. Reads as a slice of `(name, value)` pairs;
+/// cloning it shares the pairs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExemplarLabelSet(Arc<[(Box<str>, Box<str>)]>);
+
+impl std::ops::Deref for ExemplarLabelSet {
+    type Target = [(Box<str>, Box<str>)];
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 /// Why [`ExemplarLabels::new`] refused a label set.
@@ -171,7 +184,7 @@ impl ExemplarLabels {
         if chars > EXEMPLAR_LABELS_MAX_CHARS {
             return Err(ExemplarLabelsError::TooLong(chars));
         }
-        Ok(ExemplarLabels::Labels(pairs.into()))
+        Ok(ExemplarLabels::Labels(ExemplarLabelSet(pairs.into())))
     }
 
     /// The label pairs in the order they are written; a trace context's ids come as lowercase
