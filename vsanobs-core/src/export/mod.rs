@@ -44,6 +44,9 @@
 //! - A failed send is retried with exponential backoff and jitter when the error is
 //!   retryable (connection errors, timeouts, HTTP 5xx and 429, honouring `Retry-After`);
 //!   any other 4xx drops the batch, counts it and logs the receiver's answer.
+//!   Delivery is at least once: a batch is sent again only after a failed attempt, so a
+//!   request the receiver stored but could not answer (it stopped, or the answer timed
+//!   out) is stored twice by receivers that keep duplicates.
 //! - While a receiver is down, batches wait in a buffer bounded in samples. When a new
 //!   batch does not fit, the oldest batches are dropped (the newest are kept) and counted
 //!   in `vsanobs_export_dropped_samples_total{exporter,reason="buffer_full"}`. The batch
