@@ -176,13 +176,15 @@ where
         );
         // The announced size; a request with neither Content-Length nor a chunked body has
         // none (0), and a chunked body of unknown size is not recorded.
-        let headers = req.headers();
-        let size = match headers.get(header::CONTENT_LENGTH) {
-            Some(v) => v.to_str().ok().and_then(|v| v.parse::<u64>().ok()),
-            None => (!headers.contains_key(header::TRANSFER_ENCODING)).then_some(0),
-        };
-        if let Some(n) = size {
-            tracker.set_request_size(n);
+        if self.metrics.records_request_sizes() {
+            let headers = req.headers();
+            let size = match headers.get(header::CONTENT_LENGTH) {
+                Some(v) => v.to_str().ok().and_then(|v| v.parse::<u64>().ok()),
+                None => (!headers.contains_key(header::TRANSFER_ENCODING)).then_some(0),
+            };
+            if let Some(n) = size {
+                tracker.set_request_size(n);
+            }
         }
         ResponseFuture {
             inner: self.service.call(req),

@@ -268,7 +268,8 @@ where
     #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
         AroundRouterFuture {
-            inner: self.inner.call(req),
+            tracker: self.inner.start(&req),
+            inner: self.inner.inner.call(req),
         }
     }
 }
@@ -278,7 +279,8 @@ pin_project! {
     /// The response future of [`AroundRouter`].
     pub struct AroundRouterFuture<F> {
         #[pin]
-        inner: ResponseFuture<F>,
+        inner: F,
+        tracker: Option<RequestTracker>,
     }
 }
 
@@ -286,8 +288,8 @@ pin_project! {
 impl<F> std::fmt::Debug for AroundRouterFuture<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AroundRouterFuture")
-            .field("inner", &self.inner)
-            .finish()
+            .field("tracker", &self.tracker)
+            .finish_non_exhaustive()
     }
 }
 
@@ -302,10 +304,33 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project()
-            .inner
-            .poll(cx)
-            .map(|r| r.map(|resp| resp.map(axum::body::Body::new)))
+        let this = self.project();
+        poll_tracked(this.inner, this.tracker, cx).map(|r| {
+            r.map(|(resp, tracker)| resp.map(|inner| axum_body(ResponseBody { inner, tracker })))
+        })
+    }
+}
+
+/// `body` as axum's `Body`. When the wrapped body is axum's own (a `Router`'s), its error is
+/// already axum's, so it is boxed as it is: `Body::new` would add an error-mapping wrapper
+/// whose every frame poll costs more than the tracking itself.
+#[cfg(feature = "axum")]
+#[inline]
+fn axum_body<B>(body: ResponseBody<B>) -> axum::body::Body
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let mut slot = Some(body);
+    let any: &mut dyn std::any::Any = &mut slot;
+    if let Some(same) = any.downcast_mut::<Option<ResponseBody<axum::body::Body>>>() {
+        if let Some(b) = same.take() {
+            return axum::body::Body::new(http_body_util::combinators::UnsyncBoxBody::new(b));
+        }
+    }
+    match slot {
+        Some(b) => axum::body::Body::new(b),
+        None => axum::body::Body::empty(),
     }
 }
 
@@ -396,26 +421,35 @@ where
 
     #[inline]
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        let entry = self.resolve(&req);
+        ResponseFuture {
+            tracker: self.start(&req),
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+impl<S> HttpMetrics<S> {
+    /// The tracker of `req`, `None` when its route is excluded. The caller builds its
+    /// future from this and the inner call in one expression, so that the inner future is
+    /// written where it stays instead of being moved through temporaries.
+    #[inline]
+    fn start<B: Body>(&self, req: &Request<B>) -> Option<RequestTracker> {
+        let entry = self.resolve(req);
         if entry.is_excluded() {
             // Left out of the matrix: no clock, no gauge, no body accounting.
-            return ResponseFuture {
-                inner: self.inner.call(req),
-                tracker: None,
-            };
+            return None;
         }
         let mut tracker = RequestTracker::new(
             entry,
             Method::from(req.method()),
             self.shared.metrics.exemplars_enabled(),
         );
-        if let Some(n) = req.body().size_hint().exact() {
-            tracker.set_request_size(n);
+        if self.shared.metrics.records_request_sizes() {
+            if let Some(n) = req.body().size_hint().exact() {
+                tracker.set_request_size(n);
+            }
         }
-        ResponseFuture {
-            inner: self.inner.call(req),
-            tracker: Some(tracker),
-        }
+        Some(tracker)
     }
 }
 
@@ -443,34 +477,45 @@ where
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let inner = this.inner;
-        let polled = catch_unwind(AssertUnwindSafe(|| inner.poll(cx)));
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(Ok(resp))) => {
-                let mut tracker = this.tracker.take();
-                if let Some(t) = tracker.as_mut() {
-                    t.set_status(resp.status().as_u16());
-                }
-                Poll::Ready(Ok(resp.map(|body| ResponseBody {
-                    inner: body,
-                    tracker,
-                })))
+        poll_tracked(this.inner, this.tracker, cx)
+            .map(|r| r.map(|(resp, tracker)| resp.map(|inner| ResponseBody { inner, tracker })))
+    }
+}
+
+/// Polls the inner response future: a response hands the tracker (its status set) on to the
+/// body; an error or a panic records the request as a 500 (the panic then resumes).
+#[inline]
+fn poll_tracked<F, B, E>(
+    inner: Pin<&mut F>,
+    tracker: &mut Option<RequestTracker>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(Response<B>, Option<RequestTracker>), E>>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+        Ok(Poll::Pending) => Poll::Pending,
+        Ok(Poll::Ready(Ok(resp))) => {
+            let mut tracker = tracker.take();
+            if let Some(t) = tracker.as_mut() {
+                t.set_status(resp.status().as_u16());
             }
-            Ok(Poll::Ready(Err(e))) => {
-                if let Some(t) = this.tracker.take() {
-                    t.finish(500);
-                }
-                Poll::Ready(Err(e))
+            Poll::Ready(Ok((resp, tracker)))
+        }
+        Ok(Poll::Ready(Err(e))) => {
+            if let Some(t) = tracker.take() {
+                t.finish(500);
             }
-            Err(panic) => {
-                if let Some(t) = this.tracker.take() {
-                    t.finish(500);
-                }
-                resume_unwind(panic)
+            Poll::Ready(Err(e))
+        }
+        Err(panic) => {
+            if let Some(t) = tracker.take() {
+                t.finish(500);
             }
+            resume_unwind(panic)
         }
     }
 }
