@@ -51,7 +51,6 @@
 //! `tower_http::catch_panic::CatchPanicLayer` outside to turn it into a 500 response.
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -486,7 +485,7 @@ where
 }
 
 /// Polls the inner response future: a response hands the tracker (its status set) on to the
-/// body; an error or a panic records the request as a 500 (the panic then resumes).
+/// body; an error or a panic records the request as a 500 (the panic goes on unwinding).
 #[inline]
 fn poll_tracked<F, B, E>(
     inner: Pin<&mut F>,
@@ -496,26 +495,37 @@ fn poll_tracked<F, B, E>(
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
-    match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-        Ok(Poll::Pending) => Poll::Pending,
-        Ok(Poll::Ready(Ok(resp))) => {
-            let mut tracker = tracker.take();
+    // A guard rather than `catch_unwind`: the inner poll stays inlinable and its response is
+    // not passed through memory, and a panic still finds the tracker on its way out.
+    let mut armed = OnUnwind(Some(tracker));
+    let polled = inner.poll(cx);
+    let tracker = armed.0.take();
+    match polled {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(Ok(resp)) => {
+            let mut tracker = tracker.and_then(Option::take);
             if let Some(t) = tracker.as_mut() {
                 t.set_status(resp.status().as_u16());
             }
             Poll::Ready(Ok((resp, tracker)))
         }
-        Ok(Poll::Ready(Err(e))) => {
-            if let Some(t) = tracker.take() {
+        Poll::Ready(Err(e)) => {
+            if let Some(t) = tracker.and_then(Option::take) {
                 t.finish(500);
             }
             Poll::Ready(Err(e))
         }
-        Err(panic) => {
-            if let Some(t) = tracker.take() {
-                t.finish(500);
-            }
-            resume_unwind(panic)
+    }
+}
+
+/// Records the request it holds as a 500 when dropped still holding it: only when the inner
+/// poll unwinds past it, since [`poll_tracked`] takes the tracker back before it is dropped.
+struct OnUnwind<'a>(Option<&'a mut Option<RequestTracker>>);
+
+impl Drop for OnUnwind<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take().and_then(Option::take) {
+            t.finish(500);
         }
     }
 }

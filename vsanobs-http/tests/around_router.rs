@@ -26,6 +26,7 @@ const TEMPLATES: &[&str] = &[
     "/api/v1/items/{id}",
     "/stream",
     "/health",
+    "/panic",
 ];
 
 fn routes() -> Router {
@@ -51,7 +52,12 @@ fn routes() -> Router {
         .route("/files/{*path}", get(|| async { "file" }))
         .route("/stream", get(stream))
         .route("/health", get(|| async { "ok" }))
+        .route("/panic", get(panics))
         .nest("/api/v1", api)
+}
+
+async fn panics() -> &'static str {
+    panic!("the handler panics (on purpose)")
 }
 
 async fn stream(q: axum::extract::RawQuery) -> Body {
@@ -204,6 +210,10 @@ async fn around_the_router_records_what_router_layer_records() {
     sa.sort();
     sb.sort();
     assert_eq!(sa, sb, "the two servers answered differently");
+    // A handler that panics: the connection dies with it, and both record a 500.
+    for base in [&base_a, &base_b] {
+        assert!(c.get(format!("{base}/panic")).send().await.is_err());
+    }
 
     let lines = until_equal(&per_route, &around, "same traffic").await;
     let has = |needle: &str| lines.iter().any(|l| l.contains(needle));
@@ -215,6 +225,11 @@ async fn around_the_router_records_what_router_layer_records() {
         "{lines:#?}"
     );
     assert!(has("route=\"unmatched\",status=\"404\""), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l
+            == "http_server_request_duration_seconds_count{method=\"GET\",route=\"/panic\",status=\"500\"} 1"),
+        "{lines:#?}"
+    );
     assert!(has("http_server_request_body_size_bytes_sum"), "{lines:#?}");
     assert!(!has("/health"), "excluded route recorded: {lines:#?}");
     assert!(
