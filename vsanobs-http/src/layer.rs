@@ -484,6 +484,9 @@ where
     }
 }
 
+/// A response and the tracker its body will carry.
+type Tracked<B> = (Response<B>, Option<RequestTracker>);
+
 /// Polls the inner response future: a response hands the tracker (its status set) on to the
 /// body; an error or a panic records the request as a 500 (the panic goes on unwinding).
 #[inline]
@@ -491,7 +494,7 @@ fn poll_tracked<F, B, E>(
     inner: Pin<&mut F>,
     tracker: &mut Option<RequestTracker>,
     cx: &mut Context<'_>,
-) -> Poll<Result<(Response<B>, Option<RequestTracker>), E>>
+) -> Poll<Result<Tracked<B>, E>>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
