@@ -6,12 +6,14 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
-    hangup, prometheus_scraping_over_tls, replace_tls_web_config, write_server_pki,
-    write_tls_basic_auth,
+    hangup, prometheus_scraping_over_tls, replace_tls_web_config, wait_for_reloads_counted,
+    wait_until_served, write_server_pki, write_tls_basic_auth_setup,
 };
 use vsanobs_testkit::{free_port, vector_samples};
 
 const PASSWORD: &str = "demo scrape secret";
+/// The bound of each wait for the demo to start or to act on a SIGHUP.
+const WAIT: Duration = Duration::from_secs(60);
 
 // Kills the process when the test ends, however it ends.
 use vsanobs_testkit::KillOnDrop as Demo;
@@ -19,13 +21,8 @@ use vsanobs_testkit::KillOnDrop as Demo;
 #[test]
 fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
-    write_server_pki(dir.path(), "demo test CA").unwrap();
-    let web = write_tls_basic_auth(
-        dir.path(),
-        "prometheus",
-        &bcrypt::hash(PASSWORD, 10).unwrap(),
-    )
-    .unwrap();
+    let web =
+        write_tls_basic_auth_setup(dir.path(), "demo test CA", "prometheus", PASSWORD).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
         .args(["--web.listen-address", &addr, "--web.config.file"])
@@ -80,13 +77,8 @@ fn rewrite(web: &std::path::Path, users: &str) {
 fn the_demo_follows_its_web_config_on_sighup() {
     const NEW: &str = "rotated demo secret";
     let dir = tempfile::tempdir().unwrap();
-    write_server_pki(dir.path(), "demo test CA").unwrap();
-    let web = write_tls_basic_auth(
-        dir.path(),
-        "prometheus",
-        &bcrypt::hash(PASSWORD, 10).unwrap(),
-    )
-    .unwrap();
+    let web =
+        write_tls_basic_auth_setup(dir.path(), "demo test CA", "prometheus", PASSWORD).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
         .args(["--web.listen-address", &addr, "--web.config.file"])
@@ -127,47 +119,26 @@ fn the_demo_follows_its_web_config_on_sighup() {
         .unwrap();
     rt.block_on(async {
         // The SIGHUP handler is installed before the listener serves.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while scrape("prometheus", PASSWORD).await.0 != 200 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the demo did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_served("the demo did not start", WAIT, || {
+            scrape("prometheus", PASSWORD)
+        })
+        .await;
         rewrite(
             &web,
             &format!("  grafana: {}\n", bcrypt::hash(NEW, 10).unwrap()),
         );
         hangup();
-        while scrape("grafana", NEW).await.0 != 200 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "SIGHUP did not reload"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_served("SIGHUP did not reload", WAIT, || scrape("grafana", NEW)).await;
         assert_eq!(scrape("prometheus", PASSWORD).await.0, 401);
 
         // A malformed hash: refused, counted; grafana keeps working.
         rewrite(&web, "  prometheus: $2b$10$x\n");
         hangup();
-        loop {
-            let (status, text) = scrape("grafana", NEW).await;
-            assert_eq!(status, 200, "{text}");
-            if text.contains("vsanobs_web_config_reloads_total{result=\"fail\"} 1\n") {
-                assert!(
-                    text.contains("vsanobs_web_config_reloads_total{result=\"success\"} 1\n"),
-                    "{text}"
-                );
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the bad file was not counted: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let text = wait_for_reloads_counted("fail", 1, WAIT, || scrape("grafana", NEW)).await;
+        assert!(
+            text.contains("vsanobs_web_config_reloads_total{result=\"success\"} 1\n"),
+            "{text}"
+        );
         assert_eq!(scrape("prometheus", PASSWORD).await.0, 401);
     });
 }

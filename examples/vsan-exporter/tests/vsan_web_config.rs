@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use vsan_support::logged_value;
 use vsanobs_testkit::web_config::{
-    hangup, prometheus_scraping_over_tls, replace_tls_web_config, write_server_pki,
-    write_tls_basic_auth,
+    hangup, prometheus_scraping_over_tls, replace_tls_web_config, wait_for_reloads_counted,
+    wait_until_served, write_server_pki, write_tls_basic_auth_setup,
 };
 
 const PASSWORD: &str = "vsan scrape secret";
@@ -42,13 +42,8 @@ fn exporter(web_config: &std::path::Path) -> Command {
 #[test]
 fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
-    write_server_pki(dir.path(), "exporter test CA").unwrap();
-    let web = write_tls_basic_auth(
-        dir.path(),
-        "prometheus",
-        &bcrypt::hash(PASSWORD, 10).unwrap(),
-    )
-    .unwrap();
+    let web =
+        write_tls_basic_auth_setup(dir.path(), "exporter test CA", "prometheus", PASSWORD).unwrap();
     let mut child = exporter(&web)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -131,13 +126,8 @@ fn a_bad_web_config_stops_the_exporter_at_start() {
 fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
     const NEW: &str = "rotated scrape secret";
     let dir = tempfile::tempdir().unwrap();
-    write_server_pki(dir.path(), "exporter test CA").unwrap();
-    let web = write_tls_basic_auth(
-        dir.path(),
-        "prometheus",
-        &bcrypt::hash(PASSWORD, 10).unwrap(),
-    )
-    .unwrap();
+    let web =
+        write_tls_basic_auth_setup(dir.path(), "exporter test CA", "prometheus", PASSWORD).unwrap();
     let mut child = exporter(&web)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -186,14 +176,8 @@ fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
         )
         .unwrap();
         hangup(pid);
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while scrape(NEW).await.0 != 200 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "SIGHUP did not reload"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let wait = Duration::from_secs(30);
+        wait_until_served("SIGHUP did not reload", wait, || scrape(NEW)).await;
         assert_eq!(scrape(PASSWORD).await.0, 401);
 
         // A weak hash: refused, counted, and the rotated password still works.
@@ -205,22 +189,11 @@ fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
         )
         .unwrap();
         hangup(pid);
-        loop {
-            let (status, text) = scrape(NEW).await;
-            assert_eq!(status, 200, "{text}");
-            if text.contains("vsanobs_web_config_reloads_total{result=\"fail\"} 1\n") {
-                assert!(
-                    text.contains("vsanobs_web_config_last_reload_successful 0\n"),
-                    "{text}"
-                );
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the bad file was not counted: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let text = wait_for_reloads_counted("fail", 1, wait, || scrape(NEW)).await;
+        assert!(
+            text.contains("vsanobs_web_config_last_reload_successful 0\n"),
+            "{text}"
+        );
         assert_eq!(scrape(PASSWORD).await.0, 401);
     });
 }
