@@ -18,8 +18,10 @@
 //! ```
 
 use std::future::Future;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 /// Writes a CA (`ca.pem`, common name `ca_name`) and a server certificate for `127.0.0.1`
@@ -204,6 +206,83 @@ pub fn replace_tls_web_config(web: &Path, pki: &str, rest: &str) -> io::Result<(
     std::fs::rename(aside, web)
 }
 
+/// How long a server given a bad web config may take to exit before
+/// [`assert_refused_at_start`] kills it and fails.
+pub const REFUSAL_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Writes `yaml` into the web config file `web`, runs `server` (a command that reads `web`) and
+/// asserts that it stops at start: exit status 2, with `expected` in what it wrote to stderr.
+/// `server`'s stdin and stdout are null; its stderr is read here.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let web = dir.path().join("web.yml");
+/// let mut server = std::process::Command::new("sh");
+/// server.args(["-c", "echo \"$0: $(cat \"$0\")\" >&2; exit 2"]).arg(&web);
+/// vsanobs_testkit::web_config::assert_refused_at_start(&web, "unknown_key: 1\n", "unknown_key", &mut server);
+/// ```
+///
+/// # Panics
+/// When `web` cannot be written or `server` cannot start; when it exits with another status or
+/// without `expected` on stderr (the message has `yaml` and that stderr); when it is still
+/// running after [`REFUSAL_DEADLINE`] (it is killed first).
+pub fn assert_refused_at_start(web: &Path, yaml: &str, expected: &str, server: &mut Command) {
+    refused_within(REFUSAL_DEADLINE, web, yaml, expected, server);
+}
+
+fn refused_within(timeout: Duration, web: &Path, yaml: &str, expected: &str, server: &mut Command) {
+    std::fs::write(web, yaml).unwrap_or_else(|e| panic!("write {}: {e}", web.display()));
+    let mut child = crate::KillOnDrop(
+        server
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{server:?} must start: {e}")),
+    );
+    let mut pipe = child.0.stderr.take().expect("stderr is piped");
+    // Read while the server runs, so a full pipe cannot stall it. The reader may outlive this
+    // call: a process the server started can hold the pipe open after the server is gone.
+    let (chunks, received) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut chunk = [0; 4096];
+        while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+            if chunks.send(chunk[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut text = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.0.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => match received.recv_timeout(POLL_INTERVAL) {
+                Ok(chunk) => text.extend(chunk),
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(POLL_INTERVAL),
+                Err(RecvTimeoutError::Timeout) => {}
+            },
+            Ok(None) => {
+                drop(child);
+                text.extend(received.try_iter().flatten());
+                panic!(
+                    "{yaml}: the server still ran after {timeout:?} (killed): {}",
+                    String::from_utf8_lossy(&text)
+                );
+            }
+            Err(e) => panic!("wait for {server:?}: {e}"),
+        }
+    };
+    // What it wrote last, up to the deadline (and at least a second after it exited).
+    let end = deadline.max(Instant::now() + Duration::from_secs(1));
+    while let Ok(chunk) = received.recv_timeout(end.saturating_duration_since(Instant::now())) {
+        text.extend(chunk);
+    }
+    let stderr = String::from_utf8_lossy(&text);
+    assert_eq!(status.code(), Some(2), "{yaml}: {stderr}");
+    assert!(stderr.contains(expected), "{yaml}: {stderr}");
+}
+
 /// Sends `SIGHUP` to process `pid`, the signal a server re-reads its web config on.
 ///
 /// # Panics
@@ -330,7 +409,60 @@ mod tests {
     use std::future::ready;
     use std::time::Duration;
 
-    use super::{wait_for_reloads_counted, wait_until_served};
+    use super::{refused_within, wait_for_reloads_counted, wait_until_served};
+
+    fn sh(script: &str, web: &std::path::Path) -> std::process::Command {
+        let mut cmd = std::process::Command::new("sh");
+        cmd.args(["-c", script]).arg(web);
+        cmd
+    }
+
+    #[test]
+    #[should_panic(expected = "bad: 1\n: the server still ran after 0ns (killed)")]
+    fn a_server_that_keeps_running_fails_the_refusal_at_its_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = dir.path().join("web.yml");
+        refused_within(
+            Duration::ZERO,
+            &web,
+            "bad: 1\n",
+            "bad",
+            &mut sh("exec sleep 60", &web),
+        );
+    }
+
+    #[test]
+    fn a_refusal_needs_exit_status_2_and_the_error_on_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let web = dir.path().join("web.yml");
+        for (script, says) in [
+            (
+                "echo \"bad in $0\" >&2; exit 1",
+                "left: Some(1)\n right: Some(2)",
+            ),
+            ("echo other >&2; exit 2", "bad: 1\n: other\n"),
+            ("echo \"bad in $0\"; exit 2", "bad: 1\n: "),
+        ] {
+            let refused = std::panic::catch_unwind(|| {
+                refused_within(
+                    Duration::from_secs(60),
+                    &web,
+                    "bad: 1\n",
+                    "bad",
+                    &mut sh(script, &web),
+                );
+            });
+            let message = *refused.expect_err(script).downcast::<String>().unwrap();
+            assert!(message.ends_with(says), "{script}: {message}");
+        }
+        refused_within(
+            Duration::from_secs(60),
+            &web,
+            "bad: 1\n",
+            "bad: 1",
+            &mut sh("cat \"$0\" >&2; exit 2", &web),
+        );
+    }
 
     fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()

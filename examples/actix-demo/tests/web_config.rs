@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
-    hangup, prometheus_scraping_over_tls, replace_tls_web_config, wait_for_reloads_counted,
-    wait_until_served, write_server_pki, write_tls_basic_auth_setup,
+    assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
+    wait_for_reloads_counted, wait_until_served, write_server_pki, write_tls_basic_auth_setup,
 };
 use vsanobs_testkit::{free_port, vector_samples};
 
@@ -124,15 +124,10 @@ fn a_bad_web_config_stops_the_demo_at_start() {
             "cannot read",
         ),
     ] {
-        std::fs::write(&web, &yaml).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_actix-demo"))
-            .args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
-            .arg(&web)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{yaml}: {stderr}");
-        assert!(stderr.contains(expected), "{yaml}: {stderr}");
+        let mut demo = Command::new(env!("CARGO_BIN_EXE_actix-demo"));
+        demo.args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
+            .arg(&web);
+        assert_refused_at_start(&web, &yaml, expected, &mut demo);
     }
 }
 

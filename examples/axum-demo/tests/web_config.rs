@@ -2,12 +2,13 @@
 //! auth, a bad web config stops it at start with its typed error, and the demo follows its
 //! file on SIGHUP (a bad file keeps the previous configuration, counted).
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
-    hangup, prometheus_scraping_over_tls, replace_tls_web_config, wait_for_reloads_counted,
-    wait_until_served, write_server_pki, write_tls_basic_auth_setup,
+    assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
+    wait_for_reloads_counted, wait_until_served, write_server_pki, write_tls_basic_auth_setup,
 };
 use vsanobs_testkit::{free_port, vector_samples};
 
@@ -18,21 +19,26 @@ const WAIT: Duration = Duration::from_secs(60);
 // Kills the process when the test ends, however it ends.
 use vsanobs_testkit::KillOnDrop as Demo;
 
+/// `axum-demo` on `addr` with the web config file `web`.
+fn demo(addr: &str, web: &Path) -> Demo {
+    let child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
+        .args(["--web.listen-address", addr, "--web.config.file"])
+        .arg(web)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("axum-demo binary must start");
+    Demo(child)
+}
+
 #[test]
 fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
     let web =
         write_tls_basic_auth_setup(dir.path(), "demo test CA", "prometheus", PASSWORD).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
-        .args(["--web.listen-address", &addr, "--web.config.file"])
-        .arg(&web)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("axum-demo binary must start");
-    let _demo = Demo(child);
+    let _demo = demo(&addr, &web);
     let prometheus =
         prometheus_scraping_over_tls("demo", dir.path(), "prometheus", PASSWORD, &addr);
     let build = vector_samples(&prometheus.query("build_info{job=\"demo\"}").unwrap());
@@ -56,20 +62,15 @@ fn a_bad_web_config_stops_the_demo_at_start() {
         ),
         ("unknown_key: 1\n", "unknown_key"),
     ] {
-        std::fs::write(&web, yaml).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
-            .args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
-            .arg(&web)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{yaml}: {stderr}");
-        assert!(stderr.contains(expected), "{yaml}: {stderr}");
+        let mut demo = Command::new(env!("CARGO_BIN_EXE_axum-demo"));
+        demo.args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
+            .arg(&web);
+        assert_refused_at_start(&web, yaml, expected, &mut demo);
     }
 }
 
 /// Replaces `web` with TLS and the `basic_auth_users` in `users`.
-fn rewrite(web: &std::path::Path, users: &str) {
+fn rewrite(web: &Path, users: &str) {
     replace_tls_web_config(web, "", &format!("basic_auth_users:\n{users}")).unwrap();
 }
 
@@ -80,16 +81,8 @@ fn the_demo_follows_its_web_config_on_sighup() {
     let web =
         write_tls_basic_auth_setup(dir.path(), "demo test CA", "prometheus", PASSWORD).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
-        .args(["--web.listen-address", &addr, "--web.config.file"])
-        .arg(&web)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("axum-demo binary must start");
-    let pid = child.id();
-    let _demo = Demo(child);
+    let demo = demo(&addr, &web);
+    let pid = demo.0.id();
     let hangup = || hangup(pid);
     let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
     let client = reqwest::Client::builder()

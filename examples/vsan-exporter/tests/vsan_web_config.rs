@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use vsan_support::logged_value;
 use vsanobs_testkit::web_config::{
-    hangup, prometheus_scraping_over_tls, replace_tls_web_config, wait_for_reloads_counted,
-    wait_until_served, write_server_pki, write_tls_basic_auth_setup,
+    assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
+    wait_for_reloads_counted, wait_until_served, write_server_pki, write_tls_basic_auth_setup,
 };
 
 const PASSWORD: &str = "vsan scrape secret";
@@ -39,19 +39,27 @@ fn exporter(web_config: &std::path::Path) -> Command {
     cmd
 }
 
-#[test]
-fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
-    let dir = tempfile::tempdir().unwrap();
-    let web =
-        write_tls_basic_auth_setup(dir.path(), "exporter test CA", "prometheus", PASSWORD).unwrap();
-    let mut child = exporter(&web)
+/// Starts the exporter with `web_config`; returns it and the address it logs it serves on.
+fn start(web_config: &std::path::Path) -> (Exporter, String) {
+    let mut child = exporter(web_config)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start vsan-exporter");
     let stdout = child.stdout.take().expect("stdout");
-    let _exporter = Exporter(child);
-    let addr = logged_value(stdout, "serving /metrics", "address=");
+    let exporter = Exporter(child);
+    (
+        exporter,
+        logged_value(stdout, "serving /metrics", "address="),
+    )
+}
+
+#[test]
+fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let web =
+        write_tls_basic_auth_setup(dir.path(), "exporter test CA", "prometheus", PASSWORD).unwrap();
+    let (_exporter, addr) = start(&web);
 
     // Without credentials: 401 with a challenge, over TLS.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -114,11 +122,7 @@ fn a_bad_web_config_stops_the_exporter_at_start() {
         ),
     ] {
         let web = dir.path().join("web.yml");
-        std::fs::write(&web, &yaml).unwrap();
-        let out = exporter(&web).output().expect("run vsan-exporter");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{yaml}: {stderr}");
-        assert!(stderr.contains(expected), "{yaml}: {stderr}");
+        assert_refused_at_start(&web, &yaml, expected, &mut exporter(&web));
     }
 }
 
@@ -128,15 +132,8 @@ fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
     let dir = tempfile::tempdir().unwrap();
     let web =
         write_tls_basic_auth_setup(dir.path(), "exporter test CA", "prometheus", PASSWORD).unwrap();
-    let mut child = exporter(&web)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start vsan-exporter");
-    let pid = child.id();
-    let stdout = child.stdout.take().expect("stdout");
-    let _exporter = Exporter(child);
-    let addr = logged_value(stdout, "serving /metrics", "address=");
+    let (exporter, addr) = start(&web);
+    let pid = exporter.0.id();
     let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
