@@ -206,6 +206,26 @@ pub fn replace_tls_web_config(web: &Path, pki: &str, rest: &str) -> io::Result<(
     std::fs::rename(aside, web)
 }
 
+/// The command that runs the server binary `bin` on `addr` with the web config file `web`:
+/// `bin --web.listen-address addr --web.config.file web`, stdin, stdout and stderr null.
+///
+/// ```
+/// let cmd = vsanobs_testkit::web_config::serve_command(
+///     "demo", "127.0.0.1:0", std::path::Path::new("/tmp/web.yml"));
+/// let args: Vec<_> = cmd.get_args().collect();
+/// assert_eq!(args, ["--web.listen-address", "127.0.0.1:0", "--web.config.file", "/tmp/web.yml"]);
+/// ```
+#[must_use]
+pub fn serve_command(bin: &str, addr: &str, web: &Path) -> Command {
+    let mut cmd = Command::new(bin);
+    cmd.args(["--web.listen-address", addr, "--web.config.file"])
+        .arg(web)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
 /// How long a server given a bad web config may take to exit before
 /// [`assert_refused_at_start`] kills it and fails.
 pub const REFUSAL_DEADLINE: Duration = Duration::from_secs(60);

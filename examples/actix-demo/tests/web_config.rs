@@ -4,12 +4,12 @@
 //! file keeps the previous configuration, counted).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
     assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
-    wait_for_reloads_counted, wait_until_served, write_server_pki, write_tls_basic_auth_setup,
+    serve_command, wait_for_reloads_counted, wait_until_served, write_server_pki,
+    write_tls_basic_auth_setup,
 };
 use vsanobs_testkit::{free_port, vector_samples};
 
@@ -21,12 +21,7 @@ const WAIT: Duration = Duration::from_secs(60);
 use vsanobs_testkit::KillOnDrop as Demo;
 
 fn demo(addr: &str, web: &Path) -> Demo {
-    let child = Command::new(env!("CARGO_BIN_EXE_actix-demo"))
-        .args(["--web.listen-address", addr, "--web.config.file"])
-        .arg(web)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = serve_command(env!("CARGO_BIN_EXE_actix-demo"), addr, web)
         .spawn()
         .expect("actix-demo binary must start");
     Demo(child)
@@ -124,9 +119,7 @@ fn a_bad_web_config_stops_the_demo_at_start() {
             "cannot read",
         ),
     ] {
-        let mut demo = Command::new(env!("CARGO_BIN_EXE_actix-demo"));
-        demo.args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
-            .arg(&web);
+        let mut demo = serve_command(env!("CARGO_BIN_EXE_actix-demo"), "127.0.0.1:0", &web);
         assert_refused_at_start(&web, &yaml, expected, &mut demo);
     }
 }

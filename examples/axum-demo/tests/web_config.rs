@@ -3,12 +3,12 @@
 //! file on SIGHUP (a bad file keeps the previous configuration, counted).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
     assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
-    wait_for_reloads_counted, wait_until_served, write_server_pki, write_tls_basic_auth_setup,
+    serve_command, wait_for_reloads_counted, wait_until_served, write_server_pki,
+    write_tls_basic_auth_setup,
 };
 use vsanobs_testkit::{free_port, vector_samples};
 
@@ -21,12 +21,7 @@ use vsanobs_testkit::KillOnDrop as Demo;
 
 /// `axum-demo` on `addr` with the web config file `web`.
 fn demo(addr: &str, web: &Path) -> Demo {
-    let child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
-        .args(["--web.listen-address", addr, "--web.config.file"])
-        .arg(web)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+    let child = serve_command(env!("CARGO_BIN_EXE_axum-demo"), addr, web)
         .spawn()
         .expect("axum-demo binary must start");
     Demo(child)
@@ -62,9 +57,7 @@ fn a_bad_web_config_stops_the_demo_at_start() {
         ),
         ("unknown_key: 1\n", "unknown_key"),
     ] {
-        let mut demo = Command::new(env!("CARGO_BIN_EXE_axum-demo"));
-        demo.args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
-            .arg(&web);
+        let mut demo = serve_command(env!("CARGO_BIN_EXE_axum-demo"), "127.0.0.1:0", &web);
         assert_refused_at_start(&web, yaml, expected, &mut demo);
     }
 }

@@ -5,6 +5,7 @@
 
 mod vsan_support;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ const PASSWORD: &str = "vsan scrape secret";
 // Kills the process when the test ends, however it ends.
 use vsanobs_testkit::KillOnDrop as Exporter;
 
-fn exporter(web_config: &std::path::Path) -> Command {
+fn exporter(web_config: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vsan-exporter"));
     cmd.args([
         "--web.listen-address",
@@ -40,7 +41,7 @@ fn exporter(web_config: &std::path::Path) -> Command {
 }
 
 /// Starts the exporter with `web_config`; returns it and the address it logs it serves on.
-fn start(web_config: &std::path::Path) -> (Exporter, String) {
+fn start(web_config: &Path) -> (Exporter, String) {
     let mut child = exporter(web_config)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -54,6 +55,25 @@ fn start(web_config: &std::path::Path) -> (Exporter, String) {
     )
 }
 
+/// An HTTPS client trusting only the CA in `ca`.
+fn client(ca: &Path) -> reqwest::Client {
+    let ca = std::fs::read(ca).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 #[test]
 fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,19 +82,8 @@ fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
     let (_exporter, addr) = start(&web);
 
     // Without credentials: 401 with a challenge, over TLS.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
+    runtime().block_on(async {
+        let client = client(&dir.path().join("ca.pem"));
         let resp = client
             .get(format!("https://{addr}/metrics"))
             .send()
@@ -134,19 +143,8 @@ fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
         write_tls_basic_auth_setup(dir.path(), "exporter test CA", "prometheus", PASSWORD).unwrap();
     let (exporter, addr) = start(&web);
     let pid = exporter.0.id();
-    let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
+    runtime().block_on(async {
+        let client = client(&dir.path().join("ca.pem"));
         let scrape = |password: &'static str| {
             let client = client.clone();
             let addr = addr.clone();
