@@ -226,6 +226,20 @@ pub fn serve_command(bin: &str, addr: &str, web: &Path) -> Command {
     cmd
 }
 
+/// Starts [`serve_command`]`(bin, addr, web)`; the server is killed when the handle is
+/// dropped.
+///
+/// # Panics
+/// When `bin` cannot be started.
+#[must_use]
+pub fn start_server(bin: &str, addr: &str, web: &Path) -> crate::KillOnDrop {
+    crate::KillOnDrop(
+        serve_command(bin, addr, web)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bin} must start: {e}")),
+    )
+}
+
 /// How long a server given a bad web config may take to exit before
 /// [`assert_refused_at_start`] kills it and fails.
 pub const REFUSAL_DEADLINE: Duration = Duration::from_secs(60);

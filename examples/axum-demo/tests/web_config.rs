@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
     assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
-    serve_command, wait_for_reloads_counted, wait_until_served, write_server_pki,
+    serve_command, start_server, wait_for_reloads_counted, wait_until_served, write_server_pki,
     write_tls_basic_auth_setup,
 };
 use vsanobs_testkit::{free_port, vector_samples};
@@ -16,16 +16,8 @@ const PASSWORD: &str = "demo scrape secret";
 /// The bound of each wait for the demo to start or to act on a SIGHUP.
 const WAIT: Duration = Duration::from_secs(60);
 
-// Kills the process when the test ends, however it ends.
-use vsanobs_testkit::KillOnDrop as Demo;
-
-/// `axum-demo` on `addr` with the web config file `web`.
-fn demo(addr: &str, web: &Path) -> Demo {
-    let child = serve_command(env!("CARGO_BIN_EXE_axum-demo"), addr, web)
-        .spawn()
-        .expect("axum-demo binary must start");
-    Demo(child)
-}
+/// The demo binary under test.
+const DEMO: &str = env!("CARGO_BIN_EXE_axum-demo");
 
 #[test]
 fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
@@ -33,7 +25,7 @@ fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
     let web =
         write_tls_basic_auth_setup(dir.path(), "demo test CA", "prometheus", PASSWORD).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let _demo = demo(&addr, &web);
+    let _demo = start_server(DEMO, &addr, &web);
     let prometheus =
         prometheus_scraping_over_tls("demo", dir.path(), "prometheus", PASSWORD, &addr);
     let build = vector_samples(&prometheus.query("build_info{job=\"demo\"}").unwrap());
@@ -57,7 +49,7 @@ fn a_bad_web_config_stops_the_demo_at_start() {
         ),
         ("unknown_key: 1\n", "unknown_key"),
     ] {
-        let mut demo = serve_command(env!("CARGO_BIN_EXE_axum-demo"), "127.0.0.1:0", &web);
+        let mut demo = serve_command(DEMO, "127.0.0.1:0", &web);
         assert_refused_at_start(&web, yaml, expected, &mut demo);
     }
 }
@@ -74,7 +66,7 @@ fn the_demo_follows_its_web_config_on_sighup() {
     let web =
         write_tls_basic_auth_setup(dir.path(), "demo test CA", "prometheus", PASSWORD).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let demo = demo(&addr, &web);
+    let demo = start_server(DEMO, &addr, &web);
     let pid = demo.0.id();
     let hangup = || hangup(pid);
     let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
