@@ -4,31 +4,21 @@
 //! file keeps the previous configuration, counted).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
-    hangup, prometheus_scraping_over_tls, replace_tls_web_config, write_server_pki,
-    write_tls_basic_auth,
+    assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
+    serve_command, start_server, wait_for_reloads_counted, wait_until_served, write_server_pki,
+    write_tls_basic_auth_setup,
 };
 use vsanobs_testkit::{free_port, vector_samples};
 
 const PASSWORD: &str = "actix scrape secret";
+/// The bound of each wait for the demo to start or to act on a SIGHUP.
+const WAIT: Duration = Duration::from_secs(60);
 
-// Kills the process when the test ends, however it ends.
-use vsanobs_testkit::KillOnDrop as Demo;
-
-fn demo(addr: &str, web: &Path) -> Demo {
-    let child = Command::new(env!("CARGO_BIN_EXE_actix-demo"))
-        .args(["--web.listen-address", addr, "--web.config.file"])
-        .arg(web)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("actix-demo binary must start");
-    Demo(child)
-}
+/// The demo binary under test.
+const DEMO: &str = env!("CARGO_BIN_EXE_actix-demo");
 
 /// A fresh client (no pooled connection) trusting only the CA in `ca`.
 fn client(ca: &Path) -> reqwest::Client {
@@ -66,15 +56,10 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
-    write_server_pki(dir.path(), "actix demo test CA").unwrap();
-    let web = write_tls_basic_auth(
-        dir.path(),
-        "prometheus",
-        &bcrypt::hash(PASSWORD, 10).unwrap(),
-    )
-    .unwrap();
+    let web = write_tls_basic_auth_setup(dir.path(), "actix demo test CA", "prometheus", PASSWORD)
+        .unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let _demo = demo(&addr, &web);
+    let _demo = start_server(DEMO, &addr, &web);
     let prometheus =
         prometheus_scraping_over_tls("demo", dir.path(), "prometheus", PASSWORD, &addr);
     // A scrape counts itself once answered: the next one shows it.
@@ -127,15 +112,8 @@ fn a_bad_web_config_stops_the_demo_at_start() {
             "cannot read",
         ),
     ] {
-        std::fs::write(&web, &yaml).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_actix-demo"))
-            .args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
-            .arg(&web)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{yaml}: {stderr}");
-        assert!(stderr.contains(expected), "{yaml}: {stderr}");
+        let mut demo = serve_command(DEMO, "127.0.0.1:0", &web);
+        assert_refused_at_start(&web, &yaml, expected, &mut demo);
     }
 }
 
@@ -161,27 +139,26 @@ fn the_demo_follows_its_web_config_on_sighup() {
         &format!("  prometheus: {}\n", bcrypt::hash(PASSWORD, 10).unwrap()),
     );
     let addr = format!("127.0.0.1:{}", free_port());
-    let demo = demo(&addr, &web);
+    let demo = start_server(DEMO, &addr, &web);
     let pid = demo.0.id();
     let hangup = || hangup(pid);
     let (ca_a, ca_b) = (dir.path().join("a/ca.pem"), dir.path().join("b/ca.pem"));
     runtime().block_on(async {
         // The SIGHUP handler is installed before the server listens.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while scrape(&ca_a, &addr, "prometheus", PASSWORD).await.0 != 200 {
-            assert!(Instant::now() < deadline, "the demo did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_served("the demo did not start", WAIT, || {
+            scrape(&ca_a, &addr, "prometheus", PASSWORD)
+        })
+        .await;
         // CA b's certificate and a new user.
         write(
             "b",
             &format!("  grafana: {}\n", bcrypt::hash(NEW, 10).unwrap()),
         );
         hangup();
-        while scrape(&ca_b, &addr, "grafana", NEW).await.0 != 200 {
-            assert!(Instant::now() < deadline, "SIGHUP did not reload");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_served("SIGHUP did not reload", WAIT, || {
+            scrape(&ca_b, &addr, "grafana", NEW)
+        })
+        .await;
         assert_eq!(scrape(&ca_b, &addr, "prometheus", PASSWORD).await.0, 401);
         let (status, err) = scrape(&ca_a, &addr, "grafana", NEW).await;
         assert_eq!(status, 0, "CA a is still trusted: {err}");
@@ -189,21 +166,12 @@ fn the_demo_follows_its_web_config_on_sighup() {
         // A malformed hash: refused, counted; the previous users and certificate stay.
         write("b", "  prometheus: $2b$10$x\n");
         hangup();
-        loop {
-            let (status, text) = scrape(&ca_b, &addr, "grafana", NEW).await;
-            assert_eq!(status, 200, "{text}");
-            if text.contains("vsanobs_web_config_reloads_total{result=\"fail\"} 1\n") {
-                assert!(
-                    text.contains("vsanobs_web_config_reloads_total{result=\"success\"} 1\n"),
-                    "{text}"
-                );
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the bad file was not counted: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let text =
+            wait_for_reloads_counted("fail", 1, WAIT, || scrape(&ca_b, &addr, "grafana", NEW))
+                .await;
+        assert!(
+            text.contains("vsanobs_web_config_reloads_total{result=\"success\"} 1\n"),
+            "{text}"
+        );
     });
 }

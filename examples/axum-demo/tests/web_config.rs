@@ -2,40 +2,30 @@
 //! auth, a bad web config stops it at start with its typed error, and the demo follows its
 //! file on SIGHUP (a bad file keeps the previous configuration, counted).
 
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
-    hangup, prometheus_scraping_over_tls, replace_tls_web_config, write_server_pki,
-    write_tls_basic_auth,
+    assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
+    serve_command, start_server, wait_for_reloads_counted, wait_until_served, write_server_pki,
+    write_tls_basic_auth_setup,
 };
 use vsanobs_testkit::{free_port, vector_samples};
 
 const PASSWORD: &str = "demo scrape secret";
+/// The bound of each wait for the demo to start or to act on a SIGHUP.
+const WAIT: Duration = Duration::from_secs(60);
 
-// Kills the process when the test ends, however it ends.
-use vsanobs_testkit::KillOnDrop as Demo;
+/// The demo binary under test.
+const DEMO: &str = env!("CARGO_BIN_EXE_axum-demo");
 
 #[test]
 fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
     let dir = tempfile::tempdir().unwrap();
-    write_server_pki(dir.path(), "demo test CA").unwrap();
-    let web = write_tls_basic_auth(
-        dir.path(),
-        "prometheus",
-        &bcrypt::hash(PASSWORD, 10).unwrap(),
-    )
-    .unwrap();
+    let web =
+        write_tls_basic_auth_setup(dir.path(), "demo test CA", "prometheus", PASSWORD).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
-        .args(["--web.listen-address", &addr, "--web.config.file"])
-        .arg(&web)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("axum-demo binary must start");
-    let _demo = Demo(child);
+    let _demo = start_server(DEMO, &addr, &web);
     let prometheus =
         prometheus_scraping_over_tls("demo", dir.path(), "prometheus", PASSWORD, &addr);
     let build = vector_samples(&prometheus.query("build_info{job=\"demo\"}").unwrap());
@@ -59,20 +49,13 @@ fn a_bad_web_config_stops_the_demo_at_start() {
         ),
         ("unknown_key: 1\n", "unknown_key"),
     ] {
-        std::fs::write(&web, yaml).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
-            .args(["--web.listen-address", "127.0.0.1:0", "--web.config.file"])
-            .arg(&web)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{yaml}: {stderr}");
-        assert!(stderr.contains(expected), "{yaml}: {stderr}");
+        let mut demo = serve_command(DEMO, "127.0.0.1:0", &web);
+        assert_refused_at_start(&web, yaml, expected, &mut demo);
     }
 }
 
 /// Replaces `web` with TLS and the `basic_auth_users` in `users`.
-fn rewrite(web: &std::path::Path, users: &str) {
+fn rewrite(web: &Path, users: &str) {
     replace_tls_web_config(web, "", &format!("basic_auth_users:\n{users}")).unwrap();
 }
 
@@ -80,24 +63,11 @@ fn rewrite(web: &std::path::Path, users: &str) {
 fn the_demo_follows_its_web_config_on_sighup() {
     const NEW: &str = "rotated demo secret";
     let dir = tempfile::tempdir().unwrap();
-    write_server_pki(dir.path(), "demo test CA").unwrap();
-    let web = write_tls_basic_auth(
-        dir.path(),
-        "prometheus",
-        &bcrypt::hash(PASSWORD, 10).unwrap(),
-    )
-    .unwrap();
+    let web =
+        write_tls_basic_auth_setup(dir.path(), "demo test CA", "prometheus", PASSWORD).unwrap();
     let addr = format!("127.0.0.1:{}", free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_axum-demo"))
-        .args(["--web.listen-address", &addr, "--web.config.file"])
-        .arg(&web)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("axum-demo binary must start");
-    let pid = child.id();
-    let _demo = Demo(child);
+    let demo = start_server(DEMO, &addr, &web);
+    let pid = demo.0.id();
     let hangup = || hangup(pid);
     let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
     let client = reqwest::Client::builder()
@@ -127,47 +97,26 @@ fn the_demo_follows_its_web_config_on_sighup() {
         .unwrap();
     rt.block_on(async {
         // The SIGHUP handler is installed before the listener serves.
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while scrape("prometheus", PASSWORD).await.0 != 200 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the demo did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_served("the demo did not start", WAIT, || {
+            scrape("prometheus", PASSWORD)
+        })
+        .await;
         rewrite(
             &web,
             &format!("  grafana: {}\n", bcrypt::hash(NEW, 10).unwrap()),
         );
         hangup();
-        while scrape("grafana", NEW).await.0 != 200 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "SIGHUP did not reload"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_until_served("SIGHUP did not reload", WAIT, || scrape("grafana", NEW)).await;
         assert_eq!(scrape("prometheus", PASSWORD).await.0, 401);
 
         // A malformed hash: refused, counted; grafana keeps working.
         rewrite(&web, "  prometheus: $2b$10$x\n");
         hangup();
-        loop {
-            let (status, text) = scrape("grafana", NEW).await;
-            assert_eq!(status, 200, "{text}");
-            if text.contains("vsanobs_web_config_reloads_total{result=\"fail\"} 1\n") {
-                assert!(
-                    text.contains("vsanobs_web_config_reloads_total{result=\"success\"} 1\n"),
-                    "{text}"
-                );
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the bad file was not counted: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let text = wait_for_reloads_counted("fail", 1, WAIT, || scrape("grafana", NEW)).await;
+        assert!(
+            text.contains("vsanobs_web_config_reloads_total{result=\"success\"} 1\n"),
+            "{text}"
+        );
         assert_eq!(scrape("prometheus", PASSWORD).await.0, 401);
     });
 }

@@ -5,13 +5,14 @@
 
 mod vsan_support;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use vsan_support::logged_value;
 use vsanobs_testkit::web_config::{
-    hangup, prometheus_scraping_over_tls, replace_tls_web_config, write_server_pki,
-    write_tls_basic_auth,
+    assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
+    wait_for_reloads_counted, wait_until_served, write_server_pki, write_tls_basic_auth_setup,
 };
 
 const PASSWORD: &str = "vsan scrape secret";
@@ -19,7 +20,7 @@ const PASSWORD: &str = "vsan scrape secret";
 // Kills the process when the test ends, however it ends.
 use vsanobs_testkit::KillOnDrop as Exporter;
 
-fn exporter(web_config: &std::path::Path) -> Command {
+fn exporter(web_config: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vsan-exporter"));
     cmd.args([
         "--web.listen-address",
@@ -39,39 +40,50 @@ fn exporter(web_config: &std::path::Path) -> Command {
     cmd
 }
 
-#[test]
-fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
-    let dir = tempfile::tempdir().unwrap();
-    write_server_pki(dir.path(), "exporter test CA").unwrap();
-    let web = write_tls_basic_auth(
-        dir.path(),
-        "prometheus",
-        &bcrypt::hash(PASSWORD, 10).unwrap(),
-    )
-    .unwrap();
-    let mut child = exporter(&web)
+/// Starts the exporter with `web_config`; returns it and the address it logs it serves on.
+fn start(web_config: &Path) -> (Exporter, String) {
+    let mut child = exporter(web_config)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start vsan-exporter");
     let stdout = child.stdout.take().expect("stdout");
-    let _exporter = Exporter(child);
-    let addr = logged_value(stdout, "serving /metrics", "address=");
+    let exporter = Exporter(child);
+    (
+        exporter,
+        logged_value(stdout, "serving /metrics", "address="),
+    )
+}
 
-    // Without credentials: 401 with a challenge, over TLS.
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// An HTTPS client trusting only the CA in `ca`.
+fn client(ca: &Path) -> reqwest::Client {
+    let ca = std::fs::read(ca).unwrap();
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
-        let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
+    let dir = tempfile::tempdir().unwrap();
+    let web =
+        write_tls_basic_auth_setup(dir.path(), "exporter test CA", "prometheus", PASSWORD).unwrap();
+    let (_exporter, addr) = start(&web);
+
+    // Without credentials: 401 with a challenge, over TLS.
+    runtime().block_on(async {
+        let client = client(&dir.path().join("ca.pem"));
         let resp = client
             .get(format!("https://{addr}/metrics"))
             .send()
@@ -119,11 +131,7 @@ fn a_bad_web_config_stops_the_exporter_at_start() {
         ),
     ] {
         let web = dir.path().join("web.yml");
-        std::fs::write(&web, &yaml).unwrap();
-        let out = exporter(&web).output().expect("run vsan-exporter");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{yaml}: {stderr}");
-        assert!(stderr.contains(expected), "{yaml}: {stderr}");
+        assert_refused_at_start(&web, &yaml, expected, &mut exporter(&web));
     }
 }
 
@@ -131,35 +139,12 @@ fn a_bad_web_config_stops_the_exporter_at_start() {
 fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
     const NEW: &str = "rotated scrape secret";
     let dir = tempfile::tempdir().unwrap();
-    write_server_pki(dir.path(), "exporter test CA").unwrap();
-    let web = write_tls_basic_auth(
-        dir.path(),
-        "prometheus",
-        &bcrypt::hash(PASSWORD, 10).unwrap(),
-    )
-    .unwrap();
-    let mut child = exporter(&web)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start vsan-exporter");
-    let pid = child.id();
-    let stdout = child.stdout.take().expect("stdout");
-    let _exporter = Exporter(child);
-    let addr = logged_value(stdout, "serving /metrics", "address=");
-    let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap();
+    let web =
+        write_tls_basic_auth_setup(dir.path(), "exporter test CA", "prometheus", PASSWORD).unwrap();
+    let (exporter, addr) = start(&web);
+    let pid = exporter.0.id();
+    runtime().block_on(async {
+        let client = client(&dir.path().join("ca.pem"));
         let scrape = |password: &'static str| {
             let client = client.clone();
             let addr = addr.clone();
@@ -186,14 +171,8 @@ fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
         )
         .unwrap();
         hangup(pid);
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while scrape(NEW).await.0 != 200 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "SIGHUP did not reload"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let wait = Duration::from_secs(30);
+        wait_until_served("SIGHUP did not reload", wait, || scrape(NEW)).await;
         assert_eq!(scrape(PASSWORD).await.0, 401);
 
         // A weak hash: refused, counted, and the rotated password still works.
@@ -205,22 +184,11 @@ fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
         )
         .unwrap();
         hangup(pid);
-        loop {
-            let (status, text) = scrape(NEW).await;
-            assert_eq!(status, 200, "{text}");
-            if text.contains("vsanobs_web_config_reloads_total{result=\"fail\"} 1\n") {
-                assert!(
-                    text.contains("vsanobs_web_config_last_reload_successful 0\n"),
-                    "{text}"
-                );
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the bad file was not counted: {text}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let text = wait_for_reloads_counted("fail", 1, wait, || scrape(NEW)).await;
+        assert!(
+            text.contains("vsanobs_web_config_last_reload_successful 0\n"),
+            "{text}"
+        );
         assert_eq!(scrape(PASSWORD).await.0, 401);
     });
 }
