@@ -655,7 +655,9 @@ impl RouteMetricsBuilder {
     }
 
     /// Whether the duration histogram keeps one exemplar per bucket (default: on when the
-    /// `exemplars` feature is enabled). The middleware fills them from the current span.
+    /// `exemplars` feature is enabled). The middleware fills them from the current span; a
+    /// request that carries a sampled trace keeps its context in one 24-byte allocation until
+    /// it is recorded (the tracker itself stays small for the requests without one).
     pub fn exemplars(mut self, on: bool) -> Self {
         self.exemplars = on;
         self
