@@ -175,6 +175,35 @@ pub fn prometheus_scraping_over_tls(
     prometheus
 }
 
+/// An HTTPS client that trusts only the CA certificate in the PEM file `ca` (no built-in
+/// roots), opens a fresh connection for every request (so that a test sees a certificate the
+/// server reloaded) and gives up on a request after 30 s (feature `https-client`).
+///
+/// # Panics
+/// When `ca` cannot be read or holds no PEM certificate: the test's own fixture is broken.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// vsanobs_testkit::web_config::write_server_pki(dir.path(), "example CA").unwrap();
+/// let client = vsanobs_testkit::web_config::https_client(&dir.path().join("ca.pem"));
+/// let req = client.get("https://127.0.0.1:9/metrics").build().unwrap();
+/// assert_eq!(req.url().scheme(), "https");
+/// ```
+#[cfg(feature = "https-client")]
+pub fn https_client(ca: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca).unwrap_or_else(|e| panic!("reading the test CA {ca:?}: {e}"));
+    let cert = reqwest::Certificate::from_pem(&pem)
+        .unwrap_or_else(|e| panic!("the test CA {ca:?} is not a PEM certificate: {e}"));
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(cert)
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap_or_else(|e| panic!("building the HTTPS client: {e}"))
+}
+
 /// Replaces the web config file `web` atomically (written beside it, then renamed over it, so a
 /// reader never sees half a file): TLS with `{pki}server.pem` and `{pki}server-key.pem`
 /// (`pki` is a path prefix relative to the file, `""` for the files of [`write_server_pki`]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use vsanobs_core::{Format, Registry};
 use vsanobs_http::web_config::{LiveWebConfig, TlsListener};
 use vsanobs_http::{MetricsEndpoint, WebConfigError};
-use vsanobs_testkit::web_config::{https_basic_auth_scrape, write_server_pki};
+use vsanobs_testkit::web_config::{https_basic_auth_scrape, https_client, write_server_pki};
 use vsanobs_testkit::{Prometheus, PrometheusConfig, vector_samples};
 
 const OLD: &str = "old scrape secret";
@@ -82,22 +82,9 @@ async fn serve(web: &LiveWebConfig, endpoint: MetricsEndpoint) -> String {
     addr
 }
 
-/// A fresh client (no pooled connection) trusting only the CA in `ca`.
-fn client(ca: &Path) -> reqwest::Client {
-    let ca = std::fs::read(ca).unwrap();
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
 /// The status of `GET /metrics` as `user:password`, or the error's text.
 async fn scrape(ca: &Path, addr: &str, user: &str, password: &str) -> Result<u16, String> {
-    client(ca)
+    https_client(ca)
         .get(format!("https://{addr}/metrics"))
         .basic_auth(user, Some(password))
         .send()

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
-    assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
-    serve_command, start_server, wait_for_reloads_counted, wait_until_served, write_server_pki,
-    write_tls_basic_auth_setup,
+    assert_refused_at_start, hangup, https_client, prometheus_scraping_over_tls,
+    replace_tls_web_config, serve_command, start_server, wait_for_reloads_counted,
+    wait_until_served, write_server_pki, write_tls_basic_auth_setup,
 };
 use vsanobs_testkit::{free_port, vector_samples};
 
@@ -20,22 +20,9 @@ const WAIT: Duration = Duration::from_secs(60);
 /// The demo binary under test.
 const DEMO: &str = env!("CARGO_BIN_EXE_actix-demo");
 
-/// A fresh client (no pooled connection) trusting only the CA in `ca`.
-fn client(ca: &Path) -> reqwest::Client {
-    let ca = std::fs::read(ca).unwrap();
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
 /// `GET /metrics` as `user:password`: the status and body, or 0 and the error.
 async fn scrape(ca: &Path, addr: &str, user: &str, password: &str) -> (u16, String) {
-    match client(ca)
+    match https_client(ca)
         .get(format!("https://{addr}/metrics"))
         .basic_auth(user, Some(password))
         .send()
@@ -75,7 +62,7 @@ fn prometheus_scrapes_the_demo_over_tls_with_basic_auth() {
     let ca = dir.path().join("ca.pem");
     runtime().block_on(async {
         assert_eq!(scrape(&ca, &addr, "prometheus", "wrong").await.0, 401);
-        let resp = client(&ca)
+        let resp = https_client(&ca)
             .get(format!("https://{addr}/metrics"))
             .send()
             .await

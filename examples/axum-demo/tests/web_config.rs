@@ -6,9 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use vsanobs_testkit::web_config::{
-    assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
-    serve_command, start_server, wait_for_reloads_counted, wait_until_served, write_server_pki,
-    write_tls_basic_auth_setup,
+    assert_refused_at_start, hangup, https_client, prometheus_scraping_over_tls,
+    replace_tls_web_config, serve_command, start_server, wait_for_reloads_counted,
+    wait_until_served, write_server_pki, write_tls_basic_auth_setup,
 };
 use vsanobs_testkit::{free_port, vector_samples};
 
@@ -69,14 +69,7 @@ fn the_demo_follows_its_web_config_on_sighup() {
     let demo = start_server(DEMO, &addr, &web);
     let pid = demo.0.id();
     let hangup = || hangup(pid);
-    let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
-    let client = reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let client = https_client(&dir.path().join("ca.pem"));
     let scrape = |user: &'static str, password: &'static str| {
         let (client, addr) = (client.clone(), addr.clone());
         async move {

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use vsan_support::logged_value;
 use vsanobs_testkit::web_config::{
-    assert_refused_at_start, hangup, prometheus_scraping_over_tls, replace_tls_web_config,
-    wait_for_reloads_counted, wait_until_served, write_server_pki, write_tls_basic_auth_setup,
+    assert_refused_at_start, hangup, https_client, prometheus_scraping_over_tls,
+    replace_tls_web_config, wait_for_reloads_counted, wait_until_served, write_server_pki,
+    write_tls_basic_auth_setup,
 };
 
 const PASSWORD: &str = "vsan scrape secret";
@@ -55,18 +56,6 @@ fn start(web_config: &Path) -> (Exporter, String) {
     )
 }
 
-/// An HTTPS client trusting only the CA in `ca`.
-fn client(ca: &Path) -> reqwest::Client {
-    let ca = std::fs::read(ca).unwrap();
-    reqwest::Client::builder()
-        .use_rustls_tls()
-        .tls_built_in_root_certs(false)
-        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -83,7 +72,7 @@ fn prometheus_scrapes_the_exporter_over_tls_with_basic_auth() {
 
     // Without credentials: 401 with a challenge, over TLS.
     runtime().block_on(async {
-        let client = client(&dir.path().join("ca.pem"));
+        let client = https_client(&dir.path().join("ca.pem"));
         let resp = client
             .get(format!("https://{addr}/metrics"))
             .send()
@@ -144,7 +133,7 @@ fn sighup_reloads_the_web_config_and_a_bad_file_keeps_the_last() {
     let (exporter, addr) = start(&web);
     let pid = exporter.0.id();
     runtime().block_on(async {
-        let client = client(&dir.path().join("ca.pem"));
+        let client = https_client(&dir.path().join("ca.pem"));
         let scrape = |password: &'static str| {
             let client = client.clone();
             let addr = addr.clone();
