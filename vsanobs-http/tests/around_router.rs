@@ -61,20 +61,7 @@ async fn panics() -> &'static str {
 }
 
 async fn stream(q: axum::extract::RawQuery) -> Body {
-    let forever = q.0.as_deref() == Some("forever=1");
-    let chunks = futures_util::stream::unfold(0u32, move |i| async move {
-        if !forever && i == 3 {
-            return None;
-        }
-        if i > 0 {
-            tokio::time::sleep(Duration::from_millis(if forever { 20 } else { 1 })).await;
-        }
-        Some((
-            Ok::<_, Infallible>(Bytes::from(format!("chunk {i}\n"))),
-            i + 1,
-        ))
-    });
-    Body::from_stream(chunks)
+    common::chunked_body(3, q.0.as_deref())
 }
 
 fn matrix(registry: &Registry) -> RouteMetrics {

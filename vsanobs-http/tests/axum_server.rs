@@ -3,7 +3,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,7 +10,6 @@ use axum::body::Body;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use bytes::Bytes;
 use vsanobs_core::Registry;
 use vsanobs_http::{HttpMetricsLayer, MetricsEndpoint};
 
@@ -55,20 +53,7 @@ fn app(registry: &Registry) -> Router {
 }
 
 async fn stream(q: axum::extract::RawQuery) -> Body {
-    let forever = q.0.as_deref() == Some("forever=1");
-    let chunks = futures_util::stream::unfold(0u32, move |i| async move {
-        if !forever && i == 5 {
-            return None;
-        }
-        if i > 0 {
-            tokio::time::sleep(Duration::from_millis(if forever { 20 } else { 1 })).await;
-        }
-        Some((
-            Ok::<_, Infallible>(Bytes::from(format!("chunk {i}\n"))),
-            i + 1,
-        ))
-    });
-    Body::from_stream(chunks)
+    common::chunked_body(5, q.0.as_deref())
 }
 
 async fn serve(app: Router) -> String {

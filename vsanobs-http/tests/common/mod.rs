@@ -170,3 +170,22 @@ pub async fn send_all(
         .collect::<Vec<_>>()
         .await
 }
+
+/// A streamed body for the `/stream` routes: `count` chunks (`chunk 0\n`, `chunk 1\n`, ...)
+/// 1 ms apart, or, when the request's query is `forever=1`, one every 20 ms without end.
+pub fn chunked_body(count: u32, query: Option<&str>) -> axum::body::Body {
+    let forever = query == Some("forever=1");
+    let chunks = futures_util::stream::unfold(0u32, move |i| async move {
+        if !forever && i == count {
+            return None;
+        }
+        if i > 0 {
+            tokio::time::sleep(Duration::from_millis(if forever { 20 } else { 1 })).await;
+        }
+        Some((
+            Ok::<_, std::convert::Infallible>(bytes::Bytes::from(format!("chunk {i}\n"))),
+            i + 1,
+        ))
+    });
+    axum::body::Body::from_stream(chunks)
+}
