@@ -259,6 +259,44 @@ fn serve(spec: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
+/// One request of an actix variant (`bare`, `vsanobs`, `actix-web-prom`) as the criterion
+/// bench sends it, run to the end of its body on `sys`: what the counting and interleaved
+/// modes repeat.
+fn actix_request(
+    sys: &std::rc::Rc<actix_web::rt::SystemRunner>,
+    variant: &str,
+    registry: &Registry,
+) -> Result<impl FnMut() + 'static, String> {
+    if !["bare", "vsanobs", "actix-web-prom"].contains(&variant) {
+        return Err(format!("unknown actix variant {variant}"));
+    }
+    let vsanobs = vsanobs_http::actix::HttpMetrics::new(registry).map_err(|e| e.to_string())?;
+    let prom = actix_web_prom::PrometheusMetricsBuilder::new("bench")
+        .endpoint("/metrics")
+        .build()
+        .map_err(|e| e.to_string())?;
+    let app = App::new()
+        .route("/users/{id}", web::get().to(|| async { "user" }))
+        .route("/health", web::get().to(HttpResponse::Ok))
+        .wrap(actix_web::middleware::Condition::new(
+            variant == "vsanobs",
+            vsanobs,
+        ))
+        .wrap(actix_web::middleware::Condition::new(
+            variant == "actix-web-prom",
+            prom,
+        ));
+    let svc = sys.block_on(atest::init_service(app));
+    let sys = sys.clone();
+    Ok(move || {
+        sys.block_on(async {
+            let req = atest::TestRequest::get().uri("/users/42").to_request();
+            let resp = atest::call_service(&svc, req).await;
+            black_box(atest::read_body(resp).await);
+        })
+    })
+}
+
 /// Runs `n` requests of one variant (`http_axum_request/<v>`, `http_axum_served_request/<v>`
 /// or `http_actix_request/<v>`), the same request the criterion benches time.
 fn count(spec: &str) -> Result<(), String> {
@@ -268,36 +306,9 @@ fn count(spec: &str) -> Result<(), String> {
     let n: u64 = n.parse().map_err(|e| format!("{n}: {e}"))?;
     let (group, variant) = name.split_once('/').ok_or("expected <group>/<variant>")?;
     if group == "http_actix_request" {
-        let sys = actix_web::rt::System::new();
-        let registry = Registry::new();
-        let vsanobs =
-            vsanobs_http::actix::HttpMetrics::new(&registry).map_err(|e| e.to_string())?;
-        let prom = actix_web_prom::PrometheusMetricsBuilder::new("bench")
-            .endpoint("/metrics")
-            .build()
-            .map_err(|e| e.to_string())?;
-        let app = App::new()
-            .route("/users/{id}", web::get().to(|| async { "user" }))
-            .route("/health", web::get().to(HttpResponse::Ok))
-            .wrap(actix_web::middleware::Condition::new(
-                variant == "vsanobs",
-                vsanobs,
-            ))
-            .wrap(actix_web::middleware::Condition::new(
-                variant == "actix-web-prom",
-                prom,
-            ));
-        if !["bare", "vsanobs", "actix-web-prom"].contains(&variant) {
-            return Err(format!("unknown actix variant {variant}"));
-        }
-        let svc = sys.block_on(atest::init_service(app));
-        counted_requests(n, || {
-            sys.block_on(async {
-                let req = atest::TestRequest::get().uri("/users/42").to_request();
-                let resp = atest::call_service(&svc, req).await;
-                black_box(atest::read_body(resp).await);
-            })
-        });
+        let sys = std::rc::Rc::new(actix_web::rt::System::new());
+        let mut request = actix_request(&sys, variant, &Registry::new())?;
+        counted_requests(n, &mut request);
         return Ok(());
     }
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -347,32 +358,7 @@ fn interleaved(spec: &str) -> Result<(), String> {
     for name in &names {
         let registry = Registry::new();
         if group == "http_actix_request" {
-            let vsanobs =
-                vsanobs_http::actix::HttpMetrics::new(&registry).map_err(|e| e.to_string())?;
-            let prom = actix_web_prom::PrometheusMetricsBuilder::new("bench")
-                .endpoint("/metrics")
-                .build()
-                .map_err(|e| e.to_string())?;
-            let app = App::new()
-                .route("/users/{id}", web::get().to(|| async { "user" }))
-                .route("/health", web::get().to(HttpResponse::Ok))
-                .wrap(actix_web::middleware::Condition::new(
-                    *name == "vsanobs",
-                    vsanobs,
-                ))
-                .wrap(actix_web::middleware::Condition::new(
-                    *name == "actix-web-prom",
-                    prom,
-                ));
-            let svc = sys.block_on(atest::init_service(app));
-            let sys = sys.clone();
-            runs.push(Box::new(move || {
-                sys.block_on(async {
-                    let req = atest::TestRequest::get().uri("/users/42").to_request();
-                    let resp = atest::call_service(&svc, req).await;
-                    black_box(atest::read_body(resp).await);
-                })
-            }));
+            runs.push(Box::new(actix_request(&sys, name, &registry)?));
             continue;
         }
         let prepare = |router: Router| match group {
