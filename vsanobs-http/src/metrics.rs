@@ -490,8 +490,6 @@ struct Inner {
     groups: Vec<(String, Arc<str>)>,
     default_group: Arc<str>,
     exemplars: bool,
-    /// Whether the request body size histogram is registered.
-    request_sizes: bool,
 }
 
 /// The route matrix of one service: registered families plus the interned route entries.
@@ -799,10 +797,6 @@ impl RouteMetricsBuilder {
             }
             return Err(e);
         }
-        let request_sizes = match &families {
-            Families::Plain { req_size, .. } => req_size.is_some(),
-            Families::Grouped { req_size, .. } => req_size.is_some(),
-        };
         let families = Arc::new(families);
         let default_group: Arc<str> = Arc::from(self.default_group.as_str());
         let mut groups: Vec<(String, Arc<str>)> = self
@@ -843,7 +837,6 @@ impl RouteMetricsBuilder {
                 groups,
                 default_group,
                 exemplars: self.exemplars,
-                request_sizes,
             }),
         })
     }
@@ -873,7 +866,10 @@ impl RouteMetrics {
     /// layers look for a request's size only then.
     #[inline]
     pub(crate) fn records_request_sizes(&self) -> bool {
-        self.inner.request_sizes
+        match &*self.inner.families {
+            Families::Plain { req_size, .. } => req_size.is_some(),
+            Families::Grouped { req_size, .. } => req_size.is_some(),
+        }
     }
 
     /// The interned entry of a route template; `None` is the unmatched entry.
