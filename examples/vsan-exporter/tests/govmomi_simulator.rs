@@ -34,6 +34,9 @@ struct GovmomiSim {
     lines: Receiver<String>,
     url: String,
     ca_file: Option<String>,
+    /// The simulator's `TMPDIR`: its datastore directories live here and go with it even
+    /// when it has to be killed.
+    _tmp: tempfile::TempDir,
 }
 
 impl GovmomiSim {
@@ -42,8 +45,10 @@ impl GovmomiSim {
         let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("go");
         let binary = go_build(&src, &out, "govmomi-sim")
             .unwrap_or_else(|e| panic!("cannot build govmomi's simulator: {e}"));
+        let tmp = tempfile::tempdir().expect("temp dir for govmomi's simulator");
         let mut cmd = Command::new(binary);
-        cmd.args(["-listen", "127.0.0.1:0", "-clusters", &CLUSTERS.to_string()])
+        cmd.env("TMPDIR", tmp.path())
+            .args(["-listen", "127.0.0.1:0", "-clusters", &CLUSTERS.to_string()])
             .args([
                 "-hosts",
                 "4",
@@ -77,6 +82,7 @@ impl GovmomiSim {
             lines,
             url: String::new(),
             ca_file: None,
+            _tmp: tmp,
         };
         let hello = sim.next_json();
         let url = hello["url"].as_str().expect("url").to_owned();
@@ -107,7 +113,16 @@ impl GovmomiSim {
 
 impl Drop for GovmomiSim {
     fn drop(&mut self) {
+        // Closing stdin ends the simulator, which then removes its model's files; it is
+        // killed only if it has not exited within 5 s.
         drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
