@@ -362,6 +362,9 @@ mod tests {
             std::thread::sleep(Duration::from_secs(120));
             return;
         }
+        // The killed child cannot remove its server's temporary directory: it makes it in
+        // one this process owns and removes.
+        let tmp = tempfile::tempdir().unwrap();
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
                 "--exact",
@@ -369,6 +372,7 @@ mod tests {
                 "--nocapture",
             ])
             .env(CHILD_ENV, "1")
+            .env("TMPDIR", tmp.path())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
