@@ -18,8 +18,9 @@
 //! difference divided by the difference of `n` (docs/benchmarks.md).
 //!
 //! `VSANOBS_HTTP_BENCH_AB=<group>:<variant>,<variant>,...` times variants against the first
-//! one in interleaved batches (fastest and median batch), for time ratios that a loaded
-//! machine disturbs less than criterion's consecutive measurements.
+//! one in interleaved batches (fastest batch, median batch, and the median and quartiles of
+//! each round's ratio to the first variant), for time ratios that a loaded machine disturbs
+//! less than criterion's consecutive measurements.
 //!
 //! The same binary also serves one variant over loopback for a load generator, instead of
 //! running criterion, when `VSANOBS_HTTP_BENCH_SERVE=<variant>@<host:port>` is set (variants:
@@ -336,9 +337,11 @@ fn count(spec: &str) -> Result<(), String> {
 }
 
 /// Times variants of one group against each other, interleaved: each round runs a batch of
-/// `batch` requests of every variant in turn, and each variant's figure is its fastest batch
-/// and its median batch. On a machine shared with other work, a burst of load then hits every
-/// variant of a round alike, and the fastest batch is the one least disturbed.
+/// `BATCH` requests of every variant in turn, starting with a different variant each round,
+/// and each variant's figures are its fastest batch, its median batch, and the median and
+/// quartiles of its per-round ratio to the first variant. On a machine shared with other
+/// work, a burst of load then hits every variant of a round alike, the fastest batch is the
+/// one least disturbed, and the per-round ratio cancels load that changes over the run.
 /// `VSANOBS_HTTP_BENCH_AB=<group>:<variant>,<variant>,...` (same groups and variants as the
 /// counting mode).
 fn interleaved(spec: &str) -> Result<(), String> {
@@ -384,12 +387,15 @@ fn interleaved(spec: &str) -> Result<(), String> {
         let router = prepare(router)?;
         runs.push(Box::new(move || rt2.block_on(axum_call(&router))));
     }
-    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); runs.len()];
+    let n = runs.len();
+    let mut times: Vec<Vec<f64>> = vec![Vec::with_capacity(ROUNDS); n];
     for round in 0..ROUNDS + 10 {
-        for (i, run) in runs.iter_mut().enumerate() {
+        // Each round starts with a different variant, so that none always follows the same one.
+        for k in 0..n {
+            let i = (round + k) % n;
             let t = std::time::Instant::now();
             for _ in 0..BATCH {
-                run();
+                (runs[i])();
             }
             // The first rounds warm up.
             if round >= 10 {
@@ -397,18 +403,60 @@ fn interleaved(spec: &str) -> Result<(), String> {
             }
         }
     }
-    let mut base = None;
-    for (name, t) in names.iter().zip(&mut times) {
-        t.sort_by(f64::total_cmp);
-        let (min, median) = (t[0], t[t.len() / 2]);
-        let (b_min, b_med) = *base.get_or_insert((min, median));
+    let base = times[0].clone();
+    for (name, t) in names.iter().zip(&times) {
+        let stats = interleaved_stats(&base, t);
         println!(
-            "{group}/{name}: fastest batch {min:.0} ns/request ({:+.1} %), median batch {median:.0} ns ({:+.1} %)",
-            (min / b_min - 1.0) * 100.0,
-            (median / b_med - 1.0) * 100.0
+            "{group}/{name}: fastest batch {:.0} ns/request ({:+.1} %), median batch {:.0} ns ({:+.1} %), \
+             paired rounds {:+.1} % (quartiles {:+.1} to {:+.1} %)",
+            stats.fastest,
+            stats.fastest_added * 100.0,
+            stats.median,
+            stats.median_added * 100.0,
+            stats.paired[1] * 100.0,
+            stats.paired[0] * 100.0,
+            stats.paired[2] * 100.0,
         );
     }
     Ok(())
+}
+
+/// One variant's batches against the first variant's, from [`interleaved`].
+#[derive(Debug, PartialEq)]
+struct InterleavedStats {
+    /// Fastest batch, ns per request.
+    fastest: f64,
+    /// Added share of the fastest batch over the base's fastest batch.
+    fastest_added: f64,
+    /// Median batch, ns per request.
+    median: f64,
+    /// Added share of the median batch over the base's median batch.
+    median_added: f64,
+    /// Lower quartile, median and upper quartile, over the rounds, of the round's batch over
+    /// the base's batch of the same round, minus one. Pairing by round cancels load that
+    /// comes and goes over the run, which independent quantiles do not.
+    paired: [f64; 3],
+}
+
+fn interleaved_stats(base: &[f64], variant: &[f64]) -> InterleavedStats {
+    fn sorted(v: impl IntoIterator<Item = f64>) -> Vec<f64> {
+        let mut v: Vec<f64> = v.into_iter().collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+    let (b, t) = (
+        sorted(base.iter().copied()),
+        sorted(variant.iter().copied()),
+    );
+    let ratios = sorted(variant.iter().zip(base).map(|(v, b)| v / b - 1.0));
+    let at = |v: &[f64], q: usize| v[(v.len() - 1) * q / 4];
+    InterleavedStats {
+        fastest: t[0],
+        fastest_added: t[0] / b[0] - 1.0,
+        median: at(&t, 2),
+        median_added: at(&t, 2) / at(&b, 2) - 1.0,
+        paired: [at(&ratios, 1), at(&ratios, 2), at(&ratios, 3)],
+    }
 }
 
 /// Runs `request` `n` times. Not inlined, so that callgrind can count this function alone
