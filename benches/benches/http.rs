@@ -22,6 +22,11 @@
 //! each round's ratio to the first variant), for time ratios that a loaded machine disturbs
 //! less than criterion's consecutive measurements.
 //!
+//! `VSANOBS_HTTP_BENCH_PRIMITIVES=1` times, in one process, the operations a recorded request
+//! cannot avoid (an uncontended atomic read-modify-write, a reference count taken and
+//! released, a 64-byte allocation, a TSC clock read, a histogram observation) beside a bare
+//! axum request, so that a share of the bare request can be put on each.
+//!
 //! The same binary also serves one variant over loopback for a load generator, instead of
 //! running criterion, when `VSANOBS_HTTP_BENCH_SERVE=<variant>@<host:port>` is set (variants:
 //! `axum-bare`, `axum-vsanobs`, `axum-vsanobs-with-routes`, `axum-prometheus`, `axum-trace`, `actix-bare`,
@@ -459,6 +464,73 @@ fn interleaved_stats(base: &[f64], variant: &[f64]) -> InterleavedStats {
     }
 }
 
+/// Fastest of 30 batches of `n` calls of `f`, in ns per call.
+fn fastest_ns(n: u32, mut f: impl FnMut()) -> f64 {
+    (0..30)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e9 / f64::from(n)
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// The costs of the operations a recorded request cannot avoid, beside a bare axum request
+/// (served, as `axum::serve` runs it), each the fastest of 30 batches.
+fn primitives() -> Result<(), String> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let router = axum_router().with_state(());
+    let bare = fastest_ns(2_000, || rt.block_on(axum_call(&router)));
+    let counter = AtomicU64::new(0);
+    let rmw = fastest_ns(200_000, || {
+        black_box(&counter).fetch_add(1, Ordering::Relaxed);
+    });
+    let shared = Arc::new(0u64);
+    let arc = fastest_ns(200_000, || drop(black_box(black_box(&shared).clone())));
+    let alloc = fastest_ns(200_000, || drop(black_box(Box::new([0u8; 64]))));
+    let clock = quanta::Clock::new();
+    let read = fastest_ns(200_000, || {
+        black_box(clock.raw());
+    });
+    let histogram = vsanobs_core::Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    ]);
+    let mut v = 0.0001_f64;
+    let observe = fastest_ns(200_000, || {
+        v = if v > 12.0 { 0.0001 } else { v * 1.7 };
+        histogram.observe(black_box(v));
+    });
+    let share = |ns: f64| ns / bare * 100.0;
+    println!("bare axum request (served): {bare:.0} ns");
+    for (what, ns) in [
+        ("uncontended atomic read-modify-write", rmw),
+        ("Arc clone and drop (two read-modify-writes)", arc),
+        ("64-byte Box allocated and freed", alloc),
+        ("TSC clock read (quanta raw)", read),
+        (
+            "vsanobs histogram observe, 14 bounds (two read-modify-writes)",
+            observe,
+        ),
+    ] {
+        println!(
+            "{what}: {ns:.1} ns ({:.2} % of the bare request)",
+            share(ns)
+        );
+    }
+    let floor = 8.0 * rmw + 2.0 * read;
+    println!(
+        "eight read-modify-writes and two clock reads: {floor:.0} ns ({:.1} % of the bare request)",
+        share(floor)
+    );
+    Ok(())
+}
+
 /// Runs `request` `n` times. Not inlined, so that callgrind can count this function alone
 /// (`--toggle-collect='*counted_requests*'`), leaving out building the variant (and the
 /// clock's one-off calibration, whose instruction count depends on how slowly it runs).
@@ -480,6 +552,13 @@ fn main() {
     if let Ok(spec) = std::env::var("VSANOBS_HTTP_BENCH_AB") {
         if let Err(e) = interleaved(&spec) {
             eprintln!("http bench interleaved: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    if std::env::var_os("VSANOBS_HTTP_BENCH_PRIMITIVES").is_some() {
+        if let Err(e) = primitives() {
+            eprintln!("http bench primitives: {e}");
             std::process::exit(1);
         }
         return;
