@@ -570,6 +570,39 @@ fn main() {
         }
         return;
     }
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--test") || !args.iter().any(|a| a == "--bench") {
+        // Criterion's test mode (`cargo bench -- --test`, or run by `cargo test` and nextest
+        // without `--bench`, as CI does): also check the statistics the interleaved mode
+        // reports, on batches whose answer is known.
+        check_interleaved_stats();
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
+}
+
+/// [`interleaved_stats`] on made-up batches: a variant exactly twice the base in every round,
+/// then one whose rounds are out of step with its fastest batch.
+fn check_interleaved_stats() {
+    let base = [100.0, 120.0, 110.0, 130.0, 105.0];
+    let twice: Vec<f64> = base.iter().map(|b| b * 2.0).collect();
+    let stats = interleaved_stats(&base, &twice);
+    assert_eq!(stats.fastest, 200.0);
+    assert_eq!(stats.median, 220.0);
+    assert_eq!(stats.fastest_added, 1.0);
+    assert_eq!(stats.median_added, 1.0);
+    assert_eq!(stats.paired, [1.0, 1.0, 1.0]);
+    // Round by round: +10 %, -50 %, +0 %, +20 %, +100 %.
+    let variant = [110.0, 60.0, 110.0, 156.0, 210.0];
+    let stats = interleaved_stats(&base, &variant);
+    assert_eq!(stats.fastest, 60.0);
+    assert!((stats.fastest_added - (60.0 / 100.0 - 1.0)).abs() < 1e-12);
+    let expect = [0.0, 0.1, 0.2];
+    for (got, want) in stats.paired.iter().zip(expect) {
+        assert!(
+            (got - want).abs() < 1e-12,
+            "{:?} != {expect:?}",
+            stats.paired
+        );
+    }
 }
