@@ -525,7 +525,7 @@ fn primitives() -> Result<(), String> {
     }
     let floor = 8.0 * rmw + 2.0 * read;
     println!(
-        "eight read-modify-writes and two clock reads: {floor:.0} ns ({:.1} % of the bare request)",
+        "eight read-modify-writes and two clock reads, timed alone: {floor:.0} ns ({:.1} % of the bare request)",
         share(floor)
     );
     Ok(())
