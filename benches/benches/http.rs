@@ -498,9 +498,7 @@ fn primitives() -> Result<(), String> {
     let read = fastest_ns(200_000, || {
         black_box(clock.raw());
     });
-    let histogram = vsanobs_core::Histogram::new([
-        0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
-    ]);
+    let histogram = vsanobs_core::Histogram::new(vsanobs_core::DEFAULT_DURATION_BUCKETS);
     let mut v = 0.0001_f64;
     let observe = fastest_ns(200_000, || {
         v = if v > 12.0 { 0.0001 } else { v * 1.7 };

@@ -52,17 +52,21 @@ impl Clock {
     fn choose() -> Clock {
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         if kernel_keeps_time_by_tsc() {
-            let c = quanta::Clock::new();
-            // quanta scales a tick count linearly (times a factor, shifted right); its
-            // nanoseconds for 2^40 ticks give that ratio to better than one part in 10^12.
-            const SPAN: u64 = 1 << 40;
-            let seconds_per_unit = c.delta_as_nanos(0, SPAN) as f64 / SPAN as f64 * 1e-9;
-            return Clock {
-                source: Source::Tsc(c),
-                seconds_per_unit,
-            };
+            return Clock::tsc(quanta::Clock::new());
         }
         Clock::standard()
+    }
+
+    /// The time-stamp counter read through `c`, with ticks scaled as `c` scales them.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    fn tsc(c: quanta::Clock) -> Clock {
+        // quanta scales a tick count linearly (times a factor, shifted right); its
+        // nanoseconds for 2^40 ticks give that ratio to better than one part in 10^12.
+        const SPAN: u64 = 1 << 40;
+        Clock {
+            seconds_per_unit: c.delta_as_nanos(0, SPAN) as f64 / SPAN as f64 * 1e-9,
+            source: Source::Tsc(c),
+        }
     }
 
     /// The standard monotonic clock, whatever the machine.
@@ -176,10 +180,7 @@ mod tests {
     #[test]
     fn counter_ticks_scale_as_quanta_scales_them() {
         let q = quanta::Clock::new();
-        let clock = Clock {
-            seconds_per_unit: q.delta_as_nanos(0, 1 << 40) as f64 / (1u64 << 40) as f64 * 1e-9,
-            source: Source::Tsc(q.clone()),
-        };
+        let clock = Clock::tsc(q.clone());
         let start = 123_456_789u64;
         for ticks in [
             1u64,
