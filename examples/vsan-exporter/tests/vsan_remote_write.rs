@@ -98,15 +98,19 @@ impl Receiver {
         }
     }
 
-    /// Every raw sample stored, as `(series, timestamp ms, value)`.
-    fn stored(&self) -> Vec<(String, i64, f64)> {
-        let mut out = Vec::new();
+    /// Every raw sample stored, as `(series, timestamp ms, value)`, once `delivered` samples
+    /// (what the exporter counted as accepted) can be read back, or after 30 s with what
+    /// can be read then. Prometheus answers from its head at once; VictoriaMetrics can take
+    /// a few seconds, even after a flush, to make new series searchable, more so on a busy
+    /// machine.
+    fn stored(&self, delivered: usize) -> Vec<(String, i64, f64)> {
         match self {
             Receiver::Prometheus(p) => {
                 // An instant query of a range selector returns the raw samples.
                 let r = p
                     .query(&format!("{SELECTOR}[3h]"))
                     .unwrap_or_else(|e| panic!("query: {e}"));
+                let mut out = Vec::new();
                 for s in r.as_array().expect("matrix") {
                     let key = metric_key(&s["metric"]);
                     for v in s["values"].as_array().expect("values") {
@@ -115,9 +119,25 @@ impl Receiver {
                         out.push((key.clone(), (t * 1000.0).round() as i64, x));
                     }
                 }
+                out
             }
             Receiver::Victoria(v) => {
-                for s in v.export(SELECTOR).unwrap_or_else(|e| panic!("export: {e}")) {
+                let readable = |series: &[serde_json::Value]| {
+                    series
+                        .iter()
+                        .map(|s| s["timestamps"].as_array().map_or(0, Vec::len))
+                        .sum::<usize>()
+                        >= delivered
+                };
+                let series = v
+                    .wait_for_export(SELECTOR, readable, Duration::from_secs(30))
+                    .or_else(|e| {
+                        eprintln!("not every delivered sample is readable: {e}");
+                        v.export(SELECTOR)
+                    })
+                    .unwrap_or_else(|e| panic!("export: {e}"));
+                let mut out = Vec::new();
+                for s in series {
                     let key = metric_key(&s["metric"]);
                     let values = s["values"].as_array().expect("values");
                     let times = s["timestamps"].as_array().expect("timestamps");
@@ -130,9 +150,9 @@ impl Receiver {
                         ));
                     }
                 }
+                out
             }
         }
-        out
     }
 
     /// Whether stored values are compared exactly (Prometheus keeps the f64) or to 1e-9
@@ -316,7 +336,8 @@ async fn run(rx: &mut Receiver, pool_size: usize, down: Option<(i64, i64)>, step
 /// Compares what `rx` stored with what the engine computed: every stored sample is an
 /// expected one with its value, none twice; returns the expected samples not stored.
 fn compare(rx: &Receiver, run: &Run) -> Vec<(String, i64)> {
-    let stored = tokio::task::block_in_place(|| rx.stored());
+    let delivered = sent(&run.registry) as usize;
+    let stored = tokio::task::block_in_place(|| rx.stored(delivered));
     let mut seen: BTreeMap<(String, i64), f64> = BTreeMap::new();
     for (series, t, v) in stored {
         let key = (series, t);
@@ -473,7 +494,8 @@ async fn victoria_metrics_gets_each_interval_when_a_collection_spans_five() {
     const STEP: i64 = 5;
     let mut rx = Receiver::victoria();
     let run = run(&mut rx, 1_000_000, None, STEP).await;
-    let stored = tokio::task::block_in_place(|| rx.stored());
+    let delivered = sent(&run.registry) as usize;
+    let stored = tokio::task::block_in_place(|| rx.stored(delivered));
     let first = (run.start - (STEP - 1) * INTERVAL) * 1000;
     let last = (run.start + INTERVALS / STEP * STEP * INTERVAL) * 1000;
     let intervals = ((last - first) / (INTERVAL * 1000) + 1) as usize;
@@ -498,7 +520,7 @@ async fn victoria_metrics_gets_each_interval_when_a_collection_spans_five() {
             "{series} at {t}: stored {got}, computed {want}"
         );
     }
-    assert_eq!(sent(&run.registry), stored.len() as f64);
+    assert_eq!(delivered, stored.len());
     // Between collections: the simulator's raw values, converted, and the running total.
     let latency = vsanobs_core::vsan::lookup("host-domclient", "latencyAvgRead").expect("row");
     let cluster = &run.sim.clusters()[0];
