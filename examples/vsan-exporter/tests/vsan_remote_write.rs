@@ -333,11 +333,16 @@ async fn run(rx: &mut Receiver, pool_size: usize, down: Option<(i64, i64)>, step
     }
 }
 
+/// What `rx` stored, read once it holds as many samples as the run's exporter delivered.
+fn read_back(rx: &Receiver, run: &Run) -> Vec<(String, i64, f64)> {
+    let delivered = sent(&run.registry) as usize;
+    tokio::task::block_in_place(|| rx.stored(delivered))
+}
+
 /// Compares what `rx` stored with what the engine computed: every stored sample is an
 /// expected one with its value, none twice; returns the expected samples not stored.
 fn compare(rx: &Receiver, run: &Run) -> Vec<(String, i64)> {
-    let delivered = sent(&run.registry) as usize;
-    let stored = tokio::task::block_in_place(|| rx.stored(delivered));
+    let stored = read_back(rx, run);
     let mut seen: BTreeMap<(String, i64), f64> = BTreeMap::new();
     for (series, t, v) in stored {
         let key = (series, t);
@@ -494,8 +499,7 @@ async fn victoria_metrics_gets_each_interval_when_a_collection_spans_five() {
     const STEP: i64 = 5;
     let mut rx = Receiver::victoria();
     let run = run(&mut rx, 1_000_000, None, STEP).await;
-    let delivered = sent(&run.registry) as usize;
-    let stored = tokio::task::block_in_place(|| rx.stored(delivered));
+    let stored = read_back(&rx, &run);
     let first = (run.start - (STEP - 1) * INTERVAL) * 1000;
     let last = (run.start + INTERVALS / STEP * STEP * INTERVAL) * 1000;
     let intervals = ((last - first) / (INTERVAL * 1000) + 1) as usize;
@@ -520,7 +524,7 @@ async fn victoria_metrics_gets_each_interval_when_a_collection_spans_five() {
             "{series} at {t}: stored {got}, computed {want}"
         );
     }
-    assert_eq!(delivered, stored.len());
+    assert_eq!(sent(&run.registry), stored.len() as f64);
     // Between collections: the simulator's raw values, converted, and the running total.
     let latency = vsanobs_core::vsan::lookup("host-domclient", "latencyAvgRead").expect("row");
     let cluster = &run.sim.clusters()[0];
